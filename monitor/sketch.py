@@ -1,0 +1,281 @@
+"""Mergeable per-feature summaries, updated from columnar numpy batches.
+
+* `Moments`: count, mean, sum of squared deviations, min, max (Chan's parallel merge).
+* `NumericSketch`: counts *and value sums* on a baseline's bin edges, plus the tails
+  below the first and above the last edge (out-of-range values), missing count,
+  moments, and for discrete features (few distinct reference values) exact value counts.
+* `ValueCounts`: counts of known keys (a baseline's categories), a bounded map of unseen
+  keys, an overflow count past that bound, and a missing count.
+
+Every update is vectorised (no per-event Python loop); `merge` adds counts, so it is
+exact, associative and commutative for everything but float sums (exact up to rounding).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from numpy.typing import NDArray
+
+Key = str | float
+
+MAX_UNSEEN_TRACKED = 100
+
+
+@dataclass
+class Moments:
+    n: int = 0
+    mean: float = 0.0
+    m2: float = 0.0
+    min: float = float("inf")
+    max: float = float("-inf")
+
+    def update(self, values: NDArray[np.float64]) -> Moments:
+        if len(values) == 0:
+            return self
+        batch = Moments(
+            len(values),
+            float(values.mean()),
+            float(((values - values.mean()) ** 2).sum()),
+            float(values.min()),
+            float(values.max()),
+        )
+        merged = self.merge(batch)
+        self.n, self.mean, self.m2, self.min, self.max = (
+            merged.n,
+            merged.mean,
+            merged.m2,
+            merged.min,
+            merged.max,
+        )
+        return self
+
+    def merge(self, other: Moments) -> Moments:
+        if other.n == 0:
+            return Moments(self.n, self.mean, self.m2, self.min, self.max)
+        if self.n == 0:
+            return Moments(other.n, other.mean, other.m2, other.min, other.max)
+        n = self.n + other.n
+        delta = other.mean - self.mean
+        mean = self.mean + delta * other.n / n
+        m2 = self.m2 + other.m2 + delta**2 * self.n * other.n / n
+        return Moments(n, mean, m2, min(self.min, other.min), max(self.max, other.max))
+
+    @property
+    def std(self) -> float:
+        """Population standard deviation (ddof=0), as Evidently norms Wasserstein."""
+        return float(np.sqrt(self.m2 / self.n)) if self.n else 0.0
+
+    def to_state(self) -> dict[str, Any]:
+        if self.n == 0:
+            return {"n": 0}
+        return {"n": self.n, "mean": self.mean, "m2": self.m2, "min": self.min, "max": self.max}
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any]) -> Moments:
+        return cls(**state) if state["n"] else cls()
+
+
+@dataclass
+class ValueCounts:
+    """Counts over known keys, with unseen keys tracked up to a bound."""
+
+    known: tuple[Key, ...]
+    counts: NDArray[np.int64] = field(default_factory=lambda: np.zeros(0, np.int64))
+    unseen: dict[Key, int] = field(default_factory=dict)
+    unseen_overflow: int = 0
+    missing: int = 0
+    max_unseen: int = MAX_UNSEEN_TRACKED
+
+    def __post_init__(self) -> None:
+        if len(self.counts) != len(self.known):
+            self.counts = np.zeros(len(self.known), np.int64)
+        self._index = pd.Index(list(self.known), dtype=object if self._text else np.float64)
+
+    @property
+    def _text(self) -> bool:
+        return any(isinstance(k, str) for k in self.known)
+
+    def empty_like(self) -> ValueCounts:
+        return ValueCounts(self.known, max_unseen=self.max_unseen)
+
+    def update(self, values: NDArray[Any]) -> ValueCounts:
+        missing = pd.isna(values)
+        self.missing += int(missing.sum())
+        present = values[~missing]
+        if len(present) == 0:
+            return self
+        codes = self._index.get_indexer(present)
+        self.counts += np.bincount(codes[codes >= 0], minlength=len(self.known))
+        new = present[codes < 0]
+        if len(new):
+            self._count_unseen(pd.Series(new).value_counts(sort=True))
+        return self
+
+    def _count_unseen(self, counts: pd.Series) -> None:
+        for key, count in counts.items():
+            k = key if isinstance(key, str) else float(key)
+            if k in self.unseen:
+                self.unseen[k] += int(count)
+            elif len(self.unseen) < self.max_unseen:
+                self.unseen[k] = int(count)
+            else:
+                self.unseen_overflow += int(count)
+
+    def merge(self, other: ValueCounts) -> ValueCounts:
+        if self.known != other.known:
+            raise ValueError("cannot merge value counts over different keys")
+        out = ValueCounts(
+            self.known,
+            self.counts + other.counts,
+            dict(self.unseen),
+            self.unseen_overflow + other.unseen_overflow,
+            self.missing + other.missing,
+            self.max_unseen,
+        )
+        out._count_unseen(pd.Series(other.unseen, dtype=object))
+        return out
+
+    @property
+    def n_present(self) -> int:
+        return int(self.counts.sum()) + self.n_unseen
+
+    @property
+    def n_unseen(self) -> int:
+        return sum(self.unseen.values()) + self.unseen_overflow
+
+    @property
+    def n_distinct(self) -> int:
+        """Distinct keys seen (a lower bound once unseen keys overflow the bound)."""
+        return int((self.counts > 0).sum()) + len(self.unseen) + (1 if self.unseen_overflow else 0)
+
+    def histogram(self) -> NDArray[np.float64]:
+        """Counts of the known keys followed by one bucket for every unseen key."""
+        return np.append(self.counts, self.n_unseen).astype(np.float64)
+
+    def to_state(self) -> dict[str, Any]:
+        return {
+            "known": list(self.known),
+            "counts": self.counts.tolist(),
+            "unseen": [[k, v] for k, v in self.unseen.items()],
+            "unseen_overflow": self.unseen_overflow,
+            "missing": self.missing,
+            "max_unseen": self.max_unseen,
+        }
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any]) -> ValueCounts:
+        return cls(
+            known=tuple(state["known"]),
+            counts=np.asarray(state["counts"], dtype=np.int64),
+            unseen={k: int(v) for k, v in state["unseen"]},
+            unseen_overflow=int(state["unseen_overflow"]),
+            missing=int(state["missing"]),
+            max_unseen=int(state["max_unseen"]),
+        )
+
+
+@dataclass
+class NumericSketch:
+    """Histogram with per-bin value sums on fixed edges; the first and last slots are the
+    out-of-range tails below edges[0] and above edges[-1]."""
+
+    edges: NDArray[np.float64]
+    counts: NDArray[np.int64] = field(default_factory=lambda: np.zeros(0, np.int64))
+    sums: NDArray[np.float64] = field(default_factory=lambda: np.zeros(0))
+    missing: int = 0
+    moments: Moments = field(default_factory=Moments)
+    values: ValueCounts | None = None
+
+    def __post_init__(self) -> None:
+        self.edges = np.asarray(self.edges, dtype=np.float64)
+        slots = len(self.edges) + 1
+        if len(self.counts) != slots:
+            self.counts = np.zeros(slots, np.int64)
+            self.sums = np.zeros(slots)
+
+    def empty_like(self) -> NumericSketch:
+        return NumericSketch(self.edges, values=self.values.empty_like() if self.values else None)
+
+    def update(self, values: NDArray[np.float64]) -> NumericSketch:
+        values = np.asarray(values, dtype=np.float64)
+        missing = np.isnan(values)
+        n_missing = int(missing.sum())
+        present = values[~missing] if n_missing else values
+        self.missing += n_missing
+        if len(present) == 0:
+            return self
+        slot = np.searchsorted(self.edges, present, side="right")
+        slot[present == self.edges[-1]] = len(self.edges) - 1  # the last bin is closed
+        self.counts += np.bincount(slot, minlength=len(self.counts))
+        self.sums += np.bincount(slot, weights=present, minlength=len(self.sums))
+        self.moments.update(present)
+        if self.values is not None:
+            self.values.update(present)
+        return self
+
+    def merge(self, other: NumericSketch) -> NumericSketch:
+        if not np.array_equal(self.edges, other.edges):
+            raise ValueError("cannot merge numeric sketches over different bin edges")
+        values = self.values.merge(other.values) if self.values and other.values else None
+        return NumericSketch(
+            self.edges,
+            self.counts + other.counts,
+            self.sums + other.sums,
+            self.missing + other.missing,
+            self.moments.merge(other.moments),
+            values,
+        )
+
+    @property
+    def n_present(self) -> int:
+        return int(self.counts.sum())
+
+    @property
+    def n_out_of_range(self) -> int:
+        return int(self.counts[0] + self.counts[-1])
+
+    def to_state(self) -> dict[str, Any]:
+        return {
+            "edges": self.edges.tolist(),
+            "counts": self.counts.tolist(),
+            "sums": self.sums.tolist(),
+            "missing": self.missing,
+            "moments": self.moments.to_state(),
+            "values": self.values.to_state() if self.values else None,
+        }
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any]) -> NumericSketch:
+        return cls(
+            edges=np.asarray(state["edges"], dtype=np.float64),
+            counts=np.asarray(state["counts"], dtype=np.int64),
+            sums=np.asarray(state["sums"], dtype=np.float64),
+            missing=int(state["missing"]),
+            moments=Moments.from_state(state["moments"]),
+            values=ValueCounts.from_state(state["values"]) if state["values"] else None,
+        )
+
+
+Sketch = NumericSketch | ValueCounts
+
+
+def sketch_from_state(state: dict[str, Any]) -> Sketch:
+    return NumericSketch.from_state(state) if "edges" in state else ValueCounts.from_state(state)
+
+
+def quantile_edges(values: NDArray[np.float64], bins: int) -> NDArray[np.float64]:
+    """Distinct quantile edges of the reference, taken from its own values: each bin holds
+    ~1/bins of it, and a discrete column gets edges on its values rather than between them."""
+    return np.unique(np.quantile(values, np.linspace(0.0, 1.0, bins + 1), method="inverted_cdf"))
+
+
+def ordered_categories(values: NDArray[Any], limit: int) -> tuple[list[str], bool]:
+    """The reference's categories, most frequent first, at most `limit`; and whether any were cut."""
+    counts = pd.Series(values).dropna().value_counts(sort=True)
+    keys: Sequence[Any] = counts.index.tolist()
+    return [str(k) for k in keys[:limit]], len(keys) > limit
