@@ -62,6 +62,33 @@ class DriftThresholds(Strict):
     )
 
 
+class PerformanceConfig(Strict):
+    """When a window's performance counts as degraded against the baseline's reference."""
+
+    max_accuracy_drop: float = Field(default=0.05, gt=0, le=1, description="classification, absolute")
+    max_mae_increase: float = Field(default=0.2, gt=0, description="regression, relative to reference MAE")
+    min_pairs: int = Field(default=100, ge=1, description="joined pairs needed before judging a window")
+    positive_label: str = "1"
+
+
+class ConceptDriftConfig(Strict):
+    """The error-stream detector (see monitor.detectors)."""
+
+    enabled: bool = True
+    min_increase: float | None = Field(
+        default=None,
+        gt=0,
+        description="degradation to detect: absolute error-rate increase (classification, default 0.05) "
+        "or relative MAE increase (regression, default 0.2)",
+    )
+    false_alarm_prob: float = Field(
+        default=0.01, gt=0, lt=1, description="chance of any alarm within `horizon`"
+    )
+    horizon: int = Field(
+        default=1_000_000, ge=1000, description="stationary events the false-alarm bound covers"
+    )
+
+
 class ModelConfig(Strict):
     name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
     task: Literal["classification", "regression"]
@@ -73,7 +100,10 @@ class ModelConfig(Strict):
     allowed_lateness: Duration = timedelta(minutes=5)
     outcome_ttl: Duration = timedelta(days=7)
     segments: list[str] = Field(default_factory=list, description="segment values allowed as labels")
+    window_sample: int = Field(default=2000, ge=0, le=100_000, description="rows kept per window for reports")
     drift: DriftThresholds = Field(default_factory=DriftThresholds)
+    performance: PerformanceConfig = Field(default_factory=PerformanceConfig)
+    concept_drift: ConceptDriftConfig = Field(default_factory=ConceptDriftConfig)
 
     @model_validator(mode="after")
     def _unique_features(self) -> ModelConfig:
@@ -102,17 +132,49 @@ class BaselineStoreConfig(Strict):
     seed: int = 0
 
 
-class SourcesConfig(Strict):
-    """Where events come from. Filled in by the pipeline and Kafka work."""
+class InputConfig(Strict):
+    """One embedded event source."""
 
-    kind: Literal["none", "file", "directory", "stdin", "kafka"] = "none"
-    paths: list[Path] = Field(default_factory=list)
+    kind: Literal["file", "directory", "stdin"]
+    path: Path | None = None
+    topic: Literal["predictions", "outcomes", "mixed"] = Field(
+        default="mixed", description="mixed: a message with a 'features' key is a prediction, else an outcome"
+    )
+    pattern: str = Field(default="*.jsonl", description="directory: which files to read")
+    follow: bool = Field(default=True, description="directory: keep waiting for new lines and files")
+
+    @model_validator(mode="after")
+    def _needs_path(self) -> InputConfig:
+        if self.kind != "stdin" and self.path is None:
+            raise ValueError(f"a {self.kind} input needs a path")
+        return self
+
+
+class SourcesConfig(Strict):
+    """Where events come from."""
+
+    inputs: list[InputConfig] = Field(default_factory=list)
+    batch_size: int = Field(default=10_000, ge=1, le=1_000_000)
+    poll_interval: Duration = timedelta(milliseconds=500)
+    max_message_bytes: int = Field(default=1_000_000, ge=1024)
+    dead_letters: Path = Path("dead-letters.jsonl")
+
+
+class PrometheusConfig(Strict):
+    enabled: bool = True
+    host: str = "127.0.0.1"
+    port: int = Field(default=9108, ge=0, le=65535, description="0 picks a free port")
 
 
 class SinksConfig(Strict):
-    """Where results go (Prometheus, Elasticsearch)."""
+    """Where results go."""
 
-    prometheus_port: int | None = Field(default=None, ge=0, le=65535)
+    prometheus: PrometheusConfig = Field(default_factory=PrometheusConfig)
+
+
+class EvaluationConfig(Strict):
+    interval: Duration = Field(default=timedelta(seconds=10), description="periodic re-evaluation tick")
+    history: int = Field(default=168, ge=1, description="windows of results kept per model version")
 
 
 class StateConfig(Strict):
@@ -132,6 +194,7 @@ class DriftlineConfig(Strict):
     baselines: BaselineStoreConfig = Field(default_factory=BaselineStoreConfig)
     sources: SourcesConfig = Field(default_factory=SourcesConfig)
     sinks: SinksConfig = Field(default_factory=SinksConfig)
+    evaluation: EvaluationConfig = Field(default_factory=EvaluationConfig)
     state: StateConfig = Field(default_factory=StateConfig)
     alerts: AlertsConfig = Field(default_factory=AlertsConfig)
 
@@ -182,9 +245,18 @@ def load_config(path: str | Path) -> DriftlineConfig:
         data = yaml.safe_load(text)
     except yaml.YAMLError as err:
         raise ConfigError(f"{path} is not valid YAML: {err}") from None
-    config = parse_config(data, source=str(path))
-    base = path.parent
-    if not config.baselines.path.is_absolute():
-        baselines = config.baselines.model_copy(update={"path": base / config.baselines.path})
-        config = config.model_copy(update={"baselines": baselines})
-    return config
+    return resolve_paths(parse_config(data, source=str(path)), path.parent)
+
+
+def resolve_paths(config: DriftlineConfig, base: Path) -> DriftlineConfig:
+    """Make the config's relative paths relative to `base` (the config file's folder)."""
+
+    def under(p: Path) -> Path:
+        return p if p.is_absolute() else base / p
+
+    inputs = [i.model_copy(update={"path": under(i.path)}) if i.path else i for i in config.sources.inputs]
+    sources = config.sources.model_copy(
+        update={"inputs": inputs, "dead_letters": under(config.sources.dead_letters)}
+    )
+    baselines = config.baselines.model_copy(update={"path": under(config.baselines.path)})
+    return config.model_copy(update={"sources": sources, "baselines": baselines})

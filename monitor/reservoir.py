@@ -2,11 +2,13 @@
 
 Every row gets a pseudo-random key in [0, 1); the sample keeps the k rows with the
 smallest keys. The union of two samples' k smallest keys is the k smallest keys of the
-union of their inputs, so `merge` is exact, associative and commutative, and a sample of
-a whole window is the same whichever instance or batch saw each row.
+union of their inputs, so `merge` is exact, associative and commutative.
 
-Keys are drawn from a generator seeded with (seed, rows seen so far), so replaying the
-same input after a restart draws the same keys: the sample is reproducible.
+Where rows have an identity (a prediction id), the key is a hash of it (`keys_from_ids`):
+the sample of a window is then the same whichever instance, partition or batch saw each
+row, and a replay after a restart picks the same rows. Rows without one (a training file)
+draw keys from a generator seeded with (seed, rows seen so far), reproducible for the
+same input read in the same order.
 """
 
 from __future__ import annotations
@@ -15,7 +17,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import pandas as pd
 from numpy.typing import NDArray
+
+
+def keys_from_ids(ids: NDArray[Any]) -> NDArray[np.float64]:
+    """Uniform keys in [0, 1) from a stable 64-bit hash of each id (same in every process)."""
+    hashed = pd.util.hash_array(np.asarray(ids, dtype=object), categorize=False)
+    return (hashed >> np.uint64(11)).astype(np.float64) * 2.0**-53
 
 
 @dataclass
@@ -26,11 +35,12 @@ class RowReservoir:
     keys: NDArray[np.float64] = field(default_factory=lambda: np.empty(0))
     columns: dict[str, NDArray[Any]] = field(default_factory=dict)
 
-    def update(self, columns: dict[str, NDArray[Any]], n_rows: int) -> RowReservoir:
+    def update(
+        self, columns: dict[str, NDArray[Any]], n_rows: int, keys: NDArray[np.float64] | None = None
+    ) -> RowReservoir:
         if n_rows == 0:
             return self
-        rng = np.random.default_rng([self.seed, self.n_seen])
-        new_keys = rng.random(n_rows)
+        new_keys = np.random.default_rng([self.seed, self.n_seen]).random(n_rows) if keys is None else keys
         self.n_seen += n_rows
         if len(self.keys) >= self.capacity:
             # Only rows that beat the current largest kept key can enter.

@@ -53,8 +53,10 @@ class WindowSketch:
         features: Mapping[str, NDArray[Any]],
         prediction: NDArray[Any],
         score: NDArray[np.float64] | None = None,
+        row_keys: NDArray[np.float64] | None = None,
     ) -> WindowSketch:
-        """Add a batch of rows: one array per feature, all of the same length."""
+        """Add a batch of rows: one array per feature, all of the same length. `row_keys`
+        (see `reservoir.keys_from_ids`) make the row sample independent of who saw which row."""
         n = len(prediction)
         for name, sketch in self.features.items():
             column = features.get(name)
@@ -66,7 +68,7 @@ class WindowSketch:
             self.score.update(score)
         sample = {name: np.asarray(features[name]) for name in self.features if name in features}
         sample["__prediction__"] = np.asarray(prediction)
-        self.reservoir.update(sample, n)
+        self.reservoir.update(sample, n, row_keys)
         self.n_rows += n
         return self
 

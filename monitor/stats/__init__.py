@@ -18,7 +18,7 @@ from monitor.stats.jensen_shannon import jensen_shannon, jensen_shannon_samples
 from monitor.stats.ks import ks, ks_samples
 from monitor.stats.psi import psi, psi_samples
 from monitor.stats.result import TestResult
-from monitor.stats.wasserstein import wasserstein_norm, wasserstein_norm_samples
+from monitor.stats.wasserstein import wasserstein_norm, wasserstein_norm_samples, wasserstein_norm_values
 
 __all__ = [
     "TestResult",
@@ -34,4 +34,5 @@ __all__ = [
     "psi_samples",
     "wasserstein_norm",
     "wasserstein_norm_samples",
+    "wasserstein_norm_values",
 ]

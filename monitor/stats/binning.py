@@ -102,16 +102,35 @@ def shares(counts: ArrayLike) -> NDArray[np.float64]:
 
 
 def rebin(
-    edges: ArrayLike, counts: ArrayLike, lo: float, hi: float, new_edges: ArrayLike
+    edges: ArrayLike, counts: ArrayLike, sums: ArrayLike, lo: float, hi: float, new_edges: ArrayLike
 ) -> NDArray[np.float64]:
-    """Move a histogram onto other edges, spreading each bin's count evenly over its width.
+    """Move a histogram onto other edges.
 
-    `counts` has len(edges) + 1 slots: below edges[0] (spanning [lo, edges[0]]), the bins,
-    and above edges[-1] (spanning [edges[-1], hi]), as in `monitor.sketch.NumericSketch`.
+    `counts` and `sums` have len(edges) + 1 slots: below edges[0] (spanning [lo, edges[0]]),
+    the bins, and above edges[-1] (spanning [edges[-1], hi]), as in
+    `monitor.sketch.NumericSketch`. Inside each slot the density is taken as linear, tilted
+    so that its mean is the slot's mean (sum / count), within what keeps it non-negative:
+    a better guess than an even spread where the density slopes, as in the tails.
     """
     inner = np.asarray(edges, dtype=np.float64)
-    bounds = np.concatenate([[min(lo, inner[0])], inner, [max(hi, inner[-1])]])
-    cumulative = np.concatenate([[0.0], np.cumsum(np.asarray(counts, float))])
-    at_new = np.interp(np.asarray(new_edges, float), bounds, cumulative)
-    at_new[-1] = cumulative[-1]
-    return np.diff(at_new)
+    left = np.concatenate([[min(lo, inner[0])], inner])
+    right = np.concatenate([inner, [max(hi, inner[-1])]])
+    c = np.asarray(counts, dtype=np.float64)
+    total = np.asarray(sums, dtype=np.float64)
+    width = right - left
+    safe_width = np.where(width > 0, width, 1.0)
+    mid = (left + right) / 2
+    mean = np.divide(total, c, out=mid.copy(), where=c > 0)
+    # density c/w * (1 + k (x - mid)) has mean mid + k w^2 / 12; non-negative while |k| w <= 2
+    tilt = np.clip(12 * (mean - mid) / safe_width**2, -2 / safe_width, 2 / safe_width)
+    x = np.asarray(new_edges, dtype=np.float64)
+    slot = np.clip(np.searchsorted(right, x, side="left"), 0, len(c) - 1)
+    before = np.concatenate([[0.0], np.cumsum(c)])[slot]
+    a, m, w, k = left[slot], mid[slot], safe_width[slot], tilt[slot]
+    t = np.clip(x, a, a + w)
+    partial = c[slot] / w * ((t - a) + k / 2 * ((t - m) ** 2 - (a - m) ** 2))
+    partial = np.where(width[slot] > 0, partial, np.where(x >= right[slot], c[slot], 0.0))
+    cumulative = before + partial
+    cumulative[x >= right[-1]] = c.sum()
+    cumulative[x < left[0]] = 0.0
+    return np.diff(np.maximum.accumulate(cumulative))

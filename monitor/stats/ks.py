@@ -26,8 +26,10 @@ def ks_samples(reference: ArrayLike, current: ArrayLike) -> TestResult:
 def ks_pvalue(statistic: float, n_reference: int, n_current: int) -> float:
     if n_reference == 0 or n_current == 0:
         return 1.0
-    effective_n = n_reference * n_current / (n_reference + n_current)
-    return float(np.clip(distributions.kstwo.sf(statistic, np.round(effective_n)), 0.0, 1.0))
+    # scipy's asymptotic mode rounds the effective size; one row against one row would round
+    # to 0, where the Kolmogorov distribution is undefined.
+    effective_n = max(1.0, np.round(n_reference * n_current / (n_reference + n_current)))
+    return float(np.clip(distributions.kstwo.sf(statistic, effective_n), 0.0, 1.0))
 
 
 def ks(reference_counts: ArrayLike, current_counts: ArrayLike) -> TestResult:
