@@ -1,0 +1,75 @@
+"""Reading reference (training) data from CSV or Parquet, with progress for large files."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from monitor.errors import DataError
+
+CHUNK_ROWS = 200_000
+Progress = Callable[[int, int], None]  # (bytes or rows done, total)
+
+
+def read_reference(path: Path, columns: Sequence[str], progress: Progress | None = None) -> pd.DataFrame:
+    """Read the named columns (those present) of a CSV or Parquet file."""
+    if not path.is_file():
+        raise DataError(f"reference data file {path} does not exist")
+    suffix = path.suffix.lower()
+    if suffix in {".parquet", ".pq"}:
+        return _read_parquet(path, columns, progress)
+    if suffix in {".csv", ".gz", ".tsv"}:
+        return _read_csv(path, columns, progress)
+    raise DataError(f"cannot read {path}: expected a .csv or .parquet file")
+
+
+def _read_csv(path: Path, columns: Sequence[str], progress: Progress | None) -> pd.DataFrame:
+    total = path.stat().st_size
+    if total == 0:
+        raise DataError(f"reference data file {path} is empty")
+    wanted = set(columns)
+    chunks = []
+    try:
+        with path.open("rb") as raw:
+            reader = pd.read_csv(
+                raw,
+                sep="\t" if path.suffix == ".tsv" else ",",
+                chunksize=CHUNK_ROWS,
+                usecols=lambda c: c in wanted,
+                compression="gzip" if path.suffix == ".gz" else None,
+                low_memory=False,
+            )
+            for chunk in reader:
+                chunks.append(chunk)
+                if progress:
+                    progress(min(raw.tell(), total), total)
+    except pd.errors.EmptyDataError:
+        raise DataError(f"reference data file {path} has no header or rows") from None
+    except (pd.errors.ParserError, UnicodeDecodeError) as err:
+        raise DataError(f"cannot parse {path} as CSV: {err}") from None
+    if not chunks:
+        raise DataError(f"reference data file {path} has no rows")
+    return pd.concat(chunks, ignore_index=True)
+
+
+def _read_parquet(path: Path, columns: Sequence[str], progress: Progress | None) -> pd.DataFrame:
+    try:
+        handle = pq.ParquetFile(path)
+    except (pa.ArrowInvalid, OSError) as err:
+        raise DataError(f"cannot read {path} as Parquet: {err}") from None
+    present = [c for c in columns if c in handle.schema_arrow.names]
+    total = handle.metadata.num_rows
+    tables, done = [], 0
+    for i in range(handle.num_row_groups):
+        table = handle.read_row_group(i, columns=present)
+        tables.append(table)
+        done += table.num_rows
+        if progress:
+            progress(done, total)
+    if not tables:
+        return pd.DataFrame(columns=present)
+    return pa.concat_tables(tables).to_pandas()
