@@ -51,9 +51,10 @@ def _read_csv(path: Path, columns: Sequence[str], progress: Progress | None) -> 
         raise DataError(f"reference data file {path} has no header or rows") from None
     except (pd.errors.ParserError, UnicodeDecodeError) as err:
         raise DataError(f"cannot parse {path} as CSV: {err}") from None
-    if not chunks:
+    frame = pd.concat(chunks, ignore_index=True) if chunks else pd.DataFrame()
+    if frame.empty:
         raise DataError(f"reference data file {path} has no rows")
-    return pd.concat(chunks, ignore_index=True)
+    return frame
 
 
 def _read_parquet(path: Path, columns: Sequence[str], progress: Progress | None) -> pd.DataFrame:
@@ -70,6 +71,6 @@ def _read_parquet(path: Path, columns: Sequence[str], progress: Progress | None)
         done += table.num_rows
         if progress:
             progress(done, total)
-    if not tables:
-        return pd.DataFrame(columns=present)
+    if total == 0:
+        raise DataError(f"reference data file {path} has no rows")
     return pa.concat_tables(tables).to_pandas()

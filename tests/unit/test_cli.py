@@ -1,0 +1,67 @@
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import yaml
+from typer.testing import CliRunner
+
+from monitor.cli import app
+
+runner = CliRunner()
+
+
+def _setup(tmp_path: Path) -> tuple[Path, Path]:
+    config = {
+        "models": [
+            {
+                "name": "churn",
+                "task": "classification",
+                "features": [{"name": "age", "kind": "numeric"}, {"name": "plan", "kind": "categorical"}],
+                "target": "churned",
+            }
+        ]
+    }
+    (tmp_path / "c.yaml").write_text(yaml.safe_dump(config))
+    rng = np.random.default_rng(0)
+    pd.DataFrame(
+        {
+            "age": rng.normal(40, 10, 300),
+            "plan": rng.choice(["basic", "pro"], 300),
+            "prediction": rng.integers(0, 2, 300),
+            "churned": rng.integers(0, 2, 300),
+        }
+    ).to_csv(tmp_path / "train.csv", index=False)
+    return tmp_path / "c.yaml", tmp_path / "train.csv"
+
+
+def test_build_then_show(tmp_path: Path) -> None:
+    config, data = _setup(tmp_path)
+    built = runner.invoke(app, ["baseline", "build", "-c", str(config), "-m", "churn", "-d", str(data), "-v", "2"])
+    assert built.exit_code == 0, built.output
+    baseline_id = built.stdout.strip().splitlines()[-1]
+    assert (tmp_path / "baselines" / "churn" / "2" / f"{baseline_id}.json").is_file()
+    shown = runner.invoke(app, ["baseline", "show", "-c", str(config), "-m", "churn", "-v", "2"])
+    assert shown.exit_code == 0, shown.output
+    for text in (baseline_id, "age", "plan", "numeric", "categorical", "accuracy", "300 rows"):
+        assert text in shown.stdout
+
+
+def test_errors_are_one_clear_line_and_exit_2(tmp_path: Path) -> None:
+    config, data = _setup(tmp_path)
+    data.write_text("age,plan\n1,a\n")
+    bad = runner.invoke(app, ["baseline", "build", "-c", str(config), "-m", "churn", "-d", str(data)])
+    assert bad.exit_code == 2
+    assert "lacks the prediction column" in bad.output and "Traceback" not in bad.output
+    assert not (tmp_path / "baselines").exists()  # nothing half-written
+    unknown = runner.invoke(app, ["baseline", "show", "-c", str(config), "-m", "fraud"])
+    assert unknown.exit_code == 2 and "unknown model 'fraud'" in unknown.output
+    config.write_text("models: [{name: churn, task: churn}]")
+    invalid = runner.invoke(app, ["baseline", "show", "-c", str(config), "-m", "churn"])
+    assert invalid.exit_code == 2 and "models.0.task" in invalid.output
+
+
+def test_help_explains_commands() -> None:
+    result = runner.invoke(app, ["--help"])
+    assert result.exit_code == 0
+    for command in ("baseline", "run", "demo"):
+        assert command in result.stdout
