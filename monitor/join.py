@@ -1,0 +1,235 @@
+"""The delayed-outcome join: predictions wait for their outcome by prediction_id, for a TTL.
+
+Predictions are stored column-wise in one *segment* per (model version, window), so that
+an outcome finds its prediction with one dict lookup and the prediction's window comes
+with it (performance is reported per prediction window), and so that expiry drops whole
+segments at once. Every prediction id seen within the TTL stays in the index, joined or
+not, which is what makes a replayed prediction a duplicate instead of a second count.
+
+Time is event time: a segment expires when the largest timestamp seen passes its
+window's end plus the TTL, so a replay of the same stream expires the same predictions.
+Expired ids are remembered for one more TTL to tell a late outcome ("expired") from one
+that never had a prediction ("unknown").
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+ROW_BITS = 32
+ROW_MASK = (1 << ROW_BITS) - 1
+
+
+@dataclass
+class Segment:
+    """Predictions of one model version in one window."""
+
+    version: str
+    window_start: int
+    window_end: int
+    ids: list[str] = field(default_factory=list)
+    timestamp: list[int] = field(default_factory=list)
+    prediction: list[Any] = field(default_factory=list)
+    score: list[float] = field(default_factory=list)
+    joined: NDArray[np.bool_] = field(default_factory=lambda: np.zeros(0, bool))
+
+    def append(
+        self, ids: list[str], ts: NDArray[np.int64], pred: NDArray[Any], score: NDArray[np.float64]
+    ) -> int:
+        first = len(self.ids)
+        self.ids.extend(ids)
+        self.timestamp.extend(ts.tolist())
+        self.prediction.extend(pred.tolist())
+        self.score.extend(score.tolist())
+        self.joined = np.concatenate([self.joined, np.zeros(len(ids), bool)])
+        return first
+
+    def to_state(self) -> dict[str, Any]:
+        return {
+            "version": self.version,
+            "window_start": self.window_start,
+            "window_end": self.window_end,
+            "ids": self.ids,
+            "timestamp": self.timestamp,
+            "prediction": self.prediction,
+            "score": [None if s != s else s for s in self.score],
+            "joined": np.flatnonzero(self.joined).tolist(),
+        }
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any]) -> Segment:
+        joined = np.zeros(len(state["ids"]), bool)
+        joined[np.asarray(state["joined"], dtype=np.int64)] = True
+        return cls(
+            state["version"],
+            int(state["window_start"]),
+            int(state["window_end"]),
+            list(state["ids"]),
+            list(state["timestamp"]),
+            list(state["prediction"]),
+            [float("nan") if s is None else s for s in state["score"]],
+            joined,
+        )
+
+
+@dataclass(frozen=True)
+class Matches:
+    """Outcomes matched to their predictions, grouped by the predictions' segment."""
+
+    version: str
+    window_start: int
+    outcome_rows: NDArray[np.int64]  # rows of the outcome batch
+    prediction: NDArray[Any]
+    score: NDArray[np.float64]
+    prediction_timestamp: NDArray[np.int64]
+
+
+@dataclass(frozen=True)
+class JoinOutcome:
+    matches: list[Matches]
+    unknown: int
+    expired: int
+    duplicate: int
+
+
+@dataclass
+class JoinBuffer:
+    """Pending predictions of one model, all versions."""
+
+    ttl_ms: int
+    segments: dict[int, Segment] = field(default_factory=dict)
+    next_segment: int = 0
+    watermark: int = 0  # largest event time seen, ms
+    expired_ids: list[tuple[int, set[str]]] = field(default_factory=list)  # (forget after, ids)
+    _index: dict[str, int] = field(default_factory=dict)
+    _segment_of: dict[tuple[str, int], int] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for sid, seg in self.segments.items():
+            self._segment_of[(seg.version, seg.window_start)] = sid
+            self._index.update(
+                zip(seg.ids, ((sid << ROW_BITS) | r for r in range(len(seg.ids))), strict=True)
+            )
+
+    def __len__(self) -> int:
+        """Predictions still waiting for an outcome."""
+        return sum(len(s.ids) - int(s.joined.sum()) for s in self.segments.values())
+
+    def new_ids(self, ids: list[str]) -> NDArray[np.bool_]:
+        """Mask of ids never seen (within the TTL) and first in this batch: the rest are duplicates."""
+        seen = self._index.keys() & set(ids)
+        fresh = np.ones(len(ids), bool)
+        if seen:
+            fresh &= np.fromiter((pid not in seen for pid in ids), bool, len(ids))
+        if len(set(ids)) != len(ids):
+            _, first = np.unique(np.asarray(ids, dtype=object), return_index=True)
+            once = np.zeros(len(ids), bool)
+            once[first] = True
+            fresh &= once
+        return fresh
+
+    def add(
+        self,
+        version: str,
+        window_start: int,
+        window_end: int,
+        ids: list[str],
+        ts: NDArray[np.int64],
+        pred: NDArray[Any],
+        score: NDArray[np.float64],
+    ) -> None:
+        """Add new (already de-duplicated) predictions of one window."""
+        key = (version, window_start)
+        sid = self._segment_of.get(key)
+        if sid is None:
+            sid = self.next_segment
+            self.next_segment += 1
+            self._segment_of[key] = sid
+            self.segments[sid] = Segment(version, window_start, window_end)
+        first = self.segments[sid].append(ids, ts, pred, score)
+        base = (sid << ROW_BITS) | first
+        self._index.update(zip(ids, range(base, base + len(ids)), strict=True))
+        if len(ts):
+            self.watermark = max(self.watermark, int(ts.max()))
+
+    def match(self, ids: list[str], ts: NDArray[np.int64]) -> JoinOutcome:
+        """Find the predictions of a batch of outcomes; each prediction joins at most once."""
+        if len(ts):
+            self.watermark = max(self.watermark, int(ts.max()))
+        codes = np.fromiter((self._index.get(pid, -1) for pid in ids), np.int64, len(ids))
+        found = codes >= 0
+        unknown_ids = [pid for pid, ok in zip(ids, found.tolist(), strict=True) if not ok]
+        expired = sum(1 for pid in unknown_ids if any(pid in s for _, s in self.expired_ids))
+        matches, duplicate = [], 0
+        rows = np.flatnonzero(found)
+        seg_ids = codes[rows] >> ROW_BITS
+        for sid in np.unique(seg_ids).tolist():
+            seg = self.segments[sid]
+            in_seg = rows[seg_ids == sid]
+            pred_rows = codes[in_seg] & ROW_MASK
+            # An outcome for an already joined prediction, or twice in this batch, is a duplicate.
+            _, first = np.unique(pred_rows, return_index=True)
+            keep = np.zeros(len(pred_rows), bool)
+            keep[first] = True
+            keep &= ~seg.joined[pred_rows]
+            duplicate += int((~keep).sum())
+            in_seg, pred_rows = in_seg[keep], pred_rows[keep]
+            if not len(pred_rows):
+                continue
+            seg.joined[pred_rows] = True
+            take = pred_rows.tolist()
+            matches.append(
+                Matches(
+                    seg.version,
+                    seg.window_start,
+                    in_seg,
+                    np.asarray(
+                        [seg.prediction[r] for r in take], dtype=object if _is_text(seg) else np.float64
+                    ),
+                    np.asarray([seg.score[r] for r in take], dtype=np.float64),
+                    np.asarray([seg.timestamp[r] for r in take], dtype=np.int64),
+                )
+            )
+        return JoinOutcome(matches, len(unknown_ids) - expired, expired, duplicate)
+
+    def expire(self) -> dict[tuple[str, int], int]:
+        """Drop segments older than the TTL; returns unjoined predictions per (version, window)."""
+        self.expired_ids = [(t, s) for t, s in self.expired_ids if t > self.watermark]
+        counts: dict[tuple[str, int], int] = {}
+        for sid in [sid for sid, s in self.segments.items() if s.window_end + self.ttl_ms <= self.watermark]:
+            seg = self.segments.pop(sid)
+            del self._segment_of[(seg.version, seg.window_start)]
+            for pid in seg.ids:
+                self._index.pop(pid, None)
+            waiting = {pid for pid, j in zip(seg.ids, seg.joined.tolist(), strict=True) if not j}
+            counts[(seg.version, seg.window_start)] = len(waiting)
+            if waiting:
+                self.expired_ids.append((seg.window_end + 2 * self.ttl_ms, waiting))
+        return counts
+
+    def to_state(self) -> dict[str, Any]:
+        return {
+            "ttl_ms": self.ttl_ms,
+            "next_segment": self.next_segment,
+            "watermark": self.watermark,
+            "segments": {str(k): s.to_state() for k, s in self.segments.items()},
+            "expired_ids": [[t, sorted(s)] for t, s in self.expired_ids],
+        }
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any]) -> JoinBuffer:
+        return cls(
+            ttl_ms=int(state["ttl_ms"]),
+            segments={int(k): Segment.from_state(v) for k, v in state["segments"].items()},
+            next_segment=int(state["next_segment"]),
+            watermark=int(state["watermark"]),
+            expired_ids=[(int(t), set(ids)) for t, ids in state["expired_ids"]],
+        )
+
+
+def _is_text(seg: Segment) -> bool:
+    return bool(seg.prediction) and isinstance(seg.prediction[0], str)

@@ -1,0 +1,162 @@
+"""Golden and exactly-once tests of the streaming core (Monitor), on seeded streams."""
+
+from datetime import UTC, datetime
+
+import numpy as np
+import pytest
+
+from monitor.stream import Batch, Monitor
+from tests.unit import stream_world as world
+
+NOW = datetime(2026, 1, 1, tzinfo=UTC)
+H = world.HOUR_MS
+
+
+def _window_batch(
+    index: int,
+    n: int,
+    rng: np.random.Generator,
+    shift: float = 0.0,
+    concept: bool = False,
+    outcome_delay_ms: int | None = 30 * 60_000,
+):
+    frame = world.rows(n, rng, shift, concept)
+    ids = [f"{index}-{j}" for j in range(n)]
+    ts = index * H + np.sort(rng.integers(0, H, n))
+    preds = world.predictions(frame, ids, ts)
+    outs = None if outcome_delay_ms is None else world.outcomes(frame, ids, ts + outcome_delay_ms)
+    return preds, outs
+
+
+def _monitor(**model: object) -> Monitor:
+    cfg = world.config(**model)
+    return Monitor(cfg, {("m", "1"): world.baseline(cfg)})
+
+
+def _run(monitor: Monitor, windows: list[tuple]) -> list:
+    results = []
+    for preds, outs in windows:
+        monitor.ingest(Batch(predictions={("m", "1"): preds}))
+        if outs is not None:
+            monitor.ingest(Batch(outcomes={"m": outs}))
+        results += monitor.evaluate_due(NOW)
+    return results + monitor.evaluate_due(NOW, flush=True)
+
+
+def _by_window(results: list) -> dict[int, object]:
+    latest = {}
+    for r in results:
+        latest[int(r.window_start.timestamp() * 1000) // H] = r
+    return latest
+
+
+def test_feature_drift_caught_in_first_window_after_change_and_never_before() -> None:
+    rng = np.random.default_rng(11)
+    windows = [_window_batch(i, 3000, rng, shift=0.6 if i >= 6 else 0.0) for i in range(10)]
+    results = _by_window(_run(_monitor(), windows))
+    drifted = {i: r.drift.drifted_features for i, r in results.items()}
+    assert all(drifted[i] == () for i in range(6)), drifted
+    assert all(drifted[i] == ("x1",) for i in range(6, 10)), drifted
+
+
+def test_concept_drift_caught_by_error_stream_while_features_stay_put() -> None:
+    rng = np.random.default_rng(5)
+    windows = [_window_batch(i, 2000, rng, concept=i >= 5) for i in range(10)]
+    monitor = _monitor()
+    results = _by_window(_run(monitor, windows))
+    assert all(not r.drift.drifted_features for r in results.values())
+    stream = monitor.streams[("m", "1")]
+    assert stream.detector.drift_detected
+    # Error rate 0.10 -> 0.30: the documented mean delay for 0.10 -> 0.20 is ~350 pairs; a
+    # bigger jump is caught sooner, so the alarm falls in the first drifted window.
+    assert stream.concept_alarm_window == 5 * H
+    assert not any(r.performance.degraded for i, r in results.items() if i < 5)
+    assert all(r.performance.degraded for i, r in results.items() if i >= 5)
+
+
+def test_improvement_never_alarms() -> None:
+    rng = np.random.default_rng(6)
+    monitor = _monitor()
+    frames = []
+    for i in range(6):
+        preds, outs = _window_batch(i, 2000, rng)
+        outs.outcome = preds.prediction.copy()  # the model becomes always right
+        frames.append((preds, outs))
+    _run(monitor, frames)
+    assert not monitor.streams[("m", "1")].detector.drift_detected
+
+
+def test_replaying_the_same_stream_counts_nothing_twice() -> None:
+    rng = np.random.default_rng(3)
+    windows = [_window_batch(i, 500, rng) for i in range(3)]
+    once, twice = _monitor(), _monitor()
+    a = _by_window(_run(once, windows))
+    for preds, outs in windows:  # the same input again, all of it duplicate
+        twice.ingest(Batch(predictions={("m", "1"): preds}, outcomes={"m": outs}))
+        twice.ingest(Batch(predictions={("m", "1"): preds}, outcomes={"m": outs}))
+    b = _by_window(twice.evaluate_due(NOW, flush=True))
+    for i in range(3):
+        assert b[i].drift.n_rows == a[i].drift.n_rows == 500
+        assert b[i].performance.n_pairs == a[i].performance.n_pairs == 500
+    assert twice.counters.total("duplicate_predictions") == 1500
+    assert twice.counters.get("unmatched_outcomes", model="m", reason="duplicate_outcome") == 1500
+
+
+def test_late_outcomes_update_their_prediction_window() -> None:
+    rng = np.random.default_rng(4)
+    monitor = _monitor()
+    early, _ = _window_batch(0, 400, rng, outcome_delay_ms=None)
+    frame = world.rows(400, rng)
+    monitor.ingest(Batch(predictions={("m", "1"): early}))
+    later, _ = _window_batch(2, 100, rng, outcome_delay_ms=None)  # closes window 0
+    monitor.ingest(Batch(predictions={("m", "1"): later}))
+    first = _by_window(monitor.evaluate_due(NOW))
+    assert first[0].performance.n_pairs == 0
+    # Outcomes for window 0 arrive three hours later.
+    frame["prediction"] = early.prediction
+    frame["y"] = early.prediction
+    late = world.outcomes(frame, early.prediction_id.tolist(), early.timestamp + 3 * H)
+    monitor.ingest(Batch(outcomes={"m": late}))
+    second = _by_window(monitor.evaluate_due(NOW))
+    assert set(second) == {0}  # only the window whose performance changed
+    assert second[0].performance.n_pairs == 400
+    assert second[0].performance.metrics["accuracy"] == pytest.approx(1.0)
+    delay = second[0].label_delay
+    assert delay.count == 400 and delay.sum == pytest.approx(400 * 3 * 3600)
+
+
+def test_late_predictions_are_counted_not_added() -> None:
+    rng = np.random.default_rng(8)
+    monitor = _monitor()
+    now_batch, _ = _window_batch(3, 50, rng, outcome_delay_ms=None)
+    monitor.ingest(Batch(predictions={("m", "1"): now_batch}))
+    old, _ = _window_batch(1, 20, rng, outcome_delay_ms=None)
+    monitor.ingest(Batch(predictions={("m", "1"): old}))
+    assert monitor.counters.get("late_predictions", model="m", model_version="1") == 20
+    results = _by_window(monitor.evaluate_due(NOW, flush=True))
+    assert set(results) == {3}
+
+
+def test_expired_predictions_are_counted_per_window() -> None:
+    rng = np.random.default_rng(9)
+    monitor = _monitor()
+    preds, _ = _window_batch(0, 100, rng, outcome_delay_ms=None)
+    monitor.ingest(Batch(predictions={("m", "1"): preds}))
+    much_later, _ = _window_batch(8, 10, rng, outcome_delay_ms=None)  # 1h window + 6h TTL passed
+    monitor.ingest(Batch(predictions={("m", "1"): much_later}))
+    results = _by_window(monitor.evaluate_due(NOW))
+    assert results[0].final and results[0].expired_predictions == 100
+    assert monitor.counters.get("expired_predictions", model="m", model_version="1") == 100
+    assert 0 not in monitor.streams[("m", "1")].windows
+
+
+@pytest.mark.slow
+def test_stationary_million_events_raise_no_alarm() -> None:
+    rng = np.random.default_rng(2026)
+    monitor = _monitor()
+    results = _run(monitor, [_window_batch(i, 50_000, rng) for i in range(20)])
+    assert sum(r.drift.n_rows for r in _by_window(results).values()) == 1_000_000
+    assert not any(r.drift.drifted_features for r in results)
+    assert not any(r.drift.prediction.drift_detected for r in results if r.drift.prediction)
+    assert not any(r.performance.degraded for r in results)
+    assert not monitor.streams[("m", "1")].detector.drift_detected
