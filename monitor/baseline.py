@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -42,7 +43,7 @@ class Baseline:
     reference_performance: dict[str, float | None] | None
     truncated_categories: tuple[str, ...] = ()
 
-    @property
+    @cached_property
     def id(self) -> str:
         """Content hash: identical reference data and settings give the identical id."""
         return content_id(self._content())

@@ -131,7 +131,7 @@ def _exact_statistics(column: Column) -> tuple[dict[str, float], float]:
 def _binned_statistics(column: Column) -> tuple[dict[str, float], float]:
     ref, cur = column.reference, column.current
     if isinstance(ref, ValueCounts) and isinstance(cur, ValueCounts):
-        ref_counts, cur_counts = ref.histogram(), cur.histogram()
+        ref_counts, cur_counts = ref.aligned(cur)
         test = stats.chi_square(ref_counts, cur_counts)
         values = {"hellinger": stats.hellinger(ref_counts, cur_counts)}
     else:

@@ -32,4 +32,7 @@ def canonical_labels(values: pd.Series | NDArray[Any]) -> NDArray[Any]:
         return np.where(series.to_numpy(), "1", "0").astype(object)
     if pd.api.types.is_integer_dtype(series):
         return series.astype(str).to_numpy(dtype=object)
-    return np.array([canonical_label(v) for v in series.tolist()], dtype=object)
+    # Canonicalise each distinct value once, not each row.
+    codes, uniques = pd.factorize(series, use_na_sentinel=True)
+    names = np.array([canonical_label(v) for v in uniques.tolist()] + [None], dtype=object)
+    return names[codes]

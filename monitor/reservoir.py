@@ -2,13 +2,15 @@
 
 Every row gets a pseudo-random key in [0, 1); the sample keeps the k rows with the
 smallest keys. The union of two samples' k smallest keys is the k smallest keys of the
-union of their inputs, so `merge` is exact, associative and commutative.
+union of their inputs, so `merge` is exact, associative and commutative as long as keys
+are distinct (true for id-hashed keys, up to 64-bit hash collisions).
 
 Where rows have an identity (a prediction id), the key is a hash of it (`keys_from_ids`):
 the sample of a window is then the same whichever instance, partition or batch saw each
 row, and a replay after a restart picks the same rows. Rows without one (a training file)
 draw keys from a generator seeded with (seed, rows seen so far), reproducible for the
-same input read in the same order.
+same input read in the same order; two such reservoirs with the same seed draw the same
+keys, so they are not meant to be merged (baselines are built in one pass and never are).
 """
 
 from __future__ import annotations

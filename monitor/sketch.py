@@ -148,14 +148,15 @@ class ValueCounts:
     def n_unseen(self) -> int:
         return sum(self.unseen.values()) + self.unseen_overflow
 
-    @property
-    def n_distinct(self) -> int:
-        """Distinct keys seen (a lower bound once unseen keys overflow the bound)."""
-        return int((self.counts > 0).sum()) + len(self.unseen) + (1 if self.unseen_overflow else 0)
-
-    def histogram(self) -> NDArray[np.float64]:
-        """Counts of the known keys followed by one bucket for every unseen key."""
-        return np.append(self.counts, self.n_unseen).astype(np.float64)
+    def aligned(self, other: ValueCounts) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+        """Counts of both over the same keys: the known ones, then each tracked unseen key of
+        either, then one bucket for the unseen keys past the tracking bound (if any)."""
+        extra = sorted(set(self.unseen) | set(other.unseen), key=str)
+        overflow = [self.unseen_overflow] if self.unseen_overflow or other.unseen_overflow else []
+        other_overflow = [other.unseen_overflow] if overflow else []
+        mine = [*self.counts, *(self.unseen.get(k, 0) for k in extra), *overflow]
+        theirs = [*other.counts, *(other.unseen.get(k, 0) for k in extra), *other_overflow]
+        return np.asarray(mine, dtype=np.float64), np.asarray(theirs, dtype=np.float64)
 
     def to_state(self) -> dict[str, Any]:
         return {

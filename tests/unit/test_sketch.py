@@ -35,7 +35,14 @@ def test_value_counts_unseen_bound_and_overflow() -> None:
     assert counts.missing == 1
     assert counts.n_unseen == 4  # x, y, z, z: all counted even past the bound
     assert len(counts.unseen) == 2
-    assert counts.histogram().tolist() == [2.0, 1.0, 4.0]
+    other = ValueCounts(("a", "b")).update(np.array(["x", "q"], dtype=object))
+    mine, theirs = counts.aligned(other)
+    # known a, b; then the tracked unseen keys of either (z, which is most frequent, one of x
+    # and y, and q from the other side), sorted; then one bucket past the bound.
+    assert counts.unseen["z"] == 2
+    keys = sorted({*counts.unseen, "q", "x"})
+    assert mine.tolist() == [2, 1, *(counts.unseen.get(k, 0) for k in keys), 1]
+    assert theirs.tolist() == [0, 0, *(1 if k in ("q", "x") else 0 for k in keys), 0]
 
 
 def test_value_counts_merge_adds_everything() -> None:
