@@ -32,6 +32,9 @@ from typing import Any
 
 import pytest
 
+from tests.integration.es_fixtures import ElasticsearchServer, es_server  # noqa: F401  (pytest fixtures)
+from tests.integration.kafka_fixtures import kafka_broker, kafka_group_id  # noqa: F401  (pytest fixtures)
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 PROMETHEUS_SCRIPT = REPO_ROOT / "scripts" / "prometheus.sh"
 START_ATTEMPTS = 3  # a free port can be taken between picking it and Prometheus binding it

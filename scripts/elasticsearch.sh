@@ -1,0 +1,167 @@
+#!/usr/bin/env bash
+# Run an Elasticsearch-8-API server (noida-db, a local binary shipped in the noida-db wheel) for
+# tests and the demo, on loopback only.
+#   scripts/elasticsearch.sh start DIR PORT   start it on 127.0.0.1:PORT, data in DIR/data;
+#                                             returns once GET / answers
+#   scripts/elasticsearch.sh stop DIR         stop the one started with DIR; waits for it to exit
+# DIR also holds noida-db.pid and noida-db.log. Starting again on the same DIR keeps the data.
+# Environment: NOIDA_DB_BIN (the server binary itself; default: the one inside the noida_db
+# package of NOIDA_DB_PYTHON, default .venv/bin/python), ELASTICSEARCH_START_TIMEOUT in seconds
+# (default 30).
+#
+# noida-db keeps its store in memory and writes it to DIR/data about once a second and on SIGTERM,
+# so stop sends SIGTERM and waits: a SIGKILL can lose the last second of writes.
+set -euo pipefail
+
+REPO_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)
+
+usage() {
+    echo "usage: $0 start DIR PORT | stop DIR" >&2
+    exit 2
+}
+die() {
+    printf '[elasticsearch] ERROR: %s\n' "$*" >&2
+    exit 1
+}
+
+# The binary, not the pip console script: that script is a Python wrapper that runs the binary
+# as a child, so killing the wrapper's pid would leave the server running.
+resolve_binary() {
+    if [[ -n ${NOIDA_DB_BIN:-} ]]; then
+        [[ -x $NOIDA_DB_BIN ]] || die "NOIDA_DB_BIN=$NOIDA_DB_BIN is not an executable file"
+        echo "$NOIDA_DB_BIN"
+        return
+    fi
+    local python=${NOIDA_DB_PYTHON:-$REPO_ROOT/.venv/bin/python} binary
+    [[ -x $python ]] || python=python3
+    binary=$("$python" -c 'from importlib.resources import files; print(files("noida_db") / "noida-db")' \
+        2>/dev/null) ||
+        die "the Python package noida-db is not installed for $python: run 'bash scripts/setup.sh'" \
+            "(it installs the dev extras, which pin noida-db)"
+    [[ -f $binary ]] || die "noida-db package found but its binary is missing: $binary"
+    [[ -x $binary ]] || chmod +x "$binary" # the wheel's own wrapper does the same before running it
+    echo "$binary"
+}
+
+# True while PID is a live process; a zombie (exited, not yet reaped) counts as gone.
+is_alive() {
+    local pid=$1 state
+    kill -0 "$pid" 2>/dev/null || return 1
+    state=$(awk '{print $3}' "/proc/$pid/stat" 2>/dev/null) || return 0
+    [[ $state != Z ]]
+}
+
+# True while PID is alive and is the noida-db serving DIR/data, so a stale pid file whose number
+# now belongs to another process never gets that process killed.
+is_ours() {
+    local pid=$1 dir=$2 cmdline
+    is_alive "$pid" || return 1
+    [[ -r /proc/$pid/cmdline ]] || return 0
+    cmdline=$(tr '\0' ' ' <"/proc/$pid/cmdline")
+    [[ $cmdline == *"--data-dir $dir/data "* ]]
+}
+
+answers() {
+    local url=$1
+    if command -v curl >/dev/null 2>&1; then
+        curl -fsS -o /dev/null --max-time 2 "$url" 2>/dev/null
+    else
+        python3 -c 'import sys, urllib.request; urllib.request.urlopen(sys.argv[1], timeout=2)' "$url" \
+            >/dev/null 2>&1
+    fi
+}
+
+# True if something accepts TCP connections on 127.0.0.1:PORT.
+port_taken() {
+    (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
+}
+
+log_tail() {
+    echo "--- last lines of $1 ---" >&2
+    tail -n 30 "$1" >&2 || true
+}
+
+start() {
+    local dir=$1 port=$2
+    local timeout=${ELASTICSEARCH_START_TIMEOUT:-30}
+    [[ $port =~ ^[0-9]+$ ]] || die "PORT must be a number, got '$port'"
+    local binary
+    binary=$(resolve_binary)
+    # Checked first because the readiness probe below cannot tell our server from another one
+    # already on the port (noida-db itself would exit with "port ... is already in use").
+    port_taken "$port" && die "port $port is already in use on 127.0.0.1"
+
+    mkdir -p "$dir/data"
+    dir=$(cd "$dir" && pwd -P) # stop matches the process by this exact path
+    local pid_file="$dir/noida-db.pid" log="$dir/noida-db.log"
+    if [[ -f $pid_file ]] && is_ours "$(cat "$pid_file")" "$dir"; then
+        die "a noida-db started with $dir is already running (pid $(cat "$pid_file"))"
+    fi
+
+    # Append, so the log of a restart on the same DIR keeps what the previous run said.
+    "$binary" start \
+        --data-dir "$dir/data" \
+        --host 127.0.0.1 \
+        --only elasticsearch \
+        --elasticsearch-port "$port" \
+        >>"$log" 2>&1 </dev/null &
+    local pid=$!
+    echo "$pid" >"$pid_file"
+
+    local url="http://127.0.0.1:$port"
+    local deadline=$((SECONDS + timeout))
+    until answers "$url/"; do
+        if ! is_alive "$pid"; then
+            rm -f "$pid_file"
+            log_tail "$log"
+            die "noida-db exited during start-up (port $port, data in $dir/data)"
+        fi
+        if ((SECONDS >= deadline)); then
+            log_tail "$log"
+            stop "$dir"
+            die "noida-db did not answer $url/ within ${timeout}s"
+        fi
+        sleep 0.05
+    done
+    echo "[elasticsearch] ready at $url (pid $pid, data in $dir/data)"
+}
+
+stop() {
+    local dir=$1
+    [[ -d $dir ]] && dir=$(cd "$dir" && pwd -P)
+    local pid_file="$dir/noida-db.pid"
+    if [[ ! -f $pid_file ]]; then
+        echo "[elasticsearch] nothing to stop in $dir (no pid file)"
+        return 0
+    fi
+    local pid
+    pid=$(cat "$pid_file")
+    if is_ours "$pid" "$dir"; then
+        kill -TERM "$pid" 2>/dev/null || true
+        # SIGTERM makes noida-db write its store; give it time before resorting to SIGKILL.
+        local waited=0
+        while is_alive "$pid" && ((waited < 100)); do
+            sleep 0.05
+            waited=$((waited + 1))
+        done
+        if is_alive "$pid"; then
+            echo "[elasticsearch] pid $pid ignored SIGTERM for 5s; sending SIGKILL" >&2
+            kill -KILL "$pid" 2>/dev/null || true
+            while is_alive "$pid"; do sleep 0.05; done
+        fi
+    fi
+    rm -f "$pid_file"
+    echo "[elasticsearch] stopped (pid $pid)"
+}
+
+case ${1:-} in
+start)
+    (($# == 3)) || usage
+    start "$2" "$3"
+    ;;
+stop)
+    (($# == 2)) || usage
+    stop "$2"
+    ;;
+*) usage ;;
+esac
