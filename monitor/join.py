@@ -26,54 +26,97 @@ ROW_MASK = (1 << ROW_BITS) - 1
 
 @dataclass
 class Segment:
-    """Predictions of one model version in one window."""
+    """Predictions of one model version in one window, stored as the batches they came in."""
 
     version: str
     window_start: int
     window_end: int
-    ids: list[str] = field(default_factory=list)
-    timestamp: list[int] = field(default_factory=list)
-    prediction: list[Any] = field(default_factory=list)
-    score: list[float] = field(default_factory=list)
-    joined: NDArray[np.bool_] = field(default_factory=lambda: np.zeros(0, bool))
+    ids: list[NDArray[Any]] = field(default_factory=list)
+    timestamp: list[NDArray[np.int64]] = field(default_factory=list)
+    prediction: list[NDArray[Any]] = field(default_factory=list)
+    score: list[NDArray[np.float64]] = field(default_factory=list)
+    joined: list[NDArray[np.bool_]] = field(default_factory=list)
+    offsets: list[int] = field(default_factory=list)  # first row of each chunk
+
+    @property
+    def size(self) -> int:
+        return self.offsets[-1] + len(self.ids[-1]) if self.offsets else 0
+
+    @property
+    def waiting(self) -> int:
+        return self.size - sum(int(j.sum()) for j in self.joined)
 
     def append(
-        self, ids: list[str], ts: NDArray[np.int64], pred: NDArray[Any], score: NDArray[np.float64]
+        self, ids: NDArray[Any], ts: NDArray[np.int64], pred: NDArray[Any], score: NDArray[np.float64]
     ) -> int:
-        first = len(self.ids)
-        self.ids.extend(ids)
-        self.timestamp.extend(ts.tolist())
-        self.prediction.extend(pred.tolist())
-        self.score.extend(score.tolist())
-        self.joined = np.concatenate([self.joined, np.zeros(len(ids), bool)])
+        first = self.size
+        self.offsets.append(first)
+        self.ids.append(ids)
+        self.timestamp.append(ts)
+        self.prediction.append(pred)
+        self.score.append(score)
+        self.joined.append(np.zeros(len(ids), bool))
         return first
 
+    def take(
+        self, rows: NDArray[np.int64]
+    ) -> tuple[NDArray[np.int64], NDArray[Any], NDArray[Any], NDArray[Any]]:
+        """Mark `rows` (distinct, not yet joined) as joined; return (order, timestamps, predictions,
+        scores) where `order` sorts `rows` the way the other arrays come back."""
+        chunk_of = np.searchsorted(np.asarray(self.offsets), rows, side="right") - 1
+        order = np.argsort(chunk_of, kind="stable")
+        parts: list[tuple[Any, Any, Any]] = []
+        for chunk in np.unique(chunk_of).tolist():
+            local = rows[chunk_of == chunk] - self.offsets[chunk]
+            self.joined[chunk][local] = True
+            parts.append(
+                (self.timestamp[chunk][local], self.prediction[chunk][local], self.score[chunk][local])
+            )
+        ts, pred, score = (np.concatenate([p[k] for p in parts]) for k in range(3))
+        return order, ts, pred, score
+
+    def is_joined(self, rows: NDArray[np.int64]) -> NDArray[np.bool_]:
+        chunk_of = np.searchsorted(np.asarray(self.offsets), rows, side="right") - 1
+        out = np.zeros(len(rows), bool)
+        for chunk in np.unique(chunk_of).tolist():
+            mask = chunk_of == chunk
+            out[mask] = self.joined[chunk][rows[mask] - self.offsets[chunk]]
+        return out
+
+    def all_ids(self) -> list[str]:
+        return [pid for chunk in self.ids for pid in chunk.tolist()]
+
     def to_state(self) -> dict[str, Any]:
+        def flat(parts: list[NDArray[Any]]) -> list[Any]:
+            return np.concatenate(parts).tolist() if parts else []
+
+        score = np.concatenate(self.score) if self.score else np.zeros(0)
         return {
             "version": self.version,
             "window_start": self.window_start,
             "window_end": self.window_end,
-            "ids": self.ids,
-            "timestamp": self.timestamp,
-            "prediction": self.prediction,
-            "score": [None if s != s else s for s in self.score],
-            "joined": np.flatnonzero(self.joined).tolist(),
+            "ids": flat(self.ids),
+            "timestamp": flat(self.timestamp),
+            "prediction": flat(self.prediction),
+            "score": [None if s != s else s for s in score.tolist()],
+            "joined": np.flatnonzero(np.concatenate(self.joined)).tolist() if self.joined else [],
         }
 
     @classmethod
     def from_state(cls, state: dict[str, Any]) -> Segment:
-        joined = np.zeros(len(state["ids"]), bool)
-        joined[np.asarray(state["joined"], dtype=np.int64)] = True
-        return cls(
-            state["version"],
-            int(state["window_start"]),
-            int(state["window_end"]),
-            list(state["ids"]),
-            list(state["timestamp"]),
-            list(state["prediction"]),
-            [float("nan") if s is None else s for s in state["score"]],
-            joined,
+        seg = cls(state["version"], int(state["window_start"]), int(state["window_end"]))
+        if not state["ids"]:
+            return seg
+        prediction = state["prediction"]
+        text = isinstance(prediction[0], str)
+        seg.append(
+            np.asarray(state["ids"], dtype=object),
+            np.asarray(state["timestamp"], dtype=np.int64),
+            np.asarray(prediction, dtype=object if text else np.float64),
+            np.asarray([np.nan if s is None else s for s in state["score"]], dtype=np.float64),
         )
+        seg.joined[0][np.asarray(state["joined"], dtype=np.int64)] = True
+        return seg
 
 
 @dataclass(frozen=True)
@@ -111,13 +154,12 @@ class JoinBuffer:
     def __post_init__(self) -> None:
         for sid, seg in self.segments.items():
             self._segment_of[(seg.version, seg.window_start)] = sid
-            self._index.update(
-                zip(seg.ids, ((sid << ROW_BITS) | r for r in range(len(seg.ids))), strict=True)
-            )
+            ids = seg.all_ids()
+            self._index.update(zip(ids, range(sid << ROW_BITS, (sid << ROW_BITS) + len(ids)), strict=True))
 
     def __len__(self) -> int:
         """Predictions still waiting for an outcome."""
-        return sum(len(s.ids) - int(s.joined.sum()) for s in self.segments.values())
+        return sum(s.waiting for s in self.segments.values())
 
     def new_ids(self, ids: list[str]) -> NDArray[np.bool_]:
         """Mask of ids never seen (within the TTL) and first in this batch: the rest are duplicates."""
@@ -137,7 +179,7 @@ class JoinBuffer:
         version: str,
         window_start: int,
         window_end: int,
-        ids: list[str],
+        ids: NDArray[Any],
         ts: NDArray[np.int64],
         pred: NDArray[Any],
         score: NDArray[np.float64],
@@ -152,7 +194,7 @@ class JoinBuffer:
             self.segments[sid] = Segment(version, window_start, window_end)
         first = self.segments[sid].append(ids, ts, pred, score)
         base = (sid << ROW_BITS) | first
-        self._index.update(zip(ids, range(base, base + len(ids)), strict=True))
+        self._index.update(zip(ids.tolist(), range(base, base + len(ids)), strict=True))
         if len(ts):
             self.watermark = max(self.watermark, int(ts.max()))
 
@@ -175,25 +217,13 @@ class JoinBuffer:
             _, first = np.unique(pred_rows, return_index=True)
             keep = np.zeros(len(pred_rows), bool)
             keep[first] = True
-            keep &= ~seg.joined[pred_rows]
+            keep &= ~seg.is_joined(pred_rows)
             duplicate += int((~keep).sum())
             in_seg, pred_rows = in_seg[keep], pred_rows[keep]
             if not len(pred_rows):
                 continue
-            seg.joined[pred_rows] = True
-            take = pred_rows.tolist()
-            matches.append(
-                Matches(
-                    seg.version,
-                    seg.window_start,
-                    in_seg,
-                    np.asarray(
-                        [seg.prediction[r] for r in take], dtype=object if _is_text(seg) else np.float64
-                    ),
-                    np.asarray([seg.score[r] for r in take], dtype=np.float64),
-                    np.asarray([seg.timestamp[r] for r in take], dtype=np.int64),
-                )
-            )
+            order, ts_taken, pred, score = seg.take(pred_rows)
+            matches.append(Matches(seg.version, seg.window_start, in_seg[order], pred, score, ts_taken))
         return JoinOutcome(matches, len(unknown_ids) - expired, expired, duplicate)
 
     def expire(self) -> dict[tuple[str, int], int]:
@@ -203,9 +233,11 @@ class JoinBuffer:
         for sid in [sid for sid, s in self.segments.items() if s.window_end + self.ttl_ms <= self.watermark]:
             seg = self.segments.pop(sid)
             del self._segment_of[(seg.version, seg.window_start)]
-            for pid in seg.ids:
-                self._index.pop(pid, None)
-            waiting = {pid for pid, j in zip(seg.ids, seg.joined.tolist(), strict=True) if not j}
+            waiting: set[str] = set()
+            for ids, joined in zip(seg.ids, seg.joined, strict=True):
+                for pid in ids.tolist():
+                    self._index.pop(pid, None)
+                waiting.update(ids[~joined].tolist())
             counts[(seg.version, seg.window_start)] = len(waiting)
             if waiting:
                 self.expired_ids.append((seg.window_end + 2 * self.ttl_ms, waiting))
@@ -229,7 +261,3 @@ class JoinBuffer:
             watermark=int(state["watermark"]),
             expired_ids=[(int(t), set(ids)) for t, ids in state["expired_ids"]],
         )
-
-
-def _is_text(seg: Segment) -> bool:
-    return bool(seg.prediction) and isinstance(seg.prediction[0], str)

@@ -94,7 +94,9 @@ class ValueCounts:
     def __post_init__(self) -> None:
         if len(self.counts) != len(self.known):
             self.counts = np.zeros(len(self.known), np.int64)
-        self._index = pd.Index(list(self.known), dtype=object if self._text else np.float64)
+        # The last index entry is the missing marker (None / NaN): one hash lookup per value
+        # finds known keys and missing values together.
+        self._index = pd.Index([*self.known, None], dtype=object if self._text else np.float64)
 
     @property
     def _text(self) -> bool:
@@ -104,14 +106,17 @@ class ValueCounts:
         return ValueCounts(self.known, max_unseen=self.max_unseen)
 
     def update(self, values: NDArray[Any]) -> ValueCounts:
-        missing = pd.isna(values)
-        self.missing += int(missing.sum())
-        present = values[~missing]
-        if len(present) == 0:
+        if len(values) == 0:
             return self
-        codes = self._index.get_indexer(present)
-        self.counts += np.bincount(codes[codes >= 0], minlength=len(self.known))
-        new = present[codes < 0]
+        codes = self._index.get_indexer(values)
+        found = np.bincount(codes[codes >= 0], minlength=len(self.known) + 1)
+        self.counts += found[:-1]
+        self.missing += int(found[-1])
+        new = values[codes < 0]
+        if len(new):
+            other_missing = pd.isna(new)  # NaN where the marker is None, or the reverse
+            self.missing += int(other_missing.sum())
+            new = new[~other_missing]
         if len(new):
             self._count_unseen(pd.Series(new).value_counts(sort=True))
         return self

@@ -11,7 +11,7 @@ def _add(buf: JoinBuffer, ids: list[str], start: int = 0, ts: int = 0, version: 
         version,
         start,
         start + HOUR,
-        ids,
+        np.asarray(ids, dtype=object),
         np.full(n, ts, np.int64),
         np.array(["1"] * n, dtype=object),
         np.full(n, 0.5),

@@ -1,0 +1,57 @@
+"""The latest results per window, kept in memory for exporters, alerts and the API.
+
+Thread-safe: evaluations write from the scheduler's threads while the HTTP server reads.
+Bounded: at most `history` windows per (model, version).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from monitor.results import WindowResult
+
+Listener = Callable[[WindowResult], None]
+
+
+@dataclass
+class ResultStore:
+    history: int = 168
+    _results: dict[tuple[str, str], dict[float, WindowResult]] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _listeners: list[Listener] = field(default_factory=list)
+
+    def subscribe(self, listener: Listener) -> None:
+        self._listeners.append(listener)
+
+    def add(self, result: WindowResult) -> None:
+        key = (result.model, result.model_version)
+        with self._lock:
+            windows = self._results.setdefault(key, {})
+            windows[result.window_start.timestamp()] = result
+            for old in sorted(windows)[: max(0, len(windows) - self.history)]:
+                del windows[old]
+        for listener in self._listeners:
+            listener(result)
+
+    def streams(self) -> list[tuple[str, str]]:
+        with self._lock:
+            return sorted(self._results)
+
+    def windows(self, model: str, version: str) -> list[WindowResult]:
+        """Results of one stream, oldest window first."""
+        with self._lock:
+            windows = self._results.get((model, version), {})
+            return [windows[k] for k in sorted(windows)]
+
+    def latest(self, model: str, version: str) -> WindowResult | None:
+        windows = self.windows(model, version)
+        return windows[-1] if windows else None
+
+    def latest_with_performance(self, model: str, version: str, min_pairs: int) -> WindowResult | None:
+        """The newest window with enough joined pairs to judge its performance."""
+        for result in reversed(self.windows(model, version)):
+            if result.performance.n_pairs >= min_pairs:
+                return result
+        return None
