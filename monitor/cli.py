@@ -165,3 +165,7 @@ def demo(
     except DriftlineError as err:
         fail(err)
     raise typer.Exit(code)
+
+
+if __name__ == "__main__":
+    app()

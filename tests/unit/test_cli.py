@@ -36,7 +36,9 @@ def _setup(tmp_path: Path) -> tuple[Path, Path]:
 
 def test_build_then_show(tmp_path: Path) -> None:
     config, data = _setup(tmp_path)
-    built = runner.invoke(app, ["baseline", "build", "-c", str(config), "-m", "churn", "-d", str(data), "-v", "2"])
+    built = runner.invoke(
+        app, ["baseline", "build", "-c", str(config), "-m", "churn", "-d", str(data), "-v", "2"]
+    )
     assert built.exit_code == 0, built.output
     baseline_id = built.stdout.strip().splitlines()[-1]
     assert (tmp_path / "baselines" / "churn" / "2" / f"{baseline_id}.json").is_file()

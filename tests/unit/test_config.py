@@ -6,7 +6,9 @@ import pytest
 from monitor.config import load_config, parse_config
 from monitor.errors import ConfigError
 
-MINIMAL = {"models": [{"name": "churn", "task": "classification", "features": [{"name": "age", "kind": "numeric"}]}]}
+MINIMAL = {
+    "models": [{"name": "churn", "task": "classification", "features": [{"name": "age", "kind": "numeric"}]}]
+}
 
 
 def test_minimal_config_gets_defaults() -> None:
@@ -17,7 +19,9 @@ def test_minimal_config_gets_defaults() -> None:
     assert model.drift.wasserstein == 0.1 and model.drift.jensen_shannon == 0.1
 
 
-@pytest.mark.parametrize(("text", "expected"), [("90s", 90), ("15m", 900), ("2h", 7200), ("7d", 604800), (30, 30)])
+@pytest.mark.parametrize(
+    ("text", "expected"), [("90s", 90), ("15m", 900), ("2h", 7200), ("7d", 604800), (30, 30)]
+)
 def test_durations(text: object, expected: int) -> None:
     data = {"models": [{**MINIMAL["models"][0], "window": text}]}
     assert parse_config(data).models[0].window == timedelta(seconds=expected)
@@ -31,7 +35,9 @@ def test_misspelled_key_is_named() -> None:
 
 def test_wrong_value_names_key_and_expectation() -> None:
     data = {"models": [{**MINIMAL["models"][0], "task": "ranking"}]}
-    with pytest.raises(ConfigError, match=r"models\.0\.task: Input should be 'classification' or 'regression'"):
+    with pytest.raises(
+        ConfigError, match=r"models\.0\.task: Input should be 'classification' or 'regression'"
+    ):
         parse_config(data)
 
 
@@ -48,13 +54,15 @@ def test_feature_cannot_shadow_target() -> None:
 
 
 def test_unknown_model_lists_known() -> None:
-    with pytest.raises(ConfigError, match="unknown model 'fraud'.*churn"):
+    with pytest.raises(ConfigError, match=r"unknown model 'fraud'.*churn"):
         parse_config(MINIMAL).model("fraud")
 
 
 def test_load_resolves_relative_paths_and_reports_yaml_errors(tmp_path: Path) -> None:
     path = tmp_path / "c.yaml"
-    path.write_text("models:\n  - name: churn\n    task: regression\n    features: [{name: x, kind: numeric}]\n")
+    path.write_text(
+        "models:\n  - name: churn\n    task: regression\n    features: [{name: x, kind: numeric}]\n"
+    )
     assert load_config(path).baselines.path == tmp_path / "baselines"
     path.write_text("models: [\n")
     with pytest.raises(ConfigError, match="not valid YAML"):

@@ -1,0 +1,163 @@
+"""Benchmark: the whole ingest path against a plain orjson.loads loop, in one run.
+
+    .venv/bin/python tests/benchmarks/bench_ingest.py [--n 200000] [--batch 10000] [--out bench-ingest.json]
+
+Messages: the 25-feature predictions of bench_decode.py (20 numeric, 5 categorical), plus an
+outcome for every second prediction. Cases, timed in CPU seconds of this process, best of
+`--repeats`, interleaved so a noisy neighbour hurts all alike:
+
+  orjson.loads loop     for m in messages: orjson.loads(m)        (parse only, discard)
+  ingest                Service.handle(RawBatch) per batch: decode + validate + window
+                        sketch update + join of outcomes + rejects/counters (no evaluation)
+
+Memory: the window state (sketches, row sample) serialised after N and after 4N events,
+the join buffer's pending predictions reported apart (it grows with events by design,
+bounded by the outcome TTL).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import sys
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+import orjson
+import pandas as pd
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from monitor.baseline import build_baseline
+from monitor.config import parse_config
+from monitor.deadletter import MemoryDeadLetters
+from monitor.service import Service
+from monitor.sources import RawBatch
+from tests.benchmarks.bench_decode import CATEGORICAL, MODEL, NUMERIC, make_messages
+
+
+def make_service() -> Service:
+    config = parse_config({"models": [MODEL.model_dump(mode="json") | {"window": "1d", "outcome_ttl": "7d"}]})
+    rng = np.random.default_rng(0)
+    reference = pd.DataFrame({n: rng.normal(50, 20, 50_000) for n in NUMERIC})
+    for i, name in enumerate(CATEGORICAL):
+        reference[name] = rng.choice([f"{name}_v{k}" for k in range(3 + 9 * i)], 50_000)
+    reference["prediction"] = rng.integers(0, 2, 50_000)
+    baseline = build_baseline(reference, config.models[0], config.baselines, "3", "bench", datetime.now(UTC))
+    return Service(config, {("churn", "3"): baseline}, MemoryDeadLetters())
+
+
+def outcomes_for(predictions: list[bytes]) -> list[bytes]:
+    out = []
+    for raw in predictions[::2]:
+        message = orjson.loads(raw)
+        out.append(
+            orjson.dumps(
+                {
+                    "prediction_id": message["prediction_id"],
+                    "model": "churn",
+                    "timestamp": message["timestamp"],
+                    "outcome": message["prediction"],
+                }
+            )
+        )
+    return out
+
+
+def cpu_seconds(run: Callable[[], object]) -> float:
+    start = time.process_time()
+    run()
+    return time.process_time() - start
+
+
+def ingest(predictions: list[bytes], outcomes: list[bytes], batch: int) -> Service:
+    service = make_service()
+    for i in range(0, len(predictions), batch):
+        j = i // 2
+        service.handle(
+            RawBatch(predictions=predictions[i : i + batch], outcomes=outcomes[j : j + batch // 2])
+        )
+    return service
+
+
+def window_state_bytes(service: Service) -> int:
+    windows = [w for s in service.monitor.streams.values() for w in s.windows.values()]
+    return sum(len(orjson.dumps(w.to_state(), option=orjson.OPT_SERIALIZE_NUMPY)) for w in windows)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--n", type=int, default=200_000)
+    parser.add_argument("--batch", type=int, default=10_000)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--out", type=Path, default=Path("bench-ingest.json"))
+    args = parser.parse_args()
+
+    predictions = make_messages(args.n, seed=1)
+    outcomes = outcomes_for(predictions)
+    events = len(predictions) + len(outcomes)
+
+    def loads_loop() -> None:
+        for m in predictions:
+            orjson.loads(m)
+        for m in outcomes:
+            orjson.loads(m)
+
+    best = {"orjson.loads loop": float("inf"), "ingest": float("inf")}
+    for _ in range(args.repeats):
+        best["orjson.loads loop"] = min(best["orjson.loads loop"], cpu_seconds(loads_loop))
+        best["ingest"] = min(best["ingest"], cpu_seconds(lambda: ingest(predictions, outcomes, args.batch)))
+
+    small = ingest(predictions[: args.n // 4], outcomes[: args.n // 8], args.batch)
+    large = ingest(predictions, outcomes, args.batch)
+    joins = large.monitor.counters.total("joined")
+    assert joins == len(outcomes), (joins, len(outcomes))
+
+    rate = {k: events / v for k, v in best.items()}
+    ratio = rate["ingest"] / rate["orjson.loads loop"]
+    print(
+        f"{events:,} events ({args.n:,} predictions with 25 features + {len(outcomes):,} outcomes), "
+        f"batches of {args.batch:,}, best of {args.repeats}, CPU seconds"
+    )
+    print(f"{'case':<22}{'seconds':>10}{'events/s':>14}{'vs loads':>10}")
+    for name, seconds in best.items():
+        print(
+            f"{name:<22}{seconds:>10.3f}{rate[name]:>14,.0f}{rate[name] / rate['orjson.loads loop']:>10.2f}"
+        )
+    state_small, state_large = window_state_bytes(small), window_state_bytes(large)
+    pending_small, pending_large = (len(s.monitor.joins["churn"]) for s in (small, large))
+    print(
+        f"window state: {state_small:,} bytes after {args.n // 4:,} predictions, "
+        f"{state_large:,} after {args.n:,} (x{state_large / state_small:.2f} for x4 events); "
+        f"join buffer: {pending_small:,} -> {pending_large:,} pending predictions (bounded by the TTL)"
+    )
+    targets = {"events_per_s >= 150k": rate["ingest"] >= 150_000, "ratio >= 0.60": ratio >= 0.60}
+    print("targets: " + ", ".join(f"{k}: {'met' if v else 'MISSED'}" for k, v in targets.items()))
+    args.out.write_text(
+        json.dumps(
+            {
+                "events": events,
+                "batch": args.batch,
+                "cpu_seconds": best,
+                "events_per_s": rate,
+                "ratio_vs_loads": ratio,
+                "window_state_bytes": {"quarter": state_small, "full": state_large},
+                "pending_predictions": {"quarter": pending_small, "full": pending_large},
+                "targets": targets,
+                "python": platform.python_version(),
+                "machine": platform.machine(),
+            },
+            indent=2,
+        )
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,90 @@
+"""A real Prometheus scrapes the service's /metrics while a seeded drifting stream runs."""
+
+from datetime import UTC, datetime
+
+import numpy as np
+import orjson
+import pytest
+
+from monitor.deadletter import MemoryDeadLetters
+from monitor.runner import MetricsServer
+from monitor.service import Service
+from monitor.sources import RawBatch
+from tests.unit import stream_world as world
+
+pytestmark = pytest.mark.integration
+H = world.HOUR_MS
+
+
+def _messages(index: int, n: int, rng: np.random.Generator, shift: float) -> tuple[list[bytes], list[bytes]]:
+    frame = world.rows(n, rng, shift=shift)
+    ts = index * H + np.sort(rng.integers(0, H, n))
+    preds, outs = [], []
+    for j, (row, t) in enumerate(zip(frame.to_dict("records"), ts.tolist(), strict=True)):
+        pid = f"{index}-{j}"
+        features = {k: row[k] for k in world.FEATURES}
+        preds.append(
+            orjson.dumps(
+                {
+                    "prediction_id": pid,
+                    "model": "m",
+                    "model_version": "1",
+                    "timestamp": t / 1000,
+                    "features": features,
+                    "prediction": row["prediction"],
+                }
+            )
+        )
+        outs.append(
+            orjson.dumps(
+                {"prediction_id": pid, "model": "m", "timestamp": t / 1000 + 600, "outcome": row["y"]}
+            )
+        )
+    return preds, outs
+
+
+def test_prometheus_scrapes_drift_performance_and_counters(prometheus_server) -> None:
+    cfg = world.config()
+    service = Service(
+        cfg,
+        {("m", "1"): world.baseline(cfg)},
+        MemoryDeadLetters(),
+        clock=lambda: datetime(2026, 1, 1, tzinfo=UTC),
+    )
+    metrics = MetricsServer(service, "127.0.0.1", 0)
+    try:
+        rng = np.random.default_rng(1)
+        for i in range(4):
+            preds, outs = _messages(i, 1500, rng, shift=0.8 if i >= 2 else 0.0)
+            service.handle(RawBatch(predictions=[*preds, b"{not json"], outcomes=outs))
+        service.evaluate(flush=True)
+        prom = prometheus_server([f"127.0.0.1:{metrics.port}"])
+        wasserstein = prom.wait_for(
+            'driftline_feature_wasserstein_normed{model="m",feature="x1"}', timeout=30
+        )
+        assert wasserstein[0]["metric"]["model_version"] == "1"
+        assert float(wasserstein[0]["value"][1]) > 0.5  # the last window is shifted by 0.8 sd
+
+        detected = prom.query('driftline_feature_drift_detected{model="m"}')
+        assert {s["metric"]["feature"]: s["value"][1] for s in detected} == {
+            "x1": "1",
+            "x2": "0",
+            "x3": "0",
+            "c1": "0",
+            "c2": "0",
+        }
+        accuracy = prom.query('driftline_accuracy_ratio{model="m",model_version="1"}')
+        by_window = {s["metric"]["window"]: float(s["value"][1]) for s in accuracy}
+        assert set(by_window) == {"latest", "reference"}
+        assert by_window["latest"] == pytest.approx(0.9, abs=0.03)
+        assert prom.query('driftline_predictions_total{model="m",model_version="1"}')[0]["value"][1] == "6000"
+        assert prom.query('driftline_joined_pairs_total{model="m"}')[0]["value"][1] == "6000"
+        rejects = prom.query('driftline_rejected_messages_total{reason="invalid_json"}')
+        assert rejects[0]["value"][1] == "4"
+        delays = prom.query('driftline_label_delay_seconds_count{model="m"}')
+        assert delays[0]["value"][1] == "6000"
+        # Labels stay bounded: no prediction ids anywhere.
+        series = prom.api_get("series", **{"match[]": '{__name__=~"driftline_.*"}'})
+        assert not any("prediction_id" in s for s in series)
+    finally:
+        metrics.close()

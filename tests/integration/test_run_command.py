@@ -1,0 +1,123 @@
+"""`driftline run` as a user runs it: a real process, files in, /metrics out, clean stop."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+import orjson
+import pytest
+import yaml
+
+from monitor.baseline_store import BaselineStore
+from tests.conftest import find_free_port
+from tests.unit import stream_world as world
+
+pytestmark = pytest.mark.integration
+H = world.HOUR_MS
+
+
+def _write_inputs(folder: Path, windows: int, n: int) -> None:
+    rng = np.random.default_rng(0)
+    lines = []
+    for i in range(windows):
+        frame = world.rows(n, rng)
+        ts = i * H + np.sort(rng.integers(0, H, n))
+        for j, (row, t) in enumerate(zip(frame.to_dict("records"), ts.tolist(), strict=True)):
+            features = {k: row[k] for k in world.FEATURES}
+            pid = f"{i}-{j}"
+            lines.append(
+                {
+                    "prediction_id": pid,
+                    "model": "m",
+                    "model_version": "1",
+                    "timestamp": t / 1000,
+                    "features": features,
+                    "prediction": row["prediction"],
+                }
+            )
+            lines.append(
+                {"prediction_id": pid, "model": "m", "timestamp": t / 1000 + 60, "outcome": row["y"]}
+            )
+    payload = b"\n".join(orjson.dumps(x) for x in lines) + b"\n" + b"{broken\n"
+    (folder / "events-000.jsonl").write_bytes(payload)
+
+
+def _config(tmp_path: Path, inputs: list[dict], port: int) -> Path:
+    cfg = world.config()
+    BaselineStore(tmp_path / "baselines").save(world.baseline(cfg))
+    data = cfg.model_dump(mode="json")
+    data["baselines"]["path"] = "baselines"
+    data["sources"] = {"inputs": inputs, "dead_letters": "dead.jsonl", "poll_interval": "50ms"}
+    data["sinks"] = {"prometheus": {"port": port}}
+    data["evaluation"] = {"interval": "200ms"}
+    data["state"] = {}
+    path = tmp_path / "driftline.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+def _driftline(*args: str) -> list[str]:
+    return [sys.executable, "-m", "monitor.cli", *args]
+
+
+def test_run_reads_files_to_the_end_and_reports(tmp_path: Path) -> None:
+    (tmp_path / "in").mkdir()
+    _write_inputs(tmp_path / "in", windows=3, n=300)
+    config = _config(tmp_path, [{"kind": "file", "path": "in/events-000.jsonl"}], find_free_port())
+    done = subprocess.run(
+        _driftline("run", "--config", str(config)), capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    assert "900 predictions, 900 outcomes, 900 joined, 1 rejected, 3 windows evaluated" in done.stderr
+    dead = [orjson.loads(line) for line in (tmp_path / "dead.jsonl").read_bytes().splitlines()]
+    assert [d["reason"] for d in dead] == ["invalid_json"]
+
+
+def test_run_follows_a_directory_serves_metrics_and_stops_on_sigterm(tmp_path: Path) -> None:
+    (tmp_path / "in").mkdir()
+    port = find_free_port()
+    config = _config(tmp_path, [{"kind": "directory", "path": "in"}], port)
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    process = subprocess.Popen(
+        _driftline("run", "--config", str(config)), stderr=subprocess.PIPE, text=True, env=env
+    )
+    try:
+        _write_inputs(tmp_path / "in", windows=3, n=200)  # appears after start: followed
+        deadline = time.monotonic() + 60
+        body = ""
+        while time.monotonic() < deadline:
+            try:
+                body = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2).read().decode()
+            except OSError:
+                body = ""
+            if 'driftline_predictions_total{model="m",model_version="1"} 600.0' in body and (
+                "driftline_feature_wasserstein_normed" in body
+            ):
+                break
+            time.sleep(0.2)
+        assert 'driftline_predictions_total{model="m",model_version="1"} 600.0' in body
+        assert 'driftline_feature_wasserstein_normed{feature="x1",model="m",model_version="1"}' in body
+        process.send_signal(signal.SIGTERM)
+        _, stderr = process.communicate(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 0, stderr
+    assert "finishing the current batch" in stderr and "600 predictions" in stderr
+
+
+def test_run_refuses_a_bad_config_with_a_clear_message(tmp_path: Path) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_text(
+        "models: [{name: m, task: classification, features: [{name: x, kind: numeric}]}]\nsourcez: {}\n"
+    )
+    done = subprocess.run(
+        _driftline("run", "--config", str(path)), capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 2
+    assert "sourcez: unknown key" in done.stderr and "Traceback" not in done.stderr
