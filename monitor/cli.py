@@ -133,7 +133,7 @@ def run(config: ConfigOption) -> None:
         service.dead_letters.close()
         if metrics:
             metrics.close()
-    counters = service.monitor.counters
+    counters = service.counters
     console.print(
         f"done: {counters.total('predictions'):,} predictions, {counters.total('outcomes'):,} outcomes, "
         f"{counters.total('joined'):,} joined, {counters.total('rejected'):,} rejected, "

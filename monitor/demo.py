@@ -264,7 +264,7 @@ def _summary(service: Service, results: list[WindowResult], console: Console) ->
                 performance.window = i
         if r.concept_drift_window is not None:
             concept_at = window_index_at(r.concept_drift_window)
-    counters = service.monitor.counters
+    counters = service.counters
     console.rule("[bold]summary")
     console.print(
         f"events: {counters.total('predictions'):,} predictions, {counters.total('outcomes'):,} outcomes, "

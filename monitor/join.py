@@ -9,7 +9,7 @@ not, which is what makes a replayed prediction a duplicate instead of a second c
 Time is event time: a segment expires when the largest timestamp seen passes its
 window's end plus the TTL, so a replay of the same stream expires the same predictions.
 Expired ids are remembered for one more TTL to tell a late outcome ("expired") from one
-that never had a prediction ("unknown").
+that never had a prediction ("unknown", counted when its hold runs out).
 """
 
 from __future__ import annotations
@@ -121,11 +121,13 @@ class Segment:
 
 @dataclass(frozen=True)
 class Matches:
-    """Outcomes matched to their predictions, grouped by the predictions' segment."""
+    """Outcomes joined with their predictions, all from one segment (model version, window)."""
 
     version: str
     window_start: int
-    outcome_rows: NDArray[np.int64]  # rows of the outcome batch
+    order: NDArray[np.int64]  # arrival position of each pair in the call that joined it
+    outcome: NDArray[Any]
+    outcome_timestamp: NDArray[np.int64]
     prediction: NDArray[Any]
     score: NDArray[np.float64]
     prediction_timestamp: NDArray[np.int64]
@@ -134,20 +136,39 @@ class Matches:
 @dataclass(frozen=True)
 class JoinOutcome:
     matches: list[Matches]
-    unknown: int
-    expired: int
-    duplicate: int
+    expired: int  # outcomes whose prediction expired before they came
+    duplicate: int  # outcomes for a prediction already joined (or twice in one batch)
+    held: int  # outcomes that came before their prediction: kept until it comes or the TTL passes
+
+
+@dataclass(frozen=True)
+class Expiry:
+    predictions: dict[tuple[str, int], int]  # unjoined predictions dropped, per (version, window)
+    unknown_outcomes: int  # held outcomes whose prediction never came
+
+
+def _as_object(values: list[Any]) -> NDArray[Any]:
+    out = np.empty(len(values), dtype=object)
+    out[:] = values
+    return out
 
 
 @dataclass
 class JoinBuffer:
-    """Pending predictions of one model, all versions."""
+    """Pending predictions of one model, all versions, and outcomes that came first.
+
+    Outcomes normally come long after their prediction, but two input streams read side by
+    side (two Kafka topics after a restart, say) can deliver an outcome first; it is held
+    (by event time, for the TTL) and joins when its prediction arrives, so counts do not
+    depend on how the two streams interleave.
+    """
 
     ttl_ms: int
     segments: dict[int, Segment] = field(default_factory=dict)
     next_segment: int = 0
     watermark: int = 0  # largest event time seen, ms
     expired_ids: list[tuple[int, set[str]]] = field(default_factory=list)  # (forget after, ids)
+    early: dict[str, tuple[int, Any]] = field(default_factory=dict)  # id -> (outcome time, outcome)
     _index: dict[str, int] = field(default_factory=dict)
     _segment_of: dict[tuple[str, int], int] = field(default_factory=dict)
 
@@ -183,8 +204,9 @@ class JoinBuffer:
         ts: NDArray[np.int64],
         pred: NDArray[Any],
         score: NDArray[np.float64],
-    ) -> None:
-        """Add new (already de-duplicated) predictions of one window."""
+    ) -> Matches | None:
+        """Add new (already de-duplicated) predictions of one window; returns the pairs they form
+        with outcomes that came before them."""
         key = (version, window_start)
         sid = self._segment_of.get(key)
         if sid is None:
@@ -192,21 +214,45 @@ class JoinBuffer:
             self.next_segment += 1
             self._segment_of[key] = sid
             self.segments[sid] = Segment(version, window_start, window_end)
-        first = self.segments[sid].append(ids, ts, pred, score)
+        seg = self.segments[sid]
+        first = seg.append(ids, ts, pred, score)
         base = (sid << ROW_BITS) | first
-        self._index.update(zip(ids.tolist(), range(base, base + len(ids)), strict=True))
+        id_list = ids.tolist()
+        self._index.update(zip(id_list, range(base, base + len(ids)), strict=True))
         if len(ts):
             self.watermark = max(self.watermark, int(ts.max()))
+        if not self.early or not (self.early.keys() & set(id_list)):
+            return None
+        rows = np.fromiter((i for i, pid in enumerate(id_list) if pid in self.early), np.int64)
+        waiting = [self.early.pop(id_list[r]) for r in rows.tolist()]
+        order, ts_taken, pred_taken, score_taken = seg.take(rows + first)
+        return Matches(
+            version,
+            window_start,
+            rows[order],
+            _as_object([w[1] for w in waiting])[order],
+            np.asarray([w[0] for w in waiting], dtype=np.int64)[order],
+            pred_taken,
+            score_taken,
+            ts_taken,
+        )
 
-    def match(self, ids: list[str], ts: NDArray[np.int64]) -> JoinOutcome:
-        """Find the predictions of a batch of outcomes; each prediction joins at most once."""
+    def match(self, ids: list[str], ts: NDArray[np.int64], outcomes: NDArray[Any]) -> JoinOutcome:
+        """Join a batch of outcomes; each prediction joins at most once."""
         if len(ts):
             self.watermark = max(self.watermark, int(ts.max()))
         codes = np.fromiter((self._index.get(pid, -1) for pid in ids), np.int64, len(ids))
         found = codes >= 0
-        unknown_ids = [pid for pid, ok in zip(ids, found.tolist(), strict=True) if not ok]
-        expired = sum(1 for pid in unknown_ids if any(pid in s for _, s in self.expired_ids))
-        matches, duplicate = [], 0
+        matches, duplicate, expired, held = [], 0, 0, 0
+        for row in np.flatnonzero(~found).tolist():
+            pid = ids[row]
+            if any(pid in s for _, s in self.expired_ids):
+                expired += 1
+            elif pid in self.early:
+                duplicate += 1
+            else:
+                self.early[pid] = (int(ts[row]), outcomes[row])
+                held += 1
         rows = np.flatnonzero(found)
         seg_ids = codes[rows] >> ROW_BITS
         for sid in np.unique(seg_ids).tolist():
@@ -223,11 +269,23 @@ class JoinBuffer:
             if not len(pred_rows):
                 continue
             order, ts_taken, pred, score = seg.take(pred_rows)
-            matches.append(Matches(seg.version, seg.window_start, in_seg[order], pred, score, ts_taken))
-        return JoinOutcome(matches, len(unknown_ids) - expired, expired, duplicate)
+            rows_in_order = in_seg[order]
+            matches.append(
+                Matches(
+                    seg.version,
+                    seg.window_start,
+                    rows_in_order,
+                    outcomes[rows_in_order],
+                    ts[rows_in_order],
+                    pred,
+                    score,
+                    ts_taken,
+                )
+            )
+        return JoinOutcome(matches, expired, duplicate, held)
 
-    def expire(self) -> dict[tuple[str, int], int]:
-        """Drop segments older than the TTL; returns unjoined predictions per (version, window)."""
+    def expire(self) -> Expiry:
+        """Drop what is older than the TTL: unjoined predictions, and held outcomes."""
         self.expired_ids = [(t, s) for t, s in self.expired_ids if t > self.watermark]
         counts: dict[tuple[str, int], int] = {}
         for sid in [sid for sid, s in self.segments.items() if s.window_end + self.ttl_ms <= self.watermark]:
@@ -241,7 +299,10 @@ class JoinBuffer:
             counts[(seg.version, seg.window_start)] = len(waiting)
             if waiting:
                 self.expired_ids.append((seg.window_end + 2 * self.ttl_ms, waiting))
-        return counts
+        stale = [pid for pid, (t, _) in self.early.items() if t + self.ttl_ms <= self.watermark]
+        for pid in stale:
+            del self.early[pid]
+        return Expiry(counts, len(stale))
 
     def to_state(self) -> dict[str, Any]:
         return {
@@ -250,6 +311,7 @@ class JoinBuffer:
             "watermark": self.watermark,
             "segments": {str(k): s.to_state() for k, s in self.segments.items()},
             "expired_ids": [[t, sorted(s)] for t, s in self.expired_ids],
+            "early": [[pid, t, y] for pid, (t, y) in self.early.items()],
         }
 
     @classmethod
@@ -260,4 +322,5 @@ class JoinBuffer:
             next_segment=int(state["next_segment"]),
             watermark=int(state["watermark"]),
             expired_ids=[(int(t), set(ids)) for t, ids in state["expired_ids"]],
+            early={pid: (int(t), y) for pid, t, y in state["early"]},
         )

@@ -20,9 +20,12 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from monitor.baseline import Baseline
 from monitor.baseline_store import BaselineStore
 from monitor.config import DriftlineConfig
+from monitor.counters import Counters
 from monitor.deadletter import DeadLetterSink
 from monitor.errors import BaselineError
+from monitor.evaluator import Evaluator
 from monitor.events import Rejected, decode_outcomes, decode_predictions
+from monitor.performance import LabelDelayHistogram
 from monitor.prometheus import StreamView
 from monitor.result_store import ResultStore
 from monitor.results import WindowResult
@@ -63,7 +66,9 @@ class Service:
         clock: Clock = utc_now,
     ) -> None:
         self.config = config
-        self.monitor = Monitor(config, baselines)
+        self.baselines = baselines
+        self.partitions: dict[int, Monitor] = {0: Monitor(config, baselines)}
+        self.evaluator = Evaluator(config, baselines)
         self.dead_letters = dead_letters
         self.results = results or ResultStore(history=config.evaluation.history)
         self.clock = clock
@@ -73,58 +78,88 @@ class Service:
 
     # ------------------------------------------------------------------ ingestion
 
-    def handle(self, raw: RawBatch) -> None:
-        """Decode, dead-letter what is invalid, ingest the rest; wake the evaluator if a window closed."""
-        models = self.monitor.models
+    @property
+    def monitor(self) -> Monitor:
+        """The state of partition 0: the whole input when it is not partitioned."""
+        return self.partitions[0]
+
+    def partition(self, number: int) -> Monitor:
+        monitor = self.partitions.get(number)
+        if monitor is None:
+            monitor = self.partitions[number] = Monitor(self.config, self.baselines)
+        return monitor
+
+    def handle(self, raw: RawBatch, partition: int = 0) -> list[Rejected]:
+        """Decode, ingest what is valid, dead-letter and count the rest; wake the evaluator when
+        a window closes. Returns the rejects (the Kafka edge forwards them to its topic)."""
+        monitor = self.partition(partition)
         max_bytes = self.config.sources.max_message_bytes
         predictions, rejected_p = decode_predictions(
-            raw.predictions, models, self.monitor.known_versions, max_bytes
+            raw.predictions, monitor.models, monitor.known_versions, max_bytes
         )
-        outcomes, rejected_o = decode_outcomes(raw.outcomes, models, max_bytes)
-        self._reject(rejected_p, "predictions")
-        self._reject(rejected_o, "outcomes")
+        outcomes, rejected_o = decode_outcomes(raw.outcomes, monitor.models, max_bytes)
+        rejected = [*rejected_p, *rejected_o]
+        if rejected:
+            self.dead_letters.write(rejected)
         with self.lock:
-            self.monitor.ingest(Batch(predictions, outcomes))
-            due = self._has_due()
-        if due and self.scheduler is not None:
+            closed_before = self._closed(monitor)
+            monitor.ingest(Batch(predictions, outcomes))
+            for topic, rejects in (("predictions", rejected_p), ("outcomes", rejected_o)):
+                for r in rejects:
+                    monitor.counters.inc("rejected", reason=r.reason, topic=topic)
+            closed = self._closed(monitor) != closed_before
+        if closed and self.scheduler is not None:
             self.scheduler.add_job(self.evaluate, id="on-close", replace_existing=True)
+        return rejected
 
-    def _reject(self, rejected: list[Rejected], topic: str) -> None:
-        if not rejected:
-            return
-        self.dead_letters.write(rejected)
-        with self.lock:
-            for r in rejected:
-                self.monitor.counters.inc("rejected", reason=r.reason, topic=topic)
-
-    def _has_due(self) -> bool:
-        return any(w.closed and w.changed for s in self.monitor.streams.values() for w in s.windows.values())
+    @staticmethod
+    def _closed(monitor: Monitor) -> int:
+        return sum(w.closed for s in monitor.streams.values() for w in s.windows.values())
 
     # ------------------------------------------------------------------ evaluation
 
     def evaluate(self, flush: bool = False) -> list[WindowResult]:
+        """Evaluate what changed; `flush=True` first closes every window (end of a finite input)."""
         with self._evaluation_lock:
             with self.lock:
-                due = self.monitor.collect_due(flush)
+                partitions = list(self.partitions.values())
+                if flush:
+                    for monitor in partitions:
+                        monitor.close_all()
+                due = self.evaluator.due(partitions)
+                self.evaluator.drop_final(partitions)
             now = self.clock()
-            results = [self.monitor.evaluate_window(stream, window, now) for stream, window in due]
+            results = [self.evaluator.evaluate(d, now) for d in due]
             for result in results:
                 self.results.add(result)
             return results
 
+    @property
+    def counters(self) -> Counters:
+        """All partitions' counters added up."""
+        with self.lock:
+            total = Counters()
+            for monitor in self.partitions.values():
+                total = total.merge(monitor.counters)
+            return total
+
     def view(self) -> StreamView:
         """A consistent copy of counters and stream state for the Prometheus collector."""
+        counters = self.counters
         with self.lock:
-            streams = self.monitor.streams
-            return StreamView(
-                counters=self.monitor.counters.merge(type(self.monitor.counters)()),
-                label_delays={
-                    k: s.label_delay.merged(type(s.label_delay)(s.label_delay.bounds))
-                    for k, s in streams.items()
-                },
-                min_pairs={m.name: m.performance.min_pairs for m in self.config.models},
-                concept_drift={k: bool(s.detector.drift_detected) for k, s in streams.items()},
-            )
+            delays: dict[tuple[str, str], LabelDelayHistogram] = {}
+            concept: dict[tuple[str, str], bool] = {}
+            for monitor in self.partitions.values():
+                for key, stream in monitor.streams.items():
+                    empty = LabelDelayHistogram(stream.label_delay.bounds)
+                    delays[key] = delays.get(key, empty).merged(stream.label_delay)
+                    concept[key] = concept.get(key, False) or bool(stream.detector.drift_detected)
+        return StreamView(
+            counters=counters,
+            label_delays=delays,
+            min_pairs={m.name: m.performance.min_pairs for m in self.config.models},
+            concept_drift=concept,
+        )
 
     # ------------------------------------------------------------------ lifecycle
 

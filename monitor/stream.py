@@ -9,8 +9,7 @@ wraps it with sources, a scheduler, locks and exporters.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from datetime import datetime
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -20,13 +19,11 @@ from monitor.baseline import Baseline
 from monitor.config import DriftlineConfig, ModelConfig
 from monitor.counters import Counters
 from monitor.detectors import ErrorLevelDetector, ErrorRateDetector
-from monitor.evaluate import evaluate
 from monitor.events import OutcomeBatch, PredictionBatch
 from monitor.join import JoinBuffer, Matches
-from monitor.performance import LabelDelayHistogram, performance_metrics
+from monitor.performance import LabelDelayHistogram
 from monitor.reservoir import keys_from_ids
-from monitor.results import PerformanceReport, WindowResult
-from monitor.windows import WindowState, add_pairs, ms_to_datetime, running_watermark, window_starts
+from monitor.windows import WindowState, add_pairs, running_watermark, window_starts
 
 
 @dataclass
@@ -83,6 +80,22 @@ class VersionStream:
     )  # all windows, for Prometheus
     concept_alarm_window: int | None = None  # window of the prediction whose outcome raised the alarm
 
+    def to_state(self) -> dict[str, Any]:
+        return {
+            "windows": [w.to_state() for _, w in sorted(self.windows.items())],
+            "watermark": self.watermark,
+            "detector": self.detector.to_state(),
+            "label_delay": self.label_delay.to_state(),
+            "concept_alarm_window": self.concept_alarm_window,
+        }
+
+    def load_state(self, state: dict[str, Any]) -> None:
+        self.windows = {int(w["start"]): WindowState.from_state(w) for w in state["windows"]}
+        self.watermark = int(state["watermark"])
+        self.detector = type(self.detector).from_state(state["detector"])
+        self.label_delay = LabelDelayHistogram.from_state(state["label_delay"])
+        self.concept_alarm_window = state["concept_alarm_window"]
+
     def __post_init__(self) -> None:
         if self.detector is None:
             self.detector = new_detector(self.config, self.baseline.reference_performance)
@@ -97,6 +110,10 @@ class VersionStream:
 
 
 class Monitor:
+    """The state of one input partition (the whole input when it is not partitioned): its
+    windows, join buffer, detectors and counters. Partitions are independent; results merge
+    them (monitor.evaluator)."""
+
     def __init__(self, config: DriftlineConfig, baselines: Mapping[tuple[str, str], Baseline]) -> None:
         self.config = config
         self.models = {m.name: m for m in config.models}
@@ -124,9 +141,8 @@ class Monitor:
         labels = {"model": batch.model, "model_version": batch.model_version}
         stream = self.streams[(batch.model, batch.model_version)]
         join = self.joins[batch.model]
-        ids = batch.prediction_id.tolist()
-        fresh = join.new_ids(ids)
-        self.counters.inc("predictions", len(ids), **labels)
+        fresh = join.new_ids(batch.prediction_id.tolist())
+        self.counters.inc("predictions", len(batch), **labels)
         self.counters.inc("duplicate_predictions", int((~fresh).sum()), **labels)
         starts = window_starts(batch.timestamp, stream.window_ms)
         seen_before = running_watermark(batch.timestamp, stream.watermark)
@@ -135,6 +151,7 @@ class Monitor:
         keep = fresh & ~late
         if len(batch.timestamp):
             stream.watermark = max(stream.watermark, int(batch.timestamp.max()))
+        joined: list[Matches] = []
         for start in np.unique(starts[keep]).tolist():
             rows = np.flatnonzero(keep & (starts == start))
             window = self._window(stream, batch.model_version, start)
@@ -144,8 +161,7 @@ class Monitor:
                 batch.score[rows],
                 keys_from_ids(batch.prediction_id[rows]),
             )
-            window.changed = True
-            join.add(
+            early = join.add(
                 batch.model_version,
                 start,
                 window.end,
@@ -154,6 +170,9 @@ class Monitor:
                 batch.prediction[rows],
                 batch.score[rows],
             )
+            if early is not None:
+                joined.append(replace(early, order=rows[early.order]))
+        self._join(batch.model, joined)
         self._close_windows(stream)
         self._expire(batch.model)
 
@@ -176,135 +195,90 @@ class Monitor:
     def _close_windows(self, stream: VersionStream) -> None:
         for window in stream.windows.values():
             if not window.closed and window.end + stream.lateness_ms <= stream.watermark:
-                window.closed = window.changed = True
+                window.closed = True
 
     def _ingest_outcomes(self, batch: OutcomeBatch) -> None:
         join = self.joins[batch.model]
-        result = join.match(batch.prediction_id.tolist(), batch.timestamp)
+        result = join.match(batch.prediction_id.tolist(), batch.timestamp, batch.outcome)
         labels = {"model": batch.model}
         self.counters.inc("outcomes", len(batch), **labels)
-        self.counters.inc("unmatched_outcomes", result.unknown, reason="unknown_prediction", **labels)
         self.counters.inc("unmatched_outcomes", result.expired, reason="expired_prediction", **labels)
         self.counters.inc("unmatched_outcomes", result.duplicate, reason="duplicate_outcome", **labels)
-        errors: list[tuple[NDArray[np.int64], NDArray[np.float64], VersionStream, int]] = []
-        for match in result.matches:
-            stream = self.streams[(batch.model, match.version)]
-            self.counters.inc(
-                "joined", len(match.outcome_rows), model=batch.model, model_version=match.version
-            )
-            errors.append(
-                (match.outcome_rows, self._join_window(stream, match, batch), stream, match.window_start)
-            )
-        self._feed_detectors(errors)
+        self._join(batch.model, result.matches)
         self._expire(batch.model)
 
-    def _join_window(self, stream: VersionStream, match: Matches, batch: OutcomeBatch) -> NDArray[np.float64]:
-        """Add joined pairs to their prediction's window; return the per-pair errors."""
-        window = stream.windows[match.window_start]
-        truth = batch.outcome[match.outcome_rows]
-        add_pairs(window.performance, truth, match.prediction, match.score)
-        window.sketch.update_target(truth)
-        delay_s = (batch.timestamp[match.outcome_rows] - match.prediction_timestamp) / 1000.0
-        window.label_delay.update(delay_s)
-        stream.label_delay.update(delay_s)
-        window.changed = True
-        if stream.config.task == "classification":
-            return (truth != match.prediction).astype(np.float64)
-        return np.abs(truth.astype(np.float64) - match.prediction.astype(np.float64))
-
-    def _feed_detectors(
-        self, errors: list[tuple[NDArray[np.int64], NDArray[np.float64], VersionStream, int]]
-    ) -> None:
-        """Feed errors to each stream's detector in the order the outcomes arrived."""
-        by_stream: dict[int, list[tuple[NDArray[np.int64], NDArray[np.float64], int]]] = {}
-        streams: dict[int, VersionStream] = {}
-        for rows, err, stream, start in errors:
-            by_stream.setdefault(id(stream), []).append((rows, err, start))
-            streams[id(stream)] = stream
-        for key, parts in by_stream.items():
-            stream = streams[key]
+    def _join(self, model: str, matches: list[Matches]) -> None:
+        """Add joined pairs to their prediction's window, and their errors to the detectors in
+        arrival order."""
+        errors: dict[str, list[tuple[NDArray[np.int64], NDArray[np.float64], int]]] = {}
+        for match in matches:
+            stream = self.streams[(model, match.version)]
+            self.counters.inc("joined", len(match.order), model=model, model_version=match.version)
+            errors.setdefault(match.version, []).append(
+                (match.order, self._join_window(stream, match), match.window_start)
+            )
+        for version, parts in errors.items():
+            stream = self.streams[(model, version)]
             if not stream.config.concept_drift.enabled:
                 continue
-            rows = np.concatenate([p[0] for p in parts])
-            order = np.argsort(rows, kind="stable")
+            order = np.argsort(np.concatenate([p[0] for p in parts]), kind="stable")
             values = np.concatenate([p[1] for p in parts])[order]
             starts = np.concatenate([np.full(len(p[0]), p[2], np.int64) for p in parts])[order]
-            already = stream.detector.drift_detected
-            before = stream.detector.n_seen
+            already, before = stream.detector.drift_detected, stream.detector.n_seen
             stream.detector.update_many(values)
             if not already and stream.detector.drift_detected:
                 at = stream.detector.alarm_index - before
                 stream.concept_alarm_window = int(starts[min(max(at, 0), len(starts) - 1)])
 
+    def _join_window(self, stream: VersionStream, match: Matches) -> NDArray[np.float64]:
+        """Add joined pairs to their prediction's window; return the per-pair errors."""
+        window = stream.windows[match.window_start]
+        truth = match.outcome
+        add_pairs(window.performance, truth, match.prediction, match.score)
+        window.sketch.update_target(truth)
+        delay_s = (match.outcome_timestamp - match.prediction_timestamp) / 1000.0
+        window.label_delay.update(delay_s)
+        stream.label_delay.update(delay_s)
+        if stream.config.task == "classification":
+            return (truth != match.prediction).astype(np.float64)
+        return np.abs(truth.astype(np.float64) - match.prediction.astype(np.float64))
+
     def _expire(self, model: str) -> None:
-        for (version, start), waiting in self.joins[model].expire().items():
+        expiry = self.joins[model].expire()
+        self.counters.inc(
+            "unmatched_outcomes", expiry.unknown_outcomes, reason="unknown_prediction", model=model
+        )
+        for (version, start), waiting in expiry.predictions.items():
             stream = self.streams[(model, version)]
             window = stream.windows.get(start)
             self.counters.inc("expired_predictions", waiting, model=model, model_version=version)
             if window is not None:
                 window.expired += waiting
-                window.closed = window.final = window.changed = True
+                window.closed = window.final = True
 
-    # ------------------------------------------------------------------ evaluation
-
-    def collect_due(self, flush: bool = False) -> list[tuple[VersionStream, WindowState]]:
-        """Snapshots of windows to evaluate; drops windows whose last evaluation is final.
-
-        `flush=True` closes every window (end of a finite input)."""
-        due = []
+    def close_all(self) -> None:
+        """End of a finite input: every window is complete."""
         for stream in self.streams.values():
-            for start, window in sorted(stream.windows.items()):
-                if flush and not window.closed:
-                    window.closed = window.changed = True
-                if window.closed and window.changed:
-                    window.changed = False
-                    due.append((stream, window.snapshot()))
-                if window.final:
-                    del stream.windows[start]
-        return due
+            for window in stream.windows.values():
+                window.closed = True
 
-    def evaluate_window(self, stream: VersionStream, window: WindowState, now: datetime) -> WindowResult:
-        """Evaluate a snapshot (safe to run while ingestion goes on)."""
-        cfg = stream.config
-        start, end = ms_to_datetime(window.start), ms_to_datetime(window.end)
-        drift = evaluate(window.sketch, stream.baseline, cfg, start, end)
-        return WindowResult(
-            model=cfg.name,
-            model_version=window.version,
-            window_start=start,
-            window_end=end,
-            final=window.final,
-            drift=drift,
-            performance=self._performance(stream, window),
-            concept_drift=bool(stream.detector.drift_detected) if cfg.concept_drift.enabled else False,
-            concept_drift_window=(
-                ms_to_datetime(stream.concept_alarm_window)
-                if stream.concept_alarm_window is not None
-                else None
-            ),
-            expired_predictions=window.expired,
-            label_delay=window.label_delay,
-            evaluated_at=now,
-        )
+    # ------------------------------------------------------------------ checkpoints
 
-    def _performance(self, stream: VersionStream, window: WindowState) -> PerformanceReport:
-        cfg = stream.config
-        metrics = performance_metrics(window.performance)
-        reference = stream.baseline.reference_performance or {}
-        n = int(metrics.get("n") or 0)
-        degraded = False
-        if n >= cfg.performance.min_pairs:
-            if cfg.task == "classification":
-                acc, ref = metrics.get("accuracy"), reference.get("accuracy")
-                degraded = (
-                    acc is not None and ref is not None and acc < ref - cfg.performance.max_accuracy_drop
-                )
-            else:
-                mae, ref = metrics.get("mae"), reference.get("mae")
-                degraded = (
-                    mae is not None and ref is not None and mae > ref * (1 + cfg.performance.max_mae_increase)
-                )
-        return PerformanceReport(n_pairs=n, metrics=metrics, reference=reference, degraded=degraded)
+    def windows_state(self) -> dict[str, Any]:
+        """What evaluation needs: windows, detectors, counters (small, read by evaluators)."""
+        return {
+            "streams": [[m, v, s.to_state()] for (m, v), s in sorted(self.streams.items())],
+            "counters": self.counters.to_state(),
+        }
 
-    def evaluate_due(self, now: datetime, flush: bool = False) -> list[WindowResult]:
-        return [self.evaluate_window(stream, window, now) for stream, window in self.collect_due(flush)]
+    def join_state(self) -> dict[str, Any]:
+        """The join buffers (large: every prediction waiting for its outcome)."""
+        return {model: join.to_state() for model, join in sorted(self.joins.items())}
+
+    def load_state(self, windows: dict[str, Any], joins: dict[str, Any] | None) -> None:
+        for model, version, state in windows["streams"]:
+            if (model, version) in self.streams:
+                self.streams[(model, version)].load_state(state)
+        self.counters = Counters.from_state(windows["counters"])
+        if joins is not None:
+            self.joins = {model: JoinBuffer.from_state(state) for model, state in joins.items()}

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -10,7 +10,6 @@ import numpy as np
 from numpy.typing import NDArray
 
 from monitor.performance import ClassificationPerformance, LabelDelayHistogram, RegressionPerformance
-from monitor.sketch import sketch_from_state
 from monitor.window_sketch import WindowSketch
 
 
@@ -63,7 +62,6 @@ class WindowState:
     expired: int = 0
     closed: bool = False  # no more predictions: the drift part is final
     final: bool = False  # the join TTL has passed: no more outcomes either
-    changed: bool = True  # something new since the last evaluation
 
     @classmethod
     def open(
@@ -79,17 +77,33 @@ class WindowState:
         sketch = template.empty_like(reservoir_size=max(sample, 1), seed=start)
         return cls(version, start, end, sketch, new_performance(task, positive_label))
 
-    def snapshot(self) -> WindowState:
-        """A copy that later outcomes will not change (the features sketch is frozen once closed)."""
-        target = self.sketch.target
-        sketch = replace(
-            self.sketch, target=sketch_from_state(target.to_state()) if target is not None else None
+    def merge(self, other: WindowState) -> WindowState:
+        """The same window as seen by two partitions: a new state holding both."""
+        return WindowState(
+            self.version,
+            self.start,
+            self.end,
+            self.sketch.merge(other.sketch),
+            self.performance.merged(other.performance),  # type: ignore[arg-type]
+            self.label_delay.merged(other.label_delay),
+            self.expired + other.expired,
+            self.closed or other.closed,
+            self.final and other.final,
         )
-        return replace(
-            self,
-            sketch=sketch,
-            performance=type(self.performance).from_state(self.performance.to_state()),
-            label_delay=LabelDelayHistogram.from_state(self.label_delay.to_state()),
+
+    def copy(self) -> WindowState:
+        return WindowState.from_state(self.to_state())
+
+    @property
+    def fingerprint(self) -> tuple[int, ...]:
+        """Changes whenever anything evaluation reads changes."""
+        return (
+            self.sketch.n_rows,
+            self.sketch.n_targets,
+            self.performance.n,
+            self.expired,
+            self.closed,
+            self.final,
         )
 
     def to_state(self) -> dict[str, Any]:
@@ -106,7 +120,6 @@ class WindowState:
             "expired": self.expired,
             "closed": self.closed,
             "final": self.final,
-            "changed": self.changed,
         }
 
     @classmethod
@@ -122,5 +135,4 @@ class WindowState:
             expired=int(state["expired"]),
             closed=bool(state["closed"]),
             final=bool(state["final"]),
-            changed=bool(state["changed"]),
         )

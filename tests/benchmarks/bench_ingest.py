@@ -116,7 +116,7 @@ def main() -> int:
 
     small = ingest(predictions[: args.n // 4], outcomes[: args.n // 8], args.batch)
     large = ingest(predictions, outcomes, args.batch)
-    joins = large.monitor.counters.total("joined")
+    joins = large.counters.total("joined")
     assert joins == len(outcomes), (joins, len(outcomes))
 
     rate = {k: events / v for k, v in best.items()}

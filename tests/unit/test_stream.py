@@ -5,6 +5,8 @@ from datetime import UTC, datetime
 import numpy as np
 import pytest
 
+from monitor.deadletter import MemoryDeadLetters
+from monitor.service import Service
 from monitor.stream import Batch, Monitor
 from tests.unit import stream_world as world
 
@@ -28,12 +30,29 @@ def _window_batch(
     return preds, outs
 
 
-def _monitor(**model: object) -> Monitor:
-    cfg = world.config(**model)
-    return Monitor(cfg, {("m", "1"): world.baseline(cfg)})
+class Pipeline:
+    """A Monitor fed columnar batches directly, evaluated by the service's evaluator."""
+
+    def __init__(self, **model: object) -> None:
+        cfg = world.config(**model)
+        self.service = Service(cfg, {("m", "1"): world.baseline(cfg)}, MemoryDeadLetters(), clock=lambda: NOW)
+        self.monitor: Monitor = self.service.monitor
+        self.streams = self.monitor.streams
+        self.counters = self.monitor.counters
+
+    def ingest(self, batch: Batch) -> None:
+        self.monitor.ingest(batch)
+        self.counters = self.monitor.counters
+
+    def evaluate_due(self, now: object = None, flush: bool = False) -> list:
+        return self.service.evaluate(flush=flush)
 
 
-def _run(monitor: Monitor, windows: list[tuple]) -> list:
+def _monitor(**model: object) -> Pipeline:
+    return Pipeline(**model)
+
+
+def _run(monitor: Pipeline, windows: list[tuple]) -> list:
     results = []
     for preds, outs in windows:
         monitor.ingest(Batch(predictions={("m", "1"): preds}))
@@ -102,6 +121,21 @@ def test_replaying_the_same_stream_counts_nothing_twice() -> None:
     assert twice.counters.get("unmatched_outcomes", model="m", reason="duplicate_outcome") == 1500
 
 
+def test_outcomes_before_their_predictions_join_when_the_predictions_come() -> None:
+    rng = np.random.default_rng(12)
+    preds, outs = _window_batch(0, 300, rng)
+    first, second = _monitor(), _monitor()
+    first.ingest(Batch(predictions={("m", "1"): preds}))
+    first.ingest(Batch(outcomes={"m": outs}))
+    second.ingest(Batch(outcomes={"m": outs}))  # e.g. the outcomes topic read ahead after a restart
+    second.ingest(Batch(predictions={("m", "1"): preds}))
+    a, b = (_by_window(x.evaluate_due(NOW, flush=True))[0] for x in (first, second))
+    assert a.performance.n_pairs == b.performance.n_pairs == 300
+    assert a.performance.metrics == b.performance.metrics
+    assert first.counters.total("joined") == second.counters.total("joined") == 300
+    assert second.counters.total("unmatched_outcomes") == 0
+
+
 def test_late_outcomes_update_their_prediction_window() -> None:
     rng = np.random.default_rng(4)
     monitor = _monitor()
@@ -147,7 +181,7 @@ def test_expired_predictions_are_counted_per_window() -> None:
     results = _by_window(monitor.evaluate_due(NOW))
     assert results[0].final and results[0].expired_predictions == 100
     assert monitor.counters.get("expired_predictions", model="m", model_version="1") == 100
-    assert 0 not in monitor.streams[("m", "1")].windows
+    assert 0 not in monitor.streams[("m", "1")].windows  # dropped after its final evaluation
 
 
 @pytest.mark.slow

@@ -1,0 +1,1 @@
+"""The Kafka edge: consumer groups, batching, checkpoint-then-commit, dead-letter topic."""

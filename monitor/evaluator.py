@@ -1,0 +1,127 @@
+"""Turn partition states into window results.
+
+Each input partition keeps its own windows (monitor.stream.Monitor). A window's result is
+computed from the merge of that window across every partition (sketches and accumulators
+merge exactly), so it is the same however partitions are spread over instances. The
+evaluator remembers a fingerprint of what it last evaluated for each window and evaluates
+again only when something changed: a window closing, late outcomes, expiry.
+
+Collecting (`due`) is cheap and runs under the service's lock; it returns merged copies,
+which `evaluate` then works on outside the lock.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from monitor.baseline import Baseline
+from monitor.config import DriftlineConfig
+from monitor.evaluate import evaluate
+from monitor.performance import performance_metrics
+from monitor.results import PerformanceReport, WindowResult
+from monitor.stream import Monitor
+from monitor.windows import WindowState, ms_to_datetime
+
+Key = tuple[str, str, int]  # model, version, window start
+
+
+@dataclass(frozen=True)
+class Due:
+    model: str
+    version: str
+    window: WindowState  # merged across partitions; a private copy
+    concept_drift: bool
+    concept_drift_window: int | None
+
+
+class Evaluator:
+    def __init__(self, config: DriftlineConfig, baselines: Mapping[tuple[str, str], Baseline]) -> None:
+        self.models = {m.name: m for m in config.models}
+        self.baselines = baselines
+        self._seen: dict[Key, tuple[int, ...]] = {}
+
+    def due(self, partitions: Sequence[Monitor]) -> list[Due]:
+        """Merged copies of the closed windows that changed since they were last evaluated."""
+        parts: dict[Key, list[WindowState]] = {}
+        concept: dict[tuple[str, str], list[int | None]] = {}
+        for monitor in partitions:
+            for (model, version), stream in monitor.streams.items():
+                if stream.detector.drift_detected:
+                    concept.setdefault((model, version), []).append(stream.concept_alarm_window)
+                for start, window in stream.windows.items():
+                    parts.setdefault((model, version, start), []).append(window)
+        due = []
+        for key, windows in sorted(parts.items()):
+            closed = any(w.closed for w in windows)
+            fingerprint = tuple(sum(values) for values in zip(*(w.fingerprint for w in windows), strict=True))
+            fingerprint = (*fingerprint, len(windows), all(w.final for w in windows))
+            if not closed or self._seen.get(key) == fingerprint:
+                continue
+            self._seen[key] = fingerprint
+            merged = windows[0].copy()
+            for other in windows[1:]:
+                merged = merged.merge(other)
+            alarms = [w for w in concept.get(key[:2], []) if w is not None]
+            due.append(
+                Due(key[0], key[1], merged, bool(concept.get(key[:2])), min(alarms) if alarms else None)
+            )
+        live = set(parts)
+        self._seen = {k: v for k, v in self._seen.items() if k in live}
+        return due
+
+    @staticmethod
+    def drop_final(partitions: Sequence[Monitor]) -> None:
+        """Forget windows that are final in every partition holding them (after their final
+        evaluation: call under the same lock as `due`)."""
+        holders: dict[Key, list[dict[int, WindowState]]] = {}
+        for monitor in partitions:
+            for (model, version), stream in monitor.streams.items():
+                for start in stream.windows:
+                    holders.setdefault((model, version, start), []).append(stream.windows)
+        for (_, _, start), tables in holders.items():
+            if all(table[start].final for table in tables):
+                for table in tables:
+                    del table[start]
+
+    def evaluate(self, due: Due, now: datetime) -> WindowResult:
+        cfg = self.models[due.model]
+        baseline = self.baselines[(due.model, due.version)]
+        window = due.window
+        start, end = ms_to_datetime(window.start), ms_to_datetime(window.end)
+        return WindowResult(
+            model=cfg.name,
+            model_version=due.version,
+            window_start=start,
+            window_end=end,
+            final=window.final,
+            drift=evaluate(window.sketch, baseline, cfg, start, end),
+            performance=self._performance(due.model, baseline, window),
+            concept_drift=due.concept_drift and cfg.concept_drift.enabled,
+            concept_drift_window=(
+                ms_to_datetime(due.concept_drift_window) if due.concept_drift_window is not None else None
+            ),
+            expired_predictions=window.expired,
+            label_delay=window.label_delay,
+            evaluated_at=now,
+        )
+
+    def _performance(self, model: str, baseline: Baseline, window: WindowState) -> PerformanceReport:
+        cfg = self.models[model]
+        metrics = performance_metrics(window.performance)
+        reference = baseline.reference_performance or {}
+        n = int(metrics.get("n") or 0)
+        degraded = False
+        if n >= cfg.performance.min_pairs:
+            if cfg.task == "classification":
+                acc, ref = metrics.get("accuracy"), reference.get("accuracy")
+                degraded = (
+                    acc is not None and ref is not None and acc < ref - cfg.performance.max_accuracy_drop
+                )
+            else:
+                mae, ref = metrics.get("mae"), reference.get("mae")
+                degraded = (
+                    mae is not None and ref is not None and mae > ref * (1 + cfg.performance.max_mae_increase)
+                )
+        return PerformanceReport(n_pairs=n, metrics=metrics, reference=reference, degraded=degraded)

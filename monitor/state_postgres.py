@@ -1,0 +1,222 @@
+"""The shared StateStore: PostgreSQL, for several driftline instances consuming one group.
+
+Each instance saves only the partitions Kafka assigned to it; a save is one transaction of
+`INSERT ... ON CONFLICT (grp, partition) DO UPDATE`, so other instances' rows are never touched and
+a failed save leaves every previous checkpoint in place. `load_windows` is one statement, hence one
+snapshot: an evaluator never mixes a partition's new state with another's from before a save.
+
+The tables live in the first schema of the connection's search_path, so one database can hold
+several deployments (`?options=-csearch_path%3Dteam_a` in the URL).
+
+Evaluation lock: a session-level `pg_try_advisory_lock` on the store's connection. PostgreSQL frees
+it when the session ends, including when the holding process dies or the connection drops, in
+which case this store forgets it holds the lock; call `try_lock_evaluation` before each evaluation
+so a holder notices.
+
+Threads: one connection behind a mutex (psycopg connections must not interleave transactions
+across threads). A dropped connection is reopened once per call; if that fails the call raises
+DriftlineError and the next call tries again.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterable, Sequence
+from typing import TypeVar
+
+import psycopg
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+from monitor.errors import ConfigError, DriftlineError
+from monitor.state_store import (
+    CHECKPOINT_TABLE,
+    SCHEMA_TABLE,
+    SCHEMA_VERSION,
+    PartitionCheckpoint,
+    advisory_lock_key,
+    check_schema_version,
+    decode_offsets,
+    encode_offsets,
+    redact_url,
+    unique_partitions,
+)
+
+T = TypeVar("T")
+
+# Used only when the URL does not set them: fail fast on a dead host, and name the client in
+# pg_stat_activity.
+CONNECTION_DEFAULTS = {"connect_timeout": "5", "application_name": "driftline"}
+
+_CREATE = (
+    f"CREATE TABLE IF NOT EXISTS {SCHEMA_TABLE} (name TEXT PRIMARY KEY, version INTEGER NOT NULL)",
+    f"""CREATE TABLE IF NOT EXISTS {CHECKPOINT_TABLE} (
+        grp TEXT NOT NULL,
+        partition INTEGER NOT NULL,
+        offsets TEXT NOT NULL,
+        windows BYTEA NOT NULL,
+        join_buffer BYTEA NOT NULL,
+        PRIMARY KEY (grp, partition)
+    )""",
+    f"INSERT INTO {SCHEMA_TABLE} (name, version) VALUES ('checkpoints', {SCHEMA_VERSION}) "
+    "ON CONFLICT (name) DO NOTHING",
+)
+# %b: blobs travel in binary, not as hex text twice their size.
+_UPSERT = (
+    f"INSERT INTO {CHECKPOINT_TABLE} (grp, partition, offsets, windows, join_buffer) "
+    "VALUES (%s, %s, %s, %b, %b) ON CONFLICT (grp, partition) DO UPDATE SET "
+    "offsets = EXCLUDED.offsets, windows = EXCLUDED.windows, join_buffer = EXCLUDED.join_buffer"
+)
+
+
+class PostgresStateStore:
+    def __init__(self, url: str) -> None:
+        self._where = redact_url(url)
+        try:
+            given = conninfo_to_dict(url)
+        except psycopg.Error as err:
+            raise ConfigError(f"state.url {self._where!r}: not a PostgreSQL URL: {err}") from None
+        missing = {k: v for k, v in CONNECTION_DEFAULTS.items() if k not in given}
+        self._conninfo = make_conninfo(url, **missing)
+        self._mutex = threading.Lock()
+        self._conn: psycopg.Connection | None = None
+        self._held: dict[str, int] = {}  # group -> advisory key, held by the current session
+        self._closed = False
+        try:
+            self._conn = psycopg.connect(self._conninfo, autocommit=True)
+            self._namespace = self._prepare(self._conn)
+        except psycopg.Error as err:
+            if self._conn is not None:
+                self._conn.close()
+            raise ConfigError(f"state.url {self._where!r}: cannot use PostgreSQL: {err}") from None
+
+    def _prepare(self, conn: psycopg.Connection) -> str:
+        """Create the tables if needed and return the schema they live in."""
+        row = conn.execute("SELECT current_schema()").fetchone()
+        if row is None or row[0] is None:
+            raise ConfigError(f"state.url {self._where!r}: no schema of the search_path exists")
+        namespace = str(row[0])
+        with conn.transaction():
+            # Concurrent CREATE TABLE IF NOT EXISTS can still collide in the catalog: take turns.
+            conn.execute("SELECT pg_advisory_xact_lock(%s)", (advisory_lock_key("schema", namespace, ""),))
+            for statement in _CREATE:
+                conn.execute(statement)
+            found = conn.execute(f"SELECT version FROM {SCHEMA_TABLE} WHERE name = 'checkpoints'").fetchone()
+        check_schema_version(int(found[0]) if found else SCHEMA_VERSION, self._where)
+        return namespace
+
+    def _call(self, action: str, work: Callable[[psycopg.Connection], T]) -> T:
+        """Run `work` on a live connection, reopening it once if it turns out to have dropped."""
+        with self._mutex:
+            if self._closed:
+                raise DriftlineError(f"state store {self._where} is closed ({action})")
+            for attempt in (1, 2):
+                reopened = self._conn is None
+                try:
+                    if self._conn is None:
+                        self._conn = psycopg.connect(self._conninfo, autocommit=True)
+                    return work(self._conn)
+                except psycopg.Error as err:
+                    lost = self._conn is None or self._conn.closed or self._conn.broken
+                    if lost:
+                        self._drop()
+                    if lost and not reopened and attempt == 1:
+                        continue
+                    raise DriftlineError(f"state store {self._where}: {action} failed: {err}") from err
+            raise AssertionError("unreachable")
+
+    def _drop(self) -> None:
+        """Forget a dead connection, and the advisory locks that died with its session."""
+        if self._conn is not None:
+            self._conn.close()
+        self._conn = None
+        self._held.clear()
+
+    def save(self, group: str, checkpoints: Sequence[PartitionCheckpoint]) -> None:
+        unique_partitions(group, checkpoints)
+        rows = [
+            (group, c.partition, encode_offsets(c.offsets), bytes(c.windows), bytes(c.join))
+            for c in checkpoints
+        ]
+        if not rows:
+            return
+
+        def work(conn: psycopg.Connection) -> None:
+            with conn.transaction(), conn.cursor() as cursor:
+                cursor.executemany(_UPSERT, rows)
+
+        self._call(f"saving group {group!r}", work)
+
+    def load(self, group: str, partitions: Iterable[int]) -> dict[int, PartitionCheckpoint]:
+        wanted = sorted({int(p) for p in partitions})
+        if not wanted:
+            return {}
+        query = (
+            f"SELECT partition, offsets, windows, join_buffer FROM {CHECKPOINT_TABLE} "
+            "WHERE grp = %s AND partition = ANY(%s)"
+        )
+
+        def work(conn: psycopg.Connection) -> list[tuple[int, str, bytes, bytes]]:
+            with conn.cursor(binary=True) as cursor:
+                return cursor.execute(query, (group, wanted)).fetchall()
+
+        rows = self._call(f"loading group {group!r}", work)
+        return {
+            p: PartitionCheckpoint(p, decode_offsets(offsets, group, p), bytes(windows), bytes(join))
+            for p, offsets, windows, join in rows
+        }
+
+    def load_windows(self, group: str) -> dict[int, bytes]:
+        query = f"SELECT partition, windows FROM {CHECKPOINT_TABLE} WHERE grp = %s"
+
+        def work(conn: psycopg.Connection) -> list[tuple[int, bytes]]:
+            with conn.cursor(binary=True) as cursor:
+                return cursor.execute(query, (group,)).fetchall()
+
+        rows = self._call(f"loading windows of group {group!r}", work)
+        return {p: bytes(windows) for p, windows in rows}
+
+    def try_lock_evaluation(self, group: str) -> bool:
+        key = advisory_lock_key("evaluation", self._namespace, group)
+
+        def work(conn: psycopg.Connection) -> bool:
+            if group in self._held:
+                # Still ours while the session lives; the query proves it does (a drop clears _held).
+                conn.execute("SELECT 1")
+                return True
+            row = conn.execute("SELECT pg_try_advisory_lock(%s)", (key,)).fetchone()
+            if row is not None and row[0]:
+                self._held[group] = key
+                return True
+            return False
+
+        return self._call(f"locking evaluation of group {group!r}", work)
+
+    def release_evaluation(self, group: str) -> None:
+        with self._mutex:
+            key = self._held.pop(group, None)
+            if key is None or self._conn is None:
+                return
+            try:
+                self._conn.execute("SELECT pg_advisory_unlock(%s)", (key,))
+            except psycopg.Error as err:
+                if self._conn.closed or self._conn.broken:
+                    self._drop()  # the session, and the lock with it, is gone already
+                    return
+                raise DriftlineError(
+                    f"state store {self._where}: releasing evaluation of group {group!r} failed: {err}"
+                ) from err
+
+    def ping(self) -> bool:
+        try:
+            self._call("ping", lambda conn: conn.execute("SELECT 1").fetchone())
+        except DriftlineError:
+            return False
+        return True
+
+    def close(self) -> None:
+        with self._mutex:
+            if self._closed:
+                return
+            self._closed = True
+            # Ending the session releases its advisory locks.
+            self._drop()
