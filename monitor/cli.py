@@ -105,20 +105,23 @@ def run(config: ConfigOption) -> None:
     sources (files, a directory with follow: false, piped stdin) it stops at their end,
     evaluating every window, including the last partial one.
     """
+    import logging
     import threading
 
     from monitor.deadletter import JsonlDeadLetters
-    from monitor.runner import MetricsServer, build_sources, stop_on_signals
+    from monitor.runner import MetricsServer, build_sources, run_kafka, stop_on_signals
     from monitor.service import Service, load_baselines
 
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("kafka").setLevel(logging.WARNING)
     try:
         cfg = load_config(config)
         service = Service(cfg, load_baselines(cfg), JsonlDeadLetters(cfg.sources.dead_letters))
         sources = build_sources(cfg)
     except DriftlineError as err:
         fail(err)
-    if not sources:
-        fail(DriftlineError(f"{config}: sources.inputs is empty: nothing to read"))
+    if not sources and cfg.sources.kafka is None:
+        fail(DriftlineError(f"{config}: no sources: set sources.inputs or sources.kafka"))
     stop = threading.Event()
     stop_on_signals(stop, lambda signum: console.print(f"signal {signum}: finishing the current batch"))
     metrics = None
@@ -127,7 +130,10 @@ def run(config: ConfigOption) -> None:
         console.print(f"serving {metrics.url}")
     service.start_scheduler()
     try:
-        service.run(sources, stop)
+        if cfg.sources.kafka is not None:
+            run_kafka(service, cfg, stop)
+        else:
+            service.run(sources, stop)
     finally:
         service.stop_scheduler()
         service.dead_letters.close()

@@ -150,10 +150,37 @@ class InputConfig(Strict):
         return self
 
 
+class KafkaConfig(Strict):
+    """Kafka input: one consumer group over the predictions and outcomes topics.
+
+    Both topics must have the same number of partitions and be keyed by prediction_id, so a
+    prediction and its outcome meet in the same partition (and the same instance)."""
+
+    bootstrap_servers: list[str] = Field(min_length=1)
+    predictions_topic: str = "predictions"
+    outcomes_topic: str = "outcomes"
+    dead_letter_topic: str | None = Field(default="driftline-dead-letters", description="null: file only")
+    group_id: str = "driftline"
+    max_poll_records: int = Field(default=5000, ge=1)
+    poll_timeout: Duration = timedelta(milliseconds=500)
+    checkpoint_interval: Duration = Field(default=timedelta(seconds=5), description="state save, then commit")
+    session_timeout_ms: int = Field(default=10_000, ge=1000)
+    heartbeat_interval_ms: int = Field(default=1000, ge=100)
+    max_poll_interval_ms: int = Field(default=300_000, ge=1000)
+    reconnect_backoff_max_ms: int = Field(default=10_000, ge=100)
+    stop_when_idle: Duration | None = Field(default=None, description="exit after this long without records")
+    client_options: dict[str, Any] = Field(
+        default_factory=dict,
+        description="passed to kafka-python as is: security_protocol, sasl_mechanism, sasl_plain_username, "
+        "ssl_cafile, ...",
+    )
+
+
 class SourcesConfig(Strict):
     """Where events come from."""
 
     inputs: list[InputConfig] = Field(default_factory=list)
+    kafka: KafkaConfig | None = None
     batch_size: int = Field(default=10_000, ge=1, le=1_000_000)
     poll_interval: Duration = timedelta(milliseconds=500)
     max_message_bytes: int = Field(default=1_000_000, ge=1024)
@@ -178,7 +205,7 @@ class EvaluationConfig(Strict):
 
 
 class StateConfig(Strict):
-    """Where durable state lives (SQLite by default)."""
+    """Where durable state lives: SQLite (embedded, one process) or PostgreSQL (shared)."""
 
     url: str = "sqlite:///driftline-state.db"
 
@@ -259,4 +286,7 @@ def resolve_paths(config: DriftlineConfig, base: Path) -> DriftlineConfig:
         update={"inputs": inputs, "dead_letters": under(config.sources.dead_letters)}
     )
     baselines = config.baselines.model_copy(update={"path": under(config.baselines.path)})
-    return config.model_copy(update={"sources": sources, "baselines": baselines})
+    state = config.state
+    if state.url.startswith("sqlite:///") and not state.url.startswith("sqlite:////"):
+        state = state.model_copy(update={"url": f"sqlite:///{under(Path(state.url[len('sqlite:///') :]))}"})
+    return config.model_copy(update={"sources": sources, "baselines": baselines, "state": state})

@@ -51,6 +51,20 @@ class MetricsServer:
         self._thread.join(timeout=5)
 
 
+def run_kafka(service: Service, config: DriftlineConfig, stop: threading.Event) -> None:
+    """Consume the configured Kafka topics with durable state until stopped (or idle)."""
+    from consumers.kafka_source import KafkaSource
+    from monitor.state_store import open_state_store
+
+    assert config.sources.kafka is not None
+    store = open_state_store(config.state.url)
+    try:
+        KafkaSource(service, store, config.sources.kafka).run(stop)
+        service.evaluate()
+    finally:
+        store.close()
+
+
 def stop_on_signals(stop: threading.Event, on_signal: Callable[[int], Any] | None = None) -> None:
     """SIGINT and SIGTERM set `stop`: the service finishes the batch in hand and exits."""
 

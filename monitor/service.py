@@ -33,6 +33,9 @@ from monitor.sources import RawBatch, Source
 from monitor.stream import Batch, Monitor
 
 log = logging.getLogger("driftline.service")
+# A window-close evaluation that finds the previous one still running is skipped on purpose
+# (the running one, or the next tick, covers it): not worth a warning per batch.
+logging.getLogger("apscheduler.scheduler").setLevel(logging.ERROR)
 Clock = Callable[[], datetime]
 
 
@@ -75,6 +78,10 @@ class Service:
         self.lock = threading.Lock()
         self._evaluation_lock = threading.Lock()  # one evaluation pass at a time, in order
         self.scheduler: BackgroundScheduler | None = None
+        # Partitions owned by other instances (read from the shared state store), and whether
+        # this instance may evaluate now (one evaluator per group); set by the Kafka edge.
+        self.peers: Callable[[], list[Monitor]] = list
+        self.may_evaluate: Callable[[], bool] = lambda: True
 
     # ------------------------------------------------------------------ ingestion
 
@@ -120,9 +127,12 @@ class Service:
 
     def evaluate(self, flush: bool = False) -> list[WindowResult]:
         """Evaluate what changed; `flush=True` first closes every window (end of a finite input)."""
+        if not self.may_evaluate():
+            return []
+        peers = self.peers()
         with self._evaluation_lock:
             with self.lock:
-                partitions = list(self.partitions.values())
+                partitions = list(self.partitions.values()) + peers
                 if flush:
                     for monitor in partitions:
                         monitor.close_all()

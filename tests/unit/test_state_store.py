@@ -35,7 +35,9 @@ def checkpoint(partition: int, generation: int, size: int = 1000) -> PartitionCh
     """A checkpoint whose every field says which partition and save generation wrote it."""
     windows = (f"w{generation}:{partition};".encode() * size)[: size + generation % 13]
     join = (f"j{generation}:{partition};".encode() * size)[: 2 * size + generation % 7]
-    return PartitionCheckpoint(partition, {"predictions": generation, "outcomes": 2 * generation}, windows, join)
+    return PartitionCheckpoint(
+        partition, {"predictions": generation, "outcomes": 2 * generation}, windows, join
+    )
 
 
 @pytest.fixture
@@ -68,7 +70,11 @@ def test_round_trip_keeps_bytes_and_offsets(store: SqliteStateStore) -> None:
     partition=st.integers(0, 2**31 - 1),
 )
 def test_any_checkpoint_round_trips(
-    tmp_path_factory: pytest.TempPathFactory, offsets: dict[str, int], windows: bytes, join: bytes, partition: int
+    tmp_path_factory: pytest.TempPathFactory,
+    offsets: dict[str, int],
+    windows: bytes,
+    join: bytes,
+    partition: int,
 ) -> None:
     store = SqliteStateStore(tmp_path_factory.mktemp("prop") / "state.db")
     try:
@@ -164,7 +170,7 @@ def test_a_newer_schema_version_is_refused(db_path: Path) -> None:
 def test_a_file_that_is_not_sqlite_is_a_config_error(tmp_path: Path) -> None:
     bogus = tmp_path / "state.db"
     bogus.write_bytes(b"not a database" * 100)
-    with pytest.raises(ConfigError, match="state.db"):
+    with pytest.raises(ConfigError, match=r"state\.db"):
         open_state_store("sqlite:///state.db", base=tmp_path)
 
 
@@ -188,7 +194,9 @@ while True:
 def test_killing_a_process_mid_save_leaves_a_complete_checkpoint(db_path: Path) -> None:
     rng = random.Random(7)
     env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
-    script = "from monitor.state_store import PartitionCheckpoint\n" + inspect.getsource(checkpoint) + _SAVE_LOOP
+    script = (
+        "from monitor.state_store import PartitionCheckpoint\n" + inspect.getsource(checkpoint) + _SAVE_LOOP
+    )
     progress: list[int] = []
     for _round in range(12):
         child = subprocess.Popen(

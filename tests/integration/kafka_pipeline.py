@@ -1,0 +1,211 @@
+"""Helpers for the Kafka pipeline tests: seeded data, `driftline run` processes, stored-state
+summaries. Kept apart from the tests so each test reads as a scenario."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import orjson
+import yaml
+
+from consumers.kafka_source import stored_partitions
+from monitor.baseline_store import BaselineStore
+from monitor.config import load_config
+from monitor.counters import Counters
+from monitor.deadletter import MemoryDeadLetters
+from monitor.evaluator import Evaluator
+from monitor.service import Service, load_baselines
+from monitor.sketch import NumericSketch
+from monitor.state_store import open_state_store
+from tests.unit import stream_world as world
+
+H = world.HOUR_MS
+PARTITIONS = 4
+
+
+def stream(n_predictions: int, seed: int = 0, windows: int = 6) -> tuple[list[tuple[bytes, bytes]], ...]:
+    """(key, value) predictions over `windows` hours (feature x1 drifts in the last two) and an
+    outcome for every second prediction, 10 minutes later; a few broken messages in each."""
+    rng = np.random.default_rng(seed)
+    per_window = n_predictions // windows
+    predictions, outcomes = [], []
+    for w in range(windows):
+        frame = world.rows(per_window, rng, shift=0.7 if w >= windows - 2 else 0.0)
+        ts = w * H + np.sort(rng.integers(0, H, per_window))
+        records = frame.to_dict("records")
+        for j, (row, t) in enumerate(zip(records, ts.tolist(), strict=True)):
+            pid = f"{seed}-{w}-{j}"
+            features = {k: row[k] for k in world.FEATURES}
+            message = {
+                "prediction_id": pid,
+                "model": "m",
+                "model_version": "1",
+                "timestamp": t / 1000,
+                "features": features,
+                "prediction": row["prediction"],
+            }
+            predictions.append((pid.encode(), orjson.dumps(message)))
+            if j % 2 == 0:
+                outcome = {
+                    "prediction_id": pid,
+                    "model": "m",
+                    "timestamp": t / 1000 + 600,
+                    "outcome": row["y"],
+                }
+                outcomes.append((pid.encode(), orjson.dumps(outcome)))
+    predictions += [(b"bad-1", b"{truncated"), (b"bad-2", b'{"model": "m"}')]
+    return predictions, outcomes
+
+
+def write_config(folder: Path, bootstrap: str, group: str, state_url: str, **kafka: Any) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    cfg = world.config()
+    store = BaselineStore(folder / "baselines")
+    if not store.versions("m"):
+        store.save(world.baseline(cfg))
+    data = cfg.model_dump(mode="json")
+    data["models"][0]["outcome_ttl"] = "7d"  # nothing expires within the test streams
+    data["baselines"]["path"] = "baselines"
+    data["sources"] = {
+        "dead_letters": "dead-letters.jsonl",
+        "kafka": {
+            "bootstrap_servers": [bootstrap],
+            "group_id": group,
+            "max_poll_records": 2000,
+            "poll_timeout": "200ms",
+            "checkpoint_interval": "300ms",
+            "session_timeout_ms": 2000,
+            "heartbeat_interval_ms": 200,
+            "max_poll_interval_ms": 10000,
+            "stop_when_idle": "4s",
+            "dead_letter_topic": "dead-letters",
+            **kafka,
+        },
+    }
+    data["sinks"] = {"prometheus": {"enabled": False}}
+    data["evaluation"] = {"interval": "1s"}
+    data["state"] = {"url": state_url}
+    path = folder / "driftline.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+@dataclass
+class Instance:
+    process: subprocess.Popen[str]
+    log: Path
+
+    def wait(self, timeout: float = 180) -> int:
+        return self.process.wait(timeout=timeout)
+
+    def kill(self) -> None:
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait(timeout=30)
+
+    def stop(self) -> None:
+        self.process.send_signal(signal.SIGTERM)
+        self.process.wait(timeout=60)
+
+
+def start(config: Path, name: str) -> Instance:
+    log = config.parent / f"{name}.log"
+    handle = log.open("a")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "monitor.cli", "run", "--config", str(config)],
+        stdout=handle,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    return Instance(process, log)
+
+
+def checkpointed_offsets(state_url: str, group: str) -> int:
+    """Messages (both topics, all partitions) covered by the stored checkpoints."""
+    store = open_state_store(state_url)
+    try:
+        stored = store.load(group, range(PARTITIONS))
+        return sum(sum(c.offsets.values()) for c in stored.values())
+    finally:
+        store.close()
+
+
+def wait_for_checkpoint(
+    state_url: str, group: str, at_least: int, instance: Instance, timeout: float = 120
+) -> int:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        covered = checkpointed_offsets(state_url, group)
+        if covered >= at_least:
+            return covered
+        assert instance.process.poll() is None, instance.log.read_text()[-3000:]
+        time.sleep(0.05)
+    raise AssertionError(f"no checkpoint covering {at_least} messages within {timeout}s")
+
+
+@contextmanager
+def stored_service(config: Path, group: str) -> Iterator[tuple[Service, dict[int, Any]]]:
+    cfg = load_config(config)
+    service = Service(cfg, load_baselines(cfg), MemoryDeadLetters())
+    store = open_state_store(cfg.state.url)
+    try:
+        yield service, stored_partitions(service, store, group)
+    finally:
+        store.close()
+
+
+def summary(config: Path, group: str) -> dict[str, Any]:
+    """Every count the stored state holds: per window rows, targets, pairs, expired, per-bin and
+    per-category sketch counts; and the event counters."""
+    with stored_service(config, group) as (_, partitions):
+        windows: dict[tuple[str, str, int], dict[str, Any]] = {}
+        counters = Counters()
+        for monitor in partitions.values():
+            counters = counters.merge(monitor.counters)
+            for (model, version), s in monitor.streams.items():
+                for start, w in s.windows.items():
+                    entry = windows.setdefault(
+                        (model, version, start),
+                        {"rows": 0, "targets": 0, "pairs": 0, "expired": 0, "bins": {}},
+                    )
+                    entry["rows"] += w.sketch.n_rows
+                    entry["targets"] += w.sketch.n_targets
+                    entry["pairs"] += w.performance.n
+                    entry["expired"] += w.expired
+                    for name, sketch in w.sketch.features.items():
+                        counts = (
+                            sketch.counts
+                            if isinstance(sketch, NumericSketch)
+                            else np.append(sketch.counts, [sketch.n_unseen, sketch.missing])
+                        )
+                        previous = entry["bins"].get(name)
+                        entry["bins"][name] = (
+                            counts.tolist()
+                            if previous is None
+                            else [a + b for a, b in zip(previous, counts.tolist(), strict=True)]
+                        )
+        return {
+            "windows": windows,
+            "counters": dict(((n, tuple(sorted(lb.items()))), v) for n, lb, v in counters.items()),
+        }
+
+
+def final_results(config: Path, group: str) -> dict[int, Any]:
+    """Per-window results evaluated from the stored state of every partition."""
+    with stored_service(config, group) as (service, partitions):
+        monitors = list(partitions.values())
+        for monitor in monitors:
+            monitor.close_all()
+        evaluator = Evaluator(service.config, service.baselines)
+        results = [evaluator.evaluate(d, service.clock()) for d in evaluator.due(monitors)]
+        return {int(r.window_start.timestamp() * 1000) // H: r for r in results}

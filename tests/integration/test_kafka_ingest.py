@@ -1,0 +1,149 @@
+"""Kafka ingestion against a real broker (Tansu): exact counts, kill -9 without loss, rebalance,
+scale-out on a shared PostgreSQL store."""
+
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from tests.integration import kafka_pipeline as kp
+
+pytestmark = pytest.mark.integration
+
+
+def _topics(broker, n_predictions: int, seed: int = 0) -> tuple[int, int]:
+    predictions, outcomes = kp.stream(n_predictions, seed)
+    for name in ("predictions", "outcomes", "dead-letters"):
+        broker.create_topic(name, kp.PARTITIONS)
+    broker.produce("predictions", predictions)
+    broker.produce("outcomes", outcomes)
+    return len(predictions), len(outcomes)
+
+
+@pytest.fixture
+def pg_url(request: pytest.FixtureRequest):
+    """A fresh PostgreSQL schema on the local server, dropped afterwards."""
+    schema = f"dl_{abs(hash(request.node.nodeid)) % 10**10}"
+    try:
+        admin = psycopg.connect("postgresql://postgres@127.0.0.1:5432/postgres", autocommit=True)
+    except psycopg.OperationalError as err:
+        pytest.fail(f"PostgreSQL on 127.0.0.1:5432 is required: {err}", pytrace=False)
+    admin.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+    admin.execute(f"CREATE SCHEMA {schema}")
+    yield f"postgresql://postgres@127.0.0.1:5432/postgres?options=-csearch_path%3D{schema}"
+    admin.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+    admin.close()
+
+
+def _run_to_end(config: Path, name: str) -> None:
+    instance = kp.start(config, name)
+    assert instance.wait() == 0, instance.log.read_text()[-3000:]
+
+
+def test_exact_counts_from_an_independent_producer(kafka_broker, kafka_group_id, tmp_path: Path) -> None:
+    n_pred, n_out = _topics(kafka_broker, 12_000)
+    config = kp.write_config(tmp_path, kafka_broker.bootstrap, kafka_group_id, "sqlite:///state.db")
+    _run_to_end(config, "run")
+    got = kp.summary(config, kafka_group_id)
+    counters = got["counters"]
+    assert counters[("predictions", (("model", "m"), ("model_version", "1")))] == n_pred - 2
+    assert counters[("outcomes", (("model", "m"),))] == n_out
+    assert counters[("joined", (("model", "m"), ("model_version", "1")))] == n_out
+    rejected = sum(v for (name, _), v in counters.items() if name == "rejected")
+    assert rejected == 2
+    assert [w["rows"] for _, w in sorted(got["windows"].items())] == [2000] * 6
+    assert [w["pairs"] for _, w in sorted(got["windows"].items())] == [1000] * 6
+    # The broken messages went to the dead-letter topic with their reason in a header.
+    consumer = kafka_broker.new_consumer("dead-letters", group_id=f"{kafka_group_id}-dlq")
+    records = []
+    for _ in range(50):
+        records += [r for batch in consumer.poll(timeout_ms=200).values() for r in batch]
+        if len(records) >= 2:
+            break
+    assert sorted(r.value for r in records) == [b'{"model": "m"}', b"{truncated"]
+    assert {dict(r.headers)["reason"] for r in records} == {b"invalid_json", b"missing_field"}
+
+
+def test_kill_9_at_several_points_loses_and_doubles_nothing(
+    kafka_broker, kafka_group_id, tmp_path: Path
+) -> None:
+    n_pred, n_out = _topics(kafka_broker, 140_000)
+    total = n_pred + n_out
+    assert total >= 200_000
+    reference = kp.write_config(
+        tmp_path / "reference", kafka_broker.bootstrap, f"{kafka_group_id}-ref", "sqlite:///state.db"
+    )
+    _run_to_end(reference, "reference")
+    expected = kp.summary(reference, f"{kafka_group_id}-ref")
+
+    crashed = kp.write_config(
+        tmp_path / "crashed", kafka_broker.bootstrap, kafka_group_id, "sqlite:///state.db"
+    )
+    state_url = f"sqlite:///{tmp_path / 'crashed' / 'state.db'}"
+    kill_points = []
+    for share in (0.15, 0.45, 0.8):
+        instance = kp.start(crashed, "crashed")
+        kill_points.append(kp.wait_for_checkpoint(state_url, kafka_group_id, int(total * share), instance))
+        instance.kill()
+    _run_to_end(crashed, "crashed")
+    assert kill_points == sorted(kill_points) and kill_points[-1] < total
+    got = kp.summary(crashed, kafka_group_id)
+    assert got["windows"] == expected["windows"]
+    assert got["counters"] == expected["counters"]
+
+
+def test_a_stopped_member_hands_its_partitions_over(
+    kafka_broker, kafka_group_id, tmp_path: Path, pg_url
+) -> None:
+    n_pred, n_out = _topics(kafka_broker, 60_000)
+    single = kp.write_config(
+        tmp_path / "single", kafka_broker.bootstrap, f"{kafka_group_id}-one", pg_url, stop_when_idle="6s"
+    )
+    _run_to_end(single, "single")
+    expected = kp.summary(single, f"{kafka_group_id}-one")
+
+    pair = kp.write_config(
+        tmp_path / "pair", kafka_broker.bootstrap, kafka_group_id, pg_url, stop_when_idle="6s"
+    )
+    first, second = kp.start(pair, "first"), kp.start(pair, "second")
+    kp.wait_for_checkpoint(pg_url, kafka_group_id, (n_pred + n_out) // 4, second)
+    second.stop()  # mid-stream: the survivor takes its partitions over
+    assert second.process.returncode == 0, second.log.read_text()[-3000:]
+    assert first.wait() == 0, first.log.read_text()[-3000:]
+    # Both had partitions, and the survivor picked the stopped member's up from its checkpoints.
+    assert "assigned partitions" in second.log.read_text()
+    assert "released partitions" in second.log.read_text()
+    takeovers = [
+        line for line in first.log.read_text().splitlines() if "assigned partitions [0, 1, 2, 3]" in line
+    ]
+    assert takeovers and "from checkpoints" in takeovers[-1] and "(0 from" not in takeovers[-1]
+    got = kp.summary(pair, kafka_group_id)
+    assert got["windows"] == expected["windows"]
+    assert got["counters"] == expected["counters"]
+
+
+def test_one_or_two_instances_give_the_same_results(
+    kafka_broker, kafka_group_id, tmp_path: Path, pg_url
+) -> None:
+    _topics(kafka_broker, 30_000)
+    single = kp.write_config(tmp_path / "single", kafka_broker.bootstrap, f"{kafka_group_id}-one", pg_url)
+    _run_to_end(single, "single")
+    pair = kp.write_config(
+        tmp_path / "pair", kafka_broker.bootstrap, kafka_group_id, pg_url, stop_when_idle="6s"
+    )
+    first, second = kp.start(pair, "first"), kp.start(pair, "second")
+    assert first.wait() == 0, first.log.read_text()[-3000:]
+    assert second.wait() == 0, second.log.read_text()[-3000:]
+    one = kp.final_results(single, f"{kafka_group_id}-one")
+    two = kp.final_results(pair, kafka_group_id)
+    assert sorted(one) == sorted(two) == list(range(6))
+    for w in one:
+        a, b = one[w], two[w]
+        assert a.drift.n_rows == b.drift.n_rows
+        assert a.drift.drifted_features == b.drift.drifted_features
+        assert a.drift.drifted_features == (("x1",) if w >= 4 else ())
+        for fa, fb in zip(a.drift.features, b.drift.features, strict=True):
+            assert fa.drift_detected == fb.drift_detected
+            assert fa.statistics == pytest.approx(fb.statistics, rel=1e-9, abs=1e-12)
+        assert a.performance.n_pairs == b.performance.n_pairs
+        assert a.performance.metrics == b.performance.metrics
