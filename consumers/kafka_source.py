@@ -15,6 +15,7 @@ so the join is local to a partition and to an instance.
 from __future__ import annotations
 
 import logging
+import socket
 import threading
 import time
 from collections.abc import Iterable
@@ -52,6 +53,7 @@ class KafkaSource:
 
     def __init__(self, service: Service, store: StateStore, config: KafkaConfig) -> None:
         self.service = service
+        service.partitions.clear()  # partitions come and go with the group's assignment
         service.peers = self.peers
         service.may_evaluate = self.may_evaluate
         self.store = store
@@ -63,6 +65,7 @@ class KafkaSource:
         self._consumer: KafkaConsumer | None = None
         self._producer: KafkaProducer | None = None
         self._last_checkpoint = time.monotonic()
+        self._last_probe = 0.0
 
     # ------------------------------------------------------------------ clients
 
@@ -173,10 +176,9 @@ class KafkaSource:
                 for c in checkpoints
                 for topic, offset in c.offsets.items()
             }
-            try:
-                self._consumer.commit(commits)
-            except KafkaError as err:  # the store already holds the truth; Kafka catches up next time
-                log.warning("offset commit failed after checkpoint: %s", err)
+            # Asynchronous: a synchronous commit blocks the loop for as long as the broker is away.
+            # The store already holds the truth; Kafka's copy catches up at the next checkpoint.
+            self._consumer.commit_async(commits, callback=_log_commit_failure)
 
     # ------------------------------------------------------------------ the loop
 
@@ -220,11 +222,21 @@ class KafkaSource:
         )
 
     def _update_connected(self) -> None:
-        assert self._consumer is not None
-        if self._consumer.bootstrap_connected():
+        """Whether a bootstrap broker accepts connections, probed at most once a second (for
+        /readyz). kafka-python reconnects with backoff on its own; this only reports it."""
+        now = time.monotonic()
+        if now - self._last_probe < 1.0:
+            return
+        self._last_probe = now
+        for server in self.config.bootstrap_servers:
+            host, _, port = server.rpartition(":")
+            try:
+                socket.create_connection((host or "localhost", int(port or 9092)), timeout=0.5).close()
+            except OSError:
+                continue
             self.connected.set()
-        else:
-            self.connected.clear()
+            return
+        self.connected.clear()
 
     def _handle(self, records: dict[TopicPartition, list[Any]]) -> None:
         by_partition: dict[int, RawBatch] = {}
@@ -268,3 +280,8 @@ def stored_partitions(service: Service, store: StateStore, group: str) -> dict[i
         monitor.load_state(orjson.loads(blob), None)
         partitions[p] = monitor
     return partitions
+
+
+def _log_commit_failure(offsets: Any, error: Any) -> None:
+    if isinstance(error, Exception):
+        log.warning("offset commit after checkpoint failed (the state store has them): %s", error)

@@ -25,7 +25,7 @@ app = typer.Typer(
 baseline_app = typer.Typer(help="Build and inspect baselines (summaries of a model's training data).")
 app.add_typer(baseline_app, name="baseline")
 
-console = Console(stderr=True)
+console = Console(stderr=True, soft_wrap=True)
 
 ConfigOption = Annotated[Path, typer.Option("--config", "-c", help="driftline YAML config file.")]
 ModelOption = Annotated[str, typer.Option("--model", "-m", help="Model name, as in the config.")]
@@ -114,6 +114,7 @@ def run(config: ConfigOption) -> None:
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("kafka").setLevel(logging.WARNING)
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)
     try:
         cfg = load_config(config)
         service = Service(cfg, load_baselines(cfg), JsonlDeadLetters(cfg.sources.dead_letters))
@@ -131,19 +132,22 @@ def run(config: ConfigOption) -> None:
     service.start_scheduler()
     try:
         if cfg.sources.kafka is not None:
-            run_kafka(service, cfg, stop)
+            counters = run_kafka(service, cfg, stop)
+            scope = "group totals from the state store: "
         else:
             service.run(sources, stop)
+            counters, scope = service.counters, ""
     finally:
         service.stop_scheduler()
         service.dead_letters.close()
         if metrics:
             metrics.close()
-    counters = service.counters
     console.print(
-        f"done: {counters.total('predictions'):,} predictions, {counters.total('outcomes'):,} outcomes, "
+        f"done ({scope}{counters.total('predictions'):,} predictions, "
+        f"{counters.total('outcomes'):,} outcomes, "
         f"{counters.total('joined'):,} joined, {counters.total('rejected'):,} rejected, "
-        f"{sum(len(service.results.windows(*s)) for s in service.results.streams())} windows evaluated"
+        f"{sum(len(service.results.windows(*s)) for s in service.results.streams())} windows evaluated)",
+        soft_wrap=True,
     )
 
 

@@ -1,19 +1,29 @@
-"""Wiring for `driftline run` and the demo: sources from the config, the /metrics server,
-signal handling."""
+"""Wiring for `driftline run` and the demo: sources from the config, the /metrics, /healthz
+and /readyz server, signal handling."""
 
 from __future__ import annotations
 
 import signal
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from socketserver import ThreadingMixIn
 from typing import Any
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
-from prometheus_client import CollectorRegistry, start_http_server
+import orjson
+from prometheus_client import CollectorRegistry, make_wsgi_app
 
 from monitor.config import DriftlineConfig, InputConfig
+from monitor.counters import Counters
 from monitor.prometheus import DriftlineCollector
 from monitor.service import Service
 from monitor.sources import DirectorySource, FileSource, Source, StdinSource
+
+
+def _json(start_response: Callable[..., Any], status: str, body: dict[str, Any]) -> Iterable[bytes]:
+    payload = orjson.dumps(body)
+    start_response(status, [("Content-Type", "application/json"), ("Content-Length", str(len(payload)))])
+    return [payload]
 
 
 def build_source(spec: InputConfig, config: DriftlineConfig) -> Source:
@@ -31,15 +41,41 @@ def build_sources(config: DriftlineConfig) -> list[Source]:
     return [build_source(spec, config) for spec in config.sources.inputs]
 
 
+class _QuietHandler(WSGIRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:
+        """Scrapes every few seconds would flood the log."""
+
+
+class _Server(ThreadingMixIn, WSGIServer):
+    daemon_threads = True
+
+
 class MetricsServer:
-    """/metrics on the configured host and port, from a registry of its own."""
+    """/metrics (Prometheus), /healthz (the process answers) and /readyz (every readiness check
+    of the service passes: 503 with the failing ones otherwise) on one small HTTP server."""
 
     def __init__(self, service: Service, host: str, port: int) -> None:
         self.registry = CollectorRegistry()
         DriftlineCollector(service.results, service.view, registry=self.registry)
-        self._httpd, self._thread = start_http_server(port, addr=host, registry=self.registry)
+        self.service = service
+        self._metrics = make_wsgi_app(self.registry)
+        self._httpd = make_server(host, port, self._app, server_class=_Server, handler_class=_QuietHandler)
+        self._thread = threading.Thread(target=self._httpd.serve_forever, name="metrics-http", daemon=True)
+        self._thread.start()
         self.host = host
         self.port = int(self._httpd.server_port)
+
+    def _app(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        path = environ.get("PATH_INFO", "/")
+        if path == "/healthz":
+            return _json(start_response, "200 OK", {"status": "ok"})
+        if path == "/readyz":
+            checks = self.service.readiness()
+            ok = all(checks.values())
+            return _json(
+                start_response, "200 OK" if ok else "503 Service Unavailable", {"ready": ok, "checks": checks}
+            )
+        return self._metrics(environ, start_response)
 
     @property
     def url(self) -> str:
@@ -51,16 +87,24 @@ class MetricsServer:
         self._thread.join(timeout=5)
 
 
-def run_kafka(service: Service, config: DriftlineConfig, stop: threading.Event) -> None:
-    """Consume the configured Kafka topics with durable state until stopped (or idle)."""
-    from consumers.kafka_source import KafkaSource
+def run_kafka(service: Service, config: DriftlineConfig, stop: threading.Event) -> Counters:
+    """Consume the configured Kafka topics with durable state until stopped (or idle); returns
+    the counters of the whole group as stored (every instance's partitions)."""
+    from consumers.kafka_source import KafkaSource, stored_partitions
     from monitor.state_store import open_state_store
 
     assert config.sources.kafka is not None
     store = open_state_store(config.state.url)
     try:
-        KafkaSource(service, store, config.sources.kafka).run(stop)
+        source = KafkaSource(service, store, config.sources.kafka)
+        service.readiness_checks["kafka_connected"] = source.connected.is_set
+        service.readiness_checks["state_store"] = store.ping
+        source.run(stop)
         service.evaluate()
+        totals = Counters()
+        for monitor in stored_partitions(service, store, config.sources.kafka.group_id).values():
+            totals = totals.merge(monitor.counters)
+        return totals
     finally:
         store.close()
 

@@ -82,6 +82,19 @@ class Service:
         # this instance may evaluate now (one evaluator per group); set by the Kafka edge.
         self.peers: Callable[[], list[Monitor]] = list
         self.may_evaluate: Callable[[], bool] = lambda: True
+        # name -> check, for /readyz; the edges add theirs (broker connection, state store).
+        self.readiness_checks: dict[str, Callable[[], bool]] = {
+            "baselines_loaded": lambda: bool(self.baselines)
+        }
+
+    def readiness(self) -> dict[str, bool]:
+        results = {}
+        for name, check in self.readiness_checks.items():
+            try:
+                results[name] = bool(check())
+            except Exception:  # a failing check means not ready, never a crashed endpoint
+                results[name] = False
+        return results
 
     # ------------------------------------------------------------------ ingestion
 

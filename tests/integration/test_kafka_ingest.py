@@ -1,11 +1,16 @@
 """Kafka ingestion against a real broker (Tansu): exact counts, kill -9 without loss, rebalance,
 scale-out on a shared PostgreSQL store."""
 
+import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 
+import orjson
 import psycopg
 import pytest
 
+from tests.conftest import find_free_port
 from tests.integration import kafka_pipeline as kp
 
 pytestmark = pytest.mark.integration
@@ -147,3 +152,65 @@ def test_one_or_two_instances_give_the_same_results(
             assert fa.statistics == pytest.approx(fb.statistics, rel=1e-9, abs=1e-12)
         assert a.performance.n_pairs == b.performance.n_pairs
         assert a.performance.metrics == b.performance.metrics
+
+
+def test_broker_outage_is_survived_and_reported_by_readyz(
+    kafka_broker, kafka_group_id, tmp_path: Path
+) -> None:
+    _topics(kafka_broker, 3_000)
+    port = find_free_port()
+    config = kp.write_config(
+        tmp_path, kafka_broker.bootstrap, kafka_group_id, "sqlite:///state.db", stop_when_idle=None
+    )
+    text = config.read_text().replace("enabled: false", f"enabled: true\n    port: {port}")
+    config.write_text(text)
+    instance = kp.start(config, "run")
+    try:
+        assert _wait_ready(port, True), instance.log.read_text()[-2000:]
+        assert _wait_predictions(port, lambda n: n == 3_000), instance.log.read_text()[-2000:]
+        kafka_broker.stop()
+        assert _wait_ready(port, False), "readyz stayed ready with the broker down"
+        time.sleep(3)  # the consumer retries meanwhile
+        assert instance.process.poll() is None, instance.log.read_text()[-2000:]
+        kafka_broker.start()
+        assert _wait_ready(port, True, timeout=60), instance.log.read_text()[-2000:]
+        # Tansu keeps nothing across a restart (a real cluster would), so new data shows that
+        # consumption resumed: offsets past the checkpointed ones are read and counted.
+        predictions, _ = kp.stream(12_000, seed=1)
+        kafka_broker.produce("predictions", predictions)
+        assert _wait_predictions(port, lambda n: n > 3_000, timeout=60), instance.log.read_text()[-2000:]
+        instance.stop()
+        assert instance.process.returncode == 0, instance.log.read_text()[-3000:]
+    finally:
+        if instance.process.poll() is None:
+            instance.kill()
+
+
+def _wait_predictions(port: int, condition, timeout: float = 30) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2) as response:
+                for line in response.read().decode().splitlines():
+                    if line.startswith("driftline_predictions_total{") and condition(float(line.split()[-1])):
+                        return True
+        except OSError:
+            pass
+        time.sleep(0.2)
+    return False
+
+
+def _wait_ready(port: int, ready: bool, timeout: float = 30) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=2) as response:
+                state = orjson.loads(response.read())["ready"]
+        except urllib.error.HTTPError as err:
+            state = orjson.loads(err.read())["ready"] if err.code == 503 else None
+        except OSError:
+            state = None
+        if state is ready:
+            return True
+        time.sleep(0.2)
+    return False
