@@ -160,6 +160,10 @@ def demo(
     rows: Annotated[int, typer.Option(min=200, help="Predictions per hourly window.")] = 2000,
     speed: Annotated[float, typer.Option(min=0.1, help="Simulated hours streamed per second.")] = 3.0,
     port: Annotated[int, typer.Option(help="Port for /metrics (a free one if taken).")] = 9108,
+    kafka: Annotated[
+        bool,
+        typer.Option("--kafka", help="Go through a local Kafka-protocol broker (Tansu) with durable state."),
+    ] = False,
 ) -> None:
     """Run the demo: a churn model meets feature drift, then concept drift, on a live stream.
 
@@ -171,7 +175,9 @@ def demo(
     from monitor.demo import run_demo
 
     try:
-        code = run_demo(workdir, seed, Console(), rows=rows, speed=speed, port=port)
+        code = run_demo(
+            workdir, seed, Console(soft_wrap=True), rows=rows, speed=speed, port=port, kafka=kafka
+        )
     except DriftlineError as err:
         fail(err)
     raise typer.Exit(code)

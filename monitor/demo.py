@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import threading
 import time
+from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -27,13 +28,14 @@ from rich.table import Table
 from monitor.baseline import build_baseline
 from monitor.baseline_store import BaselineStore
 from monitor.config import load_config
+from monitor.counters import Counters
 from monitor.deadletter import JsonlDeadLetters
 from monitor.demo_data import CATEGORICAL, NUMERIC, Event, World, customers, score, train_model, window_events
+from monitor.demo_feed import DirectFeed, Feed, KafkaFeed, local_broker
 from monitor.result_store import ResultStore
 from monitor.results import WindowResult
 from monitor.runner import MetricsServer
 from monitor.service import Service
-from monitor.sources import RawBatch
 
 MODEL = "churn"
 HOUR_MS = 3_600_000
@@ -164,7 +166,13 @@ def generate(model: object, rows: int, rng: np.random.Generator) -> list[Event]:
 
 
 def run_demo(
-    workdir: Path, seed: int, console: Console, rows: int = 2000, speed: float = 3.0, port: int = 9108
+    workdir: Path,
+    seed: int,
+    console: Console,
+    rows: int = 2000,
+    speed: float = 3.0,
+    port: int = 9108,
+    kafka: bool = False,
 ) -> int:
     """Returns 0 when both drifts were caught where they were injected, with no false alarm."""
     workdir.mkdir(parents=True, exist_ok=True)
@@ -203,18 +211,31 @@ def run_demo(
     console.print(f"3. Prometheus metrics at [bold]{metrics.url}[/] while the demo runs")
     service.start_scheduler()
     try:
-        _stream(service, events, console, reference, speed)
-        service.evaluate(flush=True)
+        with ExitStack() as stack:
+            feed: Feed = DirectFeed(service)
+            if kafka:
+                bootstrap = stack.enter_context(local_broker(workdir / "kafka"))
+                feed = KafkaFeed(service, bootstrap, workdir / "demo-state.db")
+                stack.callback(feed.close)
+                console.print(
+                    f"   through Kafka at {bootstrap}: topics predictions and outcomes, state in SQLite"
+                )
+            _stream(feed, service, events, console, reference, speed)
+            feed.drain(len(events))
+            service.evaluate(flush=True)
+            counters = service.counters  # before a Kafka feed hands its partitions back
     finally:
         service.stop_scheduler()
         service.dead_letters.close()
         metrics.close()
     results = service.results.windows(MODEL, "1")
     console.print(render(results, reference))
-    return _summary(service, results, console)
+    return _summary(service, counters, results, console)
 
 
-def _stream(service: Service, events: list[Event], console: Console, reference: float, speed: float) -> None:
+def _stream(
+    feed: Feed, service: Service, events: list[Event], console: Console, reference: float, speed: float
+) -> None:
     """Feed events in arrival order, ~10 simulated minutes per batch, `speed` simulated hours per second."""
     progress = Progress(
         TextColumn("streaming"),
@@ -233,10 +254,7 @@ def _stream(service: Service, events: list[Event], console: Console, reference: 
         while done < len(events) and not stop.is_set():
             cursor += step_ms
             upto = int(np.searchsorted(arrivals, cursor, side="left"))
-            batch = RawBatch()
-            for event in events[done:upto]:
-                batch.add([event.message], event.topic)  # type: ignore[arg-type]
-            service.handle(batch)
+            feed.send(events[done:upto])
             done = upto
             progress.update(
                 task,
@@ -247,7 +265,7 @@ def _stream(service: Service, events: list[Event], console: Console, reference: 
             time.sleep(max(0.0, (cursor - START_MS) / HOUR_MS / speed - (time.monotonic() - t0)))
 
 
-def _summary(service: Service, results: list[WindowResult], console: Console) -> int:
+def _summary(service: Service, counters: Counters, results: list[WindowResult], console: Console) -> int:
     feature, performance = Detection(), Detection()
     concept_at: int | None = None
     for r in results:
@@ -264,7 +282,6 @@ def _summary(service: Service, results: list[WindowResult], console: Console) ->
                 performance.window = i
         if r.concept_drift_window is not None:
             concept_at = window_index_at(r.concept_drift_window)
-    counters = service.counters
     console.rule("[bold]summary")
     console.print(
         f"events: {counters.total('predictions'):,} predictions, {counters.total('outcomes'):,} outcomes, "

@@ -141,6 +141,7 @@ class Event:
     arrival_ms: int
     topic: str  # "predictions" or "outcomes"
     message: bytes
+    key: bytes = b""  # the prediction id: the Kafka key that co-partitions a prediction and its outcome
 
 
 def window_events(
@@ -159,12 +160,13 @@ def window_events(
     ts = np.sort(start_ms + rng.integers(0, window_ms, rows))
     ids = [f"w{index}-{j}" for j in range(rows)]
     events = [
-        Event(int(t), "predictions", m)
-        for t, m in zip(ts, prediction_messages(model, live, ids, ts), strict=True)
+        Event(int(t), "predictions", m, pid.encode())
+        for t, m, pid in zip(ts, prediction_messages(model, live, ids, ts), ids, strict=True)
     ]
     comes = np.flatnonzero(rng.random(rows) < outcome_share)
     delay_ms = (rng.lognormal(np.log(median_delay_s), 0.8, len(comes)) * 1000).astype(np.int64)
     arrival = ts[comes] + delay_ms
     messages = outcome_messages([ids[i] for i in comes], live["churned"].to_numpy()[comes], arrival)
-    events += [Event(int(t), "outcomes", m) for t, m in zip(arrival, messages, strict=True)]
+    keys = [ids[i].encode() for i in comes]
+    events += [Event(int(t), "outcomes", m, k) for t, m, k in zip(arrival, messages, keys, strict=True)]
     return events

