@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import orjson
 import yaml
 
 from consumers.kafka_source import stored_partitions
@@ -35,34 +34,16 @@ PARTITIONS = 4
 
 def stream(n_predictions: int, seed: int = 0, windows: int = 6) -> tuple[list[tuple[bytes, bytes]], ...]:
     """(key, value) predictions over `windows` hours (feature x1 drifts in the last two) and an
-    outcome for every second prediction, 10 minutes later; a few broken messages in each."""
+    outcome for every second prediction, 10 minutes later; two broken messages at the end."""
     rng = np.random.default_rng(seed)
-    per_window = n_predictions // windows
     predictions, outcomes = [], []
     for w in range(windows):
-        frame = world.rows(per_window, rng, shift=0.7 if w >= windows - 2 else 0.0)
-        ts = w * H + np.sort(rng.integers(0, H, per_window))
-        records = frame.to_dict("records")
-        for j, (row, t) in enumerate(zip(records, ts.tolist(), strict=True)):
-            pid = f"{seed}-{w}-{j}"
-            features = {k: row[k] for k in world.FEATURES}
-            message = {
-                "prediction_id": pid,
-                "model": "m",
-                "model_version": "1",
-                "timestamp": t / 1000,
-                "features": features,
-                "prediction": row["prediction"],
-            }
-            predictions.append((pid.encode(), orjson.dumps(message)))
-            if j % 2 == 0:
-                outcome = {
-                    "prediction_id": pid,
-                    "model": "m",
-                    "timestamp": t / 1000 + 600,
-                    "outcome": row["y"],
-                }
-                outcomes.append((pid.encode(), orjson.dumps(outcome)))
+        shift = 0.7 if w >= windows - 2 else 0.0
+        preds, outs = world.messages(
+            w, n_predictions // windows, rng, shift, outcome_every=2, prefix=f"{seed}-"
+        )
+        predictions += [(pid.encode(), m) for pid, m in preds]
+        outcomes += [(pid.encode(), m) for pid, m in outs]
     predictions += [(b"bad-1", b"{truncated"), (b"bad-2", b'{"model": "m"}')]
     return predictions, outcomes
 

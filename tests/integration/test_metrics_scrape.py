@@ -3,7 +3,6 @@
 from datetime import UTC, datetime
 
 import numpy as np
-import orjson
 import pytest
 
 from monitor.deadletter import MemoryDeadLetters
@@ -14,33 +13,6 @@ from tests.unit import stream_world as world
 
 pytestmark = pytest.mark.integration
 H = world.HOUR_MS
-
-
-def _messages(index: int, n: int, rng: np.random.Generator, shift: float) -> tuple[list[bytes], list[bytes]]:
-    frame = world.rows(n, rng, shift=shift)
-    ts = index * H + np.sort(rng.integers(0, H, n))
-    preds, outs = [], []
-    for j, (row, t) in enumerate(zip(frame.to_dict("records"), ts.tolist(), strict=True)):
-        pid = f"{index}-{j}"
-        features = {k: row[k] for k in world.FEATURES}
-        preds.append(
-            orjson.dumps(
-                {
-                    "prediction_id": pid,
-                    "model": "m",
-                    "model_version": "1",
-                    "timestamp": t / 1000,
-                    "features": features,
-                    "prediction": row["prediction"],
-                }
-            )
-        )
-        outs.append(
-            orjson.dumps(
-                {"prediction_id": pid, "model": "m", "timestamp": t / 1000 + 600, "outcome": row["y"]}
-            )
-        )
-    return preds, outs
 
 
 def test_prometheus_scrapes_drift_performance_and_counters(prometheus_server) -> None:
@@ -55,8 +27,10 @@ def test_prometheus_scrapes_drift_performance_and_counters(prometheus_server) ->
     try:
         rng = np.random.default_rng(1)
         for i in range(4):
-            preds, outs = _messages(i, 1500, rng, shift=0.8 if i >= 2 else 0.0)
-            service.handle(RawBatch(predictions=[*preds, b"{not json"], outcomes=outs))
+            preds, outs = world.messages(i, 1500, rng, shift=0.8 if i >= 2 else 0.0)
+            service.handle(
+                RawBatch(predictions=[*(m for _, m in preds), b"{not json"], outcomes=[m for _, m in outs])
+            )
         service.evaluate(flush=True)
         prom = prometheus_server([f"127.0.0.1:{metrics.port}"])
         wasserstein = prom.wait_for(

@@ -25,26 +25,10 @@ def _write_inputs(folder: Path, windows: int, n: int) -> None:
     rng = np.random.default_rng(0)
     lines = []
     for i in range(windows):
-        frame = world.rows(n, rng)
-        ts = i * H + np.sort(rng.integers(0, H, n))
-        for j, (row, t) in enumerate(zip(frame.to_dict("records"), ts.tolist(), strict=True)):
-            features = {k: row[k] for k in world.FEATURES}
-            pid = f"{i}-{j}"
-            lines.append(
-                {
-                    "prediction_id": pid,
-                    "model": "m",
-                    "model_version": "1",
-                    "timestamp": t / 1000,
-                    "features": features,
-                    "prediction": row["prediction"],
-                }
-            )
-            lines.append(
-                {"prediction_id": pid, "model": "m", "timestamp": t / 1000 + 60, "outcome": row["y"]}
-            )
-    payload = b"\n".join(orjson.dumps(x) for x in lines) + b"\n" + b"{broken\n"
-    (folder / "events-000.jsonl").write_bytes(payload)
+        predictions, outcomes = world.messages(i, n, rng, outcome_delay_s=60)
+        for (_, prediction), (_, outcome) in zip(predictions, outcomes, strict=True):
+            lines += [prediction, outcome]
+    (folder / "events-000.jsonl").write_bytes(b"\n".join(lines) + b"\n" + b"{broken\n")
 
 
 def _config(tmp_path: Path, inputs: list[dict], port: int) -> Path:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import numpy as np
+import orjson
 import pandas as pd
 
 from monitor.baseline import Baseline, build_baseline
@@ -81,3 +82,42 @@ def outcomes(frame: pd.DataFrame, ids: list[str], ts: np.ndarray) -> OutcomeBatc
         timestamp=np.asarray(ts, dtype=np.int64),
         outcome=frame["y"].to_numpy(dtype=object),
     )
+
+
+Message = tuple[str, bytes]  # (prediction_id, JSON)
+
+
+def messages(
+    window: int,
+    n: int,
+    rng: np.random.Generator,
+    shift: float = 0.0,
+    outcome_delay_s: float = 600,
+    outcome_every: int = 1,
+    prefix: str = "",
+) -> tuple[list[Message], list[Message]]:
+    """JSON prediction messages for hour `window` of the world, and outcome messages for every
+    `outcome_every`-th of them, `outcome_delay_s` later (timestamps in epoch seconds)."""
+    frame = rows(n, rng, shift=shift)
+    ts = window * HOUR_MS + np.sort(rng.integers(0, HOUR_MS, n))
+    predictions, outcomes = [], []
+    for j, (row, t) in enumerate(zip(frame.to_dict("records"), ts.tolist(), strict=True)):
+        pid = f"{prefix}{window}-{j}"
+        body = {
+            "prediction_id": pid,
+            "model": "m",
+            "model_version": "1",
+            "timestamp": t / 1000,
+            "features": {k: row[k] for k in FEATURES},
+            "prediction": row["prediction"],
+        }
+        predictions.append((pid, orjson.dumps(body)))
+        if j % outcome_every == 0:
+            outcome = {
+                "prediction_id": pid,
+                "model": "m",
+                "timestamp": t / 1000 + outcome_delay_s,
+                "outcome": row["y"],
+            }
+            outcomes.append((pid, orjson.dumps(outcome)))
+    return predictions, outcomes
