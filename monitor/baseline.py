@@ -24,7 +24,7 @@ from monitor.errors import DataError
 from monitor.labels import canonical_labels
 from monitor.performance import compute_performance
 from monitor.reservoir import RowReservoir
-from monitor.sketch import NumericSketch, Sketch, ValueCounts, ordered_categories, quantile_edges
+from monitor.sketch import NumericSketch, Sketch, ValueCounts, quantile_edges
 from monitor.stats.binning import DISCRETE_MAX_VALUES
 from monitor.window_sketch import WindowSketch
 
@@ -107,15 +107,29 @@ def _numeric_column(frame: pd.DataFrame, name: str, model: str) -> NDArray[np.fl
 
 
 def _numeric_sketch(values: NDArray[np.float64], bins: int) -> NumericSketch:
-    present = values[~np.isnan(values)]
-    distinct = np.unique(present)
-    counts = ValueCounts(tuple(float(v) for v in distinct)) if len(distinct) <= DISCRETE_MAX_VALUES else None
-    return NumericSketch(quantile_edges(present, bins), values=counts).update(values)
+    # One sort serves the distinct values, the quantile edges and a cache-friendly binning.
+    ordered = np.sort(values[~np.isnan(values)])
+    first = np.concatenate([[True], ordered[1:] != ordered[:-1]])
+    n_distinct = int(first.sum())
+    counts = ValueCounts(tuple(ordered[first].tolist())) if n_distinct <= DISCRETE_MAX_VALUES else None
+    sketch = NumericSketch(quantile_edges(ordered, bins, presorted=True), values=counts).update(ordered)
+    sketch.missing = len(values) - len(ordered)
+    return sketch
 
 
 def _categorical_sketch(values: NDArray[Any], limit: int) -> tuple[ValueCounts, bool]:
-    categories, truncated = ordered_categories(values, limit)
-    return ValueCounts(tuple(categories)).update(values), truncated
+    """Categories most frequent first (ties in order of appearance), at most `limit`: the rest
+    count as unseen, and the second value says whether any were cut."""
+    codes, uniques = pd.factorize(pd.Series(values, dtype=object), use_na_sentinel=True)
+    frequency = np.bincount(codes[codes >= 0], minlength=len(uniques))
+    order = np.argsort(-frequency, kind="stable")
+    keep = order[:limit]
+    sketch = ValueCounts(tuple(str(k) for k in np.asarray(uniques, dtype=object)[keep].tolist()))
+    sketch.counts = frequency[keep].astype(np.int64)
+    sketch.missing = int((codes < 0).sum())
+    for code in order[limit:].tolist():  # bounded tracking of the cut categories, as for unseen ones
+        sketch.add_unseen(pd.Series({str(uniques[code]): int(frequency[code])}))
+    return sketch, len(order) > limit
 
 
 def _check_columns(frame: pd.DataFrame, model: ModelConfig) -> None:

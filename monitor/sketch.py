@@ -13,7 +13,6 @@ exact, associative and commutative for everything but float sums (exact up to ro
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -118,10 +117,10 @@ class ValueCounts:
             self.missing += int(other_missing.sum())
             new = new[~other_missing]
         if len(new):
-            self._count_unseen(pd.Series(new).value_counts(sort=True))
+            self.add_unseen(pd.Series(new).value_counts(sort=True))
         return self
 
-    def _count_unseen(self, counts: pd.Series) -> None:
+    def add_unseen(self, counts: pd.Series) -> None:
         for key, count in counts.items():
             k = key if isinstance(key, str) else float(key)
             if k in self.unseen:
@@ -142,7 +141,7 @@ class ValueCounts:
             self.missing + other.missing,
             self.max_unseen,
         )
-        out._count_unseen(pd.Series(other.unseen, dtype=object))
+        out.add_unseen(pd.Series(other.unseen, dtype=object))
         return out
 
     @property
@@ -279,15 +278,11 @@ def sketch_from_state(state: dict[str, Any]) -> Sketch:
 TAIL_QUANTILES = np.array([1e-4, 3e-4, 1e-3, 2e-3, 3e-3, 5e-3, 7e-3])
 
 
-def quantile_edges(values: NDArray[np.float64], bins: int) -> NDArray[np.float64]:
-    """Distinct quantile edges of the reference, taken from its own values: each bin holds
-    ~1/bins of it (finer in the tails), and a discrete column gets edges on its values."""
+def quantile_edges(values: NDArray[np.float64], bins: int, presorted: bool = False) -> NDArray[np.float64]:
+    """Distinct quantile edges of the reference, taken from its own values (numpy's
+    "inverted_cdf" quantiles): each bin holds ~1/bins of it (finer in the tails), and a
+    discrete column gets edges on its values."""
     grid = np.unique(np.concatenate([np.linspace(0.0, 1.0, bins + 1), TAIL_QUANTILES, 1.0 - TAIL_QUANTILES]))
-    return np.unique(np.quantile(values, grid, method="inverted_cdf"))
-
-
-def ordered_categories(values: NDArray[Any], limit: int) -> tuple[list[str], bool]:
-    """The reference's categories, most frequent first, at most `limit`; and whether any were cut."""
-    counts = pd.Series(values).dropna().value_counts(sort=True)
-    keys: Sequence[Any] = counts.index.tolist()
-    return [str(k) for k in keys[:limit]], len(keys) > limit
+    ordered = values if presorted else np.sort(values)
+    index = np.clip(np.ceil(grid * len(ordered)).astype(np.int64) - 1, 0, len(ordered) - 1)
+    return np.unique(ordered[index])

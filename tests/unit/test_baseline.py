@@ -132,3 +132,14 @@ def test_read_reference_errors(tmp_path: Path) -> None:
     (tmp_path / "x.json").write_text("{}")
     with pytest.raises(DataError, match=r"expected a \.csv or \.parquet"):
         read_reference(tmp_path / "x.json", ["a"])
+
+
+def test_categories_past_the_limit_are_kept_as_unseen() -> None:
+    settings = CONFIG.baselines.model_copy(update={"max_categories": 2})
+    frame = _frame()
+    frame["plan"] = ["basic"] * 300 + ["pro"] * 150 + ["team"] * 40 + [None] * 10
+    baseline = build_baseline(frame, MODEL, settings, "3", "train.csv", NOW)
+    plan = baseline.profile.features["plan"]
+    assert plan.known == ("basic", "pro") and plan.counts.tolist() == [300, 150]
+    assert plan.unseen == {"team": 40} and plan.missing == 10
+    assert baseline.truncated_categories == ("plan",)
