@@ -131,7 +131,7 @@ def render(results: list[WindowResult], reference_accuracy: float) -> Table:
         alarms = []
         if r.drift.drifted_features:
             alarms.append("[yellow]data[/]")
-        if r.concept_drift_window is not None and window_index_at(r.concept_drift_window) == i:
+        if r.concept_drift_at is not None and window_index_at(r.concept_drift_at) == i:
             alarms.append("[red]concept[/]")
         if perf.degraded:
             alarms.append("[red]perf[/]")
@@ -280,8 +280,8 @@ def _summary(service: Service, counters: Counters, results: list[WindowResult], 
                 performance.false_alarms += 1
             elif performance.window is None:
                 performance.window = i
-        if r.concept_drift_window is not None:
-            concept_at = window_index_at(r.concept_drift_window)
+        if r.concept_drift_at is not None:
+            concept_at = window_index_at(r.concept_drift_at)
     console.rule("[bold]summary")
     console.print(
         f"events: {counters.total('predictions'):,} predictions, {counters.total('outcomes'):,} outcomes, "

@@ -33,7 +33,7 @@ class Due:
     version: str
     window: WindowState  # merged across partitions; a private copy
     concept_drift: bool
-    concept_drift_window: int | None
+    concept_drift_at: int | None  # ms
 
 
 class Evaluator:
@@ -49,7 +49,7 @@ class Evaluator:
         for monitor in partitions:
             for (model, version), stream in monitor.streams.items():
                 if stream.detector.drift_detected:
-                    concept.setdefault((model, version), []).append(stream.concept_alarm_window)
+                    concept.setdefault((model, version), []).append(stream.concept_alarm_at)
                 for start, window in stream.windows.items():
                     parts.setdefault((model, version, start), []).append(window)
         due = []
@@ -99,8 +99,8 @@ class Evaluator:
             drift=evaluate(window.sketch, baseline, cfg, start, end),
             performance=self._performance(due.model, baseline, window),
             concept_drift=due.concept_drift and cfg.concept_drift.enabled,
-            concept_drift_window=(
-                ms_to_datetime(due.concept_drift_window) if due.concept_drift_window is not None else None
+            concept_drift_at=(
+                ms_to_datetime(due.concept_drift_at) if due.concept_drift_at is not None else None
             ),
             expired_predictions=window.expired,
             label_delay=window.label_delay,

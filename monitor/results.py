@@ -92,7 +92,7 @@ class WindowResult:
     drift: DriftReport
     performance: PerformanceReport
     concept_drift: bool
-    concept_drift_window: datetime | None
+    concept_drift_at: datetime | None  # when the error-stream detector alarmed (outcome time)
     expired_predictions: int
     label_delay: Any
     evaluated_at: datetime

@@ -78,7 +78,7 @@ class VersionStream:
     label_delay: LabelDelayHistogram = field(
         default_factory=LabelDelayHistogram
     )  # all windows, for Prometheus
-    concept_alarm_window: int | None = None  # window of the prediction whose outcome raised the alarm
+    concept_alarm_at: int | None = None  # event time (ms) of the outcome that raised the alarm
 
     def to_state(self) -> dict[str, Any]:
         return {
@@ -86,7 +86,7 @@ class VersionStream:
             "watermark": self.watermark,
             "detector": self.detector.to_state(),
             "label_delay": self.label_delay.to_state(),
-            "concept_alarm_window": self.concept_alarm_window,
+            "concept_alarm_at": self.concept_alarm_at,
         }
 
     def load_state(self, state: dict[str, Any]) -> None:
@@ -94,7 +94,7 @@ class VersionStream:
         self.watermark = int(state["watermark"])
         self.detector = type(self.detector).from_state(state["detector"])
         self.label_delay = LabelDelayHistogram.from_state(state["label_delay"])
-        self.concept_alarm_window = state["concept_alarm_window"]
+        self.concept_alarm_at = state["concept_alarm_at"]
 
     def __post_init__(self) -> None:
         if self.detector is None:
@@ -210,12 +210,12 @@ class Monitor:
     def _join(self, model: str, matches: list[Matches]) -> None:
         """Add joined pairs to their prediction's window, and their errors to the detectors in
         arrival order."""
-        errors: dict[str, list[tuple[NDArray[np.int64], NDArray[np.float64], int]]] = {}
+        errors: dict[str, list[tuple[NDArray[np.int64], NDArray[np.float64], NDArray[np.int64]]]] = {}
         for match in matches:
             stream = self.streams[(model, match.version)]
             self.counters.inc("joined", len(match.order), model=model, model_version=match.version)
             errors.setdefault(match.version, []).append(
-                (match.order, self._join_window(stream, match), match.window_start)
+                (match.order, self._join_window(stream, match), match.outcome_timestamp)
             )
         for version, parts in errors.items():
             stream = self.streams[(model, version)]
@@ -223,12 +223,12 @@ class Monitor:
                 continue
             order = np.argsort(np.concatenate([p[0] for p in parts]), kind="stable")
             values = np.concatenate([p[1] for p in parts])[order]
-            starts = np.concatenate([np.full(len(p[0]), p[2], np.int64) for p in parts])[order]
+            times = np.concatenate([p[2] for p in parts])[order]
             already, before = stream.detector.drift_detected, stream.detector.n_seen
             stream.detector.update_many(values)
             if not already and stream.detector.drift_detected:
                 at = stream.detector.alarm_index - before
-                stream.concept_alarm_window = int(starts[min(max(at, 0), len(starts) - 1)])
+                stream.concept_alarm_at = int(times[min(max(at, 0), len(times) - 1)])
 
     def _join_window(self, stream: VersionStream, match: Matches) -> NDArray[np.float64]:
         """Add joined pairs to their prediction's window; return the per-pair errors."""

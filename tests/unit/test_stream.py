@@ -88,7 +88,7 @@ def test_concept_drift_caught_by_error_stream_while_features_stay_put() -> None:
     assert stream.detector.drift_detected
     # Error rate 0.10 -> 0.30: the documented mean delay for 0.10 -> 0.20 is ~350 pairs; a
     # bigger jump is caught sooner, so the alarm falls in the first drifted window.
-    assert stream.concept_alarm_window == 5 * H
+    assert 5 * H <= stream.concept_alarm_at < 6 * H
     assert not any(r.performance.degraded for i, r in results.items() if i < 5)
     assert all(r.performance.degraded for i, r in results.items() if i >= 5)
 
