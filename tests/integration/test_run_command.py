@@ -79,9 +79,8 @@ def test_run_follows_a_directory_serves_metrics_and_stops_on_sigterm(tmp_path: P
                 body = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2).read().decode()
             except OSError:
                 body = ""
-            if 'driftline_predictions_total{model="m",model_version="1"} 600.0' in body and (
-                "driftline_feature_wasserstein_normed" in body
-            ):
+            drift = 'driftline_feature_wasserstein_normed{feature="x1",model="m",model_version="1"}'
+            if 'driftline_predictions_total{model="m",model_version="1"} 600.0' in body and drift in body:
                 break
             time.sleep(0.2)
         assert 'driftline_predictions_total{model="m",model_version="1"} 600.0' in body
