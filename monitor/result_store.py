@@ -7,12 +7,9 @@ Bounded: at most `history` windows per (model, version).
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from monitor.results import WindowResult
-
-Listener = Callable[[WindowResult], None]
 
 
 @dataclass
@@ -20,10 +17,6 @@ class ResultStore:
     history: int = 168
     _results: dict[tuple[str, str], dict[float, WindowResult]] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
-    _listeners: list[Listener] = field(default_factory=list)
-
-    def subscribe(self, listener: Listener) -> None:
-        self._listeners.append(listener)
 
     def add(self, result: WindowResult) -> None:
         key = (result.model, result.model_version)
@@ -32,8 +25,6 @@ class ResultStore:
             windows[result.window_start.timestamp()] = result
             for old in sorted(windows)[: max(0, len(windows) - self.history)]:
                 del windows[old]
-        for listener in self._listeners:
-            listener(result)
 
     def streams(self) -> list[tuple[str, str]]:
         with self._lock:

@@ -13,7 +13,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from monitor.reservoir import RowReservoir
-from monitor.sketch import NumericSketch, Sketch, ValueCounts, sketch_from_state
+from monitor.sketch import NumericSketch, Sketch, sketch_from_state
 
 
 def _empty(sketch: Sketch | None) -> Any:
@@ -113,10 +113,3 @@ class WindowSketch:
             n_rows=int(state["n_rows"]),
             n_targets=int(state["n_targets"]),
         )
-
-
-def is_numeric(sketch: Sketch) -> bool:
-    return isinstance(sketch, NumericSketch)
-
-
-__all__ = ["NumericSketch", "ValueCounts", "WindowSketch", "is_numeric"]

@@ -13,15 +13,15 @@
 # so stop sends SIGTERM and waits: a SIGKILL can lose the last second of writes.
 set -euo pipefail
 
+NAME=elasticsearch
+# shellcheck source=scripts/lib/process.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib/process.sh"
+
 REPO_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)
 
 usage() {
     echo "usage: $0 start DIR PORT | stop DIR" >&2
     exit 2
-}
-die() {
-    printf '[elasticsearch] ERROR: %s\n' "$*" >&2
-    exit 1
 }
 
 # The binary, not the pip console script: that script is a Python wrapper that runs the binary
@@ -43,13 +43,6 @@ resolve_binary() {
     echo "$binary"
 }
 
-# True while PID is a live process; a zombie (exited, not yet reaped) counts as gone.
-is_alive() {
-    local pid=$1 state
-    kill -0 "$pid" 2>/dev/null || return 1
-    state=$(awk '{print $3}' "/proc/$pid/stat" 2>/dev/null) || return 0
-    [[ $state != Z ]]
-}
 
 # True while PID is alive and is the noida-db serving DIR/data, so a stale pid file whose number
 # now belongs to another process never gets that process killed.
@@ -76,10 +69,6 @@ port_taken() {
     (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
 }
 
-log_tail() {
-    echo "--- last lines of $1 ---" >&2
-    tail -n 30 "$1" >&2 || true
-}
 
 start() {
     local dir=$1 port=$2
@@ -137,18 +126,8 @@ stop() {
     local pid
     pid=$(cat "$pid_file")
     if is_ours "$pid" "$dir"; then
-        kill -TERM "$pid" 2>/dev/null || true
         # SIGTERM makes noida-db write its store; give it time before resorting to SIGKILL.
-        local waited=0
-        while is_alive "$pid" && ((waited < 100)); do
-            sleep 0.05
-            waited=$((waited + 1))
-        done
-        if is_alive "$pid"; then
-            echo "[elasticsearch] pid $pid ignored SIGTERM for 5s; sending SIGKILL" >&2
-            kill -KILL "$pid" 2>/dev/null || true
-            while is_alive "$pid"; do sleep 0.05; done
-        fi
+        terminate "$pid" 5
     fi
     rm -f "$pid_file"
     echo "[elasticsearch] stopped (pid $pid)"

