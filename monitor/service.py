@@ -104,10 +104,11 @@ class Service:
         return self.partitions[0]
 
     def partition(self, number: int) -> Monitor:
-        monitor = self.partitions.get(number)
-        if monitor is None:
-            monitor = self.partitions[number] = Monitor(self.config, self.baselines)
-        return monitor
+        with self.lock:  # the evaluator lists the partitions from another thread
+            monitor = self.partitions.get(number)
+            if monitor is None:
+                monitor = self.partitions[number] = Monitor(self.config, self.baselines)
+            return monitor
 
     def handle(self, raw: RawBatch, partition: int = 0) -> list[Rejected]:
         """Decode, ingest what is valid, dead-letter and count the rest; wake the evaluator when
