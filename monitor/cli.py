@@ -109,7 +109,7 @@ def run(config: ConfigOption) -> None:
     import threading
 
     from monitor.deadletter import JsonlDeadLetters
-    from monitor.runner import MetricsServer, build_sources, run_kafka, stop_on_signals
+    from monitor.runner import MetricsServer, build_sources, run_embedded, run_kafka, stop_on_signals
     from monitor.service import Service, load_baselines
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -135,7 +135,7 @@ def run(config: ConfigOption) -> None:
             counters = run_kafka(service, cfg, stop)
             scope = "group totals from the state store: "
         else:
-            service.run(sources, stop)
+            run_embedded(service, cfg, sources, stop)
             counters, scope = service.counters, ""
     finally:
         service.stop_scheduler()

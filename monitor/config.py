@@ -185,6 +185,9 @@ class SourcesConfig(Strict):
     poll_interval: Duration = timedelta(milliseconds=500)
     max_message_bytes: int = Field(default=1_000_000, ge=1024)
     dead_letters: Path = Path("dead-letters.jsonl")
+    checkpoint_interval: Duration = Field(
+        default=timedelta(seconds=5), description="embedded sources: how often state and offsets are saved"
+    )
 
 
 class PrometheusConfig(Strict):

@@ -3,6 +3,7 @@ and /readyz server, signal handling."""
 
 from __future__ import annotations
 
+import logging
 import signal
 import threading
 from collections.abc import Callable, Iterable
@@ -85,6 +86,43 @@ class MetricsServer:
         self._httpd.shutdown()
         self._httpd.server_close()
         self._thread.join(timeout=5)
+
+
+EMBEDDED_GROUP = "embedded"  # the state-store key of the embedded sources' single partition
+
+
+def run_embedded(
+    service: Service, config: DriftlineConfig, sources: list[Source], stop: threading.Event
+) -> None:
+    """Read the embedded sources with durable state: resume from the last checkpoint of state and
+    file offsets (so a crash or a restart counts nothing twice), checkpoint as it goes."""
+    from monitor.state_store import PartitionCheckpoint, open_state_store
+
+    store = open_state_store(config.state.url)
+    try:
+        stored = store.load(EMBEDDED_GROUP, [0]).get(0)
+        if stored is not None:
+            with service.lock:
+                service.monitor.load_state(orjson.loads(stored.windows), orjson.loads(stored.join))
+            for source in sources:
+                source.resume(stored.offsets)
+            logging.getLogger("driftline.embedded").info(
+                "resumed from the checkpoint: %d bytes of input already counted", sum(stored.offsets.values())
+            )
+        offsets = dict(stored.offsets) if stored is not None else {}
+
+        def checkpoint(positions: dict[str, int]) -> None:
+            offsets.update(positions)
+            service.dead_letters.flush()
+            with service.lock:
+                windows = orjson.dumps(service.monitor.windows_state(), option=orjson.OPT_SERIALIZE_NUMPY)
+                join = orjson.dumps(service.monitor.join_state(), option=orjson.OPT_SERIALIZE_NUMPY)
+            store.save(EMBEDDED_GROUP, [PartitionCheckpoint(0, dict(offsets), windows, join)])
+
+        service.readiness_checks["state_store"] = store.ping
+        service.run(sources, stop, checkpoint, config.sources.checkpoint_interval.total_seconds())
+    finally:
+        store.close()
 
 
 def run_kafka(service: Service, config: DriftlineConfig, stop: threading.Event) -> Counters:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
 
@@ -204,17 +205,33 @@ class Service:
             self.scheduler.shutdown(wait=True)
             self.scheduler = None
 
-    def run(self, sources: Iterable[Source], stop: threading.Event, flush_at_end: bool = True) -> None:
-        """Read every source until it ends or `stop` is set, finishing the batch in hand."""
+    def run(
+        self,
+        sources: Iterable[Source],
+        stop: threading.Event,
+        checkpoint: Callable[[dict[str, int]], None] | None = None,
+        checkpoint_every: float = 5.0,
+    ) -> None:
+        """Read every source until it ends or `stop` is set, finishing the batch in hand.
+        `checkpoint(positions)` is called every `checkpoint_every` seconds and at the end."""
+        positions: dict[str, int] = {}
+        last = time.monotonic()
         try:
             for source in sources:
                 for raw in source.batches(stop):
                     self.handle(raw)
+                    positions.update(raw.positions)
+                    if checkpoint is not None and time.monotonic() - last >= checkpoint_every:
+                        checkpoint(positions)
+                        last = time.monotonic()
                     if stop.is_set():
                         break
                 if stop.is_set():
                     break
         finally:
             self.dead_letters.flush()
-        if flush_at_end:
-            self.evaluate(flush=not stop.is_set())
+        if not stop.is_set():
+            self.evaluate(flush=True)  # finite input read to its end: every window is complete
+        if checkpoint is not None:
+            checkpoint(positions)
+        self.evaluate()

@@ -15,7 +15,7 @@ import os
 import select
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO, Literal, Protocol
@@ -46,6 +46,9 @@ class RawBatch:
 class Source(Protocol):
     @property
     def name(self) -> str: ...
+
+    def resume(self, positions: Mapping[str, int]) -> None:
+        """Continue from checkpointed positions (as found in RawBatch.positions)."""
 
     def batches(self, stop: threading.Event) -> Iterator[RawBatch]: ...
 
@@ -85,6 +88,9 @@ class FileSource:
     def name(self) -> str:
         return f"file:{self.path}"
 
+    def resume(self, positions: Mapping[str, int]) -> None:
+        self.offset = positions.get(self.name, self.offset)
+
     def batches(self, stop: threading.Event) -> Iterator[RawBatch]:
         with self.path.open("rb") as handle:
             handle.seek(self.offset)
@@ -114,6 +120,10 @@ class DirectorySource:
     @property
     def name(self) -> str:
         return f"dir:{self.path}"
+
+    def resume(self, positions: Mapping[str, int]) -> None:
+        prefix = f"{self.name}/"
+        self.offsets.update({k[len(prefix) :]: v for k, v in positions.items() if k.startswith(prefix)})
 
     def batches(self, stop: threading.Event) -> Iterator[RawBatch]:
         while not stop.is_set():
@@ -153,6 +163,9 @@ class StdinSource:
     name: str = "stdin"
     fd: int = field(default_factory=lambda: sys.stdin.fileno())
     poll_interval: float = 0.2
+
+    def resume(self, positions: Mapping[str, int]) -> None:
+        """Standard input cannot be re-read: nothing to resume."""
 
     def batches(self, stop: threading.Event) -> Iterator[RawBatch]:
         pending: list[bytes] = []
