@@ -21,7 +21,6 @@ import time
 from collections.abc import Iterable
 from typing import Any
 
-import orjson
 from kafka import ConsumerRebalanceListener, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.coordinator.assignors.range import RangePartitionAssignor
 from kafka.errors import KafkaError
@@ -31,7 +30,7 @@ from monitor.config import KafkaConfig
 from monitor.events import Rejected
 from monitor.service import Service
 from monitor.sources import RawBatch
-from monitor.state_store import PartitionCheckpoint, StateStore
+from monitor.state_store import StateStore
 from monitor.stream import Monitor
 
 log = logging.getLogger("driftline.kafka")
@@ -107,7 +106,7 @@ class KafkaSource:
             offsets = {}
             if p in stored:
                 checkpoint = stored[p]
-                monitor.load_state(orjson.loads(checkpoint.windows), orjson.loads(checkpoint.join))
+                monitor.restore(checkpoint.windows, checkpoint.join)
                 offsets = dict(checkpoint.offsets)
             with self.service.lock:
                 self.service.partitions[p] = monitor
@@ -157,17 +156,7 @@ class KafkaSource:
             self._producer.flush()
         self.service.dead_letters.flush()
         with self.service.lock:
-            checkpoints = [
-                PartitionCheckpoint(
-                    p,
-                    dict(self.offsets[p]),
-                    orjson.dumps(
-                        self.service.partitions[p].windows_state(), option=orjson.OPT_SERIALIZE_NUMPY
-                    ),
-                    orjson.dumps(self.service.partitions[p].join_state(), option=orjson.OPT_SERIALIZE_NUMPY),
-                )
-                for p in chosen
-            ]
+            checkpoints = [self.service.partitions[p].checkpoint(p, self.offsets[p]) for p in chosen]
         self.store.save(self.config.group_id, checkpoints)
         self._last_checkpoint = time.monotonic()
         if commit and self._consumer is not None:
@@ -277,7 +266,7 @@ def stored_partitions(service: Service, store: StateStore, group: str) -> dict[i
     partitions = {}
     for p, blob in store.load_windows(group).items():
         monitor = Monitor(service.config, service.baselines)
-        monitor.load_state(orjson.loads(blob), None)
+        monitor.restore(blob, None)
         partitions[p] = monitor
     return partitions
 

@@ -96,14 +96,14 @@ def run_embedded(
 ) -> None:
     """Read the embedded sources with durable state: resume from the last checkpoint of state and
     file offsets (so a crash or a restart counts nothing twice), checkpoint as it goes."""
-    from monitor.state_store import PartitionCheckpoint, open_state_store
+    from monitor.state_store import open_state_store
 
     store = open_state_store(config.state.url)
     try:
         stored = store.load(EMBEDDED_GROUP, [0]).get(0)
         if stored is not None:
             with service.lock:
-                service.monitor.load_state(orjson.loads(stored.windows), orjson.loads(stored.join))
+                service.monitor.restore(stored.windows, stored.join)
             for source in sources:
                 source.resume(stored.offsets)
             logging.getLogger("driftline.embedded").info(
@@ -115,9 +115,8 @@ def run_embedded(
             offsets.update(positions)
             service.dead_letters.flush()
             with service.lock:
-                windows = orjson.dumps(service.monitor.windows_state(), option=orjson.OPT_SERIALIZE_NUMPY)
-                join = orjson.dumps(service.monitor.join_state(), option=orjson.OPT_SERIALIZE_NUMPY)
-            store.save(EMBEDDED_GROUP, [PartitionCheckpoint(0, dict(offsets), windows, join)])
+                saved = service.monitor.checkpoint(0, offsets)
+            store.save(EMBEDDED_GROUP, [saved])
 
         service.readiness_checks["state_store"] = store.ping
         service.run(sources, stop, checkpoint, config.sources.checkpoint_interval.total_seconds())

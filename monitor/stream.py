@@ -13,6 +13,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
+import orjson
 from numpy.typing import NDArray
 
 from monitor.baseline import Baseline
@@ -23,6 +24,7 @@ from monitor.events import OutcomeBatch, PredictionBatch
 from monitor.join import JoinBuffer, Matches
 from monitor.performance import LabelDelayHistogram
 from monitor.reservoir import keys_from_ids
+from monitor.state_store import PartitionCheckpoint
 from monitor.windows import WindowState, add_pairs, running_watermark, window_starts
 
 
@@ -264,21 +266,27 @@ class Monitor:
 
     # ------------------------------------------------------------------ checkpoints
 
-    def windows_state(self) -> dict[str, Any]:
-        """What evaluation needs: windows, detectors, counters (small, read by evaluators)."""
-        return {
+    def checkpoint(self, partition: int, offsets: Mapping[str, int]) -> PartitionCheckpoint:
+        """This partition's state as stored: a small `windows` blob (windows, detectors, counters:
+        what evaluators read) and a large `join` blob (every prediction waiting for its outcome)."""
+        windows = {
             "streams": [[m, v, s.to_state()] for (m, v), s in sorted(self.streams.items())],
             "counters": self.counters.to_state(),
         }
+        joins = {model: join.to_state() for model, join in sorted(self.joins.items())}
+        return PartitionCheckpoint(
+            partition,
+            dict(offsets),
+            orjson.dumps(windows, option=orjson.OPT_SERIALIZE_NUMPY),
+            orjson.dumps(joins, option=orjson.OPT_SERIALIZE_NUMPY),
+        )
 
-    def join_state(self) -> dict[str, Any]:
-        """The join buffers (large: every prediction waiting for its outcome)."""
-        return {model: join.to_state() for model, join in sorted(self.joins.items())}
-
-    def load_state(self, windows: dict[str, Any], joins: dict[str, Any] | None) -> None:
-        for model, version, state in windows["streams"]:
+    def restore(self, windows: bytes, join: bytes | None) -> None:
+        """Load a checkpoint's blobs (`join=None`: windows only, as an evaluator reads a peer)."""
+        state = orjson.loads(windows)
+        for model, version, stream_state in state["streams"]:
             if (model, version) in self.streams:
-                self.streams[(model, version)].load_state(state)
-        self.counters = Counters.from_state(windows["counters"])
-        if joins is not None:
-            self.joins = {model: JoinBuffer.from_state(state) for model, state in joins.items()}
+                self.streams[(model, version)].load_state(stream_state)
+        self.counters = Counters.from_state(state["counters"])
+        if join is not None:
+            self.joins = {model: JoinBuffer.from_state(s) for model, s in orjson.loads(join).items()}
