@@ -26,7 +26,7 @@ from psycopg import sql
 from monitor.errors import ConfigError, DriftlineError
 from monitor.state_postgres import PostgresStateStore
 from monitor.state_store import CHECKPOINT_TABLE, SCHEMA_TABLE, PartitionCheckpoint, open_state_store
-from tests.unit.test_state_store import checkpoint
+from tests.unit.test_state_store import checkpoint, save_from_two_threads
 
 pytestmark = pytest.mark.integration
 
@@ -163,24 +163,7 @@ def test_two_stores_save_their_own_partitions_of_one_group_concurrently(
     open_store: Callable[[], PostgresStateStore],
 ) -> None:
     stores = [open_store(), open_store()]
-    failures: list[BaseException] = []
-
-    def save_many(store: PostgresStateStore, partitions: list[int]) -> None:
-        try:
-            for generation in range(1, 21):
-                store.save("g", [checkpoint(p, generation) for p in partitions])
-        except BaseException as err:
-            failures.append(err)
-
-    threads = [
-        threading.Thread(target=save_many, args=(stores[0], [0, 2])),
-        threading.Thread(target=save_many, args=(stores[1], [1, 3])),
-    ]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert failures == []
+    assert save_from_two_threads(stores, 20) == []
     assert stores[0].load("g", range(4)) == {p: checkpoint(p, 20) for p in range(4)}
 
 

@@ -23,6 +23,7 @@ from monitor.state_store import (
     CHECKPOINT_TABLE,
     SCHEMA_TABLE,
     PartitionCheckpoint,
+    StateStore,
     advisory_lock_key,
     open_state_store,
     redact_url,
@@ -223,13 +224,14 @@ def test_killing_a_process_mid_save_leaves_a_complete_checkpoint(db_path: Path) 
     assert progress == sorted(progress)
 
 
-def test_two_stores_on_one_file_save_concurrently_without_errors(db_path: Path) -> None:
-    stores = [SqliteStateStore(db_path), SqliteStateStore(db_path)]
+def save_from_two_threads(stores: list[StateStore], generations: int) -> list[BaseException]:
+    """The first store saves partitions 0 and 2, the second 1 and 3, `generations` times each,
+    at the same time; returns what either raised."""
     failures: list[BaseException] = []
 
-    def save_many(store: SqliteStateStore, partitions: list[int]) -> None:
+    def save_many(store: StateStore, partitions: list[int]) -> None:
         try:
-            for generation in range(1, 31):
+            for generation in range(1, generations + 1):
                 store.save("g", [checkpoint(p, generation) for p in partitions])
         except BaseException as err:
             failures.append(err)
@@ -242,6 +244,12 @@ def test_two_stores_on_one_file_save_concurrently_without_errors(db_path: Path) 
         thread.start()
     for thread in threads:
         thread.join()
+    return failures
+
+
+def test_two_stores_on_one_file_save_concurrently_without_errors(db_path: Path) -> None:
+    stores = [SqliteStateStore(db_path), SqliteStateStore(db_path)]
+    failures = save_from_two_threads(stores, 30)
     try:
         assert failures == []
         assert stores[0].load("g", range(4)) == {p: checkpoint(p, 30) for p in range(4)}
