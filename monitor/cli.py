@@ -109,7 +109,14 @@ def run(config: ConfigOption) -> None:
     import threading
 
     from monitor.deadletter import JsonlDeadLetters
-    from monitor.runner import MetricsServer, build_sources, run_embedded, run_kafka, stop_on_signals
+    from monitor.runner import (
+        MetricsServer,
+        attach_sinks,
+        build_sources,
+        run_embedded,
+        run_kafka,
+        stop_on_signals,
+    )
     from monitor.service import Service, load_baselines
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -119,6 +126,7 @@ def run(config: ConfigOption) -> None:
         cfg = load_config(config)
         service = Service(cfg, load_baselines(cfg), JsonlDeadLetters(cfg.sources.dead_letters))
         sources = build_sources(cfg)
+        attach_sinks(service, cfg)
     except DriftlineError as err:
         fail(err)
     if not sources and cfg.sources.kafka is None:
@@ -139,6 +147,7 @@ def run(config: ConfigOption) -> None:
             counters, scope = service.counters, ""
     finally:
         service.stop_scheduler()
+        service.close_sinks()
         service.dead_letters.close()
         if metrics:
             metrics.close()

