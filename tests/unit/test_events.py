@@ -39,8 +39,6 @@ T0_MS = int(datetime(2026, 11, 21, 10, tzinfo=UTC).timestamp() * 1000)
 
 @pytest.fixture(params=["typed", "reference"], autouse=True)
 def path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
-    if request.param == "typed" and events.msgspec is None:
-        pytest.skip("msgspec is not installed")
     monkeypatch.setattr(events, "USE_TYPED_DECODER", request.param == "typed")
     return str(request.param)
 
@@ -586,7 +584,7 @@ def test_typed_and_reference_paths_agree(path: str, messages: list[dict[str, Any
     raws = [orjson.dumps(m) for m in messages]
     results = {}
     for typed in (True, False):
-        events.USE_TYPED_DECODER = typed and events.msgspec is not None
+        events.USE_TYPED_DECODER = typed
         batches, rejected = decode_predictions(raws, MODELS)
         results[typed] = (
             {k: _comparable(b) for k, b in batches.items()},

@@ -1,0 +1,1 @@
+"""The internals of `monitor.events` (batched, columnar message decoding); import from there."""
