@@ -229,28 +229,42 @@ class KafkaSource:
 
     def _handle(self, records: dict[TopicPartition, list[Any]]) -> None:
         by_partition: dict[int, RawBatch] = {}
+        offsets: dict[tuple[int, str], list[int]] = {}  # (partition, "predictions"/"outcomes") -> offsets
         for tp, messages in records.items():
             if tp.partition not in self.owned:
                 continue  # revoked while this batch was in flight
             batch = by_partition.setdefault(tp.partition, RawBatch())
             values = [m.value for m in messages]
-            if tp.topic == self.config.predictions_topic:
-                batch.predictions.extend(values)
-            else:
-                batch.outcomes.extend(values)
+            kind = "predictions" if tp.topic == self.config.predictions_topic else "outcomes"
+            getattr(batch, kind).extend(values)
+            offsets.setdefault((tp.partition, kind), []).extend(m.offset for m in messages)
             self.offsets[tp.partition][tp.topic] = messages[-1].offset + 1
         for partition, batch in sorted(by_partition.items()):
             rejected = self.service.handle(batch, partition)
-            self._dead_letter(rejected)
+            self._dead_letter(rejected, partition, offsets)
 
-    def _dead_letter(self, rejected: list[Rejected]) -> None:
+    def _dead_letter(
+        self, rejected: list[Rejected], partition: int, offsets: dict[tuple[int, str], list[int]]
+    ) -> None:
+        """Each reject to the dead-letter topic: the original bytes, the reason and where it came from
+        (topic, partition, offset headers; the key repeats them, so a consumer of the dead-letter
+        topic can drop the copies a replay after a crash sends again)."""
         if self._producer is None or self.config.dead_letter_topic is None:
             return
         for reject in rejected:
             if reject.reason == "empty":
                 continue
-            headers = [("reason", reject.reason.encode()), ("detail", reject.detail.encode()[:1000])]
-            self._producer.send(self.config.dead_letter_topic, value=reject.raw, headers=headers)
+            topic = self.topics[0] if reject.topic == "predictions" else self.topics[1]
+            offset = offsets[(partition, reject.topic)][reject.position]
+            headers = [
+                ("reason", reject.reason.encode()),
+                ("detail", reject.detail.encode()[:1000]),
+                ("topic", topic.encode()),
+                ("partition", str(partition).encode()),
+                ("offset", str(offset).encode()),
+            ]
+            key = f"{topic}/{partition}/{offset}".encode()
+            self._producer.send(self.config.dead_letter_topic, key=key, value=reject.raw, headers=headers)
 
     def _close(self) -> None:
         if self._producer is not None:

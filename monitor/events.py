@@ -43,7 +43,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from collections.abc import Set as AbstractSet
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from operator import itemgetter
 from typing import Any
 
@@ -172,7 +172,7 @@ def _decode(
                 at = part.positions[row]
                 rejected.append((at, Rejected(as_bytes(chunk[at - start]), reason, detail)))
     batches = {key: finish(key, _assemble(found)) for key, found in pieces.items()}
-    return batches, [r for _, r in sorted(rejected, key=itemgetter(0))]
+    return batches, [replace(r, position=at) for at, r in sorted(rejected, key=itemgetter(0))]
 
 
 def _assemble(pieces: list[Columns]) -> Columns:

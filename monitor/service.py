@@ -13,6 +13,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -127,15 +128,15 @@ class Service:
             raw.predictions, monitor.models, monitor.known_versions, max_bytes
         )
         outcomes, rejected_o = decode_outcomes(raw.outcomes, monitor.models, max_bytes)
-        rejected = [*rejected_p, *rejected_o]
+        rejected = [replace(r, topic="predictions") for r in rejected_p]
+        rejected += [replace(r, topic="outcomes") for r in rejected_o]
         if rejected:
             self.dead_letters.write(rejected)
         with self.lock:
             closed_before = self._closed(monitor)
             monitor.ingest(Batch(predictions, outcomes))
-            for topic, rejects in (("predictions", rejected_p), ("outcomes", rejected_o)):
-                for r in rejects:
-                    monitor.counters.inc("rejected", reason=r.reason, topic=topic)
+            for r in rejected:
+                monitor.counters.inc("rejected", reason=r.reason, topic=r.topic)
             closed = self._closed(monitor) != closed_before
         if closed and self.scheduler is not None:
             self.scheduler.add_job(self.evaluate, id="on-close", replace_existing=True)

@@ -24,8 +24,12 @@ REJECT_REASONS = frozenset(
 
 @dataclass(frozen=True)
 class Rejected:
-    """A message that could not be decoded: its original bytes, a reason code, a human detail."""
+    """A message that could not be decoded: its original bytes, a reason code, a human detail, and
+    where it was: its index in the decoded batch and the batch's topic ("predictions" or
+    "outcomes", set by the service), so an edge can name the original record (a Kafka offset)."""
 
     raw: bytes
     reason: str
     detail: str
+    position: int = -1
+    topic: str = ""

@@ -49,7 +49,7 @@ from pathlib import Path
 from typing import Any, Final
 
 import pytest
-from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
+from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import NewTopic
 from kafka.consumer.fetcher import ConsumerRecord
 from kafka.errors import TopicAlreadyExistsError
@@ -244,6 +244,22 @@ class KafkaBroker:
         consumer = KafkaConsumer(*topics, **self.consumer_config(group_id, **overrides))
         self._consumers.append(consumer)
         return consumer
+
+    def record_at(self, topic: str, partition: int, offset: int, timeout: float = 10.0) -> ConsumerRecord:
+        """The record stored at (topic, partition, offset), read without a consumer group."""
+        consumer = KafkaConsumer(bootstrap_servers=self.bootstrap, enable_auto_commit=False)
+        try:
+            where = TopicPartition(topic, partition)
+            consumer.assign([where])
+            consumer.seek(where, offset)
+            deadline = time.monotonic() + timeout
+            while time.monotonic() < deadline:
+                for record in consumer.poll(timeout_ms=200).get(where, []):
+                    if record.offset == offset:
+                        return record
+            raise AssertionError(f"no record at {topic}/{partition}/{offset} within {timeout} s")
+        finally:
+            consumer.close()
 
     def stop(self) -> None:
         """Stop the broker and wait for the process to exit; calling it twice is harmless."""

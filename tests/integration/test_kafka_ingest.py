@@ -67,6 +67,13 @@ def test_exact_counts_from_an_independent_producer(kafka_broker, kafka_group_id,
             break
     assert sorted(r.value for r in records) == [b'{"model": "m"}', b"{truncated"]
     assert {dict(r.headers)["reason"] for r in records} == {b"invalid_json", b"missing_field"}
+    # Each names the record it came from: the original is at that topic, partition and offset.
+    for record in records:
+        headers = dict(record.headers)
+        topic, partition = headers["topic"].decode(), int(headers["partition"])
+        offset = int(headers["offset"])
+        assert record.key == f"{topic}/{partition}/{offset}".encode()
+        assert kafka_broker.record_at(topic, partition, offset).value == record.value
 
 
 def test_kill_9_at_several_points_loses_and_doubles_nothing(

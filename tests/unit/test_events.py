@@ -218,7 +218,7 @@ def test_wrong_types_are_rejected_naming_the_field(change: dict[str, Any], field
 
 def test_a_string_for_a_numeric_feature_is_a_wrong_type() -> None:
     reject = reject_of(with_features(age="forty"))
-    assert reject == Rejected(reject.raw, "wrong_type", "features.age: expected a number, got 'forty'")
+    assert reject == Rejected(reject.raw, "wrong_type", "features.age: expected a number, got 'forty'", 0)
     for value in ("42", [42], {"v": 42}):  # numeric-looking strings too: no silent coercion
         assert reject_of(with_features(age=value)).reason == "wrong_type"
 
@@ -413,7 +413,7 @@ def test_a_seeded_stream_with_injected_faults_accounts_for_every_message() -> No
         "missing_field": lambda m: m.pop("prediction"),
         "out_of_range": lambda m: m.update(score=2.0),
     }
-    messages, expected, kept = [], [], []
+    messages, expected, kept, faulty = [], [], [], []
     for i in range(2000):  # several chunks, so faults land in many of them
         message = prediction(prediction_id=f"p-{i}", prediction=i % 2, timestamp=T0_MS / 1000 + i)
         message["features"] = {
@@ -425,12 +425,15 @@ def test_a_seeded_stream_with_injected_faults_accounts_for_every_message() -> No
             reason = rng.choice(sorted(faults))
             faults[reason](message)
             expected.append(reason)
+            faulty.append(i)
         else:
             kept.append(message)
         messages.append(orjson.dumps(message))
     batches, rejected = decode_predictions(messages, MODELS)
     batch = batches[("churn", "3")]
     assert [r.reason for r in rejected] == expected
+    assert [r.position for r in rejected] == faulty  # each names its message's index in the batch
+    assert all(messages[r.position] == r.raw for r in rejected)
     assert batch.prediction_id.tolist() == [m["prediction_id"] for m in kept]
     assert batch.features["age"].tolist() == [m["features"]["age"] for m in kept]
     assert batch.timestamp.tolist() == [round(m["timestamp"] * 1000) for m in kept]
