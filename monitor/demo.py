@@ -293,7 +293,7 @@ def _summary(service: Service, counters: Counters, results: list[WindowResult], 
     f_at, c_at = first_window_of("feature drift"), first_window_of("concept drift")
     console.print(f"feature drift injected at window {f_at}: " + _said(feature.window, f_at))
     console.print(
-        f"concept drift injected at window {c_at}: error-stream detector "
+        f"concept drift injected at window {c_at}: error-stream detector (by prediction window) "
         + _said(concept_at, c_at)
         + f"; performance below reference {_said(performance.window, c_at)}"
     )

@@ -92,7 +92,7 @@ class WindowResult:
     drift: DriftReport
     performance: PerformanceReport
     concept_drift: bool
-    concept_drift_at: datetime | None  # when the error-stream detector alarmed (outcome time)
+    concept_drift_at: datetime | None  # prediction time of the pair whose error tipped the detector
     expired_predictions: int
     label_delay: Any
     evaluated_at: datetime

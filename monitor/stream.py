@@ -80,7 +80,11 @@ class VersionStream:
     label_delay: LabelDelayHistogram = field(
         default_factory=LabelDelayHistogram
     )  # all windows, for Prometheus
-    concept_alarm_at: int | None = None  # event time (ms) of the outcome that raised the alarm
+    # Prediction time (ms) of the joined pair whose error raised the alarm: the window whose
+    # predictions tipped the detector. Not the outcome's time: which outcome tips it depends on
+    # how far the outcomes are read ahead of the predictions (held outcomes join in prediction
+    # order), and a late-arriving outcome would date the alarm hours after the evidence.
+    concept_alarm_at: int | None = None
 
     def to_state(self) -> dict[str, Any]:
         return {
@@ -217,7 +221,7 @@ class Monitor:
             stream = self.streams[(model, match.version)]
             self.counters.inc("joined", len(match.order), model=model, model_version=match.version)
             errors.setdefault(match.version, []).append(
-                (match.order, self._join_window(stream, match), match.outcome_timestamp)
+                (match.order, self._join_window(stream, match), match.prediction_timestamp)
             )
         for version, parts in errors.items():
             stream = self.streams[(model, version)]

@@ -93,6 +93,35 @@ def test_concept_drift_caught_by_error_stream_while_features_stay_put() -> None:
     assert all(r.performance.degraded for i, r in results.items() if i >= 5)
 
 
+@pytest.mark.parametrize("outcomes_first", [False, True], ids=["in-time-order", "outcomes-read-ahead"])
+def test_concept_alarm_is_dated_by_prediction_time_however_the_inputs_interleave(outcomes_first: bool) -> None:
+    # Outcomes come 0-4 h after their prediction. Read in time order, or with every outcome read
+    # before any prediction (a consumer far ahead on the outcomes topic: all are held, then join
+    # in prediction order), the alarm names the first drifted window. Dated by the tipping
+    # outcome's own time instead, the read-ahead order would put it up to 4 windows later.
+    rng = np.random.default_rng(8)
+    pipeline = _monitor()
+    predictions, outcomes = [], []
+    for i in range(10):
+        frame = world.rows(2000, rng, concept=i >= 5)
+        ids = [f"{i}-{j}" for j in range(2000)]
+        ts = i * H + np.sort(rng.integers(0, H, 2000))
+        predictions.append(world.predictions(frame, ids, ts))
+        outcomes.append(world.outcomes(frame, ids, ts + rng.integers(0, 4 * H, 2000)))
+    if outcomes_first:
+        for outs in outcomes:
+            pipeline.ingest(Batch(outcomes={"m": outs}))
+        for preds in predictions:
+            pipeline.ingest(Batch(predictions={("m", "1"): preds}))
+    else:
+        for preds, outs in zip(predictions, outcomes, strict=True):
+            pipeline.ingest(Batch(predictions={("m", "1"): preds}, outcomes={"m": outs}))
+    stream = pipeline.streams[("m", "1")]
+    assert pipeline.counters.total("joined") == 20_000
+    assert stream.detector.drift_detected
+    assert 5 * H <= stream.concept_alarm_at < 6 * H
+
+
 def test_improvement_never_alarms() -> None:
     rng = np.random.default_rng(6)
     monitor = _monitor()
