@@ -30,10 +30,14 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from monitor.errors import ConfigError, DriftlineError
 from monitor.state_store import (
     CHECKPOINT_TABLE,
+    RECORDS_TABLE,
     SCHEMA_TABLE,
     SCHEMA_VERSION,
     PartitionCheckpoint,
+    RecordKey,
+    RecordPut,
     advisory_lock_key,
+    check_records,
     check_schema_version,
     decode_offsets,
     encode_offsets,
@@ -54,6 +58,15 @@ CONNECTION_DEFAULTS = {
     "application_name": "driftline",
 }
 
+_RECORDS = f"""CREATE TABLE IF NOT EXISTS {RECORDS_TABLE} (
+    namespace TEXT NOT NULL,
+    key TEXT NOT NULL,
+    value BYTEA NOT NULL,
+    PRIMARY KEY (namespace, key)
+)"""
+# version -> statements that bring a store from the previous version to it.
+_MIGRATIONS = {2: (_RECORDS,)}
+
 _CREATE = (
     f"CREATE TABLE IF NOT EXISTS {SCHEMA_TABLE} (name TEXT PRIMARY KEY, version INTEGER NOT NULL)",
     f"""CREATE TABLE IF NOT EXISTS {CHECKPOINT_TABLE} (
@@ -64,6 +77,7 @@ _CREATE = (
         join_buffer BYTEA NOT NULL,
         PRIMARY KEY (grp, partition)
     )""",
+    _RECORDS,
     f"INSERT INTO {SCHEMA_TABLE} (name, version) VALUES ('checkpoints', {SCHEMA_VERSION}) "
     "ON CONFLICT (name) DO NOTHING",
 )
@@ -72,6 +86,11 @@ _UPSERT = (
     f"INSERT INTO {CHECKPOINT_TABLE} (grp, partition, offsets, windows, join_buffer) "
     "VALUES (%s, %s, %s, %b, %b) ON CONFLICT (grp, partition) DO UPDATE SET "
     "offsets = EXCLUDED.offsets, windows = EXCLUDED.windows, join_buffer = EXCLUDED.join_buffer"
+)
+
+_RECORD_UPSERT = (
+    f"INSERT INTO {RECORDS_TABLE} (namespace, key, value) VALUES (%s, %s, %b) "
+    "ON CONFLICT (namespace, key) DO UPDATE SET value = EXCLUDED.value"
 )
 
 
@@ -110,7 +129,12 @@ class PostgresStateStore:
             for statement in _CREATE:
                 conn.execute(statement)
             found = conn.execute(f"SELECT version FROM {SCHEMA_TABLE} WHERE name = 'checkpoints'").fetchone()
-        check_schema_version(int(found[0]) if found else SCHEMA_VERSION, self._where)
+            version = int(found[0]) if found else SCHEMA_VERSION
+            check_schema_version(version, self._where)
+            for step in range(version + 1, SCHEMA_VERSION + 1):
+                for statement in _MIGRATIONS[step]:
+                    conn.execute(statement)
+                conn.execute(f"UPDATE {SCHEMA_TABLE} SET version = %s WHERE name = 'checkpoints'", (step,))
         return namespace
 
     def _call(self, action: str, work: Callable[[psycopg.Connection], T]) -> T:
@@ -183,6 +207,32 @@ class PostgresStateStore:
 
         rows = self._call(f"loading windows of group {group!r}", work)
         return {p: bytes(windows) for p, windows in rows}
+
+    def write_records(self, puts: Sequence[RecordPut] = (), deletes: Sequence[RecordKey] = ()) -> None:
+        check_records(puts, deletes)
+        if not puts and not deletes:
+            return
+        rows = [(n, k, bytes(v)) for n, k, v in puts]
+        delete = f"DELETE FROM {RECORDS_TABLE} WHERE namespace = %s AND key = %s"
+
+        def work(conn: psycopg.Connection) -> None:
+            with conn.transaction(), conn.cursor() as cursor:
+                if rows:
+                    cursor.executemany(_RECORD_UPSERT, rows)
+                if deletes:
+                    cursor.executemany(delete, list(deletes))
+
+        self._call("writing records", work)
+
+    def load_records(self, namespace: str) -> dict[str, bytes]:
+        query = f"SELECT key, value FROM {RECORDS_TABLE} WHERE namespace = %s"
+
+        def work(conn: psycopg.Connection) -> list[tuple[str, bytes]]:
+            with conn.cursor(binary=True) as cursor:
+                return cursor.execute(query, (namespace,)).fetchall()
+
+        rows = self._call(f"loading records of {namespace!r}", work)
+        return {str(k): bytes(v) for k, v in rows}
 
     def try_lock_evaluation(self, group: str) -> bool:
         key = advisory_lock_key("evaluation", self._namespace, group)

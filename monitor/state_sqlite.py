@@ -22,9 +22,13 @@ from pathlib import Path
 from monitor.errors import ConfigError, DriftlineError
 from monitor.state_store import (
     CHECKPOINT_TABLE,
+    RECORDS_TABLE,
     SCHEMA_TABLE,
     SCHEMA_VERSION,
     PartitionCheckpoint,
+    RecordKey,
+    RecordPut,
+    check_records,
     check_schema_version,
     decode_offsets,
     encode_offsets,
@@ -36,6 +40,15 @@ BUSY_TIMEOUT_S = 30.0  # a second process holding the write lock for longer is a
 # Evaluation locks of every SQLite store in this process: (database file, group) -> holder's token.
 _evaluators: dict[tuple[str, str], object] = {}
 _evaluators_mutex = threading.Lock()
+
+_RECORDS = f"""CREATE TABLE IF NOT EXISTS {RECORDS_TABLE} (
+    namespace TEXT NOT NULL,
+    key TEXT NOT NULL,
+    value BLOB NOT NULL,
+    PRIMARY KEY (namespace, key)
+)"""
+# version -> statements that bring a store from the previous version to it.
+_MIGRATIONS = {2: (_RECORDS,)}
 
 # `join` is an SQL keyword, hence join_buffer. Blob columns last, join last of all: SQLite stops
 # reading a row's overflow pages once it has the columns a query asks for.
@@ -49,6 +62,7 @@ _CREATE = (
         join_buffer BLOB NOT NULL,
         PRIMARY KEY (grp, partition)
     )""",
+    _RECORDS,
     f"INSERT INTO {SCHEMA_TABLE} (name, version) VALUES ('checkpoints', {SCHEMA_VERSION}) "
     "ON CONFLICT (name) DO NOTHING",
 )
@@ -56,6 +70,11 @@ _UPSERT = (
     f"INSERT INTO {CHECKPOINT_TABLE} (grp, partition, offsets, windows, join_buffer) "
     "VALUES (?, ?, ?, ?, ?) ON CONFLICT (grp, partition) DO UPDATE SET "
     "offsets = excluded.offsets, windows = excluded.windows, join_buffer = excluded.join_buffer"
+)
+
+_RECORD_UPSERT = (
+    f"INSERT INTO {RECORDS_TABLE} (namespace, key, value) VALUES (?, ?, ?) "
+    "ON CONFLICT (namespace, key) DO UPDATE SET value = excluded.value"
 )
 
 
@@ -97,7 +116,14 @@ class SqliteStateStore:
             row = self._conn.execute(
                 f"SELECT version FROM {SCHEMA_TABLE} WHERE name = 'checkpoints'"
             ).fetchone()
-            check_schema_version(int(row[0]), self._where)
+            found = int(row[0])
+            check_schema_version(found, self._where)
+            for version in range(found + 1, SCHEMA_VERSION + 1):
+                for statement in _MIGRATIONS[version]:
+                    self._conn.execute(statement)
+                self._conn.execute(
+                    f"UPDATE {SCHEMA_TABLE} SET version = ? WHERE name = 'checkpoints'", (version,)
+                )
             self._conn.execute("COMMIT")
         except BaseException:
             _rollback(self._conn)
@@ -156,6 +182,35 @@ class SqliteStateStore:
             except sqlite3.Error as err:
                 raise self._failed(f"loading windows of group {group!r}", err) from err
         return {p: bytes(windows) for p, windows in rows}
+
+    def write_records(self, puts: Sequence[RecordPut] = (), deletes: Sequence[RecordKey] = ()) -> None:
+        check_records(puts, deletes)
+        if not puts and not deletes:
+            return
+        with self._mutex:
+            conn = self._open_connection()
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+            except sqlite3.Error as err:
+                raise self._failed("writing records", err) from err
+            try:
+                conn.executemany(_RECORD_UPSERT, [(n, k, bytes(v)) for n, k, v in puts])
+                conn.executemany(f"DELETE FROM {RECORDS_TABLE} WHERE namespace = ? AND key = ?", deletes)
+                conn.execute("COMMIT")
+            except BaseException as err:
+                _rollback(conn)
+                if isinstance(err, sqlite3.Error):
+                    raise self._failed("writing records", err) from err
+                raise
+
+    def load_records(self, namespace: str) -> dict[str, bytes]:
+        query = f"SELECT key, value FROM {RECORDS_TABLE} WHERE namespace = ?"
+        with self._mutex:
+            try:
+                rows = self._open_connection().execute(query, (namespace,)).fetchall()
+            except sqlite3.Error as err:
+                raise self._failed(f"loading records of {namespace!r}", err) from err
+        return {str(k): bytes(v) for k, v in rows}
 
     def try_lock_evaluation(self, group: str) -> bool:
         key = (str(self.path.resolve()), group)

@@ -28,9 +28,10 @@ import orjson
 
 from monitor.errors import ConfigError, DriftlineError
 
-SCHEMA_VERSION = 1  # bump together with a migration in both backends
+SCHEMA_VERSION = 2  # bump together with a migration in both backends (their _MIGRATIONS)
 CHECKPOINT_TABLE = "driftline_checkpoints"
 SCHEMA_TABLE = "driftline_schema"
+RECORDS_TABLE = "driftline_records"  # schema 2: small durable records (alert state, outbox, logs)
 
 
 @dataclass(frozen=True)
@@ -39,6 +40,10 @@ class PartitionCheckpoint:
     offsets: dict[str, int]  # input (topic or file name) -> next offset to read
     windows: bytes  # opaque blob: window sketches, detectors, counters (what evaluation reads)
     join: bytes  # opaque blob: the join buffer (pending predictions)
+
+
+RecordPut = tuple[str, str, bytes]  # (namespace, key, value)
+RecordKey = tuple[str, str]  # (namespace, key)
 
 
 class StateStore(Protocol):
@@ -57,6 +62,13 @@ class StateStore(Protocol):
         Held until release_evaluation or close (or the process dies)."""
 
     def release_evaluation(self, group: str) -> None: ...
+
+    def write_records(self, puts: Sequence[RecordPut] = (), deletes: Sequence[RecordKey] = ()) -> None:
+        """Atomically upsert `puts` and delete `deletes` (all or nothing), across namespaces: what
+        the alert engine uses to persist alert state and enqueue notifications in one step."""
+
+    def load_records(self, namespace: str) -> dict[str, bytes]:
+        """Every record of a namespace, key -> value (empty when there is none)."""
 
     def ping(self) -> bool:
         """True when the store answers (for /readyz)."""
@@ -145,6 +157,17 @@ def decode_offsets(text: str, group: str, partition: int) -> dict[str, int]:
             f"stored offsets of group {group!r} partition {partition} are corrupt: {err}"
         ) from None
     return {str(name): int(offset) for name, offset in offsets.items()}
+
+
+def check_records(puts: Sequence[RecordPut], deletes: Sequence[RecordKey]) -> None:
+    """Refuse a write that names one record twice: which one should win is a caller bug."""
+    seen: set[RecordKey] = set()
+    for namespace, key in [(n, k) for n, k, _ in puts] + [(n, k) for n, k in deletes]:
+        if not namespace or not key:
+            raise ValueError(f"record ({namespace!r}, {key!r}): namespace and key must be non-empty")
+        if (namespace, key) in seen:
+            raise ValueError(f"record ({namespace!r}, {key!r}) appears twice in one write")
+        seen.add((namespace, key))
 
 
 def check_schema_version(found: int, where: str) -> None:

@@ -25,7 +25,14 @@ from psycopg import sql
 
 from monitor.errors import ConfigError, DriftlineError
 from monitor.state_postgres import PostgresStateStore
-from monitor.state_store import CHECKPOINT_TABLE, SCHEMA_TABLE, PartitionCheckpoint, open_state_store
+from monitor.state_store import (
+    CHECKPOINT_TABLE,
+    RECORDS_TABLE,
+    SCHEMA_TABLE,
+    SCHEMA_VERSION,
+    PartitionCheckpoint,
+    open_state_store,
+)
 from tests.unit.test_state_store import checkpoint, save_from_two_threads
 
 pytestmark = pytest.mark.integration
@@ -116,13 +123,13 @@ def test_tables_are_created_in_the_urls_schema_with_a_version_row(
     tables = admin.execute(
         "SELECT table_name FROM information_schema.tables WHERE table_schema = %s ORDER BY 1", (schema,)
     ).fetchall()
-    assert tables == [(CHECKPOINT_TABLE,), (SCHEMA_TABLE,)]
+    assert tables == [(CHECKPOINT_TABLE,), (RECORDS_TABLE,), (SCHEMA_TABLE,)]
     version = admin.execute(
         sql.SQL("SELECT name, version FROM {}.{}").format(
             sql.Identifier(schema), sql.Identifier(SCHEMA_TABLE)
         )
     ).fetchall()
-    assert version == [("checkpoints", 1)]
+    assert version == [("checkpoints", SCHEMA_VERSION)]
     open_store()  # opening again finds the tables and the version in place
 
 

@@ -22,6 +22,7 @@ from monitor.state_sqlite import SqliteStateStore
 from monitor.state_store import (
     CHECKPOINT_TABLE,
     SCHEMA_TABLE,
+    SCHEMA_VERSION,
     PartitionCheckpoint,
     StateStore,
     advisory_lock_key,
@@ -156,7 +157,9 @@ def test_checkpoints_survive_reopening_and_the_schema_version_is_recorded(db_pat
     finally:
         second.close()
     with sqlite3.connect(db_path) as conn:
-        assert conn.execute(f"SELECT name, version FROM {SCHEMA_TABLE}").fetchall() == [("checkpoints", 1)]
+        assert conn.execute(f"SELECT name, version FROM {SCHEMA_TABLE}").fetchall() == [
+            ("checkpoints", SCHEMA_VERSION)
+        ]
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
 
 
