@@ -1,0 +1,144 @@
+"""From results to observations: the value each rule's signal takes, per alert key.
+
+An alert key is (rule, model, model_version, subject), the subject being the feature for
+per-feature signals and empty otherwise (the results carry no
+per-segment breakdown yet). Pure functions: the engine supplies results, counters and `now`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+
+from alerts.config import HIGHER_IS_BETTER, RuleConfig
+from monitor.results import WindowResult
+
+SERVICE = "*"  # model and version of service-wide signals (rejects carry no model)
+
+
+@dataclass(frozen=True)
+class AlertKey:
+    rule: str
+    model: str
+    model_version: str
+    subject: str = ""
+
+    @property
+    def id(self) -> str:
+        return "/".join((self.rule, self.model, self.model_version, self.subject))
+
+    @classmethod
+    def parse(cls, text: str) -> AlertKey:
+        rule, model, version, subject = text.split("/", 3)
+        return cls(rule, model, version, subject)
+
+
+@dataclass(frozen=True)
+class Observation:
+    """One value of a rule's signal. `at` orders observations in time: the window's end for
+    window signals, the check's `now` otherwise; `window_start` is None for the latter."""
+
+    key: AlertKey
+    value: float
+    at: datetime
+    window_start: datetime | None = None
+    window_end: datetime | None = None
+
+
+def compare(op: str, value: float, threshold: float) -> bool:
+    if op == ">":
+        return value > threshold
+    if op == ">=":
+        return value >= threshold
+    if op == "<":
+        return value < threshold
+    return value <= threshold
+
+
+def applies(rule: RuleConfig, model: str) -> bool:
+    return not rule.models or model in rule.models
+
+
+def observe(rule: RuleConfig, result: WindowResult, min_pairs: int) -> list[Observation]:
+    """The observations a window result gives a window rule (none for other signals)."""
+    if not applies(rule, result.model):
+        return []
+    values: list[tuple[str, float]] = []
+    drift = result.drift
+    if rule.signal == "feature_drift":
+        for f in drift.features:
+            value = _feature_value(rule.statistic, f.drift_detected, f.value, f.statistics)
+            if value is not None:
+                values.append((f.column, value))
+    elif rule.signal in ("missing_ratio", "out_of_range_ratio", "unseen_ratio"):
+        for q in drift.quality:
+            ratio = getattr(q, rule.signal)
+            if ratio is not None and q.n_rows > 0:
+                values.append((q.column, float(ratio)))
+    elif rule.signal == "drift_share":
+        values.append(("", float(drift.drift_share)))
+    elif rule.signal == "concept_drift":
+        values.append(("", float(result.concept_drift)))
+    elif rule.signal == "performance_drop":
+        drop = performance_drop(rule, result, min_pairs)
+        if drop is not None:
+            values.append(("", drop))
+    if rule.features:
+        values = [(s, v) for s, v in values if s in rule.features]
+    return [
+        Observation(
+            AlertKey(rule.name, result.model, result.model_version, subject),
+            value,
+            result.window_end,
+            result.window_start,
+            result.window_end,
+        )
+        for subject, value in values
+    ]
+
+
+def _feature_value(
+    statistic: str, detected: bool, value: float, statistics: Mapping[str, float]
+) -> float | None:
+    if statistic == "detected":
+        return float(detected)
+    if statistic == "value":
+        return float(value)
+    stat = statistics.get(statistic)
+    return None if stat is None else float(stat)
+
+
+def performance_drop(rule: RuleConfig, result: WindowResult, min_pairs: int) -> float | None:
+    """How far the window's metric is worse than the reference (positive = worse); None until the
+    window has `min_pairs` joined pairs, as a handful of outcomes says nothing."""
+    perf = result.performance
+    latest, reference = perf.metrics.get(rule.metric), perf.reference.get(rule.metric)
+    if perf.n_pairs < min_pairs or latest is None or reference is None:
+        return None
+    drop = reference - latest if rule.metric in HIGHER_IS_BETTER else latest - reference
+    if rule.relative:
+        return None if reference == 0 else drop / abs(reference)
+    return float(drop)
+
+
+def observe_rejects(rule: RuleConfig, rejected: int, accepted: int, now: datetime) -> list[Observation]:
+    """Share of messages dead-lettered since the previous pass, over the whole service (one key, so
+    the alert resolves once rejects stop, whatever their reason)."""
+    total = accepted + rejected
+    if rule.signal != "rejected_ratio" or total == 0:
+        return []
+    return [Observation(AlertKey(rule.name, SERVICE, SERVICE), rejected / total, now)]
+
+
+def observe_staleness(
+    rule: RuleConfig, last_seen: Mapping[tuple[str, str], datetime], now: datetime
+) -> list[Observation]:
+    """Seconds since each model version's last prediction arrived."""
+    if rule.signal != "staleness":
+        return []
+    return [
+        Observation(AlertKey(rule.name, model, version), (now - seen).total_seconds(), now)
+        for (model, version), seen in sorted(last_seen.items())
+        if applies(rule, model)
+    ]
