@@ -1,0 +1,100 @@
+"""The status page in a real headless Chromium (the distribution's package, driven by
+Playwright; no browser download) while a seeded drifting stream runs through the real
+service: churn turns red, its heat map marks the injected features, fraud does not turn
+red, and the report link serves Evidently's page. A screenshot goes to test-artifacts/."""
+
+from __future__ import annotations
+
+import shutil
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from monitor.api.app import ApiServer
+from monitor.service import Service
+from tests.unit.api import api_world as world
+
+pytestmark = pytest.mark.integration
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+WAIT_MS = 60_000  # generous: two cores shared with other work; a wait, not a timing assertion
+
+
+def stream(service: Service, stop: threading.Event, done: threading.Event) -> None:
+    """Eight hours of both models, an hour at a time with a pause, churn drifting from hour 4."""
+    rng = np.random.default_rng(21)
+    for hour in range(8):
+        if stop.is_set():
+            break
+        for model in world.MODELS:
+            world.feed(service, model, hour, 400, rng, drift=model == "churn" and hour >= 4)
+        service.evaluate()
+        time.sleep(0.3)
+    service.evaluate(flush=True)
+    done.set()
+
+
+@pytest.fixture
+def live(tmp_path: Path) -> Iterator[tuple[ApiServer, threading.Event]]:
+    service = world.service(world.config(tmp_path, refresh_seconds=0.5))
+    server = ApiServer(service, "127.0.0.1", 0)
+    stop, done = threading.Event(), threading.Event()
+    feeder = threading.Thread(target=stream, args=(service, stop, done), daemon=True)
+    feeder.start()
+    try:
+        yield server, done
+    finally:
+        stop.set()
+        feeder.join(timeout=30)
+        server.close()
+
+
+def test_status_page_shows_the_drifted_model_red_with_its_features_in_the_heat_map(
+    live: tuple[ApiServer, threading.Event],
+) -> None:
+    from playwright.sync_api import sync_playwright
+
+    server, done = live
+    chromium = shutil.which("chromium")
+    assert chromium, "chromium is not installed: scripts/setup.sh installs the Debian package"
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
+        try:
+            page = browser.new_page(viewport={"width": 1200, "height": 900})
+            errors: list[str] = []
+            page.on("pageerror", lambda err: errors.append(str(err)))
+            page.goto(server.base_url + "/")
+            page.wait_for_selector('section[data-model="churn"][data-state="red"]', timeout=WAIT_MS)
+            assert done.wait(timeout=WAIT_MS / 1000)
+            # the page refreshes every 0.5 s: wait for it to show the last hour
+            last = str(world.START_S + 7 * world.HOUR_S)
+            page.wait_for_selector(f'[data-heatmap="churn/1"] rect[data-window="{last}"]', timeout=WAIT_MS)
+
+            marked = page.eval_on_selector_all(
+                '[data-heatmap="churn/1"] rect[data-drift="true"]',
+                "cells => cells.map(c => [c.dataset.feature, Number(c.dataset.window)])",
+            )
+            cells = {(feature, (start - world.START_S) // world.HOUR_S) for feature, start in marked}
+            for feature in world.DRIFTED:  # marked in every drifted hour (4-7) and in no other
+                assert {hour for f, hour in cells if f == feature} == set(range(4, 8)), feature
+            assert page.get_attribute('section[data-model="fraud"]', "data-state") != "red"
+            assert (
+                page.locator('section[data-model="churn"] svg[data-performance="accuracy"] circle').count()
+                == 8
+            )
+            ARTIFACTS.mkdir(exist_ok=True)
+            shot = ARTIFACTS / "status-page.png"
+            page.screenshot(path=str(shot), full_page=True)
+            assert shot.stat().st_size > 10_000
+
+            href = page.get_attribute('section[data-model="churn"] a[data-report]', "href")
+            assert href is not None and href.endswith("/report?version=1")
+            report = browser.new_page()
+            report.goto(server.base_url + href, timeout=WAIT_MS)
+            assert "drifted features: spend, plan" in report.inner_text("#driftline-banner")
+            assert errors == []
+        finally:
+            browser.close()
