@@ -10,6 +10,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
 
+from alerts.cli import alerts_app
 from monitor.baseline import build_baseline
 from monitor.baseline_store import BaselineStore
 from monitor.baseline_view import render_baseline
@@ -24,6 +25,7 @@ app = typer.Typer(
 )
 baseline_app = typer.Typer(help="Build and inspect baselines (summaries of a model's training data).")
 app.add_typer(baseline_app, name="baseline")
+app.add_typer(alerts_app, name="alerts")  # driftline alerts test (alerts/cli.py)
 
 console = Console(stderr=True, soft_wrap=True)
 
@@ -99,7 +101,8 @@ def baseline_show(
 
 @app.command()
 def run(config: ConfigOption) -> None:
-    """Run the service: read the configured sources, evaluate windows, serve /metrics.
+    """Run the service: read the configured sources, evaluate windows, serve the status page,
+    the HTTP API and /metrics.
 
     Stops cleanly on SIGINT/SIGTERM after finishing the batch in hand. With only finite
     sources (files, a directory with follow: false, piped stdin) it stops at their end,
@@ -136,7 +139,7 @@ def run(config: ConfigOption) -> None:
     metrics = None
     if cfg.sinks.prometheus.enabled:
         metrics = MetricsServer(service, cfg.sinks.prometheus.host, cfg.sinks.prometheus.port)
-        console.print(f"serving {metrics.url}")
+        console.print(f"serving {metrics.url}; status page {metrics.base_url}/, API {metrics.base_url}/docs")
     service.start_scheduler()
     try:
         if cfg.sources.kafka is not None:
@@ -158,6 +161,51 @@ def run(config: ConfigOption) -> None:
         f"{sum(len(service.results.windows(*s)) for s in service.results.streams())} windows evaluated)",
         soft_wrap=True,
     )
+
+
+@app.command()
+def report(
+    window: Annotated[
+        str, typer.Option("--window", "-w", help="Window id (its start, epoch seconds) or 'latest'.")
+    ],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Where to write the HTML report.")],
+    model: ModelOption,
+    config: Annotated[
+        Path | None, typer.Option("--config", "-c", help="Config of the running service (for its address).")
+    ] = None,
+    version: Annotated[
+        str | None, typer.Option("--version", "-v", help="Model version (needed if it has several).")
+    ] = None,
+    url: Annotated[
+        str | None, typer.Option(help="Base URL of the running service, e.g. http://127.0.0.1:9108.")
+    ] = None,
+) -> None:
+    """Save the Evidently data-drift report of one window, fetched from a running service.
+
+    The report compares the window's row sample with the baseline's reference sample. The
+    service keeps those samples in memory for its newest windows (api.report_windows), so
+    this asks the service at --url (default: the address in --config). If reads need the
+    API key, put it in DRIFTLINE_API_KEY.
+    """
+    import os
+
+    from monitor.api.reports import fetch_report, service_url
+    from monitor.baseline_store import atomic_write
+
+    try:
+        cfg = load_config(config) if config is not None else None
+        if cfg is not None:
+            cfg.model(model)
+        if url is None:
+            if cfg is None:
+                raise DriftlineError("pass --url or --config to say which service to ask")
+            url = service_url(cfg)
+        key = cfg.api.key() if cfg is not None else os.environ.get("DRIFTLINE_API_KEY")
+        page = fetch_report(url, model, window, version, key)
+        atomic_write(out, page)
+    except DriftlineError as err:
+        fail(err)
+    console.print(f"report of {model} window {window} ({len(page):,} bytes) → {out}")
 
 
 @app.command()
@@ -190,6 +238,57 @@ def demo(
     except DriftlineError as err:
         fail(err)
     raise typer.Exit(code)
+
+
+@app.command("demo-produce")
+def demo_produce(
+    config: ConfigOption,
+    bootstrap: Annotated[
+        str | None,
+        typer.Option(help="Kafka bootstrap servers, host:port[,...] (default: sources.kafka of the config)."),
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Random seed of the model and the stream.")] = 7,
+    rows: Annotated[int, typer.Option(min=200, help="Predictions per hourly window.")] = 2000,
+    speed: Annotated[
+        float, typer.Option(min=0.0, help="Simulated hours produced per second; 0 sends as fast as possible.")
+    ] = 0.0,
+    start: Annotated[
+        datetime | None,
+        typer.Option(help="Event time of the first window (UTC); default 24 hours ago, on the hour."),
+    ] = None,
+    baseline_only: Annotated[
+        bool, typer.Option("--baseline-only", help="Only build the churn baseline (if missing), then exit.")
+    ] = False,
+) -> None:
+    """Produce the demo's churn stream to Kafka for a running `driftline run` (docker-compose).
+
+    Trains the demo's churn model (seeded), builds its baseline under the config's
+    baselines path unless one is already active, then replays a day of predictions and
+    outcomes (feature drift from hour 9, concept drift from hour 17) into the predictions
+    and outcomes topics, keyed by prediction id.
+    """
+    from monitor.demo_producer import produce_demo
+
+    first = None if start is None else (start if start.tzinfo else start.replace(tzinfo=UTC))
+    try:
+        produced = produce_demo(
+            config,
+            bootstrap,
+            datetime.now(UTC),
+            seed=seed,
+            rows=rows,
+            speed=speed,
+            start=first,
+            baseline_only=baseline_only,
+            progress=console.print,
+        )
+    except DriftlineError as err:
+        fail(err)
+    if not baseline_only:
+        console.print(
+            f"produced {produced.predictions:,} predictions, {produced.outcomes:,} outcomes "
+            f"and {produced.malformed} malformed messages"
+        )
 
 
 if __name__ == "__main__":

@@ -14,7 +14,10 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
 
+from alerts.config import AlertsConfig  # alert rules, receivers, retraining (alerts/)
+from monitor.api.settings import ApiConfig
 from monitor.errors import ConfigError
+from monitor.exporters.es_config import ElasticsearchSinkConfig
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)\s*$")
 _UNIT_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
@@ -200,6 +203,9 @@ class SinksConfig(Strict):
     """Where results go."""
 
     prometheus: PrometheusConfig = Field(default_factory=PrometheusConfig)
+    elasticsearch: ElasticsearchSinkConfig | None = Field(
+        default=None, description="window results and alert events to Elasticsearch (for Kibana)"
+    )
 
 
 class EvaluationConfig(Strict):
@@ -213,12 +219,6 @@ class StateConfig(Strict):
     url: str = "sqlite:///driftline-state.db"
 
 
-class AlertsConfig(Strict):
-    """Alert rules and receivers."""
-
-    rules: list[dict[str, Any]] = Field(default_factory=list)
-
-
 class DriftlineConfig(Strict):
     models: list[ModelConfig] = Field(min_length=1)
     baselines: BaselineStoreConfig = Field(default_factory=BaselineStoreConfig)
@@ -227,6 +227,7 @@ class DriftlineConfig(Strict):
     evaluation: EvaluationConfig = Field(default_factory=EvaluationConfig)
     state: StateConfig = Field(default_factory=StateConfig)
     alerts: AlertsConfig = Field(default_factory=AlertsConfig)
+    api: ApiConfig = Field(default_factory=ApiConfig)  # HTTP API: keys, limits (monitor/api)
 
     @model_validator(mode="after")
     def _unique_models(self) -> DriftlineConfig:
@@ -292,4 +293,16 @@ def resolve_paths(config: DriftlineConfig, base: Path) -> DriftlineConfig:
     state = config.state
     if state.url.startswith("sqlite:///") and not state.url.startswith("sqlite:////"):
         state = state.model_copy(update={"url": f"sqlite:///{under(Path(state.url[len('sqlite:///') :]))}"})
-    return config.model_copy(update={"sources": sources, "baselines": baselines, "state": state})
+    sinks = config.sinks
+    if sinks.elasticsearch is not None:
+        es = sinks.elasticsearch
+        es = es.model_copy(
+            update={
+                "spill_dir": under(es.spill_dir),
+                "ca_certs": None if es.ca_certs is None else under(es.ca_certs),
+            }
+        )
+        sinks = sinks.model_copy(update={"elasticsearch": es})
+    return config.model_copy(
+        update={"sources": sources, "baselines": baselines, "state": state, "sinks": sinks}
+    )

@@ -17,6 +17,7 @@ from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import yaml
@@ -25,6 +26,7 @@ from rich.live import Live
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 
+from alerts.demo_alerts import DemoAlerts
 from monitor.baseline import build_baseline
 from monitor.baseline_store import BaselineStore
 from monitor.config import load_config
@@ -55,8 +57,8 @@ BAD_MESSAGES = [
 ]
 
 
-def write_config(workdir: Path, port: int) -> Path:
-    config = {
+def write_config(workdir: Path, port: int, extra: dict[str, Any] | None = None) -> Path:
+    config: dict[str, Any] = {
         "models": [
             {
                 "name": MODEL,
@@ -75,6 +77,7 @@ def write_config(workdir: Path, port: int) -> Path:
         "sources": {"dead_letters": "dead-letters.jsonl"},
         "sinks": {"prometheus": {"port": port}},
         "evaluation": {"interval": "1s"},
+        **(extra or {}),  # alerts (alerts/demo_alerts.py)
     }
     path = workdir / "driftline.yaml"
     path.write_text(yaml.safe_dump(config, sort_keys=False))
@@ -177,7 +180,8 @@ def run_demo(
     """Returns 0 when both drifts were caught where they were injected, with no false alarm."""
     workdir.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)
-    config = load_config(write_config(workdir, port))
+    demo_alerts = DemoAlerts(workdir, MODEL)  # a local signed-webhook receiver for alerts and retraining
+    config = load_config(write_config(workdir, port, demo_alerts.config()))
     model_cfg = config.model(MODEL)
 
     console.rule("[bold]driftline demo")
@@ -210,6 +214,7 @@ def run_demo(
     except OSError:
         metrics = MetricsServer(service, config.sinks.prometheus.host, 0)
     console.print(f"3. Prometheus metrics at [bold]{metrics.url}[/] while the demo runs")
+    console.print(f"   status page (drift heat map, reports) at [bold]{metrics.base_url}/[/]")
     service.start_scheduler()
     try:
         with ExitStack() as stack:
@@ -225,14 +230,16 @@ def run_demo(
             feed.drain(len(events))
             service.evaluate(flush=True)
             counters = service.counters  # before a Kafka feed hands its partitions back
+            demo_alerts.snapshot = service.alert_snapshot()
     finally:
         service.stop_scheduler()
-        service.close_sinks()
+        service.close_sinks()  # the alert engine delivers what is pending before it closes
         service.dead_letters.close()
         metrics.close()
+        demo_alerts.close()
     results = service.results.windows(MODEL, "1")
     console.print(render(results, reference))
-    return _summary(service, counters, results, console)
+    return _summary(service, counters, results, console, demo_alerts)
 
 
 def _stream(
@@ -267,7 +274,13 @@ def _stream(
             time.sleep(max(0.0, (cursor - START_MS) / HOUR_MS / speed - (time.monotonic() - t0)))
 
 
-def _summary(service: Service, counters: Counters, results: list[WindowResult], console: Console) -> int:
+def _summary(
+    service: Service,
+    counters: Counters,
+    results: list[WindowResult],
+    console: Console,
+    demo_alerts: DemoAlerts | None = None,
+) -> int:
     feature, performance = Detection(), Detection()
     concept_at: int | None = None
     for r in results:
@@ -303,6 +316,11 @@ def _summary(service: Service, counters: Counters, results: list[WindowResult], 
     if false_alarms:
         console.print(f"[red]{false_alarms} false alarm(s) before the drift they belong to[/]")
     ok = feature.window == f_at and concept_at is not None and concept_at >= c_at and not false_alarms
+    if demo_alerts is not None:
+        lines, alerts_ok = demo_alerts.summary(window_index_at, f_at)
+        for line in lines:
+            console.print(line)
+        ok = ok and alerts_ok
     console.print(
         "[bold green]both drifts caught[/]" if ok else "[bold red]detection did not go as expected[/]"
     )

@@ -41,6 +41,9 @@ class Evaluator:
         self.models = {m.name: m for m in config.models}
         self.baselines = baselines
         self._seen: dict[Key, tuple[int, ...]] = {}
+        # Windows open when their stream's baseline was swapped (Service.swap_baseline) keep the
+        # baseline their sketches were built on: its bins, not the new one's.
+        self.pinned: dict[Key, Baseline] = {}
 
     def due(self, partitions: Sequence[Monitor]) -> list[Due]:
         """Merged copies of the closed windows that changed since they were last evaluated."""
@@ -69,6 +72,7 @@ class Evaluator:
             )
         live = set(parts)
         self._seen = {k: v for k, v in self._seen.items() if k in live}
+        self.pinned = {k: v for k, v in self.pinned.items() if k in live}
         return due
 
     @staticmethod
@@ -87,8 +91,11 @@ class Evaluator:
 
     def evaluate(self, due: Due, now: datetime) -> WindowResult:
         cfg = self.models[due.model]
-        baseline = self.baselines[(due.model, due.version)]
         window = due.window
+        baseline = (
+            self.pinned.get((due.model, due.version, window.start))
+            or self.baselines[(due.model, due.version)]
+        )
         start, end = ms_to_datetime(window.start), ms_to_datetime(window.end)
         return WindowResult(
             model=cfg.name,
@@ -105,6 +112,7 @@ class Evaluator:
             expired_predictions=window.expired,
             label_delay=window.label_delay,
             evaluated_at=now,
+            sample=window.sketch.reservoir,
         )
 
     def _performance(self, model: str, baseline: Baseline, window: WindowState) -> PerformanceReport:

@@ -1,13 +1,15 @@
 """The latest results per window, kept in memory for exporters, alerts and the API.
 
 Thread-safe: evaluations write from the scheduler's threads while the HTTP server reads.
-Bounded: at most `history` windows per (model, version).
+Bounded: at most `history` windows per (model, version), and only the newest `samples_kept`
+of them keep their row sample (`WindowResult.sample`, for reports): about 20 kB per column at
+the default 2000 rows (more with long category strings), too much to hold for a week of windows.
 """
 
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from monitor.results import WindowResult
 
@@ -15,6 +17,7 @@ from monitor.results import WindowResult
 @dataclass
 class ResultStore:
     history: int = 168
+    samples_kept: int = 24
     _results: dict[tuple[str, str], dict[float, WindowResult]] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -23,8 +26,12 @@ class ResultStore:
         with self._lock:
             windows = self._results.setdefault(key, {})
             windows[result.window_start.timestamp()] = result
-            for old in sorted(windows)[: max(0, len(windows) - self.history)]:
+            ordered = sorted(windows)
+            for old in ordered[: max(0, len(windows) - self.history)]:
                 del windows[old]
+            for old in ordered[: max(0, len(ordered) - self.samples_kept)]:
+                if old in windows and windows[old].sample is not None:
+                    windows[old] = replace(windows[old], sample=None)
 
     def streams(self) -> list[tuple[str, str]]:
         with self._lock:

@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
+from monitor.reservoir import RowReservoir
+
 
 @dataclass(frozen=True)
 class FeatureDrift:
@@ -96,6 +98,9 @@ class WindowResult:
     expired_predictions: int
     label_delay: Any
     evaluated_at: datetime
+    # The window's bounded row sample (at most the model's `window_sample` rows, default 2000; a
+    # private copy), kept for Evidently reports (monitor/api/reports.py). Not part of the JSON.
+    sample: RowReservoir | None = field(default=None, repr=False, compare=False)
 
 
 class ResultSink(Protocol):

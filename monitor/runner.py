@@ -1,30 +1,19 @@
-"""Wiring for `driftline run` and the demo: sources from the config, the /metrics, /healthz
-and /readyz server, signal handling."""
+"""Wiring for `driftline run` and the demo: sources from the config, the HTTP server (the API,
+/metrics, /healthz, /readyz and the status page: monitor/api), signal handling."""
 
 from __future__ import annotations
 
 import logging
 import signal
 import threading
-from collections.abc import Callable, Iterable
-from socketserver import ThreadingMixIn
+from collections.abc import Callable
 from typing import Any
-from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
-import orjson
-from prometheus_client import CollectorRegistry, make_wsgi_app
-
+from monitor.api.app import ApiServer
 from monitor.config import DriftlineConfig, InputConfig
 from monitor.counters import Counters
-from monitor.prometheus import DriftlineCollector
 from monitor.service import Service
 from monitor.sources import DirectorySource, FileSource, Source, StdinSource
-
-
-def _json(start_response: Callable[..., Any], status: str, body: dict[str, Any]) -> Iterable[bytes]:
-    payload = orjson.dumps(body)
-    start_response(status, [("Content-Type", "application/json"), ("Content-Length", str(len(payload)))])
-    return [payload]
 
 
 def build_source(spec: InputConfig, config: DriftlineConfig) -> Source:
@@ -42,55 +31,22 @@ def build_sources(config: DriftlineConfig) -> list[Source]:
     return [build_source(spec, config) for spec in config.sources.inputs]
 
 
-class _QuietHandler(WSGIRequestHandler):
-    def log_message(self, format: str, *args: Any) -> None:
-        """Scrapes every few seconds would flood the log."""
-
-
-class _Server(ThreadingMixIn, WSGIServer):
-    daemon_threads = True
-
-
-class MetricsServer:
-    """/metrics (Prometheus), /healthz (the process answers) and /readyz (every readiness check
-    of the service passes: 503 with the failing ones otherwise) on one small HTTP server."""
-
-    def __init__(self, service: Service, host: str, port: int) -> None:
-        self.registry = CollectorRegistry()
-        DriftlineCollector(service.results, service.view, registry=self.registry)
-        self.service = service
-        self._metrics = make_wsgi_app(self.registry)
-        self._httpd = make_server(host, port, self._app, server_class=_Server, handler_class=_QuietHandler)
-        self._thread = threading.Thread(target=self._httpd.serve_forever, name="metrics-http", daemon=True)
-        self._thread.start()
-        self.host = host
-        self.port = int(self._httpd.server_port)
-
-    def _app(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
-        path = environ.get("PATH_INFO", "/")
-        if path == "/healthz":
-            return _json(start_response, "200 OK", {"status": "ok"})
-        if path == "/readyz":
-            checks = self.service.readiness()
-            ok = all(checks.values())
-            return _json(
-                start_response, "200 OK" if ok else "503 Service Unavailable", {"ready": ok, "checks": checks}
-            )
-        return self._metrics(environ, start_response)
-
-    @property
-    def url(self) -> str:
-        return f"http://{self.host}:{self.port}/metrics"
-
-    def close(self) -> None:
-        self._httpd.shutdown()
-        self._httpd.server_close()
-        self._thread.join(timeout=5)
+# The HTTP API serves /metrics, /healthz and /readyz on the port this server used to have.
+MetricsServer = ApiServer
 
 
 def attach_sinks(service: Service, config: DriftlineConfig) -> None:
     """Create the configured exporters and the alert engine; the service feeds each of them the
     results of every evaluation pass and closes them at shutdown (`Service.close_sinks`)."""
+    if config.sinks.elasticsearch is not None:
+        from monitor.exporters.elasticsearch import ElasticsearchExporter
+
+        # Also takes alert events: `exporter.send_event(kind, doc_id, document, timestamp)`.
+        service.sinks.append(ElasticsearchExporter(config.sinks.elasticsearch, clock=service.clock))
+    if config.alerts.active:
+        from alerts.engine import attach_alerts
+
+        attach_alerts(service, config)  # a sink, service.alert_snapshot, its delivery thread
 
 
 EMBEDDED_GROUP = "embedded"  # the state-store key of the embedded sources' single partition

@@ -33,7 +33,7 @@ from monitor.prometheus import StreamView
 from monitor.result_store import ResultStore
 from monitor.results import ResultSink, WindowResult
 from monitor.sources import RawBatch, Source
-from monitor.stream import Batch, Monitor
+from monitor.stream import Batch, Monitor, VersionStream
 
 log = logging.getLogger("driftline.service")
 # A window-close evaluation that finds the previous one still running is skipped on purpose
@@ -72,11 +72,14 @@ class Service:
         clock: Clock = utc_now,
     ) -> None:
         self.config = config
-        self.baselines = baselines
-        self.partitions: dict[int, Monitor] = {0: Monitor(config, baselines)}
-        self.evaluator = Evaluator(config, baselines)
+        # One dict shared with the evaluator, so swap_baseline reaches both.
+        self.baselines: dict[tuple[str, str], Baseline] = dict(baselines)
+        self.partitions: dict[int, Monitor] = {0: Monitor(config, self.baselines)}
+        self.evaluator = Evaluator(config, self.baselines)
         self.dead_letters = dead_letters
-        self.results = results or ResultStore(history=config.evaluation.history)
+        self.results = results or ResultStore(
+            history=config.evaluation.history, samples_kept=config.api.report_windows
+        )
         self.sinks: list[ResultSink] = []  # exporters and alerts, fed after every evaluation pass
         # Active and recent alerts as JSON documents, for the API; set by the alert engine.
         self.alert_snapshot: Callable[[], dict[str, list[dict[str, Any]]]] = lambda: {
@@ -141,6 +144,27 @@ class Service:
         if closed and self.scheduler is not None:
             self.scheduler.add_job(self.evaluate, id="on-close", replace_existing=True)
         return rejected
+
+    def swap_baseline(self, baseline: Baseline) -> Baseline | None:
+        """Make `baseline` active for its (model, version) in the running service, atomically with
+        respect to ingestion and evaluation; returns the baseline it replaced. Windows opened from
+        now on use the new one's bins; windows already open keep the one they were built on until
+        they are final. A new version starts being accepted at once."""
+        key = (baseline.model, baseline.model_version)
+        model = self.config.model(baseline.model)
+        with self._evaluation_lock, self.lock:
+            old = self.baselines.get(key)
+            for monitor in self.partitions.values():
+                stream = monitor.streams.get(key)
+                if stream is None:
+                    monitor.streams[key] = VersionStream(model, baseline)
+                    continue
+                if old is not None:
+                    for start in stream.windows:
+                        self.evaluator.pinned.setdefault((*key, start), old)
+                stream.baseline = baseline
+            self.baselines[key] = baseline
+        return old
 
     @staticmethod
     def _closed(monitor: Monitor) -> int:

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Prepare this checkout for the demo and the tests on a fresh machine, and do nothing slow when
 # that is already done:
-#   1. the Debian packages the integration tests run (Prometheus, Alertmanager and their tools);
+#   1. the Debian packages the integration tests run (Prometheus, Alertmanager and their tools;
+#      Chromium, which the status-page test drives through Playwright);
 #   2. the project-local virtualenv .venv (the machine's python3, 3.11 or newer);
 #   3. the project installed editable with its dev extras, pinned by requirements-lock.txt.
 # Safe to run again: each step checks first. Set DRIFTLINE_SKIP_APT=1 to skip step 1.
@@ -26,8 +27,10 @@ PYTHON=${PYTHON:-python3}
 declare -A PACKAGE_COMMANDS=(
     [prometheus]="prometheus promtool"
     [prometheus-alertmanager]="prometheus-alertmanager|alertmanager amtool"
+    [chromium]="chromium"
 )
-# The services those packages would start on a systemd machine (they grab ports 9090 and 9093).
+# The services those packages would start on a systemd machine (they grab ports 9090 and 9093);
+# packages without a service (chromium) have no entry.
 declare -A PACKAGE_SERVICES=(
     [prometheus]=prometheus
     [prometheus-alertmanager]=prometheus-alertmanager
@@ -67,7 +70,8 @@ stop_services_started_by_install() {
     systemd_is_running || return 0
     local package service
     for package in "$@"; do
-        service=${PACKAGE_SERVICES[$package]}
+        service=${PACKAGE_SERVICES[$package]:-}
+        [[ -n $service ]] || continue
         if systemctl is-active --quiet "$service"; then
             say "stopping and disabling the $service service the package install started"
             as_root systemctl stop "$service"
@@ -86,7 +90,7 @@ install_system_packages() {
         package_is_missing "$package" && missing+=("$package")
     done
     if ((${#missing[@]} == 0)); then
-        say "system packages: already installed (prometheus, promtool, alertmanager, amtool)"
+        say "system packages: already installed (prometheus, promtool, alertmanager, amtool, chromium)"
         return
     fi
     command -v apt-get >/dev/null 2>&1 ||
@@ -95,6 +99,7 @@ install_system_packages() {
     local already_active=()
     if systemd_is_running; then
         for package in "${missing[@]}"; do
+            [[ -n ${PACKAGE_SERVICES[$package]:-} ]] || continue
             systemctl is-active --quiet "${PACKAGE_SERVICES[$package]}" && already_active+=("$package")
         done
     fi

@@ -32,6 +32,7 @@ from typing import Any
 
 import pytest
 
+from tests.integration.alertmanager_fixtures import alertmanager_server  # noqa: F401  (pytest fixtures)
 from tests.integration.es_fixtures import ElasticsearchServer, es_server  # noqa: F401  (pytest fixtures)
 from tests.integration.kafka_fixtures import kafka_broker, kafka_group_id  # noqa: F401  (pytest fixtures)
 

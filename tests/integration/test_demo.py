@@ -43,4 +43,9 @@ def test_demo_catches_both_drifts(tmp_path: Path, kafka: bool) -> None:
     assert concept is not None and int(concept.group(1)) in (17, 18), out[-1500:]
     assert "48,000 predictions" in out and "4 rejected" in out
     assert "both drifts caught" in out
+    # Alerting (alerts/demo_alerts.py): the drift alert fires where the drift was injected, and
+    # exactly one signed retraining webhook reaches the demo's local receiver.
+    assert "drift alert: feature_drift fired at window 9 (" in out, out[-1500:]
+    assert "signatures verified" in out
+    assert "retraining webhook delivered once: model churn v1, reason 'feature_drift" in out
     assert (tmp_path / "baselines" / "churn" / "1" / "ACTIVE").is_file()
