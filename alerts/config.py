@@ -18,32 +18,12 @@ user's rules are added to it, a user rule replacing the default of the same name
 from __future__ import annotations
 
 import os
-import re
 from datetime import timedelta
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+from pydantic import BeforeValidator, ConfigDict, Field, model_validator
 
-# monitor/config.py imports this module to build its tree, so this one cannot import it back:
-# the strict base and the duration syntax ('90s', '15m', '1h', '7d') are restated here.
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)\s*$")
-_UNIT_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
-
-
-def parse_duration(value: Any) -> Any:
-    if isinstance(value, str):
-        match = _DURATION.match(value)
-        if match:
-            return timedelta(seconds=float(match.group(1)) * _UNIT_SECONDS[match.group(2)])
-    return value
-
-
-Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
-
-
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
+from monitor.config_types import Duration, Strict, parse_duration
 
 Signal = Literal[
     "feature_drift",  # per feature: 1 if drifted, or one of its statistics (`statistic`)

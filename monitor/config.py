@@ -6,39 +6,20 @@ instead of being silently ignored.
 
 from __future__ import annotations
 
-import re
 from datetime import timedelta
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
+from pydantic import Field, ValidationError, model_validator
 
 from alerts.config import AlertsConfig  # alert rules, receivers, retraining (alerts/)
 from monitor.api.settings import ApiConfig
+from monitor.config_types import Duration, Strict
 from monitor.errors import ConfigError
 from monitor.exporters.es_config import ElasticsearchSinkConfig
 
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)\s*$")
-_UNIT_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
-
-
-def parse_duration(value: Any) -> Any:
-    """Accept '90s', '15m', '1h', '7d' (and anything pydantic accepts as a timedelta)."""
-    if isinstance(value, str):
-        match = _DURATION.match(value)
-        if match:
-            return timedelta(seconds=float(match.group(1)) * _UNIT_SECONDS[match.group(2)])
-    return value
-
-
-Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
-
 DriftMethod = Literal["auto", "wasserstein", "jensen_shannon", "psi", "ks", "chi_square", "hellinger"]
-
-
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 class FeatureConfig(Strict):

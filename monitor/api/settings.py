@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import os
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import Field, SecretStr
+
+from monitor.config_types import Strict
 
 
-class ApiConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
+class ApiConfig(Strict):
     api_key: SecretStr | None = Field(
         default=None, description="key for write endpoints; prefer the environment variable"
     )

@@ -5,18 +5,17 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
+
+from monitor.config_types import Strict
 
 
-class ElasticsearchSinkConfig(BaseModel):
+class ElasticsearchSinkConfig(Strict):
     """Where window results go in Elasticsearch, how long they are kept, and how much is buffered
     while the cluster is unreachable.
 
     Credentials are passed to the official client as they are; `password_env` / `api_key_env`
     name environment variables to read them from, so secrets can stay out of the file."""
-
-    # The same rules as monitor.config.Strict (not imported: monitor.config imports this module).
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     url: str = Field(min_length=1, description="e.g. http://elasticsearch:9200")
     index_prefix: str = Field(
