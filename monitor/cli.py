@@ -111,15 +111,9 @@ def run(config: ConfigOption) -> None:
     import logging
     import threading
 
+    from monitor.api.app import ApiServer
     from monitor.deadletter import JsonlDeadLetters
-    from monitor.runner import (
-        MetricsServer,
-        attach_sinks,
-        build_sources,
-        run_embedded,
-        run_kafka,
-        stop_on_signals,
-    )
+    from monitor.runner import attach_sinks, build_sources, run_embedded, run_kafka, stop_on_signals
     from monitor.service import Service, load_baselines
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -137,9 +131,9 @@ def run(config: ConfigOption) -> None:
     stop = threading.Event()
     stop_on_signals(stop, lambda signum: console.print(f"signal {signum}: finishing the current batch"))
     metrics = None
-    if cfg.sinks.prometheus.enabled:
-        metrics = MetricsServer(service, cfg.sinks.prometheus.host, cfg.sinks.prometheus.port)
-        console.print(f"serving {metrics.url}; status page {metrics.base_url}/, API {metrics.base_url}/docs")
+    if cfg.api.enabled:
+        metrics = ApiServer(service)
+        console.print(f"serving {metrics.url}/ (status page), /api/v1, /docs and {metrics.metrics_url}")
     service.start_scheduler()
     try:
         if cfg.sources.kafka is not None:

@@ -174,16 +174,9 @@ class SourcesConfig(Strict):
     )
 
 
-class PrometheusConfig(Strict):
-    enabled: bool = True
-    host: str = "127.0.0.1"
-    port: int = Field(default=9108, ge=0, le=65535, description="0 picks a free port")
-
-
 class SinksConfig(Strict):
     """Where results go."""
 
-    prometheus: PrometheusConfig = Field(default_factory=PrometheusConfig)
     elasticsearch: ElasticsearchSinkConfig | None = Field(
         default=None, description="window results and alert events to Elasticsearch (for Kibana)"
     )

@@ -27,6 +27,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 
 from alerts.demo_alerts import DemoAlerts
+from monitor.api.app import ApiServer
 from monitor.baseline import build_baseline
 from monitor.baseline_store import BaselineStore
 from monitor.config import load_config
@@ -36,7 +37,7 @@ from monitor.demo_data import CATEGORICAL, NUMERIC, Event, World, customers, sco
 from monitor.demo_feed import DirectFeed, Feed, KafkaFeed, local_broker
 from monitor.result_store import ResultStore
 from monitor.results import WindowResult
-from monitor.runner import MetricsServer, attach_sinks
+from monitor.runner import attach_sinks
 from monitor.service import Service
 
 MODEL = "churn"
@@ -75,7 +76,7 @@ def write_config(workdir: Path, port: int, extra: dict[str, Any] | None = None) 
         ],
         "baselines": {"path": "baselines"},
         "sources": {"dead_letters": "dead-letters.jsonl"},
-        "sinks": {"prometheus": {"port": port}},
+        "api": {"port": port},
         "evaluation": {"interval": "1s"},
         **(extra or {}),  # alerts (alerts/demo_alerts.py)
     }
@@ -210,11 +211,11 @@ def run_demo(
     )
     attach_sinks(service, config)
     try:
-        metrics = MetricsServer(service, config.sinks.prometheus.host, port)
+        metrics = ApiServer(service)
     except OSError:
-        metrics = MetricsServer(service, config.sinks.prometheus.host, 0)
-    console.print(f"3. Prometheus metrics at [bold]{metrics.url}[/] while the demo runs")
-    console.print(f"   status page (drift heat map, reports) at [bold]{metrics.base_url}/[/]")
+        metrics = ApiServer(service, port=0)
+    console.print(f"3. Prometheus metrics at [bold]{metrics.metrics_url}[/] while the demo runs")
+    console.print(f"   status page (drift heat map, reports) at [bold]{metrics.url}/[/]")
     service.start_scheduler()
     try:
         with ExitStack() as stack:
@@ -231,9 +232,11 @@ def run_demo(
             service.evaluate(flush=True)
             counters = service.counters  # before a Kafka feed hands its partitions back
             demo_alerts.snapshot = service.alert_snapshot()
+            service.stop_scheduler()
+            service.close_sinks()  # the alert engine delivers what is pending, before the feed closes
     finally:
         service.stop_scheduler()
-        service.close_sinks()  # the alert engine delivers what is pending before it closes
+        service.close_sinks()
         service.dead_letters.close()
         metrics.close()
         demo_alerts.close()
@@ -306,7 +309,7 @@ def _summary(
     f_at, c_at = first_window_of("feature drift"), first_window_of("concept drift")
     console.print(f"feature drift injected at window {f_at}: " + _said(feature.window, f_at))
     console.print(
-        f"concept drift injected at window {c_at}: error-stream detector (by prediction window) "
+        f"concept drift injected at window {c_at}: error-stream detector "
         + _said(concept_at, c_at)
         + f"; performance below reference {_said(performance.window, c_at)}"
     )

@@ -170,6 +170,7 @@ class JoinBuffer:
     segments: dict[int, Segment] = field(default_factory=dict)
     next_segment: int = 0
     watermark: int = 0  # largest prediction time seen, ms (outcomes do not move it: see below)
+    outcome_watermark: int = 0  # largest outcome time seen, ms (dates concept-drift alarms only)
     expired_ids: list[tuple[int, set[str]]] = field(default_factory=list)  # (forget after, ids)
     early: dict[str, tuple[int, Any]] = field(default_factory=dict)  # id -> (outcome time, outcome)
     _index: dict[str, int] = field(default_factory=dict)
@@ -245,6 +246,8 @@ class JoinBuffer:
     def match(self, ids: list[str], ts: NDArray[np.int64], outcomes: NDArray[Any]) -> JoinOutcome:
         """Join a batch of outcomes; each prediction joins at most once."""
         codes = np.fromiter((self._index.get(pid, -1) for pid in ids), np.int64, len(ids))
+        if len(ts):
+            self.outcome_watermark = max(self.outcome_watermark, int(ts.max()))
         found = codes >= 0
         matches, duplicate, expired, held = [], 0, 0, 0
         for row in np.flatnonzero(~found).tolist():
@@ -319,6 +322,7 @@ class JoinBuffer:
             "ttl_ms": self.ttl_ms,
             "next_segment": self.next_segment,
             "watermark": self.watermark,
+            "outcome_watermark": self.outcome_watermark,
             "segments": {str(k): s.to_state() for k, s in self.segments.items()},
             "expired_ids": [[t, sorted(s)] for t, s in self.expired_ids],
             "early": [[pid, t, y] for pid, (t, y) in self.early.items()],
@@ -331,6 +335,7 @@ class JoinBuffer:
             segments={int(k): Segment.from_state(v) for k, v in state["segments"].items()},
             next_segment=int(state["next_segment"]),
             watermark=int(state["watermark"]),
+            outcome_watermark=int(state.get("outcome_watermark", 0)),
             expired_ids=[(int(t), set(ids)) for t, ids in state["expired_ids"]],
             early={pid: (int(t), y) for pid, t, y in state["early"]},
         )

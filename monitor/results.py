@@ -94,7 +94,7 @@ class WindowResult:
     drift: DriftReport
     performance: PerformanceReport
     concept_drift: bool
-    concept_drift_at: datetime | None  # prediction time of the pair whose error tipped the detector
+    concept_drift_at: datetime | None  # when the detector alarmed: the joined stream's event time
     expired_predictions: int
     label_delay: Any
     evaluated_at: datetime

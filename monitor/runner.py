@@ -9,7 +9,6 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from monitor.api.app import ApiServer
 from monitor.config import DriftlineConfig, InputConfig
 from monitor.counters import Counters
 from monitor.service import Service
@@ -32,7 +31,6 @@ def build_sources(config: DriftlineConfig) -> list[Source]:
 
 
 # The HTTP API serves /metrics, /healthz and /readyz on the port this server used to have.
-MetricsServer = ApiServer
 
 
 def attach_sinks(service: Service, config: DriftlineConfig) -> None:
@@ -99,6 +97,8 @@ def run_kafka(service: Service, config: DriftlineConfig, stop: threading.Event) 
         service.readiness_checks["state_store"] = store.ping
         source.run(stop)
         service.evaluate()
+        service.stop_scheduler()  # no more evaluations; then the sinks' last deliveries, while
+        service.close_sinks()  # the store that decides who delivers is still open
         totals = Counters()
         for monitor in stored_partitions(service, store, config.sources.kafka.group_id).values():
             totals = totals.merge(monitor.counters)

@@ -247,7 +247,11 @@ class Service:
             self.scheduler = None
 
     def close_sinks(self) -> None:
-        for sink in self.sinks:
+        """Flush and close every sink, once (later calls do nothing). Stop the scheduler first, and
+        close them while the state store is still open: the alert engine's last delivery asks the
+        store's evaluation lock who may deliver."""
+        sinks, self.sinks = self.sinks, []
+        for sink in sinks:
             try:
                 sink.close()
             except Exception:

@@ -64,6 +64,18 @@ def new_detector(
     )
 
 
+def _stream_time_at(
+    pairs: list[Matches], order: NDArray[np.int64], at: int, predictions_read: int, outcomes_read: int
+) -> int:
+    """Event time of the joined stream at the `at`-th pair (in arrival `order`): the earlier of how
+    far each input had been read by then (what was read before the batch, plus this batch's pairs
+    up to that one)."""
+    upto = order[: at + 1]
+    predicted = np.concatenate([p.prediction_timestamp for p in pairs])[upto]
+    outcome = np.concatenate([p.outcome_timestamp for p in pairs])[upto]
+    return min(max(predictions_read, int(predicted.max())), max(outcomes_read, int(outcome.max())))
+
+
 def _ms(duration: Any) -> int:
     return int(duration.total_seconds() * 1000)
 
@@ -80,10 +92,11 @@ class VersionStream:
     label_delay: LabelDelayHistogram = field(
         default_factory=LabelDelayHistogram
     )  # all windows, for Prometheus
-    # Prediction time (ms) of the joined pair whose error raised the alarm: the window whose
-    # predictions tipped the detector. Not the outcome's time: which outcome tips it depends on
-    # how far the outcomes are read ahead of the predictions (held outcomes join in prediction
-    # order), and a late-arriving outcome would date the alarm hours after the evidence.
+    # When the detector alarmed, in the event time of the joined stream (ms): at the pair that
+    # tipped it, the earlier of how far the predictions and how far the outcomes had been read.
+    # Read in time order that is the outcome time of that pair; read with one input far ahead of
+    # the other (a consumer's fetches), the lagging input dates it, so the date does not move
+    # with the reader. The tipping pair's own times would: its outcome may come hours late.
     concept_alarm_at: int | None = None
 
     def to_state(self) -> dict[str, Any]:
@@ -155,6 +168,7 @@ class Monitor:
         late = starts + stream.window_ms + stream.lateness_ms <= seen_before
         self.counters.inc("late_predictions", int((late & fresh).sum()), **labels)
         keep = fresh & ~late
+        read_before = stream.watermark  # how far the predictions were read before this batch
         if len(batch.timestamp):
             stream.watermark = max(stream.watermark, int(batch.timestamp.max()))
         joined: list[Matches] = []
@@ -178,7 +192,7 @@ class Monitor:
             )
             if early is not None:
                 joined.append(replace(early, order=rows[early.order]))
-        self._join(batch.model, joined)
+        self._join(batch.model, joined, predictions_read=read_before, outcomes_read=join.outcome_watermark)
         self._close_windows(stream)
         self._expire(batch.model)
 
@@ -205,36 +219,40 @@ class Monitor:
 
     def _ingest_outcomes(self, batch: OutcomeBatch) -> None:
         join = self.joins[batch.model]
+        read_before = join.outcome_watermark  # how far the outcomes were read before this batch
         result = join.match(batch.prediction_id.tolist(), batch.timestamp, batch.outcome)
         labels = {"model": batch.model}
         self.counters.inc("outcomes", len(batch), **labels)
         self.counters.inc("unmatched_outcomes", result.expired, reason="expired_prediction", **labels)
         self.counters.inc("unmatched_outcomes", result.duplicate, reason="duplicate_outcome", **labels)
-        self._join(batch.model, result.matches)
+        self._join(batch.model, result.matches, predictions_read=None, outcomes_read=read_before)
         self._expire(batch.model)
 
-    def _join(self, model: str, matches: list[Matches]) -> None:
+    def _join(
+        self, model: str, matches: list[Matches], predictions_read: int | None, outcomes_read: int
+    ) -> None:
         """Add joined pairs to their prediction's window, and their errors to the detectors in
-        arrival order."""
-        errors: dict[str, list[tuple[NDArray[np.int64], NDArray[np.float64], NDArray[np.int64]]]] = {}
+        arrival order. `predictions_read` / `outcomes_read`: how far each input had been read
+        before the batch that formed these pairs (None: as far as the stream's watermark)."""
+        errors: dict[str, list[tuple[NDArray[np.int64], NDArray[np.float64], Matches]]] = {}
         for match in matches:
             stream = self.streams[(model, match.version)]
             self.counters.inc("joined", len(match.order), model=model, model_version=match.version)
-            errors.setdefault(match.version, []).append(
-                (match.order, self._join_window(stream, match), match.prediction_timestamp)
-            )
+            pair_errors = self._join_window(stream, match)
+            errors.setdefault(match.version, []).append((match.order, pair_errors, match))
         for version, parts in errors.items():
             stream = self.streams[(model, version)]
             if not stream.config.concept_drift.enabled:
                 continue
             order = np.argsort(np.concatenate([p[0] for p in parts]), kind="stable")
             values = np.concatenate([p[1] for p in parts])[order]
-            times = np.concatenate([p[2] for p in parts])[order]
             already, before = stream.detector.drift_detected, stream.detector.n_seen
             stream.detector.update_many(values)
             if not already and stream.detector.drift_detected:
-                at = stream.detector.alarm_index - before
-                stream.concept_alarm_at = int(times[min(max(at, 0), len(times) - 1)])
+                at = min(max(stream.detector.alarm_index - before, 0), len(values) - 1)
+                pairs = [p[2] for p in parts]
+                read = (stream.watermark if predictions_read is None else predictions_read, outcomes_read)
+                stream.concept_alarm_at = _stream_time_at(pairs, order, at, *read)
 
     def _join_window(self, stream: VersionStream, match: Matches) -> NDArray[np.float64]:
         """Add joined pairs to their prediction's window; return the per-pair errors."""

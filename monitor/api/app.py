@@ -115,10 +115,20 @@ def bind(host: str, port: int) -> socket.socket:
 
 
 class ApiServer:
-    """The HTTP API, /metrics, /healthz and /readyz on one port. `url` is the /metrics URL (as the
-    server it replaced had), `base_url` the root; `close()` stops it."""
+    """The status page, the HTTP API, /metrics, /healthz and /readyz on one port (`api.host` and
+    `api.port` of the config unless given). `url` is the root, `metrics_url` the scrape target;
+    `close()` stops it."""
 
-    def __init__(self, service: Service, host: str, port: int, settings: ApiConfig | None = None) -> None:
+    def __init__(
+        self,
+        service: Service,
+        host: str | None = None,
+        port: int | None = None,
+        settings: ApiConfig | None = None,
+    ) -> None:
+        settings = settings or service.config.api
+        host = settings.host if host is None else host
+        port = settings.port if port is None else port
         self.registry = CollectorRegistry()
         DriftlineCollector(service.results, service.view, registry=self.registry)
         self.service = service
@@ -143,13 +153,13 @@ class ApiServer:
             time.sleep(0.01)
 
     @property
-    def base_url(self) -> str:
+    def url(self) -> str:
         host = f"[{self.host}]" if ":" in self.host else self.host
         return f"http://{host}:{self.port}"
 
     @property
-    def url(self) -> str:
-        return f"{self.base_url}/metrics"
+    def metrics_url(self) -> str:
+        return f"{self.url}/metrics"
 
     def close(self) -> None:
         self._server.should_exit = True

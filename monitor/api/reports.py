@@ -190,10 +190,10 @@ async def report(
 
 def service_url(config: DriftlineConfig) -> str:
     """Where `driftline run` with this config serves its API."""
-    host = config.sinks.prometheus.host
+    host = config.api.host
     host = "127.0.0.1" if host in ("0.0.0.0", "") else host
     host = "[::1]" if host == "::" else (f"[{host}]" if ":" in host else host)
-    return f"http://{host}:{config.sinks.prometheus.port}"
+    return f"http://{host}:{config.api.port}"
 
 
 def _get(url: str, key: str | None) -> bytes:

@@ -15,6 +15,9 @@ from monitor.config_types import Strict
 
 
 class ApiConfig(Strict):
+    enabled: bool = Field(default=True, description="serve the HTTP server at all")
+    host: str = "127.0.0.1"
+    port: int = Field(default=9108, ge=0, le=65535, description="0 picks a free port")
     api_key: SecretStr | None = Field(
         default=None, description="key for write endpoints; prefer the environment variable"
     )

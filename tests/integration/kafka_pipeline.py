@@ -73,7 +73,7 @@ def write_config(folder: Path, bootstrap: str, group: str, state_url: str, **kaf
             **kafka,
         },
     }
-    data["sinks"] = {"prometheus": {"enabled": False}}
+    data["api"] = {"enabled": False}
     data["evaluation"] = {"interval": "1s"}
     data["state"] = {"url": state_url}
     path = folder / "driftline.yaml"

@@ -37,7 +37,7 @@ def _config(tmp_path: Path, receiver_url: str) -> Path:
         "poll_interval": "50ms",
         "checkpoint_interval": "100ms",
     }
-    data["sinks"] = {"prometheus": {"port": find_free_port()}}
+    data["api"] = {"port": find_free_port()}
     data["evaluation"] = {"interval": "200ms"}
     data["state"] = {}
     data["alerts"] = {

@@ -48,15 +48,15 @@ def call(url: str, body: bytes | None = None, headers: dict[str, str] | None = N
 def test_health_metrics_and_api_on_a_free_port(served: tuple[Service, ApiServer]) -> None:
     _, server = served
     assert server.port > 0
-    assert server.url == f"http://127.0.0.1:{server.port}/metrics"
-    assert call(f"{server.base_url}/healthz") == (200, b'{"status":"ok"}')
-    status, body = call(f"{server.base_url}/readyz")
+    assert server.metrics_url == f"http://127.0.0.1:{server.port}/metrics"
+    assert call(f"{server.url}/healthz") == (200, b'{"status":"ok"}')
+    status, body = call(f"{server.url}/readyz")
     assert status == 200 and json.loads(body)["ready"] is True
-    status, body = call(server.url)
+    status, body = call(server.metrics_url)
     assert status == 200 and b"driftline_drift_share_ratio" in body
-    status, body = call(f"{server.base_url}/api/v1/models")
+    status, body = call(f"{server.url}/api/v1/models")
     assert [m["state"] for m in json.loads(body)["models"]] == ["red", "green"]
-    status, body = call(f"{server.base_url}/")
+    status, body = call(f"{server.url}/")
     assert status == 200 and b"data-heatmap" in body
 
 
@@ -66,10 +66,10 @@ def test_events_over_http_and_oversize_bodies(served: tuple[Service, ApiServer])
     headers = {"Content-Type": "application/json", "X-API-Key": world.KEY}
     body = orjson.dumps({"predictions": predictions, "outcomes": outcomes})
     before = service.counters.total("predictions")
-    status, answer = call(f"{server.base_url}/api/v1/events", body, headers)
+    status, answer = call(f"{server.url}/api/v1/events", body, headers)
     assert status == 200 and json.loads(answer)["accepted"] == 20
     assert service.counters.total("predictions") == before + 10
-    status, answer = call(f"{server.base_url}/api/v1/events", b"[" + b" " * 9000 + b"]", headers)
+    status, answer = call(f"{server.url}/api/v1/events", b"[" + b" " * 9000 + b"]", headers)
     assert status == 413 and json.loads(answer)["error"]["field"] == "body"
 
 
@@ -85,14 +85,14 @@ def test_driftline_report_saves_the_report_fetched_from_the_service(
     _, server = served
     out = tmp_path / "reports" / "churn.html"
     wid = str(world.START_S + 5 * world.HOUR_S)
-    args = ["report", "--url", server.base_url, "--model", "churn", "--window", wid, "--out", str(out)]
+    args = ["report", "--url", server.url, "--model", "churn", "--window", wid, "--out", str(out)]
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
     verdicts = evidently_verdicts(out.read_text())
     assert verdicts["spend"] and verdicts["plan"]
 
     latest = tmp_path / "latest.html"
-    args = ["report", "--url", server.base_url, "-m", "churn", "-v", "1", "-w", "latest", "-o", str(latest)]
+    args = ["report", "--url", server.url, "-m", "churn", "-v", "1", "-w", "latest", "-o", str(latest)]
     assert CliRunner().invoke(app, args).exit_code == 0
     assert latest.read_text() == out.read_text()  # the latest window is hour 5: the same cached page
 
@@ -110,7 +110,7 @@ def test_driftline_report_finds_the_service_from_the_config(
         }
         for name in world.MODELS
     ]
-    config.write_text(json.dumps({"models": models, "sinks": {"prometheus": {"port": server.port}}}))
+    config.write_text(json.dumps({"models": models, "api": {"port": server.port}}))
     out = tmp_path / "r.html"
     args = ["report", "--config", str(config), "--model", "fraud", "--window", "latest", "--out", str(out)]
     result = CliRunner().invoke(app, args)
@@ -122,7 +122,7 @@ def test_driftline_report_errors_name_the_problem(served: tuple[Service, ApiServ
     _, server = served
     out = tmp_path / "r.html"
     result = CliRunner().invoke(
-        app, ["report", "--url", server.base_url, "-m", "churn", "-w", "12", "-o", str(out)]
+        app, ["report", "--url", server.url, "-m", "churn", "-w", "12", "-o", str(out)]
     )
     assert result.exit_code == 2
     assert "404" in result.output and "no evaluated window '12'" in result.output

@@ -24,8 +24,8 @@ import orjson
 import pytest
 import yaml
 
+from monitor.api.app import ApiServer
 from monitor.deadletter import MemoryDeadLetters
-from monitor.runner import MetricsServer
 from monitor.service import Service
 from monitor.sources import RawBatch
 from tests.integration.conftest import PrometheusServer
@@ -128,7 +128,7 @@ def live(prometheus_server: Any) -> Any:
     service = Service(
         cfg, {("m", "1"): world.baseline(cfg)}, MemoryDeadLetters(), clock=lambda: datetime.now(UTC)
     )
-    metrics = MetricsServer(service, "127.0.0.1", 0)
+    metrics = ApiServer(service, "127.0.0.1", 0)
     try:
         rng = np.random.default_rng(5)
         ghost = orjson.dumps({"prediction_id": "ghost", "model": "m", "timestamp": 10, "outcome": "1"})
@@ -144,7 +144,7 @@ def live(prometheus_server: Any) -> Any:
         service.evaluate(flush=True)
         prom.wait_for('driftline_predictions_total{model="m"} == 4502', timeout=30)
         prom.wait_for('model_version:driftline_predictions:rate5m{model="m"} > 0', timeout=30)
-        with urllib.request.urlopen(metrics.url, timeout=10) as response:
+        with urllib.request.urlopen(metrics.metrics_url, timeout=10) as response:
             text = response.read().decode()
         yield prom, text
     finally:

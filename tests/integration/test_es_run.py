@@ -25,7 +25,7 @@ def test_run_exports_every_window_and_resolves_the_spill_dir(
     _write_inputs(tmp_path / "in", windows=3, n=300)
     config = _config(tmp_path, [{"kind": "file", "path": "in/events-000.jsonl"}], find_free_port())
     data = yaml.safe_load(config.read_text())
-    data["sinks"]["elasticsearch"] = {"url": es_server.url, "spill_dir": "es-spill", "retention_days": None}
+    data["sinks"] = {"elasticsearch": {"url": es_server.url, "spill_dir": "es-spill", "retention_days": None}}
     config.write_text(yaml.safe_dump(data))
     loaded = load_config(config).sinks.elasticsearch
     assert loaded is not None and loaded.spill_dir == tmp_path / "es-spill"

@@ -5,8 +5,8 @@ from datetime import UTC, datetime
 import numpy as np
 import pytest
 
+from monitor.api.app import ApiServer
 from monitor.deadletter import MemoryDeadLetters
-from monitor.runner import MetricsServer
 from monitor.service import Service
 from monitor.sources import RawBatch
 from tests.unit import stream_world as world
@@ -23,7 +23,7 @@ def test_prometheus_scrapes_drift_performance_and_counters(prometheus_server) ->
         MemoryDeadLetters(),
         clock=lambda: datetime(2026, 1, 1, tzinfo=UTC),
     )
-    metrics = MetricsServer(service, "127.0.0.1", 0)
+    metrics = ApiServer(service, "127.0.0.1", 0)
     try:
         rng = np.random.default_rng(1)
         for i in range(4):

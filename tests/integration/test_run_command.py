@@ -38,7 +38,7 @@ def _config(tmp_path: Path, inputs: list[dict], port: int, **sources: object) ->
     data = cfg.model_dump(mode="json")
     data["baselines"]["path"] = "baselines"
     data["sources"] = {"inputs": inputs, "dead_letters": "dead.jsonl", "poll_interval": "50ms", **sources}
-    data["sinks"] = {"prometheus": {"port": port}}
+    data["api"] = {"port": port}
     data["evaluation"] = {"interval": "200ms"}
     data["state"] = {}
     path = tmp_path / "driftline.yaml"

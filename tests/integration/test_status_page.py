@@ -66,7 +66,7 @@ def test_status_page_shows_the_drifted_model_red_with_its_features_in_the_heat_m
             page = browser.new_page(viewport={"width": 1200, "height": 900})
             errors: list[str] = []
             page.on("pageerror", lambda err: errors.append(str(err)))
-            page.goto(server.base_url + "/")
+            page.goto(server.url + "/")
             page.wait_for_selector('section[data-model="churn"][data-state="red"]', timeout=WAIT_MS)
             assert done.wait(timeout=WAIT_MS / 1000)
             # the page refreshes every 0.5 s: wait for it to show the last hour
@@ -93,7 +93,7 @@ def test_status_page_shows_the_drifted_model_red_with_its_features_in_the_heat_m
             href = page.get_attribute('section[data-model="churn"] a[data-report]', "href")
             assert href is not None and href.endswith("/report?version=1")
             report = browser.new_page()
-            report.goto(server.base_url + href, timeout=WAIT_MS)
+            report.goto(server.url + href, timeout=WAIT_MS)
             assert "drifted features: spend, plan" in report.inner_text("#driftline-banner")
             assert errors == []
         finally:

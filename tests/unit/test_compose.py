@@ -89,15 +89,15 @@ def test_driftline_config_points_at_compose_services(services: dict[str, Any]) -
             assert host in services and f"{port}:{port}" in services[host]["ports"]
     assert config.alerts.receivers, "the compose Alertmanager gets no alerts"
     # Metrics must listen on all interfaces of the container, where Prometheus scrapes them.
-    assert config.sinks.prometheus.host == "0.0.0.0"
-    assert f"{config.sinks.prometheus.port}:{config.sinks.prometheus.port}" in services["driftline"]["ports"]
+    assert config.api.host == "0.0.0.0"
+    assert f"{config.api.port}:{config.api.port}" in services["driftline"]["ports"]
 
 
 def test_prometheus_scrapes_the_driftline_metrics_port(services: dict[str, Any]) -> None:
     config, _ = deploy_config(services)
     scrape = yaml.safe_load((REPO_ROOT / "dashboards" / "prometheus" / "prometheus.yml").read_text())
     targets = [t for job in scrape["scrape_configs"] for s in job["static_configs"] for t in s["targets"]]
-    assert f"driftline:{config.sinks.prometheus.port}" in targets
+    assert f"driftline:{config.api.port}" in targets
     # Rule files resolve beside prometheus.yml: each must be mounted next to it.
     mounted = {v.split(":")[1] for v in services["prometheus"]["volumes"]}
     for rules in scrape["rule_files"]:

@@ -94,11 +94,12 @@ def test_concept_drift_caught_by_error_stream_while_features_stay_put() -> None:
 
 
 @pytest.mark.parametrize("outcomes_first", [False, True], ids=["in-time-order", "outcomes-read-ahead"])
-def test_concept_alarm_is_dated_by_prediction_time_however_the_inputs_interleave(outcomes_first: bool) -> None:
-    # Outcomes come 0-4 h after their prediction. Read in time order, or with every outcome read
-    # before any prediction (a consumer far ahead on the outcomes topic: all are held, then join
-    # in prediction order), the alarm names the first drifted window. Dated by the tipping
-    # outcome's own time instead, the read-ahead order would put it up to 4 windows later.
+def test_concept_alarm_date_does_not_move_with_how_inputs_interleave(outcomes_first: bool) -> None:
+    # Outcomes come 0-4 h after their prediction. Read window by window, or with every outcome
+    # read before any prediction (a consumer far ahead on the outcomes topic: all are held, then
+    # join in prediction order), the alarm is dated in the first drifted window: the joined
+    # stream's time is capped by the input read least far. Dated by the tipping pair's outcome
+    # time instead, both orders would put it up to 4 windows later.
     rng = np.random.default_rng(8)
     pipeline = _monitor()
     predictions, outcomes = [], []
