@@ -54,7 +54,8 @@ def run_embedded(
     service: Service, config: DriftlineConfig, sources: list[Source], stop: threading.Event
 ) -> None:
     """Read the embedded sources with durable state: resume from the last checkpoint of state and
-    file offsets (so a crash or a restart counts nothing twice), checkpoint as it goes."""
+    file offsets (so a crash or a restart counts nothing twice), checkpoint as it goes, and let the
+    HTTP API checkpoint the events it takes in before it answers (`Service.persist`)."""
     from monitor.state_store import open_state_store
 
     store = open_state_store(config.state.url)
@@ -63,23 +64,26 @@ def run_embedded(
         if stored is not None:
             with service.lock:
                 service.monitor.restore(stored.windows, stored.join)
+                service.positions.update(stored.offsets)
             for source in sources:
                 source.resume(stored.offsets)
             logging.getLogger("driftline.embedded").info(
                 "resumed from the checkpoint: %d bytes of input already counted", sum(stored.offsets.values())
             )
-        offsets = dict(stored.offsets) if stored is not None else {}
+        saving = threading.Lock()  # the source loop and HTTP requests checkpoint from their threads
 
-        def checkpoint(positions: dict[str, int]) -> None:
-            offsets.update(positions)
-            service.dead_letters.flush()
-            with service.lock:
-                saved = service.monitor.checkpoint(0, offsets)
-            store.save(EMBEDDED_GROUP, [saved])
+        def checkpoint() -> None:
+            with saving:
+                service.dead_letters.flush()
+                with service.lock:
+                    saved = service.monitor.checkpoint(0, service.positions)
+                store.save(EMBEDDED_GROUP, [saved])
 
         service.readiness_checks["state_store"] = store.ping
+        service.persist = checkpoint
         service.run(sources, stop, checkpoint, config.sources.checkpoint_interval.total_seconds())
     finally:
+        service.persist = None
         store.close()
 
 

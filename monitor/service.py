@@ -81,6 +81,12 @@ class Service:
             history=config.evaluation.history, samples_kept=config.api.report_windows
         )
         self.sinks: list[ResultSink] = []  # exporters and alerts, fed after every evaluation pass
+        # Input positions (file offsets) that partition 0's state reflects, updated with it under
+        # the lock, so a checkpoint taken from any thread pairs state and positions consistently.
+        self.positions: dict[str, int] = {}
+        # Makes everything ingested so far durable (a checkpoint), or None where nothing can: set
+        # by the embedded runner; the HTTP API calls it before it answers a POST of events.
+        self.persist: Callable[[], None] | None = None
         # Active and recent alerts as JSON documents, for the API; set by the alert engine.
         self.alert_snapshot: Callable[[], dict[str, list[dict[str, Any]]]] = lambda: {
             "active": [],
@@ -138,6 +144,8 @@ class Service:
         with self.lock:
             closed_before = self._closed(monitor)
             monitor.ingest(Batch(predictions, outcomes))
+            if raw.positions:
+                self.positions.update(raw.positions)
             for r in rejected:
                 monitor.counters.inc("rejected", reason=r.reason, topic=r.topic)
             closed = self._closed(monitor) != closed_before
@@ -261,20 +269,18 @@ class Service:
         self,
         sources: Iterable[Source],
         stop: threading.Event,
-        checkpoint: Callable[[dict[str, int]], None] | None = None,
+        checkpoint: Callable[[], None] | None = None,
         checkpoint_every: float = 5.0,
     ) -> None:
         """Read every source until it ends or `stop` is set, finishing the batch in hand.
-        `checkpoint(positions)` is called every `checkpoint_every` seconds and at the end."""
-        positions: dict[str, int] = {}
+        `checkpoint()` is called every `checkpoint_every` seconds and at the end."""
         last = time.monotonic()
         try:
             for source in sources:
                 for raw in source.batches(stop):
                     self.handle(raw)
-                    positions.update(raw.positions)
                     if checkpoint is not None and time.monotonic() - last >= checkpoint_every:
-                        checkpoint(positions)
+                        checkpoint()
                         last = time.monotonic()
                     if stop.is_set():
                         break
@@ -285,5 +291,5 @@ class Service:
         if not stop.is_set():
             self.evaluate(flush=True)  # finite input read to its end: every window is complete
         if checkpoint is not None:
-            checkpoint(positions)
+            checkpoint()
         self.evaluate()

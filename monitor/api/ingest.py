@@ -8,12 +8,11 @@ BaselineStore and, unless `activate=false`, swapped into the running service at 
 
 Events: a JSON batch of prediction and outcome messages (or JSON lines, exactly as a file
 source reads them) becomes a RawBatch for Service.handle, so validation, counting and
-dead-lettering are those of every other source. With the embedded sources, accepted events
-join partition 0 and become durable with its next checkpoint, which `driftline run` takes as
-its sources deliver batches (every `sources.checkpoint_interval` while they flow) and at shutdown: a
-crash of an otherwise idle service can lose events answered 200 since (a known limit). A
-client that re-sends after an error does not count a prediction twice: the join drops ids
-it has seen within the outcome TTL.
+dead-lettering are those of every other source. Accepted events join partition 0, and the
+answer comes after a checkpoint has made them durable (`Service.persist`, set by the embedded
+runner of `driftline run`): a crash after a 200 loses none of them. A client that re-sends
+after an error does not count a prediction twice: the join drops ids it has seen within the
+outcome TTL.
 
 A service reading Kafka refuses them (409): produce to its topics instead, where the
 partitioning by prediction_id that the join relies on is kept.
@@ -234,6 +233,8 @@ async def post_events(request: Request) -> dict[str, Any]:
         )
     raw, ordered = _raw_batch(kind, body, document, request.app.state.settings.max_events)
     rejected = await run_in_threadpool(service.handle, raw)
+    if service.persist is not None:
+        await run_in_threadpool(service.persist)
     slots: dict[bytes, list[int]] = {}
     for i, message in enumerate(ordered):
         slots.setdefault(message, []).append(i)
