@@ -8,7 +8,7 @@ raw category values.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
@@ -78,6 +78,17 @@ class StreamView:
 
 def _gauge(name: str, doc: str, labels: list[str]) -> GaugeMetricFamily:
     return GaugeMetricFamily(name, doc, labels=labels)
+
+
+def registry_for(
+    results: ResultStore, view: Callable[[], StreamView], extra: Iterable[Collector] = ()
+) -> CollectorRegistry:
+    """A registry holding the driftline collector and `extra` ones (the sinks' own metrics)."""
+    registry = CollectorRegistry()
+    DriftlineCollector(results, view, registry=registry)
+    for collector in extra:
+        registry.register(collector)
+    return registry
 
 
 class DriftlineCollector(Collector):

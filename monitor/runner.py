@@ -38,13 +38,18 @@ def attach_sinks(service: Service, config: DriftlineConfig) -> None:
     results of every evaluation pass and closes them at shutdown (`Service.close_sinks`)."""
     if config.sinks.elasticsearch is not None:
         from monitor.exporters.elasticsearch import ElasticsearchExporter
+        from monitor.exporters.es_metrics import ElasticsearchExporterCollector
 
         # Also takes alert events: `exporter.send_event(kind, doc_id, document, timestamp)`.
-        service.sinks.append(ElasticsearchExporter(config.sinks.elasticsearch, clock=service.clock))
+        exporter = ElasticsearchExporter(config.sinks.elasticsearch, clock=service.clock)
+        service.sinks.append(exporter)
+        service.collectors.append(ElasticsearchExporterCollector(exporter.stats))
     if config.alerts.active:
         from alerts.engine import attach_alerts
+        from alerts.metrics import AlertEngineCollector
 
-        attach_alerts(service, config)  # a sink, service.alert_snapshot, its delivery thread
+        engine = attach_alerts(service, config)  # a sink, service.alert_snapshot, its delivery thread
+        service.collectors.append(AlertEngineCollector(engine))
 
 
 EMBEDDED_GROUP = "embedded"  # the state-store key of the embedded sources' single partition

@@ -19,6 +19,7 @@ from typing import Any
 
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
+from prometheus_client.registry import Collector
 
 from monitor.baseline import Baseline
 from monitor.baseline_store import BaselineStore
@@ -81,6 +82,7 @@ class Service:
             history=config.evaluation.history, samples_kept=config.api.report_windows
         )
         self.sinks: list[ResultSink] = []  # exporters and alerts, fed after every evaluation pass
+        self.collectors: list[Collector] = []  # the sinks' own Prometheus metrics, served on /metrics
         # Input positions (file offsets) that partition 0's state reflects, updated with it under
         # the lock, so a checkpoint taken from any thread pairs state and positions consistently.
         self.positions: dict[str, int] = {}

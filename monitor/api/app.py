@@ -38,7 +38,7 @@ from prometheus_client.exposition import choose_encoder
 from monitor.api import ingest, models, reports
 from monitor.api.protocol import install_error_handlers
 from monitor.api.settings import ApiConfig
-from monitor.prometheus import DriftlineCollector
+from monitor.prometheus import registry_for
 from monitor.service import Service
 
 START_TIMEOUT_S = 30.0
@@ -60,8 +60,7 @@ def create_app(
     """The app over `service`; `registry` defaults to a fresh one holding the driftline collector."""
     settings = settings or service.config.api
     if registry is None:
-        registry = CollectorRegistry()
-        DriftlineCollector(service.results, service.view, registry=registry)
+        registry = registry_for(service.results, service.view, service.collectors)
     app = FastAPI(title="driftline", version="1", description=DESCRIPTION)
     app.state.service = service
     app.state.settings = settings
@@ -129,8 +128,7 @@ class ApiServer:
         settings = settings or service.config.api
         host = settings.host if host is None else host
         port = settings.port if port is None else port
-        self.registry = CollectorRegistry()
-        DriftlineCollector(service.results, service.view, registry=self.registry)
+        self.registry = registry_for(service.results, service.view, service.collectors)
         self.service = service
         self.app = create_app(service, settings, self.registry)
         self._socket = bind(host, port)

@@ -12,8 +12,10 @@ from typing import Any
 
 import pytest
 from elasticsearch import Elasticsearch
+from prometheus_client import CollectorRegistry
 
 from monitor.exporters.elasticsearch import ElasticsearchExporter
+from monitor.exporters.es_metrics import ElasticsearchExporterCollector
 from monitor.exporters.es_templates import MAPPINGS
 from tests.integration.es_fixtures import ElasticsearchServer
 from tests.integration.es_stream import PREFIX, DriftedStream, all_documents, expected_ids, exporter_config
@@ -184,6 +186,8 @@ def test_outage_mid_run_loses_and_duplicates_nothing(
     # A small memory bound, so the outage spills documents to disk as well.
     config = exporter_config(es_server.url, tmp_path / "spill", max_buffered_documents=20)
     exporter = ElasticsearchExporter(config)
+    metrics = CollectorRegistry()  # what /metrics serves about the exporter
+    metrics.register(ElasticsearchExporterCollector(exporter.stats))
     try:
         stream = DriftedStream(exporter)
         stream.add_windows(3)
@@ -196,11 +200,17 @@ def test_outage_mid_run_loses_and_duplicates_nothing(
         assert exporter.stats().buffered > 0
         assert exporter.stats().spill_files > 0
         assert not exporter.flush(0.5)  # nothing can be delivered yet
+        waiting = metrics.get_sample_value("driftline_elasticsearch_buffered_documents")
+        assert waiting == exporter.stats().buffered > 0
 
         es_server.start()
         stream.finish()
         assert exporter.flush(FLUSH_TIMEOUT)
         stats = exporter.stats()
+        assert metrics.get_sample_value("driftline_elasticsearch_buffered_documents") == 0
+        delivered = metrics.get_sample_value("driftline_elasticsearch_documents_delivered_total")
+        assert delivered == stats.delivered
+        assert metrics.get_sample_value("driftline_elasticsearch_retries_total") == stats.retries > 0
     finally:
         exporter.close()
     documents = all_documents(es, f"{PREFIX}-*")

@@ -10,9 +10,11 @@ from typing import Any
 
 import orjson
 import pytest
+from prometheus_client import CollectorRegistry
 
 from alerts.config import AlertsConfig
 from alerts.engine import STATES, AlertEngine
+from alerts.metrics import AlertEngineCollector
 from alerts.outbox import OUTBOX, load
 from alerts.retraining import TRIGGERS
 from monitor.counters import Counters
@@ -44,6 +46,25 @@ def config(**alerts: Any) -> AlertsConfig:
 
 def outbox(store: SqliteStateStore) -> list[dict[str, Any]]:
     return [e.document for e in load(store.load_records(OUTBOX))]
+
+
+def test_prometheus_metrics_count_firing_alerts_and_undelivered_notifications(
+    store: SqliteStateStore,
+) -> None:
+    metrics = CollectorRegistry()
+    engine = AlertEngine(config(), store, MODELS, clock=Clock(T0))
+    metrics.register(AlertEngineCollector(engine))
+    assert metrics.get_sample_value("driftline_alert_outbox_entries") == 0
+    engine.write([window(0), window(1, drifted=("spend", "region"))])
+    labels = {"rule": "feature_drift", "model": "churn", "model_version": "1"}
+    firing = {
+        s.labels["severity"]: s.value
+        for m in metrics.collect()
+        for s in m.samples
+        if s.name == "driftline_alerts_firing" and s.labels.items() >= labels.items()
+    }
+    assert sum(firing.values()) == 2  # spend and region
+    assert metrics.get_sample_value("driftline_alert_outbox_entries") == len(outbox(store)) == 3
 
 
 def test_drifted_features_fire_one_alert_each_and_re_evaluation_does_not_repeat(
