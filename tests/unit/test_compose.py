@@ -146,7 +146,8 @@ def test_deploy_model_is_the_demo_model_the_producer_streams(
 def test_driftline_environment_is_read_by_the_code(services: dict[str, Any]) -> None:
     config, _ = deploy_config(services)
     assert config.sinks.elasticsearch is not None
-    read = {config.sinks.elasticsearch.password_env, config.sinks.elasticsearch.api_key_env} - {None}
+    es = config.sinks.elasticsearch
+    read = {es.password_env, es.api_key_env, config.api.api_key_env} - {None}
     for name in ("driftline", "demo-baseline", "demo-producer"):
         unknown = set(services[name].get("environment", {})) - read - PYTHON_ENV
         assert not unknown, f"{name} sets {unknown}, which driftline does not read"
