@@ -37,11 +37,6 @@ is_ours() {
     [[ $cmdline == *"--storage.path=$dir/data"* ]]
 }
 
-answers_ready() {
-    python3 -c 'import sys, urllib.request; urllib.request.urlopen(sys.argv[1], timeout=2)' "$1" \
-        >/dev/null 2>&1
-}
-
 start() {
     local dir=$1 port=$2 config=$3
     local bin timeout=${ALERTMANAGER_START_TIMEOUT:-30}
@@ -70,38 +65,15 @@ start() {
     echo "$pid" >"$pid_file"
 
     local url="http://127.0.0.1:$port"
-    local deadline=$((SECONDS + timeout))
-    until answers_ready "$url/-/ready"; do
-        if ! is_alive "$pid"; then
-            rm -f "$pid_file"
-            log_tail "$log"
-            die "Alertmanager exited during start-up (port $port, config $config)"
-        fi
-        if ((SECONDS >= deadline)); then
-            log_tail "$log"
-            stop "$dir"
-            die "Alertmanager did not answer $url/-/ready within ${timeout}s"
-        fi
-        sleep 0.1
-    done
+    await_ready "$pid" "$pid_file" "$log" "$timeout" "$dir" \
+        "Alertmanager on port $port (config $config)" answers_http "$url/-/ready"
     echo "[alertmanager] ready at $url (pid $pid, state in $dir/data)"
 }
 
 stop() {
     local dir=$1
     [[ -d $dir ]] && dir=$(cd "$dir" && pwd -P)
-    local pid_file="$dir/alertmanager.pid"
-    if [[ ! -f $pid_file ]]; then
-        echo "[alertmanager] nothing to stop in $dir (no pid file)"
-        return 0
-    fi
-    local pid
-    pid=$(cat "$pid_file")
-    if is_ours "$pid" "$dir"; then
-        terminate "$pid" 10
-    fi
-    rm -f "$pid_file"
-    echo "[alertmanager] stopped (pid $pid)"
+    stop_recorded "$dir/alertmanager.pid" 10 "$dir"
 }
 
 case ${1:-} in

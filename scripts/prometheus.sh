@@ -16,7 +16,6 @@ usage() {
     exit 2
 }
 
-
 # True while PID is alive and is the Prometheus whose data lives in DIR, so a stale pid file
 # whose number now belongs to another process never gets that process killed.
 is_ours() {
@@ -26,17 +25,6 @@ is_ours() {
     cmdline=$(tr '\0' ' ' <"/proc/$pid/cmdline")
     [[ $cmdline == *"--storage.tsdb.path=$dir/data"* ]]
 }
-
-answers_ready() {
-    local url=$1
-    if command -v curl >/dev/null 2>&1; then
-        curl -fsS -o /dev/null --max-time 2 "$url" 2>/dev/null
-    else
-        python3 -c 'import sys, urllib.request; urllib.request.urlopen(sys.argv[1], timeout=2)' "$url" \
-            >/dev/null 2>&1
-    fi
-}
-
 
 start() {
     local dir=$1 port=$2 config=$3
@@ -66,39 +54,16 @@ start() {
     echo "$pid" >"$pid_file"
 
     local url="http://127.0.0.1:$port"
-    local deadline=$((SECONDS + timeout))
-    until answers_ready "$url/-/ready"; do
-        if ! is_alive "$pid"; then
-            rm -f "$pid_file"
-            log_tail "$log"
-            die "Prometheus exited during start-up (port $port, config $config)"
-        fi
-        if ((SECONDS >= deadline)); then
-            log_tail "$log"
-            stop "$dir"
-            die "Prometheus did not answer $url/-/ready within ${timeout}s"
-        fi
-        sleep 0.1
-    done
+    await_ready "$pid" "$pid_file" "$log" "$timeout" "$dir" \
+        "Prometheus on port $port (config $config)" answers_http "$url/-/ready"
     echo "[prometheus] ready at $url (pid $pid, data in $dir/data)"
 }
 
 stop() {
     local dir=$1
     [[ -d $dir ]] && dir=$(cd "$dir" && pwd -P)
-    local pid_file="$dir/prometheus.pid"
-    if [[ ! -f $pid_file ]]; then
-        echo "[prometheus] nothing to stop in $dir (no pid file)"
-        return 0
-    fi
-    local pid
-    pid=$(cat "$pid_file")
-    if is_ours "$pid" "$dir"; then
-        # Prometheus flushes its head block on SIGTERM; give it a moment before SIGKILL.
-        terminate "$pid" 10
-    fi
-    rm -f "$pid_file"
-    echo "[prometheus] stopped (pid $pid)"
+    # Prometheus flushes its head block on SIGTERM; give it a moment before SIGKILL.
+    stop_recorded "$dir/prometheus.pid" 10 "$dir"
 }
 
 case ${1:-} in
