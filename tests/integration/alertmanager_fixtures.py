@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import subprocess
 import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -21,9 +20,7 @@ from typing import Any
 
 import pytest
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-SCRIPT = REPO_ROOT / "scripts" / "alertmanager.sh"
-START_ATTEMPTS = 3  # a free port can be taken between picking it and Alertmanager binding it
+from tests.integration.server_scripts import run_script, start_on_free_port
 
 AlertmanagerFactory = Callable[[dict[str, Any]], "AlertmanagerServer"]
 
@@ -48,7 +45,7 @@ class AlertmanagerServer:
     def stop(self) -> None:
         if self._stopped:
             return
-        outcome = _run_script("stop", str(self.directory))
+        outcome = run_script("alertmanager.sh", "stop", str(self.directory))
         if outcome.returncode != 0:
             raise AssertionError(
                 f"could not stop Alertmanager at {self.url}:\n{outcome.stdout}{outcome.stderr}"
@@ -60,12 +57,6 @@ def _binary() -> str:
     if os.environ.get("ALERTMANAGER_BIN"):
         return os.environ["ALERTMANAGER_BIN"]
     return "prometheus-alertmanager" if shutil.which("prometheus-alertmanager") else "alertmanager"
-
-
-def _run_script(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        ["bash", str(SCRIPT), *args], capture_output=True, text=True, timeout=120, check=False
-    )
 
 
 @pytest.fixture
@@ -85,18 +76,12 @@ def alertmanager_server(
         directory.mkdir()
         config_path = directory / "alertmanager.yml"
         config_path.write_text(json.dumps(config, indent=2))  # JSON is valid YAML
-        failure = ""
-        for _attempt in range(START_ATTEMPTS):
-            port = free_tcp_port_factory()
-            outcome = _run_script("start", str(directory), str(port), str(config_path))
-            if outcome.returncode == 0:
-                server = AlertmanagerServer(f"http://127.0.0.1:{port}", port, directory)
-                started.append(server)
-                return server
-            failure = outcome.stdout + outcome.stderr
-            if "address already in use" not in failure:
-                break
-        pytest.fail(f"could not start Alertmanager:\n{failure}", pytrace=False)
+        port = start_on_free_port(
+            "alertmanager.sh", directory, free_tcp_port_factory, str(config_path), what="Alertmanager"
+        )
+        server = AlertmanagerServer(f"http://127.0.0.1:{port}", port, directory)
+        started.append(server)
+        return server
 
     yield start
     for server in started:

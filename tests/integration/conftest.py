@@ -20,7 +20,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import subprocess
 import time
 import urllib.error
 import urllib.parse
@@ -35,10 +34,7 @@ import pytest
 from tests.integration.alertmanager_fixtures import alertmanager_server  # noqa: F401  (pytest fixtures)
 from tests.integration.es_fixtures import ElasticsearchServer, es_server  # noqa: F401  (pytest fixtures)
 from tests.integration.kafka_fixtures import kafka_broker, kafka_group_id  # noqa: F401  (pytest fixtures)
-
-REPO_ROOT = Path(__file__).resolve().parents[2]
-PROMETHEUS_SCRIPT = REPO_ROOT / "scripts" / "prometheus.sh"
-START_ATTEMPTS = 3  # a free port can be taken between picking it and Prometheus binding it
+from tests.integration.server_scripts import run_script, start_on_free_port
 
 PrometheusFactory = Callable[..., "PrometheusServer"]
 
@@ -113,21 +109,11 @@ class PrometheusServer:
         """Stop the server and wait for it to exit; calling it twice is harmless."""
         if self._stopped:
             return
-        outcome = _run_script("stop", str(self.directory))
+        outcome = run_script("prometheus.sh", "stop", str(self.directory))
         if outcome.returncode != 0:
             output = outcome.stdout + outcome.stderr
             raise AssertionError(f"could not stop Prometheus at {self.url}:\n{output}")
         self._stopped = True
-
-
-def _run_script(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        ["bash", str(PROMETHEUS_SCRIPT), *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
 
 
 def _prometheus_config(
@@ -178,18 +164,12 @@ def prometheus_server(
         config = _prometheus_config(scrape_targets, scrape_interval, rule_files or [], alertmanagers or [])
         config_path.write_text(json.dumps(config, indent=2))  # JSON is valid YAML
 
-        failure = ""
-        for _attempt in range(START_ATTEMPTS):
-            port = free_tcp_port_factory()
-            outcome = _run_script("start", str(directory), str(port), str(config_path))
-            if outcome.returncode == 0:
-                server = PrometheusServer(f"http://127.0.0.1:{port}", port, directory, config_path)
-                started.append(server)
-                return server
-            failure = outcome.stdout + outcome.stderr
-            if "address already in use" not in failure:
-                break
-        pytest.fail(f"could not start Prometheus:\n{failure}", pytrace=False)
+        port = start_on_free_port(
+            "prometheus.sh", directory, free_tcp_port_factory, str(config_path), what="Prometheus"
+        )
+        server = PrometheusServer(f"http://127.0.0.1:{port}", port, directory, config_path)
+        started.append(server)
+        return server
 
     yield start
     for server in started:

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import importlib.util
 import os
-import subprocess
 import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -31,9 +30,7 @@ from typing import Any
 import pytest
 from elasticsearch import Elasticsearch
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-ELASTICSEARCH_SCRIPT = REPO_ROOT / "scripts" / "elasticsearch.sh"
-START_ATTEMPTS = 3  # a free port can be taken between picking it and noida-db binding it
+from tests.integration.server_scripts import run_script, start_on_free_port
 
 
 @dataclass
@@ -68,18 +65,21 @@ class ElasticsearchServer:
         """Start (or restart) on the same port and data dir; fails the test if it cannot."""
         if self._running:
             return
-        outcome = _run_script("start", str(self.directory), str(self.port))
+        outcome = run_script("elasticsearch.sh", "start", str(self.directory), str(self.port))
         if outcome.returncode != 0:
-            pytest.fail(f"could not start noida-db on port {self.port}:\n{_output(outcome)}", pytrace=False)
+            pytest.fail(
+                f"could not start noida-db on port {self.port}:\n{outcome.stdout}{outcome.stderr}",
+                pytrace=False,
+            )
         self._running = True
 
     def stop(self) -> None:
         """Stop the server and wait for it to exit (its data is kept); calling it twice is harmless."""
         if not self._running:
             return
-        outcome = _run_script("stop", str(self.directory))
+        outcome = run_script("elasticsearch.sh", "stop", str(self.directory))
         if outcome.returncode != 0:
-            raise AssertionError(f"could not stop noida-db at {self.url}:\n{_output(outcome)}")
+            raise AssertionError(f"could not stop noida-db at {self.url}:\n{outcome.stdout}{outcome.stderr}")
         self._running = False
 
     def close(self) -> None:
@@ -88,23 +88,6 @@ class ElasticsearchServer:
             es.close()
         self._clients.clear()
         self.stop()
-
-
-def _run_script(*args: str) -> subprocess.CompletedProcess[str]:
-    # The script finds the noida-db binary through this interpreter, the one running the tests.
-    env = {**os.environ, "NOIDA_DB_PYTHON": sys.executable}
-    return subprocess.run(
-        ["bash", str(ELASTICSEARCH_SCRIPT), *args],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-        env=env,
-    )
-
-
-def _output(outcome: subprocess.CompletedProcess[str]) -> str:
-    return outcome.stdout + outcome.stderr
 
 
 def _require_noida_db() -> None:
@@ -123,16 +106,8 @@ def start_es_server(directory: Path, free_port: Callable[[], int]) -> Elasticsea
     port that something else took in the meantime."""
     _require_noida_db()
     directory.mkdir(parents=True, exist_ok=True)
-    failure = ""
-    for _attempt in range(START_ATTEMPTS):
-        port = free_port()
-        outcome = _run_script("start", str(directory), str(port))
-        if outcome.returncode == 0:
-            return ElasticsearchServer(port=port, directory=directory, _running=True)
-        failure = _output(outcome)
-        if "already in use" not in failure:
-            break
-    pytest.fail(f"could not start noida-db:\n{failure}", pytrace=False)
+    port = start_on_free_port("elasticsearch.sh", directory, free_port, what="noida-db")
+    return ElasticsearchServer(port=port, directory=directory, _running=True)
 
 
 @pytest.fixture

@@ -38,7 +38,6 @@ from __future__ import annotations
 import contextlib
 import os
 import re
-import subprocess
 import threading
 import time
 import uuid
@@ -56,10 +55,10 @@ from kafka.errors import TopicAlreadyExistsError
 from kafka.producer.future import RecordMetadata
 
 from tests.conftest import find_free_port
+from tests.integration.server_scripts import run_script, start_on_free_port
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 KAFKA_SCRIPT = REPO_ROOT / "scripts" / "kafka.sh"
-START_ATTEMPTS = 3  # a free port can be taken between picking it and Tansu binding it
 
 # Session 2 s: Tansu's join wait scales with it (see the module docstring). Heartbeats at a tenth of
 # the session, so a busy test process still gets several in before the broker gives up on it.
@@ -188,16 +187,6 @@ def tansu_binary() -> Path:
     return binary
 
 
-def _run_script(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        ["bash", str(KAFKA_SCRIPT), *args],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-
-
 @dataclass
 class KafkaBroker:
     """A running Tansu broker, plus the helpers tests need to set up topics and data."""
@@ -270,7 +259,7 @@ class KafkaBroker:
             # UnknownProducerIdError forever, so the next produce() gets a fresh one.
             self._producer.close(timeout=5)
             self._producer = None
-        outcome = _run_script("stop", str(self.directory))
+        outcome = run_script("kafka.sh", "stop", str(self.directory))
         if outcome.returncode != 0:
             output = outcome.stdout + outcome.stderr
             raise AssertionError(f"could not stop Tansu at {self.bootstrap}:\n{output}")
@@ -280,7 +269,7 @@ class KafkaBroker:
         """Start the broker again on the same port, empty, then re-create the known topics."""
         if self.running:
             return
-        outcome = _run_script("start", str(self.directory), str(self.port))
+        outcome = run_script("kafka.sh", "start", str(self.directory), str(self.port))
         if outcome.returncode != 0:
             raise AssertionError(
                 f"could not restart Tansu on {self.bootstrap}:\n{outcome.stdout}{outcome.stderr}"
@@ -326,16 +315,8 @@ def start_kafka_broker(directory: Path) -> KafkaBroker:
     """Start Tansu on a free loopback port with its pid file and log in ``directory``."""
     tansu_binary()  # fail with a clear message before the script does
     directory.mkdir(parents=True, exist_ok=True)
-    failure = ""
-    for _attempt in range(START_ATTEMPTS):
-        port = find_free_port()
-        outcome = _run_script("start", str(directory), str(port))
-        if outcome.returncode == 0:
-            return KafkaBroker(port=port, directory=directory, running=True)
-        failure = outcome.stdout + outcome.stderr
-        if "address already in use" not in failure.lower():
-            break
-    pytest.fail(f"could not start Tansu:\n{failure}", pytrace=False)
+    port = start_on_free_port("kafka.sh", directory, find_free_port, what="Tansu")
+    return KafkaBroker(port=port, directory=directory, running=True)
 
 
 @pytest.fixture
