@@ -156,14 +156,15 @@ def window_index_at(moment: datetime) -> int:
     return int((moment.timestamp() * 1000 - START_MS) // HOUR_MS) + 1
 
 
-def generate(model: object, rows: int, rng: np.random.Generator) -> list[Event]:
+def generate(model: object, rows: int, rng: np.random.Generator, start_ms: int = START_MS) -> list[Event]:
+    """The demo's day (stationary, feature drift, concept drift) from `start_ms`, in arrival order."""
     events: list[Event] = []
     index = 0
     for _, world, count in PHASES:
         for _ in range(count):
-            events += window_events(model, world, index + 1, START_MS + index * HOUR_MS, HOUR_MS, rows, rng)
+            events += window_events(model, world, index + 1, start_ms + index * HOUR_MS, HOUR_MS, rows, rng)
             index += 1
-    bad_at = START_MS + HOUR_MS + HOUR_MS // 2
+    bad_at = start_ms + HOUR_MS + HOUR_MS // 2
     events += [Event(bad_at, "predictions", m) for m in BAD_MESSAGES]
     events.sort(key=lambda e: e.arrival_ms)
     return events

@@ -25,8 +25,8 @@ import pandas as pd
 from monitor.baseline import build_baseline
 from monitor.baseline_store import BaselineStore
 from monitor.config import DriftlineConfig, load_config
-from monitor.demo import BAD_MESSAGES, HOUR_MS, MODEL, PHASES
-from monitor.demo_data import Event, World, customers, score, train_model, window_events
+from monitor.demo import HOUR_MS, MODEL, generate
+from monitor.demo_data import Event, World, customers, score, train_model
 from monitor.errors import BaselineError, DriftlineError
 
 VERSION = "1"
@@ -43,21 +43,6 @@ class Produced:
 
 def default_start(now: datetime) -> datetime:
     return now.astimezone(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(hours=24)
-
-
-def demo_events(model: object, rows: int, start: datetime, rng: np.random.Generator) -> list[Event]:
-    """The demo's day (stationary, feature drift, concept drift) from `start`, in arrival order."""
-    start_ms = int(start.timestamp() * 1000)
-    events: list[Event] = []
-    index = 0
-    for _, world, count in PHASES:
-        for _ in range(count):
-            events += window_events(model, world, index + 1, start_ms + index * HOUR_MS, HOUR_MS, rows, rng)
-            index += 1
-    bad_at = start_ms + HOUR_MS + HOUR_MS // 2
-    events += [Event(bad_at, "predictions", m) for m in BAD_MESSAGES]
-    events.sort(key=lambda e: e.arrival_ms)
-    return events
 
 
 def ensure_baseline(config: DriftlineConfig, train: pd.DataFrame, now: datetime) -> tuple[str, bool]:
@@ -96,7 +81,7 @@ def produce_demo(
     if baseline_only:
         return Produced(baseline_id, built)
     bootstrap = bootstrap or _bootstrap_of(config)
-    events = demo_events(model, rows, start or default_start(now), rng)
+    events = generate(model, rows, rng, int((start or default_start(now)).timestamp() * 1000))
     progress(f"producing {len(events):,} events to {bootstrap}")
     counts = _produce(events, bootstrap, config, speed)
     return Produced(baseline_id, built, counts["predictions"], counts["outcomes"], counts["malformed"])
