@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterable, Sequence
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import psycopg
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
@@ -137,6 +137,15 @@ class PostgresStateStore:
                 conn.execute(f"UPDATE {SCHEMA_TABLE} SET version = %s WHERE name = 'checkpoints'", (step,))
         return namespace
 
+    def _fetch(self, action: str, query: str, params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
+        """The rows of one SELECT (binary results: bytea comes back as bytes-like)."""
+
+        def work(conn: psycopg.Connection) -> list[tuple[Any, ...]]:
+            with conn.cursor(binary=True) as cursor:
+                return cursor.execute(query, params).fetchall()
+
+        return self._call(action, work)
+
     def _call(self, action: str, work: Callable[[psycopg.Connection], T]) -> T:
         """Run `work` on a live connection, reopening it once if it turns out to have dropped."""
         with self._mutex:
@@ -188,11 +197,7 @@ class PostgresStateStore:
             "WHERE grp = %s AND partition = ANY(%s)"
         )
 
-        def work(conn: psycopg.Connection) -> list[tuple[int, str, bytes, bytes]]:
-            with conn.cursor(binary=True) as cursor:
-                return cursor.execute(query, (group, wanted)).fetchall()
-
-        rows = self._call(f"loading group {group!r}", work)
+        rows = self._fetch(f"loading group {group!r}", query, (group, wanted))
         return {
             p: PartitionCheckpoint(p, decode_offsets(offsets, group, p), bytes(windows), bytes(join))
             for p, offsets, windows, join in rows
@@ -201,11 +206,7 @@ class PostgresStateStore:
     def load_windows(self, group: str) -> dict[int, bytes]:
         query = f"SELECT partition, windows FROM {CHECKPOINT_TABLE} WHERE grp = %s"
 
-        def work(conn: psycopg.Connection) -> list[tuple[int, bytes]]:
-            with conn.cursor(binary=True) as cursor:
-                return cursor.execute(query, (group,)).fetchall()
-
-        rows = self._call(f"loading windows of group {group!r}", work)
+        rows = self._fetch(f"loading windows of group {group!r}", query, (group,))
         return {p: bytes(windows) for p, windows in rows}
 
     def write_records(self, puts: Sequence[RecordPut] = (), deletes: Sequence[RecordKey] = ()) -> None:
@@ -227,11 +228,7 @@ class PostgresStateStore:
     def load_records(self, namespace: str) -> dict[str, bytes]:
         query = f"SELECT key, value FROM {RECORDS_TABLE} WHERE namespace = %s"
 
-        def work(conn: psycopg.Connection) -> list[tuple[str, bytes]]:
-            with conn.cursor(binary=True) as cursor:
-                return cursor.execute(query, (namespace,)).fetchall()
-
-        rows = self._call(f"loading records of {namespace!r}", work)
+        rows = self._fetch(f"loading records of {namespace!r}", query, (namespace,))
         return {str(k): bytes(v) for k, v in rows}
 
     def try_lock_evaluation(self, group: str) -> bool:
