@@ -9,6 +9,7 @@ from pathlib import Path
 import orjson
 import psycopg
 import pytest
+import yaml
 
 from tests.conftest import find_free_port
 from tests.integration import kafka_pipeline as kp
@@ -169,8 +170,9 @@ def test_broker_outage_is_survived_and_reported_by_readyz(
     config = kp.write_config(
         tmp_path, kafka_broker.bootstrap, kafka_group_id, "sqlite:///state.db", stop_when_idle=None
     )
-    text = config.read_text().replace("enabled: false", f"enabled: true\n    port: {port}")
-    config.write_text(text)
+    data = yaml.safe_load(config.read_text())
+    data["api"] = {"port": port}  # kafka_pipeline's configs serve no HTTP; this test needs /readyz
+    config.write_text(yaml.safe_dump(data))
     instance = kp.start(config, "run")
     try:
         assert _wait_ready(port, True), instance.log.read_text()[-2000:]
