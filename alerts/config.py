@@ -24,6 +24,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BeforeValidator, ConfigDict, Field, model_validator
 
 from monitor.config_types import Duration, Strict, parse_duration
+from monitor.performance.degradation import HIGHER_IS_BETTER
 
 Signal = Literal[
     "feature_drift",  # per feature: 1 if drifted, or one of its statistics (`statistic`)
@@ -38,7 +39,6 @@ Signal = Literal[
 ]
 PER_FEATURE = {"feature_drift", "missing_ratio", "out_of_range_ratio", "unseen_ratio"}
 # Performance metrics where a higher value is better; for the others a drop is an increase.
-HIGHER_IS_BETTER = {"accuracy", "precision", "recall", "f1", "roc_auc", "r2"}
 PERFORMANCE_METRICS = HIGHER_IS_BETTER | {"log_loss", "mae", "rmse", "mape"}
 Op = Literal[">", ">=", "<", "<="]
 

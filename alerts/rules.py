@@ -11,7 +11,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
-from alerts.config import HIGHER_IS_BETTER, RuleConfig
+from alerts.config import RuleConfig
+from monitor.performance.degradation import shown_drop
 from monitor.results import WindowResult
 
 SERVICE = "*"  # model and version of service-wide signals (rejects carry no model)
@@ -110,13 +111,15 @@ def _feature_value(
 
 
 def performance_drop(rule: RuleConfig, result: WindowResult, min_pairs: int) -> float | None:
-    """How far the window's metric is worse than the reference (positive = worse); None until the
-    window has `min_pairs` joined pairs, as a handful of outcomes says nothing."""
+    """How far the window's metric is worse than the reference (positive = worse), counted only
+    when the window's sample shows it (monitor.performance.degradation: 0 otherwise, so a window
+    of a few hundred pairs does not fire on noise); None until the window has `min_pairs` joined
+    pairs."""
     perf = result.performance
-    latest, reference = perf.metrics.get(rule.metric), perf.reference.get(rule.metric)
-    if perf.n_pairs < min_pairs or latest is None or reference is None:
+    drop = shown_drop(rule.metric, perf.metrics, perf.reference, perf.n_pairs)
+    reference = perf.reference.get(rule.metric)
+    if perf.n_pairs < min_pairs or drop is None or reference is None:
         return None
-    drop = reference - latest if rule.metric in HIGHER_IS_BETTER else latest - reference
     if rule.relative:
         return None if reference == 0 else drop / abs(reference)
     return float(drop)

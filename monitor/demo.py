@@ -76,7 +76,7 @@ def write_config(workdir: Path, port: int, extra: dict[str, Any] | None = None) 
         ],
         "baselines": {"path": "baselines"},
         "sources": {"dead_letters": "dead-letters.jsonl"},
-        "api": {"port": port},
+        "api": {"port": port, "refresh_seconds": 1},  # the status page follows the stream live
         "evaluation": {"interval": "1s"},
         **(extra or {}),  # alerts (alerts/demo_alerts.py)
     }

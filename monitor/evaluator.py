@@ -20,6 +20,7 @@ from monitor.baseline import Baseline
 from monitor.config import DriftlineConfig
 from monitor.evaluate import evaluate
 from monitor.performance import performance_metrics
+from monitor.performance.degradation import shown_drop
 from monitor.results import PerformanceReport, WindowResult
 from monitor.stream import Monitor
 from monitor.windows import WindowState, ms_to_datetime
@@ -121,15 +122,12 @@ class Evaluator:
         reference = baseline.reference_performance or {}
         n = int(metrics.get("n") or 0)
         degraded = False
-        if n >= cfg.performance.min_pairs:
+        if n >= cfg.performance.min_pairs:  # a drop beyond the tolerance that the sample shows
             if cfg.task == "classification":
-                acc, ref = metrics.get("accuracy"), reference.get("accuracy")
-                degraded = (
-                    acc is not None and ref is not None and acc < ref - cfg.performance.max_accuracy_drop
-                )
+                drop = shown_drop("accuracy", metrics, reference, n)
+                degraded = drop is not None and drop > cfg.performance.max_accuracy_drop
             else:
-                mae, ref = metrics.get("mae"), reference.get("mae")
-                degraded = (
-                    mae is not None and ref is not None and mae > ref * (1 + cfg.performance.max_mae_increase)
-                )
+                drop, ref = shown_drop("mae", metrics, reference, n), reference.get("mae")
+                tolerance = None if ref is None else ref * cfg.performance.max_mae_increase
+                degraded = drop is not None and tolerance is not None and drop > tolerance
         return PerformanceReport(n_pairs=n, metrics=metrics, reference=reference, degraded=degraded)

@@ -6,6 +6,8 @@ red, and the report link serves Evidently's page. A screenshot goes to test-arti
 from __future__ import annotations
 
 import shutil
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -13,9 +15,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from playwright.sync_api import Error as PlaywrightError
 
 from monitor.api.app import ApiServer
 from monitor.service import Service
+from tests.conftest import find_free_port
 from tests.unit.api import api_world as world
 
 pytestmark = pytest.mark.integration
@@ -98,3 +102,50 @@ def test_status_page_shows_the_drifted_model_red_with_its_features_in_the_heat_m
             assert errors == []
         finally:
             browser.close()
+
+
+def test_status_page_follows_the_demo_while_it_runs(tmp_path: Path) -> None:
+    """The README's demo as a user watches it: while its stream runs, churn turns red and the heat
+    map marks the injected features (monthly_spend and region) in the feature-drift windows."""
+    from playwright.sync_api import sync_playwright
+
+    from monitor.demo import HOUR_MS, START_MS, first_window_of
+
+    chromium = shutil.which("chromium")
+    assert chromium, "chromium is not installed: scripts/setup.sh installs the Debian package"
+    port = find_free_port()
+    args = ["demo", "--workdir", str(tmp_path), "--speed", "1", "--port", str(port)]
+    demo = subprocess.Popen([sys.executable, "-m", "monitor.cli", *args], stdout=subprocess.PIPE, text=True)
+    try:
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
+            try:
+                page = browser.new_page(viewport={"width": 1200, "height": 900})
+                deadline = time.monotonic() + WAIT_MS / 1000
+                while True:  # the demo trains its model before it serves the page
+                    try:
+                        page.goto(f"http://127.0.0.1:{port}/")
+                        break
+                    except PlaywrightError:
+                        assert demo.poll() is None and time.monotonic() < deadline, "the demo never served"
+                        time.sleep(0.5)
+                page.wait_for_selector('section[data-model="churn"][data-state="red"]', timeout=WAIT_MS)
+                marked = page.eval_on_selector_all(
+                    '[data-heatmap="churn/1"] rect[data-drift="true"]',
+                    "cells => cells.map(c => [c.dataset.feature, Number(c.dataset.window)])",
+                )
+                ARTIFACTS.mkdir(exist_ok=True)
+                page.screenshot(path=str(ARTIFACTS / "status-page-demo.png"), full_page=True)
+            finally:
+                browser.close()
+    finally:
+        out, _ = demo.communicate(timeout=300)
+    assert demo.returncode == 0, out[-2000:]
+    windows = {(feature, (start * 1000 - START_MS) // HOUR_MS + 1) for feature, start in marked}
+    first, last = first_window_of("feature drift"), first_window_of("concept drift") - 1
+    for feature in ("monthly_spend", "region"):
+        drifted = {w for f, w in windows if f == feature}
+        assert drifted and min(drifted) == first and drifted <= set(range(first, last + 1)), (
+            feature,
+            drifted,
+        )
