@@ -77,7 +77,10 @@ class RegressionPerformance:
         # R2 = 1 - SSE / SST with SST * n * 2**1127 / unit**2 == total_variance (all integers).
         r2 = None
         if n >= 2 and total_variance > 0:
-            r2 = 1.0 - (units["squared_error"] * n << UNIT_BITS) / total_variance
+            try:
+                r2 = 1.0 - (units["squared_error"] * n << UNIT_BITS) / total_variance
+            except OverflowError:  # errors over 1e154 times the spread of y: worse than any float
+                r2 = -math.inf
         # Spread of |error|: sum(|e|**2) is the squared-error sum, so no extra accumulator is needed.
         abs_numerator = (n * units["squared_error"] << UNIT_BITS) - units["abs_error"] ** 2
         abs_error_std = math.sqrt(abs_numerator / (n * n << (2 * UNIT_BITS)))

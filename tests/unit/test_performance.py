@@ -191,6 +191,13 @@ def test_classification_merge_is_exact_associative_and_order_independent(true, s
     assert merge(merge(c, a), b).metrics() == whole.metrics()  # bit-identical floats
 
 
+def test_r2_of_errors_beyond_float_range_relative_to_the_spread_of_y_is_minus_infinity():
+    # SSE / SST here is about 1e619: the exact integer ratio does not fit a float (found by the
+    # property test below, which used to raise OverflowError from metrics()).
+    metrics = RegressionPerformance().update(np.array([0.0, 1e-160]), np.array([1e149, 0.0])).metrics()
+    assert metrics["r2"] == -math.inf and metrics["mae"] == pytest.approx(5e148)
+
+
 @settings(max_examples=60, deadline=None)
 @given(values=st.lists(st.tuples(finite, finite), max_size=50), cuts=split_points)
 def test_regression_merge_is_exact_associative_and_order_independent(values, cuts):
