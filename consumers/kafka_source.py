@@ -229,7 +229,9 @@ class KafkaSource:
 
     def _handle(self, records: dict[TopicPartition, list[Any]]) -> None:
         by_partition: dict[int, RawBatch] = {}
-        offsets: dict[tuple[int, str], list[int]] = {}  # (partition, "predictions"/"outcomes") -> offsets
+        # (partition, "predictions"/"outcomes") -> its records: a poll returns one list per topic
+        # partition, so a reject's position in the batch is its index there (for dead letters).
+        polled: dict[tuple[int, str], list[Any]] = {}
         for tp, messages in records.items():
             if tp.partition not in self.owned:
                 continue  # revoked while this batch was in flight
@@ -237,14 +239,14 @@ class KafkaSource:
             values = [m.value for m in messages]
             kind = "predictions" if tp.topic == self.config.predictions_topic else "outcomes"
             getattr(batch, kind).extend(values)
-            offsets.setdefault((tp.partition, kind), []).extend(m.offset for m in messages)
+            polled[(tp.partition, kind)] = messages
             self.offsets[tp.partition][tp.topic] = messages[-1].offset + 1
         for partition, batch in sorted(by_partition.items()):
             rejected = self.service.handle(batch, partition)
-            self._dead_letter(rejected, partition, offsets)
+            self._dead_letter(rejected, partition, polled)
 
     def _dead_letter(
-        self, rejected: list[Rejected], partition: int, offsets: dict[tuple[int, str], list[int]]
+        self, rejected: list[Rejected], partition: int, polled: dict[tuple[int, str], list[Any]]
     ) -> None:
         """Each reject to the dead-letter topic: the original bytes, the reason and where it came from
         (topic, partition, offset headers; the key repeats them, so a consumer of the dead-letter
@@ -255,7 +257,7 @@ class KafkaSource:
             if reject.reason == "empty":
                 continue
             topic = self.topics[0] if reject.topic == "predictions" else self.topics[1]
-            offset = offsets[(partition, reject.topic)][reject.position]
+            offset = polled[(partition, reject.topic)][reject.position].offset
             headers = [
                 ("reason", reject.reason.encode()),
                 ("detail", reject.detail.encode()[:1000]),
