@@ -12,12 +12,15 @@ which `evaluate` then works on outside the lock.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
 from monitor.baseline import Baseline
+from monitor.baseline_store import BaselineStore
 from monitor.config import DriftlineConfig
+from monitor.errors import BaselineError
 from monitor.evaluate import evaluate
 from monitor.performance import performance_metrics
 from monitor.performance.degradation import shown_drop
@@ -25,6 +28,7 @@ from monitor.results import PerformanceReport, WindowResult
 from monitor.stream import Monitor
 from monitor.windows import WindowState, ms_to_datetime
 
+log = logging.getLogger("driftline.evaluator")
 Key = tuple[str, str, int]  # model, version, window start
 
 
@@ -41,10 +45,11 @@ class Evaluator:
     def __init__(self, config: DriftlineConfig, baselines: Mapping[tuple[str, str], Baseline]) -> None:
         self.models = {m.name: m for m in config.models}
         self.baselines = baselines
+        self.store = BaselineStore(config.baselines.path)
         self._seen: dict[Key, tuple[int, ...]] = {}
-        # Windows open when their stream's baseline was swapped (Service.swap_baseline) keep the
-        # baseline their sketches were built on: its bins, not the new one's.
-        self.pinned: dict[Key, Baseline] = {}
+        # Baselines by id that windows may still be built on: those swapped out while windows
+        # were open (Service.swap_baseline), and those read back from the store after a restart.
+        self._by_id: dict[str, Baseline] = {}
 
     def due(self, partitions: Sequence[Monitor]) -> list[Due]:
         """Merged copies of the closed windows that changed since they were last evaluated."""
@@ -73,7 +78,6 @@ class Evaluator:
             )
         live = set(parts)
         self._seen = {k: v for k, v in self._seen.items() if k in live}
-        self.pinned = {k: v for k, v in self.pinned.items() if k in live}
         return due
 
     @staticmethod
@@ -90,13 +94,35 @@ class Evaluator:
                 for table in tables:
                     del table[start]
 
+    def remember(self, baseline: Baseline) -> None:
+        """Keep a baseline that open windows were built on after it stops being the active one."""
+        self._by_id[baseline.id] = baseline
+
+    def find_baseline(self, model: str, version: str, baseline_id: str) -> Baseline | None:
+        """Baseline `baseline_id` of a model version: the active one, one swapped out while windows
+        were open, or one read from the store; None if it is not stored any more."""
+        active = self.baselines.get((model, version))
+        if active is not None and (not baseline_id or baseline_id == active.id):
+            return active
+        found = self._by_id.get(baseline_id)
+        if found is None:
+            try:
+                found = self.store.load(model, version, baseline_id)
+            except BaselineError as err:
+                log.warning("%s", err)
+                return None
+            self._by_id[baseline_id] = found
+        return found
+
+    def baseline_of(self, model: str, version: str, baseline_id: str) -> Baseline:
+        """The baseline a window's sketches were built on (its bins): the active one unless another
+        was swapped in since the window opened (or the window's is no longer stored)."""
+        return self.find_baseline(model, version, baseline_id) or self.baselines[(model, version)]
+
     def evaluate(self, due: Due, now: datetime) -> WindowResult:
         cfg = self.models[due.model]
         window = due.window
-        baseline = (
-            self.pinned.get((due.model, due.version, window.start))
-            or self.baselines[(due.model, due.version)]
-        )
+        baseline = self.baseline_of(due.model, due.version, window.baseline_id)
         start, end = ms_to_datetime(window.start), ms_to_datetime(window.end)
         return WindowResult(
             model=cfg.name,

@@ -169,10 +169,9 @@ class Service:
                 if stream is None:
                     monitor.streams[key] = VersionStream(model, baseline)
                     continue
-                if old is not None:
-                    for start in stream.windows:
-                        self.evaluator.pinned.setdefault((*key, start), old)
-                stream.baseline = baseline
+                stream.baseline = baseline  # its open windows keep their baseline_id
+            if old is not None:
+                self.evaluator.remember(old)
             self.baselines[key] = baseline
         return old
 

@@ -208,6 +208,7 @@ class Monitor:
                 cfg.task,
                 cfg.window_sample,
                 cfg.performance.positive_label,
+                stream.baseline.id,
             )
             stream.windows[start] = window
         return window

@@ -62,6 +62,9 @@ class WindowState:
     expired: int = 0
     closed: bool = False  # no more predictions: the drift part is final
     final: bool = False  # the join TTL has passed: no more outcomes either
+    # The baseline whose bins the sketches use: a window stays with it when another baseline is
+    # swapped in while it is open, across restarts too ("" in states written before it was kept).
+    baseline_id: str = ""
 
     @classmethod
     def open(
@@ -73,9 +76,11 @@ class WindowState:
         task: str,
         sample: int,
         positive_label: str,
+        baseline_id: str = "",
     ) -> WindowState:
         sketch = template.empty_like(reservoir_size=max(sample, 1), seed=start)
-        return cls(version, start, end, sketch, new_performance(task, positive_label))
+        performance = new_performance(task, positive_label)
+        return cls(version, start, end, sketch, performance, baseline_id=baseline_id)
 
     def merge(self, other: WindowState) -> WindowState:
         """The same window as seen by two partitions: a new state holding both."""
@@ -89,6 +94,7 @@ class WindowState:
             self.expired + other.expired,
             self.closed or other.closed,
             self.final and other.final,
+            self.baseline_id,
         )
 
     def copy(self) -> WindowState:
@@ -120,6 +126,7 @@ class WindowState:
             "expired": self.expired,
             "closed": self.closed,
             "final": self.final,
+            "baseline_id": self.baseline_id,
         }
 
     @classmethod
@@ -135,4 +142,5 @@ class WindowState:
             expired=int(state["expired"]),
             closed=bool(state["closed"]),
             final=bool(state["final"]),
+            baseline_id=str(state.get("baseline_id", "")),
         )

@@ -35,9 +35,8 @@ from fastapi.responses import HTMLResponse
 from monitor.api.models import ModelName, Version, find_window, resolve, service_of
 from monitor.api.protocol import ApiError, require_read
 from monitor.baseline import Baseline
-from monitor.baseline_store import BaselineStore
 from monitor.config import DriftlineConfig, ModelConfig
-from monitor.errors import BaselineError, DriftlineError
+from monitor.errors import DriftlineError
 from monitor.reservoir import RowReservoir
 from monitor.result_json import window_id
 from monitor.results import WindowResult
@@ -138,17 +137,12 @@ class ReportCache:
 
 def baseline_of(service: Service, result: WindowResult) -> Baseline:
     """The baseline the window was evaluated against (from the store if it was replaced since)."""
-    key = (result.model, result.model_version)
-    with service.lock:
-        current = service.baselines.get(key)
-    if current is not None and current.id == result.drift.baseline_id:
-        return current
-    try:
-        return BaselineStore(service.config.baselines.path).load(*key, result.drift.baseline_id)
-    except BaselineError:
+    found = service.evaluator.find_baseline(result.model, result.model_version, result.drift.baseline_id)
+    if found is None:
         raise ApiError(
             410, f"baseline {result.drift.baseline_id} of this window is no longer stored", "path.window_id"
-        ) from None
+        )
+    return found
 
 
 def window_report(service: Service, cache: ReportCache, result: WindowResult) -> str:

@@ -5,6 +5,7 @@ from datetime import UTC, datetime
 import numpy as np
 import pytest
 
+from monitor.baseline_store import BaselineStore
 from monitor.deadletter import MemoryDeadLetters
 from monitor.service import Service
 from monitor.stream import Batch, Monitor
@@ -224,3 +225,27 @@ def test_stationary_million_events_raise_no_alarm() -> None:
     assert not any(r.drift.prediction.drift_detected for r in results if r.drift.prediction)
     assert not any(r.performance.degraded for r in results)
     assert not monitor.streams[("m", "1")].detector.drift_detected
+
+
+def test_a_window_open_when_its_baseline_is_swapped_keeps_it_across_a_restart(tmp_path) -> None:
+    # Its sketches use the old baseline's bins: evaluating it against the new one would compare
+    # counts on different edges. The old baseline comes back from the store after the restart.
+    cfg = world.config()
+    cfg = cfg.model_copy(update={"baselines": cfg.baselines.model_copy(update={"path": tmp_path})})
+    old, new = world.baseline(cfg, seed=0), world.baseline(cfg, seed=1)
+    assert old.id != new.id
+    store = BaselineStore(tmp_path)
+    store.save(old)
+    service = Service(cfg, {("m", "1"): old}, MemoryDeadLetters(), clock=lambda: NOW)
+    rng = np.random.default_rng(4)
+    service.monitor.ingest(Batch(predictions={("m", "1"): _window_batch(0, 2000, rng)[0]}))
+    store.save(new)
+    assert service.swap_baseline(new) is old
+    saved = service.monitor.checkpoint(0, {})
+
+    restarted = Service(cfg, {("m", "1"): store.load("m", "1")}, MemoryDeadLetters(), clock=lambda: NOW)
+    restarted.monitor.restore(saved.windows, saved.join)
+    restarted.monitor.ingest(Batch(predictions={("m", "1"): _window_batch(1, 2000, rng)[0]}))
+    results = _by_window(restarted.evaluate(flush=True))
+    assert results[0].drift.baseline_id == old.id  # built before the swap
+    assert results[1].drift.baseline_id == new.id  # opened after it
