@@ -24,8 +24,11 @@ import orjson
 import pytest
 import yaml
 
+from alerts.config import AlertsConfig
 from monitor.api.app import ApiServer
+from monitor.config import StateConfig
 from monitor.deadletter import MemoryDeadLetters
+from monitor.runner import attach_sinks
 from monitor.service import Service
 from monitor.sources import RawBatch
 from tests.integration.conftest import PrometheusServer
@@ -121,13 +124,18 @@ def wait_for_finite(prom: PrometheusServer, promql: str) -> list[Any]:
 
 
 @pytest.fixture
-def live(prometheus_server: Any) -> Any:
-    """The real service fed a drifting stream, scraped every second by a real Prometheus that
-    evaluates the repo's recording rules. Yields (prometheus, metrics text)."""
+def live(prometheus_server: Any, tmp_path: Path) -> Any:
+    """The real service, with its alert engine (default rules, a log receiver), fed a drifting
+    stream, scraped every second by a real Prometheus that evaluates the repo's recording rules.
+    Yields (prometheus, metrics text)."""
     cfg = world.config()
+    alerts = AlertsConfig.model_validate({"receivers": [{"name": "log", "kind": "log"}]})
+    state = StateConfig(url=f"sqlite:///{tmp_path / 'state.db'}")  # the alert engine's store
+    cfg = cfg.model_copy(update={"alerts": alerts, "state": state})
     service = Service(
         cfg, {("m", "1"): world.baseline(cfg)}, MemoryDeadLetters(), clock=lambda: datetime.now(UTC)
     )
+    attach_sinks(service, cfg)
     metrics = ApiServer(service, "127.0.0.1", 0)
     try:
         rng = np.random.default_rng(5)
@@ -149,6 +157,7 @@ def live(prometheus_server: Any) -> Any:
         yield prom, text
     finally:
         metrics.close()
+        service.close_sinks()
 
 
 def test_dashboards_against_the_live_service(live: Any) -> None:
