@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Iterable, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from alerts.config import AlertsConfig, RuleConfig
@@ -25,6 +25,7 @@ from alerts.outbox import OUTBOX, Entry, new_entry, overflow
 from alerts.retraining import TRIGGERS, allow, decode_history, encode_history, payload, prune, trigger_key
 from alerts.rules import Observation, observe, observe_rejects, observe_staleness
 from alerts.state import AlertState, Notice, step, tick
+from monitor.clock import Clock, utc_now
 from monitor.counters import Counters
 from monitor.errors import ConfigError
 from monitor.result_json import window_document
@@ -41,10 +42,6 @@ WINDOW_SIGNALS = {"feature_drift", "drift_share", "missing_ratio", "out_of_range
 WINDOW_SIGNALS |= {"performance_drop", "concept_drift"}
 
 
-def utc_now() -> datetime:
-    return datetime.now(UTC)
-
-
 class AlertEngine:
     def __init__(
         self,
@@ -53,7 +50,7 @@ class AlertEngine:
         models: dict[str, int],
         streams: Iterable[tuple[str, str]] = (),
         counters: Callable[[], Counters] | None = None,
-        clock: Callable[[], datetime] = utc_now,
+        clock: Clock = utc_now,
         may_deliver: Callable[[], bool] = lambda: True,
     ) -> None:
         """`models`: model name -> joined pairs needed before performance counts (min_pairs);

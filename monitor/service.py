@@ -14,7 +14,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import UTC
 from typing import Any
 
 from apscheduler.executors.pool import ThreadPoolExecutor
@@ -23,6 +23,7 @@ from prometheus_client.registry import Collector
 
 from monitor.baseline import Baseline
 from monitor.baseline_store import BaselineStore
+from monitor.clock import Clock, utc_now
 from monitor.config import DriftlineConfig
 from monitor.counters import Counters
 from monitor.deadletter import DeadLetterSink
@@ -40,11 +41,6 @@ log = logging.getLogger("driftline.service")
 # A window-close evaluation that finds the previous one still running is skipped on purpose
 # (the running one, or the next tick, covers it): not worth a warning per batch.
 logging.getLogger("apscheduler.scheduler").setLevel(logging.ERROR)
-Clock = Callable[[], datetime]
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 def load_baselines(config: DriftlineConfig) -> dict[tuple[str, str], Baseline]:

@@ -19,13 +19,14 @@ import logging
 import random
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from elasticsearch import Elasticsearch
 
+from monitor.clock import Clock, utc_now
 from monitor.exporters.buffer import DocumentBuffer
 from monitor.exporters.delivery import Backoff, DeliveryStats, DeliveryWorker
 from monitor.exporters.es_config import ElasticsearchSinkConfig
@@ -36,17 +37,13 @@ from monitor.results import WindowResult
 log = logging.getLogger("driftline.elasticsearch")
 
 
-def _utc_now() -> datetime:
-    return datetime.now(UTC)
-
-
 class ElasticsearchExporter:
     """ResultSink for Elasticsearch; also takes events (`send_event`) from the alert engine."""
 
     def __init__(
         self,
         config: ElasticsearchSinkConfig,
-        clock: Callable[[], datetime] = _utc_now,
+        clock: Clock = utc_now,
         rng: random.Random | None = None,
     ) -> None:
         self.config = config
