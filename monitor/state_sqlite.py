@@ -18,6 +18,7 @@ import sqlite3
 import threading
 from collections.abc import Iterable, Sequence
 from pathlib import Path
+from typing import Any
 
 from monitor.errors import ConfigError, DriftlineError
 from monitor.state_store import (
@@ -155,6 +156,14 @@ class SqliteStateStore:
                     raise self._failed(f"saving group {group!r}", err) from err
                 raise
 
+    def _fetch(self, action: str, query: str, params: tuple[Any, ...]) -> list[Any]:
+        """The rows of one SELECT; a database error names `action`."""
+        with self._mutex:
+            try:
+                return self._open_connection().execute(query, params).fetchall()
+            except sqlite3.Error as err:
+                raise self._failed(action, err) from err
+
     def load(self, group: str, partitions: Iterable[int]) -> dict[int, PartitionCheckpoint]:
         wanted = sorted({int(p) for p in partitions})
         if not wanted:
@@ -164,11 +173,7 @@ class SqliteStateStore:
             f"SELECT partition, offsets, windows, join_buffer FROM {CHECKPOINT_TABLE} "
             f"WHERE grp = ? AND partition IN ({marks})"
         )
-        with self._mutex:
-            try:
-                rows = self._open_connection().execute(query, (group, *wanted)).fetchall()
-            except sqlite3.Error as err:
-                raise self._failed(f"loading group {group!r}", err) from err
+        rows = self._fetch(f"loading group {group!r}", query, (group, *wanted))
         return {
             p: PartitionCheckpoint(p, decode_offsets(offsets, group, p), bytes(windows), bytes(join))
             for p, offsets, windows, join in rows
@@ -176,11 +181,7 @@ class SqliteStateStore:
 
     def load_windows(self, group: str) -> dict[int, bytes]:
         query = f"SELECT partition, windows FROM {CHECKPOINT_TABLE} WHERE grp = ?"
-        with self._mutex:
-            try:
-                rows = self._open_connection().execute(query, (group,)).fetchall()
-            except sqlite3.Error as err:
-                raise self._failed(f"loading windows of group {group!r}", err) from err
+        rows = self._fetch(f"loading windows of group {group!r}", query, (group,))
         return {p: bytes(windows) for p, windows in rows}
 
     def write_records(self, puts: Sequence[RecordPut] = (), deletes: Sequence[RecordKey] = ()) -> None:
@@ -205,11 +206,7 @@ class SqliteStateStore:
 
     def load_records(self, namespace: str) -> dict[str, bytes]:
         query = f"SELECT key, value FROM {RECORDS_TABLE} WHERE namespace = ?"
-        with self._mutex:
-            try:
-                rows = self._open_connection().execute(query, (namespace,)).fetchall()
-            except sqlite3.Error as err:
-                raise self._failed(f"loading records of {namespace!r}", err) from err
+        rows = self._fetch(f"loading records of {namespace!r}", query, (namespace,))
         return {str(k): bytes(v) for k, v in rows}
 
     def try_lock_evaluation(self, group: str) -> bool:
