@@ -1,5 +1,17 @@
 # driftline service image: `driftline run --config /etc/driftline/driftline.yml` (see
 # docker-compose.yml, which mounts deploy/driftline.yml there).
+# Build stage: compiles driftline's native modules (C, CPython's API only) into a wheel.
+FROM python:3.11-slim AS build
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends gcc libc6-dev \
+    && rm -rf /var/lib/apt/lists/*
+WORKDIR /src
+COPY pyproject.toml README.md ./
+COPY monitor monitor
+COPY consumers consumers
+COPY alerts alerts
+RUN pip wheel --no-cache-dir --no-deps --wheel-dir /wheels .
+
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
@@ -9,18 +21,11 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 
 WORKDIR /opt/driftline
 
-# Dependencies first, pinned by the lock file, so a code change does not reinstall them.
-COPY requirements-lock.txt pyproject.toml README.md ./
-RUN mkdir monitor consumers alerts \
-    && touch monitor/__init__.py consumers/__init__.py alerts/__init__.py \
-    && pip install -c requirements-lock.txt . \
-    && pip uninstall -y driftline \
-    && rm -rf monitor consumers alerts
-
-COPY monitor monitor
-COPY consumers consumers
-COPY alerts alerts
-RUN pip install --no-deps . \
+# The wheel with its dependencies, pinned by the lock file.
+COPY requirements-lock.txt ./
+COPY --from=build /wheels /wheels
+RUN pip install -c requirements-lock.txt /wheels/*.whl \
+    && rm -rf /wheels \
     && useradd --system --uid 10001 --home-dir /var/lib/driftline driftline \
     && mkdir -p /var/lib/driftline \
     && chown driftline /var/lib/driftline

@@ -5,16 +5,16 @@ A batch of raw messages (Kafka record values, JSONL lines) becomes numpy columns
 reason code from `REJECT_REASONS`. Nothing here raises on bad input: every message is either
 decoded or rejected, so decoded + rejected == len(messages).
 
-Two parsers, one set of rules. The *reference* path parses with `orjson.loads` and checks the
-dicts column by column; it decides every reject. The *typed* path, the default, decodes each
-message straight into a per-model msgspec Struct (tagged by "model"):
-types are checked in C while parsing and no dicts are built, which costs about 60% of
-`orjson.loads`. A message the typed decoder refuses goes to the reference path, which accepts it
-(e.g. a boolean numeric feature) or rejects it with a reason, so the typed path only
-accelerates. Both share the column checks (`set(map(type, column))`, one numpy conversion per
-block, vectorised range tests; a per-row loop only for a column that fails). Messages go in
-chunks of a few hundred so parsed objects die young and stay in the CPU cache. The parsers
-live in monitor.decoding.parsing, the column checks in .columns, .features and .timestamps.
+Two decoders, one set of rules. The *reference* path parses with `orjson.loads` and checks the
+dicts column by column; it decides every reject. The *native* path, the default, is a C scanner
+(monitor.decoding.scan) that reads a whole batch straight into columns, with labels coded over
+a per-batch vocabulary, and builds no per-message objects but the prediction ids. It accepts a
+strict subset of what the reference accepts (no escapes in strings, no duplicate keys, the
+common timestamp layouts...) and gives the same values for it; every other message goes to the
+reference path, so the native path only accelerates. The reference path checks column by
+column: `set(map(type, column))`, one numpy conversion per block, vectorised range tests, and a
+per-row loop only for a column that fails. The parsers live in
+monitor.decoding.scan and .parsing, the column checks in .columns, .features and .timestamps.
 
 Rules worth knowing:
 - empty or whitespace-only messages are returned as `Rejected(reason="empty")` (so counts add
@@ -34,9 +34,6 @@ Rules worth knowing:
 - `known_versions=None` accepts any version; otherwise a model missing from the mapping has no
   known version, so its messages are `unknown_version`.
 - batches and rejects keep input order; a required field that is null is `missing_field`.
-- one known difference between the paths: msgspec skips unconfigured fields unread, so invalid
-  UTF-8 *inside an ignored field* is accepted by the typed path and rejected (`invalid_utf8`)
-  by the reference path. Checking every byte would cost ~10% of the decode.
 """
 
 from __future__ import annotations
@@ -64,8 +61,9 @@ from monitor.decoding.columns import (
     target_column,
 )
 from monitor.decoding.features import FeaturePlan, feature_columns
-from monitor.decoding.parsing import Part, Typed, as_bytes, parse_chunk, signature, top_columns, typed_decoder
+from monitor.decoding.parsing import Part, as_bytes, parse_chunk, top_columns
 from monitor.decoding.rejects import REJECT_REASONS, Rejected
+from monitor.decoding.scan import Scanned, scan_outcomes, scan_predictions
 from monitor.decoding.timestamps import timestamps_ms
 
 __all__ = [
@@ -77,7 +75,7 @@ __all__ = [
     "decode_predictions",
 ]
 
-USE_TYPED_DECODER = True  # tests switch it off to compare both paths
+USE_NATIVE_DECODER = True  # tests switch it off to compare both paths
 
 
 _CHUNK = 256
@@ -140,7 +138,10 @@ def decode_predictions(
             segment=columns["segment"],
         )
 
-    return _decode(messages, typed_decoder("prediction", signature(models)), build, finish, max_bytes)
+    def scan(raws: list[Any]) -> Scanned:
+        return scan_predictions(raws, models, known_versions, max_bytes)
+
+    return _decode(messages, scan, build, finish, max_bytes)
 
 
 def decode_outcomes(
@@ -154,29 +155,37 @@ def decode_outcomes(
     def finish(model: str, columns: Columns) -> OutcomeBatch:
         return OutcomeBatch(model, columns["prediction_id"], columns["timestamp"], columns["outcome"])
 
-    return _decode(messages, typed_decoder("outcome", signature(models)), build, finish, max_bytes)
+    def scan(raws: list[Any]) -> Scanned:
+        return scan_outcomes(raws, models, max_bytes)
+
+    return _decode(messages, scan, build, finish, max_bytes)
 
 
 def _decode(
-    messages: Sequence[Any], typed: Typed | None, build: Callable, finish: Callable, max_bytes: int
+    messages: Sequence[Any], scan: Callable, build: Callable, finish: Callable, max_bytes: int
 ) -> tuple[dict, list]:
     raws = messages if isinstance(messages, list) else list(messages)
     pieces: dict[Any, list[Columns]] = {}
+    rest: Sequence[int] = range(len(raws))  # input positions left to the reference path
+    if USE_NATIVE_DECODER and raws:
+        scanned = scan(raws)
+        pieces = {key: [columns] for key, columns in scanned.groups.items()}
+        rest = scanned.rest.tolist()
     rejected: list[tuple[int, Rejected]] = []
-    typed = typed if USE_TYPED_DECODER else None
-    for start in range(0, len(raws), _CHUNK):
-        chunk = raws[start : start + _CHUNK]
-        for part in parse_chunk(chunk, start, typed, max_bytes, rejected):
+    for begin in range(0, len(rest), _CHUNK):
+        at = rest[begin : begin + _CHUNK]
+        chunk = [raws[i] for i in at]
+        for part in parse_chunk(chunk, at, max_bytes, rejected):
             build(part, pieces)
             for row, (reason, detail) in part.faults.found.items():
-                at = part.positions[row]
-                rejected.append((at, Rejected(as_bytes(chunk[at - start]), reason, detail)))
+                position = part.positions[row]
+                rejected.append((position, Rejected(as_bytes(raws[position]), reason, detail)))
     batches = {key: finish(key, _assemble(found)) for key, found in pieces.items()}
     return batches, [replace(r, position=at) for at, r in sorted(rejected, key=itemgetter(0))]
 
 
 def _assemble(pieces: list[Columns]) -> Columns:
-    """One group's chunks joined (in input order: typed and reference rows may interleave)."""
+    """One group's pieces joined (in input order: native and reference rows may interleave)."""
     if len(pieces) == 1:
         return pieces[0]
     columns = {name: np.concatenate([p[name] for p in pieces]) for name in pieces[0]}
@@ -191,10 +200,7 @@ def _add_piece(
 ) -> None:
     """Merge a group's faults into its part's and keep the group's good rows with their positions."""
     at = part.positions
-    if rows is None:
-        columns["position"] = np.arange(at.start, at.stop) if isinstance(at, range) else np.asarray(at)
-    else:
-        columns["position"] = np.asarray([at[row] for row in rows])
+    columns["position"] = np.asarray(at if rows is None else [at[row] for row in rows])
     for row, fault in found.found.items():
         part.faults.found.setdefault(row if rows is None else rows[row], fault)
     keep = found.good_mask(len(columns["position"]))
@@ -218,14 +224,13 @@ def _prediction_pieces(
     known_versions: Mapping[str, AbstractSet[str]] | None,
     pieces: dict,
 ) -> None:
-    faults, typed = part.faults, part.typed is not None
+    faults = part.faults
     ids, names, versions, times, features, predictions, scores, segments = top_columns(
         part, _PREDICTION_FIELDS, ("score", "segment")
     )
-    check_ids_and_models(ids, names, typed, faults)
-    if not typed:
-        check_types(versions, VERSION, "model_version", "a string", faults)
-        check_types(features, DICT, "features", "an object", faults)
+    check_ids_and_models(ids, names, faults)
+    check_types(versions, VERSION, "model_version", "a string", faults)
+    check_types(features, DICT, "features", "an object", faults)
     if int in set(map(type, versions)):
         versions = [str(v) if type(v) is int else v for v in versions]
     for (model, version), rows in group_rows(names, versions, faults).items():
@@ -237,7 +242,7 @@ def _prediction_pieces(
             faults.add_all(rows, len(ids), "unknown_version", detail)
             continue
         plan, found = plans[model], Faults()
-        columns = feature_columns(take(features, rows), plan, typed, found)
+        columns = feature_columns(take(features, rows), plan, found)
         columns["prediction_id"] = np.array(take(ids, rows), dtype=object)
         columns["timestamp"] = timestamps_ms(take(times, rows), found)
         columns["prediction"] = target_column(
@@ -251,7 +256,7 @@ def _prediction_pieces(
 def _outcome_pieces(part: Part, models: Mapping[str, ModelConfig], pieces: dict) -> None:
     faults = part.faults
     ids, names, times, outcomes = top_columns(part, _OUTCOME_FIELDS, ())
-    check_ids_and_models(ids, names, part.typed is not None, faults)
+    check_ids_and_models(ids, names, faults)
     for (model, _), rows in group_rows(names, None, faults).items():
         if model not in models:
             faults.add_all(rows, len(ids), "unknown_model", f"model: {model!r} is not configured")

@@ -140,11 +140,13 @@ create_venv() {
     "$PYTHON" -m venv "$VENV"
 }
 
-# What the installed set depends on: the dependency declarations, the lock, the interpreter, and
-# which top-level packages exist (an editable install maps only the packages found at install time).
+# What the installed set depends on: the dependency declarations, the lock, the interpreter, which
+# top-level packages exist (an editable install maps only the packages found at install time), and
+# the C sources of the native modules, which the install compiles.
 install_fingerprint() {
     {
         cat pyproject.toml requirements-lock.txt
+        find monitor -name '*.c' -print0 | sort -z | xargs -0 cat
         "$VENV/bin/python" --version
         ls -d monitor/__init__.py consumers/__init__.py alerts/__init__.py 2>/dev/null || true
     } | sha256sum | cut -d' ' -f1

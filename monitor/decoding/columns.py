@@ -1,4 +1,4 @@
-"""Column checks shared by both parsers (see monitor.events): each turns the parsed values of one
+"""Column checks of the reference path (see monitor.events): each turns the parsed values of one
 field into one numpy column and records, per row, the first fault found (reason, detail). Type
 checks run on `set(map(type, column))`; a per-row loop only runs for a column that fails."""
 
@@ -73,10 +73,9 @@ def check_types(
                 faults.add(row, "wrong_type", f"{field}: expected {expected}, got {show(value)}")
 
 
-def check_ids_and_models(ids: Sequence[Any], names: Sequence[Any], typed: bool, faults: Faults) -> None:
-    if not typed:  # the typed decoder checked these types already
-        check_types(ids, STR, "prediction_id", "a string", faults)
-        check_types(names, STR, "model", "a string", faults)
+def check_ids_and_models(ids: Sequence[Any], names: Sequence[Any], faults: Faults) -> None:
+    check_types(ids, STR, "prediction_id", "a string", faults)
+    check_types(names, STR, "model", "a string", faults)
     if not all(ids):
         for row, value in enumerate(ids):
             if type(value) is str and not value:

@@ -3,14 +3,12 @@ matrix (numbers and booleans), categorical features as label arrays."""
 
 from __future__ import annotations
 
-import functools
 import struct
 from collections.abc import Callable, Sequence
 from itertools import chain
 from operator import itemgetter
 from typing import Any
 
-import msgspec
 import numpy as np
 
 from monitor.config import ModelConfig
@@ -18,7 +16,7 @@ from monitor.decoding.columns import NUMERIC_FEATURE, Columns, Faults, label_col
 
 
 class FeaturePlan:
-    """The configured features of one model, numeric first (the order of the typed Struct)."""
+    """The configured features of one model: numeric, then categorical, each in config order."""
 
     def __init__(self, config: ModelConfig) -> None:
         self.numeric = [f.name for f in config.features if f.kind == "numeric"]
@@ -35,16 +33,10 @@ def _tuple_getter(names: list[str]) -> Callable[[dict[str, Any]], tuple[Any, ...
     return itemgetter(*names) if names else lambda record: ()
 
 
-def feature_columns(records: Sequence[Any], plan: FeaturePlan, typed: bool, found: Faults) -> Columns:
+def feature_columns(records: Sequence[dict[str, Any]], plan: FeaturePlan, found: Faults) -> Columns:
     """The numeric features as one (rows x features) float64 matrix, plus one array per label feature."""
-    width, labelled = len(plan.numeric), len(plan.categorical)
-    if typed:  # numeric fields come first in the typed Struct; msgspec has checked their types
-        rows = list(map(msgspec.structs.astuple, records))
-        matrix = _typed_float_matrix(rows, width, labelled)
-        labels = list(zip(*map(itemgetter(slice(width, None)), rows), strict=True)) if labelled else []
-    else:
-        matrix = _float_matrix(_feature_rows(records, plan.numeric, plan.get_numeric), plan.numeric, found)
-        labels = list(zip(*_feature_rows(records, plan.categorical, plan.get_categorical), strict=True))
+    matrix = _float_matrix(_feature_rows(records, plan.numeric, plan.get_numeric), plan.numeric, found)
+    labels = list(zip(*_feature_rows(records, plan.categorical, plan.get_categorical), strict=True))
     if np.isinf(matrix).any():  # only from numbers beyond float range such as 1e999
         for row, j in zip(*np.nonzero(np.isinf(matrix)), strict=True):
             found.add(int(row), "non_finite", f"features.{plan.numeric[j]}: number beyond float range")
@@ -61,26 +53,6 @@ def _feature_rows(
         return list(map(get, records))
     except KeyError:  # a feature absent somewhere: pay for per-key lookups only then
         return [tuple([d.get(name) for name in names]) for d in records]
-
-
-def _typed_float_matrix(rows: list[tuple[Any, ...]], width: int, labelled: int) -> np.ndarray:
-    """The numeric head of each typed row (numbers, booleans or None) as a float64 matrix."""
-    # struct.pack converts the whole block in one C call; "?" swallows each row's trailing label
-    # values (it takes any object), and a None makes it raise, leaving the block to numpy.
-    n = len(rows)
-    if width == 0:
-        return np.empty((n, 0))
-    packer, layout = _row_packer(n, width, labelled)
-    try:
-        return np.frombuffer(packer.pack(*chain.from_iterable(rows)), dtype=layout)["numbers"]
-    except struct.error:
-        return np.array([row[:width] for row in rows], dtype=np.float64).reshape(n, width)
-
-
-@functools.lru_cache(maxsize=256)
-def _row_packer(n: int, width: int, labelled: int) -> tuple[struct.Struct, np.dtype]:
-    layout = np.dtype([("numbers", "<f8", (width,)), ("labels", "u1", (labelled,))])
-    return struct.Struct("<" + f"{width}d{labelled}?" * n), layout
 
 
 def _float_matrix(rows: list[tuple[Any, ...]], names: list[str], found: Faults) -> np.ndarray:

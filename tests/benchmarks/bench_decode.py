@@ -8,9 +8,9 @@ Messages: N predictions of one model with 25 features (20 numeric, 5 categorical
 
   orjson.loads loop        for m in messages: orjson.loads(m)   (the baseline: parse, discard)
   orjson.loads to a list   [orjson.loads(m) for m in messages]  (parse and keep, for scale)
-  decode (typed)           decode_predictions, msgspec fast path (the default)
+  decode (native)          decode_predictions, native C scanner (the default)
   decode (reference)       decode_predictions on the orjson path only
-  decode, dirty (typed)    2% of feature values null or absent, 0.5% of messages broken
+  decode, dirty (native)   2% of feature values null or absent, 0.5% of messages broken
   orjson loop, dirty       the baseline over the dirty messages
 
 `--batch B` decodes B messages per call (as a consumer would per poll); 0 decodes all at once.
@@ -33,7 +33,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import msgspec
 import orjson
 
 from monitor import events
@@ -102,17 +101,17 @@ def orjson_list(messages: list[bytes]) -> None:
     del kept
 
 
-def decoder(typed: bool, batch: int) -> Callable[[list[bytes]], None]:
+def decoder(native: bool, batch: int) -> Callable[[list[bytes]], None]:
     models = {"churn": MODEL}
 
     def run(messages: list[bytes]) -> None:
-        events.USE_TYPED_DECODER = typed
+        events.USE_NATIVE_DECODER = native
         try:
             step = batch or len(messages)
             for start in range(0, len(messages), step):
                 decode_predictions(messages[start : start + step], models)
         finally:
-            events.USE_TYPED_DECODER = True
+            events.USE_NATIVE_DECODER = True
 
     return run
 
@@ -140,9 +139,9 @@ def main(argv: list[str] | None = None) -> int:
         "orjson.loads to a list": (orjson_list, clean, "orjson.loads loop"),
         "decode (reference)": (decoder(False, args.batch), clean, "orjson.loads loop"),
         "orjson loop, dirty": (orjson_loop, dirty, "orjson loop, dirty"),
-        "decode, dirty (typed)": (decoder(True, args.batch), dirty, "orjson loop, dirty"),
+        "decode, dirty (native)": (decoder(True, args.batch), dirty, "orjson loop, dirty"),
     }
-    cases["decode (typed)"] = (decoder(True, args.batch), clean, "orjson.loads loop")
+    cases["decode (native)"] = (decoder(True, args.batch), clean, "orjson.loads loop")
     best: dict[str, tuple[float, float]] = {}
     for _ in range(args.repeats):
         for name, (function, messages, _) in cases.items():
@@ -176,7 +175,6 @@ def main(argv: list[str] | None = None) -> int:
         "machine": platform.machine(),
         "processor": platform.processor(),
         "orjson": orjson.__version__,
-        "msgspec": msgspec.__version__,
         "messages": args.n,
         "mean_message_bytes": round(sum(sizes) / len(sizes), 1),
         "features": {"numeric": len(NUMERIC), "categorical": len(CATEGORICAL)},

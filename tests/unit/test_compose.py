@@ -158,7 +158,10 @@ def test_dockerfile_builds_the_locked_package_and_runs_the_config(services: dict
     dockerfile = (REPO_ROOT / "Dockerfile").read_text()
     assert re.search(r"^FROM python:3\.11-slim$", dockerfile, re.M)
     assert "-c requirements-lock.txt" in dockerfile
-    copied = re.findall(r"^COPY (\S+) ", dockerfile, re.M)
+    copied = re.findall(r"^COPY (?!--from)(\S+) ", dockerfile, re.M)
+    # The native modules compile in a build stage; the image installs the wheel it makes.
+    assert re.search(r"^RUN pip wheel .* --wheel-dir /wheels \.$", dockerfile, re.M)
+    assert "COPY --from=build /wheels /wheels" in dockerfile
     for source in copied:
         assert (REPO_ROOT / source).exists(), source
     # `pip install .` in the image installs only the packages pyproject.toml lists.

@@ -1,6 +1,6 @@
 """Decoding of prediction and outcome messages: every rule, on both parsers.
 
-Every test runs twice: once with the typed (msgspec) fast path and once on the orjson reference
+Every test runs twice: once with the native (C) fast path and once on the orjson reference
 path alone (the `path` fixture), so the two must agree rule by rule. A hypothesis test also
 checks that they agree on random message-like input, and that arbitrary bytes never raise.
 """
@@ -37,9 +37,9 @@ T0 = "2026-11-21T10:00:00Z"
 T0_MS = int(datetime(2026, 11, 21, 10, tzinfo=UTC).timestamp() * 1000)
 
 
-@pytest.fixture(params=["typed", "reference"], autouse=True)
+@pytest.fixture(params=["native", "reference"], autouse=True)
 def path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
-    monkeypatch.setattr(events, "USE_TYPED_DECODER", request.param == "typed")
+    monkeypatch.setattr(events, "USE_NATIVE_DECODER", request.param == "native")
     return str(request.param)
 
 
@@ -441,10 +441,10 @@ def test_a_seeded_stream_with_injected_faults_accounts_for_every_message() -> No
     assert set(batch.features["region"].tolist()) == {None}  # never sent: missing everywhere
 
 
-def test_typed_and_reference_rows_of_one_chunk_keep_input_order() -> None:
-    # A duplicated key whose first value has the wrong type is refused by the typed decoder; the
-    # reference path keeps the last value (as orjson does) and accepts it. Rows of both kinds
-    # interleave in one chunk and must come out in input order.
+def test_native_and_reference_rows_of_one_batch_keep_input_order() -> None:
+    # A duplicated key is left to the reference path by the native scanner; the reference path
+    # keeps the last value (as orjson does) and accepts it. Rows of both kinds interleave in one
+    # batch and must come out in input order.
     raws = encode(*(prediction(prediction_id=f"p-{i}") for i in range(10)))
     for i in (1, 2, 6):
         raws[i] = raws[i].replace(b'"age":42', b'"age":"x","age":42')
@@ -454,15 +454,13 @@ def test_typed_and_reference_rows_of_one_chunk_keep_input_order() -> None:
     assert [r.raw for r in rejected] == [raws[4]]
 
 
-def test_invalid_utf8_in_an_ignored_field(path: str) -> None:
-    # Known divergence: msgspec skips unconfigured fields without checking their bytes, while
-    # orjson (the reference) validates the whole document. Configured fields are checked by both.
+def test_invalid_utf8_in_an_ignored_field_is_rejected() -> None:
+    # orjson (the reference) validates the whole document; the native scanner checks the bytes
+    # of every string it skips and leaves invalid ones to the reference path.
     raw = orjson.dumps(with_features(note="AB")).replace(b"AB", b"\xff")
     batch, rejected = decode_one(raw)
-    if path == "typed":
-        assert batch is not None
-    else:
-        assert rejected[0].reason == "invalid_utf8"
+    assert batch is None
+    assert rejected[0].reason == "invalid_utf8"
 
 
 # -------------------------------------------------------------------------------------- outcomes
@@ -581,15 +579,15 @@ _messages = st.fixed_dictionaries(
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(st.lists(_messages, max_size=12))
-def test_typed_and_reference_paths_agree(path: str, messages: list[dict[str, Any]]) -> None:
+def test_native_and_reference_paths_agree(path: str, messages: list[dict[str, Any]]) -> None:
     if path == "reference":
-        pytest.skip("the typed run compares both paths")
+        pytest.skip("the native run compares both paths")
     raws = [orjson.dumps(m) for m in messages]
     results = {}
-    for typed in (True, False):
-        events.USE_TYPED_DECODER = typed
+    for native in (True, False):
+        events.USE_NATIVE_DECODER = native
         batches, rejected = decode_predictions(raws, MODELS)
-        results[typed] = (
+        results[native] = (
             {k: _comparable(b) for k, b in batches.items()},
             [(r.raw, r.reason) for r in rejected],
         )
