@@ -20,6 +20,8 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
+from monitor import _histogram
+
 Key = str | float
 
 MAX_UNSEEN_TRACKED = 100
@@ -32,26 +34,6 @@ class Moments:
     m2: float = 0.0
     min: float = float("inf")
     max: float = float("-inf")
-
-    def update(self, values: NDArray[np.float64]) -> Moments:
-        if len(values) == 0:
-            return self
-        batch = Moments(
-            len(values),
-            float(values.mean()),
-            float(((values - values.mean()) ** 2).sum()),
-            float(values.min()),
-            float(values.max()),
-        )
-        merged = self.merge(batch)
-        self.n, self.mean, self.m2, self.min, self.max = (
-            merged.n,
-            merged.mean,
-            merged.m2,
-            merged.min,
-            merged.max,
-        )
-        return self
 
     def merge(self, other: Moments) -> Moments:
         if other.n == 0:
@@ -207,20 +189,16 @@ class NumericSketch:
         return NumericSketch(self.edges, values=self.values.empty_like() if self.values else None)
 
     def update(self, values: NDArray[np.float64]) -> NumericSketch:
+        """Add a column: NaN counts as missing; the last bin is closed (see monitor/_histogram.c,
+        which does the counting in one pass)."""
         values = np.asarray(values, dtype=np.float64)
-        missing = np.isnan(values)
-        n_missing = int(missing.sum())
-        present = values[~missing] if n_missing else values
-        self.missing += n_missing
-        if len(present) == 0:
+        if len(values) == 0:
             return self
-        slot = np.searchsorted(self.edges, present, side="right")
-        slot[present == self.edges[-1]] = len(self.edges) - 1  # the last bin is closed
-        self.counts += np.bincount(slot, minlength=len(self.counts))
-        self.sums += np.bincount(slot, weights=present, minlength=len(self.sums))
-        self.moments.update(present)
-        if self.values is not None:
-            self.values.update(present)
+        missing, n, mean, m2, low, high = _histogram.update(values, self.edges, self.counts, self.sums)
+        self.missing += missing
+        self.moments = self.moments.merge(Moments(n, mean, m2, low, high))
+        if self.values is not None and n:
+            self.values.update(values[~np.isnan(values)] if missing else values)
         return self
 
     def merge(self, other: NumericSketch) -> NumericSketch:

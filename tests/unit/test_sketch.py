@@ -1,6 +1,7 @@
 import numpy as np
 import pytest
 
+from monitor import _histogram
 from monitor.sketch import Moments, NumericSketch, ValueCounts, quantile_edges
 from monitor.window_sketch import WindowSketch
 
@@ -16,12 +17,47 @@ def test_numeric_sketch_counts_bins_tails_and_missing() -> None:
     assert sketch.moments.n == 6 and sketch.moments.min == -1.0 and sketch.moments.max == 3.0
 
 
-def test_moments_match_numpy_after_merges() -> None:
+def test_the_native_update_matches_numpy_searchsorted_and_bincount() -> None:
+    rng = np.random.default_rng(11)
+    for k in (1, 2, 3, 7, 16, 17, 40):
+        edges = np.unique(rng.normal(0, 1, k).round(1))
+        values = np.concatenate([rng.normal(0, 1.5, 500).round(1), edges, [np.nan] * 7, [-np.inf, np.inf]])
+        rng.shuffle(values)
+        column = np.column_stack([values, values])[:, 1]  # strided, as a matrix column
+        counts, sums = np.zeros(len(edges) + 1, np.int64), np.zeros(len(edges) + 1)
+        missing, n, mean, m2, lo, hi = _histogram.update(column, edges, counts, sums)
+        present = values[~np.isnan(values)]
+        slot = np.searchsorted(edges, present, side="right")
+        slot[present == edges[-1]] = len(edges) - 1  # the last bin is closed
+        assert counts.tolist() == np.bincount(slot, minlength=len(edges) + 1).tolist()
+        finite = np.isfinite(present)
+        expected_sums = np.bincount(slot[finite], weights=present[finite], minlength=len(edges) + 1)
+        assert np.allclose(sums[1:-1], expected_sums[1:-1])
+        assert (missing, n, lo, hi) == (7, len(present), -np.inf, np.inf)
+        assert np.isnan(mean) and np.isnan(m2)  # infinities make the moments undefined, as numpy's
+
+
+def test_the_native_update_refuses_wrong_arrays() -> None:
+    edges, counts, sums = np.array([0.0, 1.0]), np.zeros(3, np.int64), np.zeros(3)
+    with pytest.raises(TypeError, match="values"):
+        _histogram.update(np.zeros(4, np.float32), edges, counts, sums)
+    with pytest.raises(ValueError, match="len"):
+        _histogram.update(np.zeros(4), edges, np.zeros(2, np.int64), sums)
+    with pytest.raises(ValueError, match="edge"):
+        _histogram.update(np.zeros(4), np.zeros(0), np.zeros(1, np.int64), np.zeros(1))
+    with pytest.raises((TypeError, ValueError, BufferError)):
+        _histogram.update(np.zeros(4), edges, counts[::-1], sums)  # not writable-contiguous
+
+
+def test_moments_match_numpy_after_updates_and_merges() -> None:
     rng = np.random.default_rng(3)
     parts = [rng.normal(5, 2, n) for n in (10, 1, 300, 0, 57)]
+    edges = np.array([0.0, 5.0, 10.0])
     moments = Moments()
     for part in parts:
-        moments = moments.merge(Moments().update(part))
+        moments = moments.merge(
+            NumericSketch(edges).update(part[: len(part) // 2]).update(part[len(part) // 2 :]).moments
+        )
     everything = np.concatenate(parts)
     assert moments.n == len(everything)
     assert moments.mean == pytest.approx(everything.mean(), rel=1e-12)
