@@ -190,11 +190,12 @@ class JoinBuffer:
 
     def new_ids(self, ids: list[str]) -> NDArray[np.bool_]:
         """Mask of ids never seen (within the TTL) and first in this batch: the rest are duplicates."""
-        seen = self._index.keys() & set(ids)
+        distinct = set(ids)
+        seen = self._index.keys() & distinct
         fresh = np.ones(len(ids), bool)
         if seen:
             fresh &= np.fromiter((pid not in seen for pid in ids), bool, len(ids))
-        if len(set(ids)) != len(ids):
+        if len(distinct) != len(ids):
             _, first = np.unique(np.asarray(ids, dtype=object), return_index=True)
             once = np.zeros(len(ids), bool)
             once[first] = True

@@ -222,6 +222,8 @@ typedef struct {
     Py_ssize_t len;
     int ascii;   /* string: every byte below 0x80 */
     int integer; /* number: no fraction and no exponent */
+    int exact;   /* number: `value` holds it, correctly rounded (else number_value works it out) */
+    double value;
 } Token;
 
 static inline void skip_ws(Cursor *c) {
@@ -247,57 +249,83 @@ static int utf8_sequence(const unsigned char *p, const unsigned char *end) {
     return n;
 }
 
+/* Bytes a string scan must look at: '"', '\\', control characters and non-ASCII. */
+static unsigned char special[256];
+
+static void init_special(void) {
+    for (int b = 0; b < 256; b++) special[b] = b == '"' || b == '\\' || b < 0x20 || b >= 0x80;
+}
+
 /* A string at the cursor (which sits on its opening quote). Escapes, control characters and
  * invalid UTF-8 are left to the reference path. */
 static int scan_string(Cursor *c, Token *t) {
     const unsigned char *p = c->p + 1, *end = c->end;
     int ascii = 1;
     t->start = p;
-    while (p < end) {
+    for (;;) {
+        while (p < end && !special[*p]) p++;
+        if (p >= end) return -1;
         unsigned char b = *p;
-        if (b == '"') {
-            t->kind = T_STRING;
-            t->len = p - t->start;
-            t->ascii = ascii;
-            c->p = p + 1;
-            return 0;
-        }
-        if (b == '\\' || b < 0x20) return -1;
-        if (b >= 0x80) {
-            int n = utf8_sequence(p, end);
-            if (!n) return -1;
-            ascii = 0;
-            p += n;
-        } else {
-            p++;
-        }
+        if (b == '"') break;
+        if (b < 0x80) return -1; /* a backslash or a control character */
+        int n = utf8_sequence(p, end);
+        if (!n) return -1;
+        ascii = 0;
+        p += n;
     }
-    return -1;
+    t->kind = T_STRING;
+    t->len = p - t->start;
+    t->ascii = ascii;
+    c->p = p + 1;
+    return 0;
 }
 
 static inline int is_digit(unsigned char b) { return b >= '0' && b <= '9'; }
 
-/* A number by the JSON grammar: -?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)? */
+static const double POW10[] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,  1e8,  1e9,  1e10, 1e11,
+                               1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
+
+/* A number by the JSON grammar: -?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)?
+ * In the same pass, a number of at most 15 significant digits and no exponent part gets its
+ * value by Clinger's fast path: mantissa and power of ten are both exact doubles, so one IEEE
+ * division rounds correctly. Other numbers are left to number_value. */
 static int scan_number(Cursor *c, Token *t) {
     const unsigned char *p = c->p, *end = c->end;
+    uint64_t mantissa = 0;
+    int digits = 0, scale = 0, negative = 0;
     t->start = p;
     t->integer = 1;
-    if (p < end && *p == '-') p++;
+    if (p < end && *p == '-') {
+        negative = 1;
+        p++;
+    }
     if (p >= end || !is_digit(*p)) return -1;
-    if (*p == '0') p++;
-    else while (p < end && is_digit(*p)) p++;
+    if (*p == '0') {
+        p++;
+    } else {
+        for (; p < end && is_digit(*p); p++, digits++) mantissa = mantissa * 10 + (uint64_t)(*p - '0');
+    }
     if (p < end && *p == '.') {
         t->integer = 0;
         p++;
         if (p >= end || !is_digit(*p)) return -1;
-        while (p < end && is_digit(*p)) p++;
+        for (; p < end && is_digit(*p); p++, scale++) {
+            digits += digits || *p != '0'; /* leading zeros of a fraction are not significant */
+            mantissa = mantissa * 10 + (uint64_t)(*p - '0');
+        }
     }
+    t->exact = digits <= 15 && scale <= 22;
     if (p < end && (*p == 'e' || *p == 'E')) {
         t->integer = 0;
+        t->exact = 0;
         p++;
         if (p < end && (*p == '+' || *p == '-')) p++;
         if (p >= end || !is_digit(*p)) return -1;
         while (p < end && is_digit(*p)) p++;
+    }
+    if (t->exact) {
+        double value = scale ? (double)mantissa / POW10[scale] : (double)mantissa;
+        t->value = negative ? -value : value;
     }
     t->kind = T_NUMBER;
     t->len = p - t->start;
@@ -381,37 +409,12 @@ static int next_key(Cursor *c, Token *key, int *first) {
 
 /* ------------------------------------------------------------------ values */
 
-static const double POW10[] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,  1e8,  1e9,  1e10, 1e11,
-                               1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
-
 /* A number token as the nearest double (as Python's float() of it); -1 if not finite. */
 static int number_value(const Token *t, double *out) {
-    const unsigned char *p = t->start, *end = t->start + t->len;
-    int negative = *p == '-';
-    p += negative;
-    uint64_t mantissa = 0;
-    int digits = 0, exponent = 0;
-    for (; p < end && is_digit(*p); p++) {
-        if (digits || *p != '0') digits++;
-        mantissa = mantissa * 10 + (uint64_t)(*p - '0');
-        if (digits > 15) goto slow;
+    if (t->exact) {
+        *out = t->value;
+        return 0;
     }
-    if (p < end && *p == '.') {
-        for (p++; p < end && is_digit(*p); p++) {
-            if (digits || *p != '0') digits++;
-            mantissa = mantissa * 10 + (uint64_t)(*p - '0');
-            exponent--;
-            if (digits > 15) goto slow;
-        }
-    }
-    if (p < end) goto slow; /* an exponent part */
-    if (exponent < -22) goto slow;
-    /* Clinger's fast path: both operands exact, so one IEEE operation rounds correctly. */
-    double value = (double)mantissa;
-    value = exponent < 0 ? value / POW10[-exponent] : value;
-    *out = negative ? -value : value;
-    return 0;
-slow:
     if (t->len >= MAX_NUMBER_TOKEN) return -1;
     char buffer[MAX_NUMBER_TOKEN];
     memcpy(buffer, t->start, (size_t)t->len);
@@ -787,4 +790,7 @@ static PyMethodDef methods[] = {
 static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_scan", "Native fast path of the event decoder.", -1,
                                     methods};
 
-PyMODINIT_FUNC PyInit__scan(void) { return PyModule_Create(&module); }
+PyMODINIT_FUNC PyInit__scan(void) {
+    init_special();
+    return PyModule_Create(&module);
+}

@@ -74,6 +74,11 @@ def test_common_messages_take_the_native_path() -> None:
     reordered = dict(reversed(list(prediction().items())))  # features (and all) before the model
     raws.append(orjson.dumps(reordered))
     raws.append(orjson.dumps(prediction(note=1)).replace(b'"note":1', b'"note":1e999'))  # unused: ignored
+    # one timestamp width throughout: the reference parses these with numpy, truncating as the scanner
+    raws += [
+        orjson.dumps(prediction(timestamp="2026-11-21T10:00:00.1239Z", prediction_id=f"t-{i}"))
+        for i in range(3)
+    ]
     assert native_rest(raws) == []
     assert_paths_agree(raws)
 
