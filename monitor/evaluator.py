@@ -13,7 +13,7 @@ which `evaluate` then works on outside the lock.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -50,6 +50,10 @@ class Evaluator:
         # Baselines by id that windows may still be built on: those swapped out while windows
         # were open (Service.swap_baseline), and those read back from the store after a restart.
         self._by_id: dict[str, Baseline] = {}
+        # Where to look last for a baseline id: those other instances published (set by the
+        # runner: monitor.baseline_sharing), which their windows may be built on before this
+        # instance has swapped them in.
+        self.fetch: Callable[[str, str, str], Baseline | None] | None = None
 
     def due(self, partitions: Sequence[Monitor]) -> list[Due]:
         """Merged copies of the closed windows that changed since they were last evaluated."""
@@ -100,7 +104,8 @@ class Evaluator:
 
     def find_baseline(self, model: str, version: str, baseline_id: str) -> Baseline | None:
         """Baseline `baseline_id` of a model version: the active one, one swapped out while windows
-        were open, or one read from the store; None if it is not stored any more."""
+        were open, one read from the baseline directory, or one another instance published; None
+        if it is stored nowhere (any more)."""
         active = self.baselines.get((model, version))
         if active is not None and (not baseline_id or baseline_id == active.id):
             return active
@@ -109,8 +114,10 @@ class Evaluator:
             try:
                 found = self.store.load(model, version, baseline_id)
             except BaselineError as err:
-                log.warning("%s", err)
-                return None
+                found = self.fetch(model, version, baseline_id) if self.fetch is not None else None
+                if found is None:
+                    log.warning("%s", err)
+                    return None
             self._by_id[baseline_id] = found
         return found
 

@@ -6,13 +6,16 @@ from __future__ import annotations
 import logging
 import signal
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
+from monitor.baseline_sharing import SharedBaselines
 from monitor.config import DriftlineConfig, InputConfig
 from monitor.counters import Counters
 from monitor.service import Service
 from monitor.sources import DirectorySource, FileSource, Source, StdinSource
+from monitor.state_store import StateStore
 
 
 def build_source(spec: InputConfig, config: DriftlineConfig) -> Source:
@@ -55,12 +58,33 @@ def attach_sinks(service: Service, config: DriftlineConfig) -> None:
 EMBEDDED_GROUP = "embedded"  # the state-store key of the embedded sources' single partition
 
 
+@contextmanager
+def shared_baselines(service: Service, store: StateStore) -> Iterator[SharedBaselines]:
+    """Share baselines with the other instances through the state store while the block runs:
+    reconcile on entry, publish API uploads, check for others' on every evaluation tick."""
+    shared = SharedBaselines(store, service)
+    shared.start()
+    service.publish_baseline = shared.publish
+    service.evaluator.fetch = shared.fetch
+    if service.scheduler is not None:
+        interval = service.config.evaluation.interval.total_seconds()
+        service.scheduler.add_job(shared.sync, "interval", seconds=interval, id="baselines")
+    try:
+        yield shared
+    finally:
+        if service.scheduler is not None and service.scheduler.get_job("baselines") is not None:
+            service.scheduler.remove_job("baselines")
+        service.publish_baseline = None
+        service.evaluator.fetch = None
+
+
 def run_embedded(
     service: Service, config: DriftlineConfig, sources: list[Source], stop: threading.Event
 ) -> None:
     """Read the embedded sources with durable state: resume from the last checkpoint of state and
     file offsets (so a crash or a restart counts nothing twice), checkpoint as it goes, and let the
-    HTTP API checkpoint the events it takes in before it answers (`Service.persist`)."""
+    HTTP API checkpoint the events it takes in before it answers (`Service.persist`). Baselines
+    are shared through the store as in `run_kafka` (one instance: it only keeps them in step)."""
     from monitor.state_store import open_state_store
 
     store = open_state_store(config.state.url)
@@ -86,7 +110,8 @@ def run_embedded(
 
         service.readiness_checks["state_store"] = store.ping
         service.persist = checkpoint
-        service.run(sources, stop, checkpoint, config.sources.checkpoint_interval.total_seconds())
+        with shared_baselines(service, store):
+            service.run(sources, stop, checkpoint, config.sources.checkpoint_interval.total_seconds())
     finally:
         service.persist = None
         store.close()
@@ -104,8 +129,9 @@ def run_kafka(service: Service, config: DriftlineConfig, stop: threading.Event) 
         source = KafkaSource(service, store, config.sources.kafka)
         service.readiness_checks["kafka_connected"] = source.connected.is_set
         service.readiness_checks["state_store"] = store.ping
-        source.run(stop)
-        service.evaluate()
+        with shared_baselines(service, store):
+            source.run(stop)
+            service.evaluate()
         service.stop_scheduler()  # no more evaluations; then the sinks' last deliveries, while
         service.close_sinks()  # the store that decides who delivers is still open
         totals = Counters()

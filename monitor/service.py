@@ -85,6 +85,9 @@ class Service:
         # Makes everything ingested so far durable (a checkpoint), or None where nothing can: set
         # by the embedded runner; the HTTP API calls it before it answers a POST of events.
         self.persist: Callable[[], None] | None = None
+        # Shares an uploaded baseline (activated or not) with the other instances of the group,
+        # or None where there is no state store: set by the runner (monitor.baseline_sharing).
+        self.publish_baseline: Callable[[Baseline, bool], None] | None = None
         # Active and recent alerts as JSON documents, for the API; set by the alert engine.
         self.alert_snapshot: Callable[[], dict[str, list[dict[str, Any]]]] = lambda: {
             "active": [],

@@ -130,6 +130,8 @@ def _build(service: Service, cfg: ModelConfig, data: bytes, suffix: str, version
 
 def _store(service: Service, baseline: Baseline, activate: bool) -> dict[str, Any]:
     BaselineStore(service.config.baselines.path).save(baseline, activate=activate)
+    if service.publish_baseline is not None:  # before the swap: no window here is built on an unpublished one
+        service.publish_baseline(baseline, activate)
     replaced = service.swap_baseline(baseline) if activate else None
     return {
         "model": baseline.model,
