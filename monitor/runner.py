@@ -13,6 +13,7 @@ from typing import Any
 from monitor.baseline_sharing import SharedBaselines
 from monitor.config import DriftlineConfig, InputConfig
 from monitor.counters import Counters
+from monitor.group_commit import GroupCommit
 from monitor.service import Service
 from monitor.sources import DirectorySource, FileSource, Source, StdinSource
 from monitor.state_store import StateStore
@@ -109,7 +110,7 @@ def run_embedded(
                 store.save(EMBEDDED_GROUP, [saved])
 
         service.readiness_checks["state_store"] = store.ping
-        service.persist = checkpoint
+        service.persist = GroupCommit(checkpoint)  # concurrent POSTs of events share checkpoints
         with shared_baselines(service, store):
             service.run(sources, stop, checkpoint, config.sources.checkpoint_interval.total_seconds())
     finally:
