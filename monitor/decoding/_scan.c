@@ -427,29 +427,39 @@ static int number_value(const Token *t, double *out) {
     return isfinite(*out) ? 0 : -1;
 }
 
-/* Epoch milliseconds of "YYYY-MM-DDTHH:MM:SS[.f{1,9}]Z" in 1970..2199; -1 if not that. */
+static inline int two_digits(const unsigned char *s) {
+    return is_digit(s[0]) && is_digit(s[1]) ? (s[0] - '0') * 10 + (s[1] - '0') : -1;
+}
+
+/* Epoch milliseconds of "YYYY-MM-DDTHH:MM:SS[.f{1,9}]" then "Z" or "+HH:MM" / "-HH:MM", for a
+ * local date in 1970..2199 and an instant in 1970..2199; -1 if not that. Fraction digits past
+ * the millisecond are truncated, as the reference path does. */
 static int64_t iso_ms(const Token *t) {
-    const unsigned char *s = t->start;
-    Py_ssize_t n = t->len;
-    if (n < 20 || n == 21 || n > 30 || s[4] != '-' || s[7] != '-' || s[10] != 'T' || s[13] != ':' ||
-        s[16] != ':' || s[n - 1] != 'Z')
-        return -1;
-    static const int fields[] = {0, 1, 2, 3, 5, 6, 8, 9, 11, 12, 14, 15, 17, 18};
-    for (int i = 0; i < 14; i++)
-        if (!is_digit(s[fields[i]])) return -1;
-    int year = (s[0] - '0') * 1000 + (s[1] - '0') * 100 + (s[2] - '0') * 10 + (s[3] - '0');
-    int month = (s[5] - '0') * 10 + (s[6] - '0'), day = (s[8] - '0') * 10 + (s[9] - '0');
-    int hour = (s[11] - '0') * 10 + (s[12] - '0'), minute = (s[14] - '0') * 10 + (s[15] - '0');
-    int second = (s[17] - '0') * 10 + (s[18] - '0');
+    const unsigned char *s = t->start, *end = t->start + t->len;
+    if (t->len < 20 || s[4] != '-' || s[7] != '-' || s[10] != 'T' || s[13] != ':' || s[16] != ':') return -1;
+    int century = two_digits(s), year = two_digits(s + 2), month = two_digits(s + 5), day = two_digits(s + 8);
+    int hour = two_digits(s + 11), minute = two_digits(s + 14), second = two_digits(s + 17);
+    if (century < 0 || year < 0 || month < 0 || day < 0 || hour < 0 || minute < 0 || second < 0) return -1;
+    year += century * 100;
+    const unsigned char *p = s + 19;
     int64_t millis = 0;
-    if (n > 20) {
-        if (s[19] != '.') return -1;
-        int scale = 100;
-        for (Py_ssize_t i = 20; i < n - 1; i++) {
-            if (!is_digit(s[i])) return -1;
-            millis += (s[i] - '0') * scale; /* digits past the millisecond are truncated */
+    if (*p == '.') {
+        int scale = 100, digits = 0;
+        for (p++; p < end && is_digit(*p); p++, digits++) {
+            millis += (*p - '0') * scale;
             scale /= 10;
         }
+        if (digits < 1 || digits > 9) return -1;
+    }
+    int64_t offset = 0; /* minutes east of UTC */
+    if (end - p == 1 && *p == 'Z') {
+        offset = 0;
+    } else if (end - p == 6 && (*p == '+' || *p == '-') && p[3] == ':') {
+        int hours = two_digits(p + 1), minutes = two_digits(p + 4);
+        if (hours < 0 || hours > 23 || minutes < 0 || minutes > 59) return -1;
+        offset = (*p == '-' ? -1 : 1) * (hours * 60 + minutes);
+    } else {
+        return -1;
     }
     static const int days_in[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
     int leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
@@ -461,7 +471,8 @@ static int64_t iso_ms(const Token *t) {
     int era = y / 400, yoe = y - era * 400;
     int doy = (153 * (month + (month > 2 ? -3 : 9)) + 2) / 5 + day - 1;
     int64_t days = (int64_t)era * 146097 + yoe * 365 + yoe / 4 - yoe / 100 + doy - 719468;
-    return ((days * 24 + hour) * 60 + minute) * 60000LL + second * 1000LL + millis;
+    int64_t ms = ((days * 24 + hour) * 60 + minute - offset) * 60000LL + second * 1000LL + millis;
+    return ms >= 0 && ms < MAX_MS ? ms : -1;
 }
 
 static int64_t timestamp_ms(const Token *t) {

@@ -57,6 +57,12 @@ COMMON = [
     prediction(timestamp=1_763_719_200.25),
     prediction(timestamp=1_763_719_200),
     *(prediction(timestamp=f"2026-11-21T10:00:00.{'123456789'[:k]}Z") for k in range(1, 10)),
+    # datetime.isoformat() of an aware datetime, as Python producers send it
+    prediction(timestamp="2026-11-21T10:00:00+00:00"),
+    prediction(timestamp="2026-11-21T10:00:00.123456+00:00"),
+    prediction(timestamp="2026-11-21T01:30:00.5-08:30"),
+    prediction(timestamp="2026-11-21T23:59:59+23:59"),
+    prediction(timestamp="1970-01-01T00:30:00+00:30"),  # the epoch itself
     with_features(age=None, plan=None),
     with_features(age=True, plan=7, region="région-ÿ€𝄞"),
     with_features(monthly_spend=-0.0, age=1e-7, plan=-12),
@@ -108,7 +114,12 @@ def test_common_messages_take_the_native_path() -> None:
         orjson.dumps(prediction(segment=3)),
         orjson.dumps(prediction(prediction_id="")),
         orjson.dumps(prediction(prediction_id=7)),
-        orjson.dumps(prediction(timestamp="2026-11-21T10:00:00+00:00")),
+        orjson.dumps(prediction(timestamp="2026-11-21T10:00:00+0000")),
+        orjson.dumps(prediction(timestamp="2026-11-21T10:00:00+24:00")),
+        orjson.dumps(prediction(timestamp="2026-11-21T10:00:00+00:00:30")),
+        orjson.dumps(prediction(timestamp="1970-01-01T00:30:00+01:00")),  # before the epoch
+        orjson.dumps(prediction(timestamp="2026-11-21T10:00:00.Z")),
+        orjson.dumps(prediction(timestamp="2026-11-21T10:00:00.1234567890Z")),
         orjson.dumps(prediction(timestamp="2026-11-21 10:00:00Z")),
         orjson.dumps(prediction(timestamp="2026-02-30T10:00:00Z")),
         orjson.dumps(prediction(timestamp="1969-12-31T23:59:59Z")),
@@ -334,7 +345,9 @@ _base = st.one_of(
     st.sampled_from(COMMON),
     st.builds(
         lambda ts, spend, plan: with_features(monthly_spend=spend, plan=plan) | {"timestamp": ts},
-        st.one_of(st.sampled_from([T0, "2026-11-21T10:00:00.5Z"]), st.floats(0, 7e9)),
+        st.one_of(
+            st.sampled_from([T0, "2026-11-21T10:00:00.5Z", "2026-11-21T10:00:00.25-03:30"]), st.floats(0, 7e9)
+        ),
         st.one_of(st.floats(allow_nan=False, allow_infinity=False), st.integers(-(2**70), 2**70), st.none()),
         st.one_of(st.text(max_size=6), st.integers(-(2**65), 2**65), st.booleans(), st.none()),
     ),
