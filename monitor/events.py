@@ -9,7 +9,7 @@ Two decoders, one set of rules. The *reference* path parses with `orjson.loads` 
 dicts column by column; it decides every reject. The *native* path, the default, is a C scanner
 (monitor.decoding.scan) that reads a whole batch straight into columns, with labels coded over
 a per-batch vocabulary, and builds no per-message objects but the prediction ids. It accepts a
-strict subset of what the reference accepts (no escapes in strings, no duplicate keys, the
+strict subset of what the reference accepts (no escapes in keys, no duplicate keys, the
 common timestamp layouts...) and gives the same values for it; every other message goes to the
 reference path, so the native path only accelerates. The reference path checks column by
 column: `set(map(type, column))`, one numpy conversion per block, vectorised range tests, and a

@@ -8,7 +8,7 @@
  * It accepts a strict subset of what the reference path (orjson, monitor/decoding/parsing.py)
  * accepts, and gives the same values for it. Whatever falls outside that subset is marked
  * not-ok and decoded again by the reference path, which accepts it or names its reject
- * reason: escapes in strings, NaN/Infinity tokens, numbers beyond float range, duplicate
+ * reason: escapes in keys, model names and timestamps, NaN/Infinity tokens, numbers beyond float range, duplicate
  * keys, unknown models, out-of-range scores, timestamps not in the "YYYY-MM-DDTHH:MM:SS[.f]Z"
  * layout or in epoch seconds, float class labels, and malformed JSON of any kind. So this file
  * never decides a reject; it only decides what it can vouch for.
@@ -220,7 +220,8 @@ typedef struct {
     int kind;
     const unsigned char *start;
     Py_ssize_t len;
-    int ascii;   /* string: every byte below 0x80 */
+    int ascii;   /* string: every byte below 0x80, and no escape */
+    int escaped; /* string: holds backslash escapes (valid ones) */
     int integer; /* number: no fraction and no exponent */
     int exact;   /* number: `value` holds it, correctly rounded (else number_value works it out) */
     double value;
@@ -256,26 +257,69 @@ static void init_special(void) {
     for (int b = 0; b < 256; b++) special[b] = b == '"' || b == '\\' || b < 0x20 || b >= 0x80;
 }
 
-/* A string at the cursor (which sits on its opening quote). Escapes, control characters and
- * invalid UTF-8 are left to the reference path. */
+static int hex4(const unsigned char *p, const unsigned char *end) {
+    if (end - p < 4) return -1;
+    int value = 0;
+    for (int i = 0; i < 4; i++) {
+        unsigned char b = p[i];
+        int digit = b >= '0' && b <= '9' ? b - '0' : b >= 'a' && b <= 'f' ? b - 'a' + 10 : b >= 'A' && b <= 'F' ? b - 'A' + 10 : -1;
+        if (digit < 0) return -1;
+        value = value * 16 + digit;
+    }
+    return value;
+}
+
+/* One escape sequence at p (on its backslash): its length, and the code point it stands for; 0
+ * if invalid, or a surrogate that is not a high-low pair (the reference path refuses those). */
+static int escape_at(const unsigned char *p, const unsigned char *end, uint32_t *code) {
+    if (end - p < 2) return 0;
+    switch (p[1]) {
+    case '"': *code = '"'; return 2;
+    case '\\': *code = '\\'; return 2;
+    case '/': *code = '/'; return 2;
+    case 'b': *code = '\b'; return 2;
+    case 'f': *code = '\f'; return 2;
+    case 'n': *code = '\n'; return 2;
+    case 'r': *code = '\r'; return 2;
+    case 't': *code = '\t'; return 2;
+    case 'u': break;
+    default: return 0;
+    }
+    int high = hex4(p + 2, end);
+    if (high < 0 || (high >= 0xDC00 && high <= 0xDFFF)) return 0;
+    if (high < 0xD800 || high > 0xDBFF) {
+        *code = (uint32_t)high;
+        return 6;
+    }
+    if (end - p < 12 || p[6] != '\\' || p[7] != 'u') return 0;
+    int low = hex4(p + 8, end);
+    if (low < 0xDC00 || low > 0xDFFF) return 0;
+    *code = 0x10000 + (((uint32_t)high - 0xD800) << 10) + ((uint32_t)low - 0xDC00);
+    return 12;
+}
+
+/* A string at the cursor (which sits on its opening quote), checked: valid escapes, no control
+ * characters, valid UTF-8; anything else is left to the reference path. */
 static int scan_string(Cursor *c, Token *t) {
     const unsigned char *p = c->p + 1, *end = c->end;
-    int ascii = 1;
+    int ascii = 1, escaped = 0;
+    uint32_t code;
     t->start = p;
     for (;;) {
         while (p < end && !special[*p]) p++;
         if (p >= end) return -1;
         unsigned char b = *p;
         if (b == '"') break;
-        if (b < 0x80) return -1; /* a backslash or a control character */
-        int n = utf8_sequence(p, end);
-        if (!n) return -1;
+        int n = b == '\\' ? escape_at(p, end, &code) : b >= 0x80 ? utf8_sequence(p, end) : 0;
+        if (!n) return -1; /* a control character, a bad escape, or invalid UTF-8 */
+        escaped |= b == '\\';
         ascii = 0;
         p += n;
     }
     t->kind = T_STRING;
     t->len = p - t->start;
     t->ascii = ascii;
+    t->escaped = escaped;
     c->p = p + 1;
     return 0;
 }
@@ -400,7 +444,7 @@ static int next_key(Cursor *c, Token *key, int *first) {
         if (c->p >= c->end) return -1;
     }
     *first = 0;
-    if (*c->p != '"' || scan_string(c, key) < 0) return -1;
+    if (*c->p != '"' || scan_string(c, key) < 0 || key->escaped) return -1; /* keys compare as bytes */
     skip_ws(c);
     if (c->p >= c->end || *c->p != ':') return -1;
     c->p++;
@@ -476,11 +520,50 @@ static int64_t iso_ms(const Token *t) {
 }
 
 static int64_t timestamp_ms(const Token *t) {
-    if (t->kind == T_STRING) return iso_ms(t);
+    if (t->kind == T_STRING) return t->escaped ? -1 : iso_ms(t);
     double seconds;
     if (t->kind != T_NUMBER || number_value(t, &seconds) < 0) return -1;
     double ms = nearbyint(seconds * 1000.0); /* round half to even, as numpy.rint */
     return ms >= 0 && ms < (double)MAX_MS ? (int64_t)ms : -1;
+}
+
+/* The str of a string token (scan_string has checked it: this cannot fail but for memory). */
+static PyObject *make_str(const Token *t) {
+    if (t->ascii) {
+        PyObject *s = PyUnicode_New(t->len, 127);
+        if (s) memcpy(PyUnicode_DATA(s), t->start, (size_t)t->len);
+        return s;
+    }
+    if (!t->escaped) return PyUnicode_DecodeUTF8((const char *)t->start, t->len, NULL);
+    /* Escapes take at least as many bytes as the UTF-8 they stand for. */
+    unsigned char *text = PyMem_Malloc((size_t)t->len + 1), *out = text;
+    if (!text) return PyErr_NoMemory();
+    for (const unsigned char *p = t->start, *end = t->start + t->len; p < end;) {
+        uint32_t code;
+        if (*p != '\\') {
+            *out++ = *p++;
+            continue;
+        }
+        p += escape_at(p, end, &code);
+        if (code < 0x80) {
+            *out++ = (unsigned char)code;
+        } else if (code < 0x800) {
+            *out++ = (unsigned char)(0xC0 | (code >> 6));
+            *out++ = (unsigned char)(0x80 | (code & 0x3F));
+        } else if (code < 0x10000) {
+            *out++ = (unsigned char)(0xE0 | (code >> 12));
+            *out++ = (unsigned char)(0x80 | ((code >> 6) & 0x3F));
+            *out++ = (unsigned char)(0x80 | (code & 0x3F));
+        } else {
+            *out++ = (unsigned char)(0xF0 | (code >> 18));
+            *out++ = (unsigned char)(0x80 | ((code >> 12) & 0x3F));
+            *out++ = (unsigned char)(0x80 | ((code >> 6) & 0x3F));
+            *out++ = (unsigned char)(0x80 | (code & 0x3F));
+        }
+    }
+    PyObject *s = PyUnicode_DecodeUTF8((const char *)text, out - text, NULL);
+    PyMem_Free(text);
+    return s;
 }
 
 /* A per-call vocabulary of one label column: label bytes -> code, and the labels as str. */
@@ -512,7 +595,9 @@ static int32_t label_code(Vocabulary *v, const Token *t, int nullable) {
     uint64_t h = hash_bytes(v->seed, text, len);
     Slot *s = table_find(&v->table, text, len, h);
     if (s->key) return s->value;
-    PyObject *label = PyUnicode_DecodeUTF8(text, len, NULL);
+    /* Keyed by the token's bytes: two spellings of one label ("é", "\\u00e9") get two codes for
+     * equal strs, which the columns built from the codes do not tell apart. */
+    PyObject *label = t->kind == T_STRING ? make_str(t) : PyUnicode_DecodeUTF8(text, len, NULL);
     if (!label) return -3;
     int32_t code = (int32_t)PyList_GET_SIZE(v->labels);
     int failed = PyList_Append(v->labels, label);
@@ -526,15 +611,8 @@ static int32_t label_code(Vocabulary *v, const Token *t, int nullable) {
     return code;
 }
 
-static PyObject *make_str(const Token *t) {
-    if (!t->ascii) return PyUnicode_DecodeUTF8((const char *)t->start, t->len, NULL);
-    PyObject *s = PyUnicode_New(t->len, 127);
-    if (s) memcpy(PyUnicode_DATA(s), t->start, (size_t)t->len);
-    return s;
-}
-
 static int find_model(const Plan *plan, const Token *t) {
-    if (t->kind != T_STRING) return -1;
+    if (t->kind != T_STRING || t->escaped) return -1;
     for (int m = 0; m < plan->n_models; m++) {
         const ModelPlan *mp = &plan->models[m];
         if (mp->name_len == t->len && memcmp(mp->name, t->start, (size_t)t->len) == 0) return m;

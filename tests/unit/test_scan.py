@@ -77,6 +77,13 @@ def test_common_messages_take_the_native_path() -> None:
     raws = [orjson.dumps(m) for m in COMMON]
     raws.append(orjson.dumps(prediction(), option=orjson.OPT_INDENT_2))  # pretty-printed
     raws.append(json.dumps(prediction(), separators=(" , ", " : ")).encode())
+    # json.dumps escapes non-ASCII by default: escaped labels, ids and ignored strings
+    escaped = with_features(plan='pro\u00e9 "q" \\ \t/', region="𝄞€é") | {
+        "prediction_id": "p-é",
+        "note": "a\nb",
+    }
+    raws.append(json.dumps(escaped).encode())
+    raws.append(json.dumps(escaped).encode().replace(b"/", b"\\/"))  # "\/" is "/" too
     reordered = dict(reversed(list(prediction().items())))  # features (and all) before the model
     raws.append(orjson.dumps(reordered))
     raws.append(orjson.dumps(prediction(note=1)).replace(b'"note":1', b'"note":1e999'))  # unused: ignored
@@ -95,6 +102,14 @@ def test_common_messages_take_the_native_path() -> None:
         b'{"prediction_id":"p\\u002d1","model":"churn","model_version":"3","timestamp":"'
         + T0.encode()
         + b'"}',
+        orjson.dumps(prediction()).replace(b'"model":', b'"mod\\u0065l":'),  # an escaped key
+        orjson.dumps(prediction()).replace(b'"churn"', b'"chur\\u006e"'),  # an escaped model name
+        orjson.dumps(prediction()).replace(b'"2026-', b'"\\u0032026-'),  # an escaped timestamp
+        orjson.dumps(with_features(plan="x")).replace(b'"x"', b'"\\ud800"'),  # a lone surrogate
+        orjson.dumps(with_features(plan="x")).replace(b'"x"', b'"\\udc00\\ud800"'),
+        orjson.dumps(with_features(note="x")).replace(b'"x"', b'"\\ud83d\\u0041"'),  # high, then no low
+        orjson.dumps(with_features(plan="x")).replace(b'"x"', b'"\\x41"'),  # not a JSON escape
+        orjson.dumps(with_features(plan="x")).replace(b'"x"', b'"\\u12"'),
         orjson.dumps(prediction()).replace(b'"age":42', b'"age":1,"age":42'),  # duplicate key
         orjson.dumps(prediction()).replace(b'"model":"churn"', b'"model":"churn","model":"churn"'),
         orjson.dumps(prediction()).replace(b"42", b"NaN"),
