@@ -39,8 +39,8 @@ def _iso_utc_fast(values: Sequence[str]) -> np.ndarray | None:
     """Epoch ms of "YYYY-MM-DDTHH:MM:SS[.fff]Z" strings that share one length, else None.
 
     numpy's datetime parser is fast but lenient (it also takes "now", bare years and offsets), so
-    it only sees strings whose separators sit where this layout puts them; strided slices of the
-    joined strings check every row at C speed.
+    it only sees strings whose separators and digits sit where this layout puts them; strided
+    slices of the joined strings check every row at C speed.
     """
     distinct = set(values)
     if len(distinct) * 2 <= len(values):  # busy streams repeat timestamps: parse each once
@@ -60,6 +60,9 @@ def _iso_utc_fast(values: Sequence[str]) -> np.ndarray | None:
         return None
     if width > 20 and joined[19::width] != "." * n:
         return None
+    digits = [0, 1, 2, 3, 5, 6, 8, 9, 11, 12, 14, 15, 17, 18, *range(20, width - 1)]
+    if not joined.isascii() or not all(joined[at::width].isdigit() for at in digits):
+        return None  # numpy would take some of these (a space, a bracket) with a warning
     try:
         return np.array([s[:-1] for s in values], dtype="datetime64[ms]").astype(np.float64)
     except ValueError:  # e.g. 30 February: the row-by-row path names the row
