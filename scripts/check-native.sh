@@ -8,6 +8,7 @@
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
+NAME=check-native
 source scripts/lib/process.sh
 
 PYTHON=${PYTHON:-.venv/bin/python}
