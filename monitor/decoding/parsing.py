@@ -65,7 +65,7 @@ def _unparsable(raw: bytes, error: str) -> Any:
         return Rejected(raw, "invalid_json", error)
     # orjson refuses NaN/Infinity tokens (not JSON) and numbers beyond float range (valid JSON).
     # The stdlib parser takes both: tokens are rejected naming the field; overflowing numbers
-    # become inf, rejected only where a configured field uses them (as the typed path does).
+    # become inf, rejected only where a configured field uses them (the native path leaves them here).
     tokens: list[str] = []
 
     def constant(token: str) -> float:
