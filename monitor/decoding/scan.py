@@ -97,9 +97,13 @@ def scan_predictions(
     out, ids, vocabularies = _run(messages, plan, False, max_bytes)
     ok = out["ok"].view(bool)
     codes = out["codes"]
+    # One group per (model, version) pair present: model index * versions + version code. A
+    # version spelled two ways ("3" and "\u0033") has two codes: both map to the first one.
     versions = vocabularies[_VERSION]
-    # One group per (model, version) pair present: model index * versions + version code.
-    group = out["model"].astype(np.int64) * max(len(versions), 1) + codes[:, _VERSION]
+    first_code: dict[str, int] = {}
+    canonical = np.array([first_code.setdefault(v, code) for code, v in enumerate(versions)] + [0], np.int64)
+    version = canonical[np.where(ok, codes[:, _VERSION], 0)]  # rows not ok may hold anything
+    group = out["model"].astype(np.int64) * max(len(versions), 1) + version
     groups: dict[Any, Columns] = {}
     id_column = np.array(ids, dtype=object)
     labels = [_labels(v) for v in vocabularies]

@@ -322,6 +322,16 @@ def encode_outcomes(*messages: dict[str, Any]) -> list[bytes]:
     return [orjson.dumps(m) for m in messages]
 
 
+def test_a_version_spelled_two_ways_is_one_group() -> None:
+    raws = [orjson.dumps(prediction(prediction_id=f"p-{i}")) for i in range(3)]
+    raws[1] = raws[1].replace(b'"model_version":"3"', b'"model_version":"\\u0033"')
+    raws[2] = raws[2].replace(b'"model_version":"3"', b'"model_version":3')
+    assert native_rest(raws) == []
+    (batch,) = decode_predictions(raws, MODELS)[0].values()
+    assert batch.prediction_id.tolist() == ["p-0", "p-1", "p-2"]
+    assert_paths_agree(raws)
+
+
 def test_labels_share_one_object_per_distinct_value() -> None:
     raws = [orjson.dumps(with_features(plan="pro", region=r)) for r in ("eu", "us", "eu", "eu")]
     (batch,) = decode_predictions(raws, MODELS)[0].values()
