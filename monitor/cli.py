@@ -131,6 +131,7 @@ def run(config: ConfigOption) -> None:
     stop = threading.Event()
     stop_on_signals(stop, lambda signum: console.print(f"signal {signum}: finishing the current batch"))
     metrics = None
+    service.expect_state()  # the runners restore the checkpoint after the API has started
     if cfg.api.enabled:
         metrics = ApiServer(service)
         console.print(f"serving {metrics.url}/ (status page), /api/v1, /docs and {metrics.metrics_url}")

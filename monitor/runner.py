@@ -111,9 +111,11 @@ def run_embedded(
 
         service.readiness_checks["state_store"] = store.ping
         service.persist = GroupCommit(checkpoint)  # concurrent POSTs of events share checkpoints
+        service.state_loaded.set()  # restored, and POSTed events are made durable from here on
         with shared_baselines(service, store):
             service.run(sources, stop, checkpoint, config.sources.checkpoint_interval.total_seconds())
     finally:
+        service.state_loaded.clear()  # shutting down: events posted now could not be made durable
         service.persist = None
         store.close()
 
@@ -130,6 +132,7 @@ def run_kafka(service: Service, config: DriftlineConfig, stop: threading.Event) 
         source = KafkaSource(service, store, config.sources.kafka)
         service.readiness_checks["kafka_connected"] = source.connected.is_set
         service.readiness_checks["state_store"] = store.ping
+        service.state_loaded.set()  # each partition's state is restored as it is assigned
         with shared_baselines(service, store):
             source.run(stop)
             service.evaluate()

@@ -105,6 +105,17 @@ class Service:
         self.readiness_checks: dict[str, Callable[[], bool]] = {
             "baselines_loaded": lambda: bool(self.baselines)
         }
+        # Set while the state in memory is the one to build on; see expect_state.
+        self.state_loaded = threading.Event()
+        self.state_loaded.set()
+
+    def expect_state(self) -> None:
+        """Mark the state as not loaded yet, until a runner sets `state_loaded` after restoring
+        its checkpoint (monitor.runner; it clears it again when it stops). Call it before the
+        HTTP API starts: meanwhile /readyz says not ready, and POST /events answers 503, because
+        events taken before the restore would be overwritten by it."""
+        self.state_loaded.clear()
+        self.readiness_checks["state_loaded"] = self.state_loaded.is_set
 
     def readiness(self) -> dict[str, bool]:
         results = {}

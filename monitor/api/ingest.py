@@ -15,7 +15,9 @@ after an error does not count a prediction twice: the join drops ids it has seen
 outcome TTL.
 
 A service reading Kafka refuses them (409): produce to its topics instead, where the
-partitioning by prediction_id that the join relies on is kept.
+partitioning by prediction_id that the join relies on is kept. While `driftline run` is still
+loading its checkpointed state at start-up (the restore would overwrite them), or is stopping
+(no checkpoint would follow), they are refused with 503.
 """
 
 from __future__ import annotations
@@ -222,6 +224,8 @@ async def post_events(request: Request) -> dict[str, Any]:
             f"and {service.config.sources.kafka.outcomes_topic!r} instead",
             None,
         )
+    if not service.state_loaded.is_set():
+        raise ApiError(503, "not taking events while loading its checkpointed state or stopping: retry", None)
     kind = media_type(request)
     if kind == "application/json":
         document, body = await read_json(request), b""

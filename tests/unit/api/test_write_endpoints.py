@@ -44,6 +44,24 @@ def test_events_are_ingested_and_evaluated_like_any_source(make_client: Any) -> 
     assert len(service.results.windows("fraud", "1")) == 3
 
 
+def test_events_wait_for_the_checkpointed_state_to_be_loaded(make_client: Any) -> None:
+    # `driftline run` starts the API before its runner restores the checkpoint: events taken
+    # meanwhile would be overwritten by the restore, and the service is not ready.
+    service, client = make_client(api_key=world.KEY)
+    service.expect_state()
+    body = orjson.dumps(events_body(20))
+    assert (
+        "loading its checkpointed state"
+        in error(client.post("/api/v1/events", content=body, headers=JSON), 503)["message"]
+    )
+    assert service.counters.total("predictions") == 0
+    ready = client.get("/readyz")
+    assert ready.status_code == 503 and ready.json()["checks"]["state_loaded"] is False
+    service.state_loaded.set()
+    assert client.post("/api/v1/events", content=body, headers=JSON).status_code == 200
+    assert client.get("/readyz").json()["checks"]["state_loaded"] is True
+
+
 def test_bad_events_are_dead_lettered_and_reported_by_index(make_client: Any) -> None:
     service, client = make_client(api_key=world.KEY)
     good = events_body(2)
