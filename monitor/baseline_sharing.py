@@ -4,8 +4,10 @@ Each instance reads its baselines from its own directory (`baselines.path`) at s
 uploaded through the HTTP API reaches one instance; to reach the others, that instance also
 publishes it as records of the state store, in one transaction:
 
-    baselines.active             key "<model>/<version>"  -> the active baseline's id
-    baseline/<model>/<version>   key "<id>"               -> the artifact (Baseline.to_state JSON)
+    baselines.active                  key "<model>/<version>"  -> the active baseline's id
+    baseline/<model>/<version>/<id>   key "artifact"           -> the artifact (Baseline.to_state JSON)
+
+One namespace per artifact, so fetching one reads only that one.
 
 Every instance checks the active pointers on each evaluation tick (`sync`). One that differs
 from the baseline it runs is swapped in (`Service.swap_baseline`: open windows keep theirs) and
@@ -34,9 +36,12 @@ ACTIVE = "baselines.active"
 log = logging.getLogger("driftline.baselines")
 
 
-def artifacts(model: str, version: str) -> str:
-    """The record namespace of a model version's published artifacts."""
-    return f"baseline/{model}/{version}"
+ARTIFACT = "artifact"
+
+
+def artifact_namespace(model: str, version: str, baseline_id: str) -> str:
+    """The record namespace of one published artifact (under key ARTIFACT)."""
+    return f"baseline/{model}/{version}/{baseline_id}"
 
 
 class SharedBaselines:
@@ -50,14 +55,15 @@ class SharedBaselines:
         instance (atomically: no instance sees a pointer to an artifact not yet stored)."""
         key = f"{baseline.model}/{baseline.model_version}"
         artifact = orjson.dumps(baseline.to_state(), option=orjson.OPT_SERIALIZE_NUMPY)
-        puts: list[RecordPut] = [(artifacts(baseline.model, baseline.model_version), baseline.id, artifact)]
+        namespace = artifact_namespace(baseline.model, baseline.model_version, baseline.id)
+        puts: list[RecordPut] = [(namespace, ARTIFACT, artifact)]
         if activate:
             puts.append((ACTIVE, key, baseline.id.encode()))
         self.store.write_records(puts)
 
     def fetch(self, model: str, version: str, baseline_id: str) -> Baseline | None:
         """A published baseline by id, or None if it was never published (or cannot be read)."""
-        raw = self.store.load_records(artifacts(model, version)).get(baseline_id)
+        raw = self.store.load_records(artifact_namespace(model, version, baseline_id)).get(ARTIFACT)
         if raw is None:
             return None
         try:

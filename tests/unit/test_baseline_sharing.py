@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from monitor.api.app import create_app
-from monitor.baseline_sharing import ACTIVE, SharedBaselines, artifacts
+from monitor.baseline_sharing import ACTIVE, ARTIFACT, SharedBaselines, artifact_namespace
 from monitor.baseline_store import BaselineStore
 from monitor.runner import shared_baselines
 from monitor.service import Service
@@ -134,7 +134,7 @@ def test_unreadable_or_foreign_records_are_skipped(
     store.write_records(
         [
             (ACTIVE, "churn/1", b"broken"),
-            (artifacts("churn", "1"), "broken", b"{not json"),
+            (artifact_namespace("churn", "1", "broken"), ARTIFACT, b"{not json"),
             (ACTIVE, "other-model/1", b"x"),  # a model this instance is not configured with
             (ACTIVE, "fraud/7", b"never-stored"),
         ]
