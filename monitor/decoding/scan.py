@@ -103,12 +103,13 @@ def scan_predictions(
     first_code: dict[str, int] = {}
     canonical = np.array([first_code.setdefault(v, code) for code, v in enumerate(versions)] + [0], np.int64)
     version = canonical[np.where(ok, codes[:, _VERSION], 0)]  # rows not ok may hold anything
-    group = out["model"].astype(np.int64) * max(len(versions), 1) + version
+    per_model = max(len(versions), 1)
+    group = out["model"].astype(np.int64) * per_model + version
     groups: dict[Any, Columns] = {}
     id_column = np.array(ids, dtype=object)
     labels = [_labels(v) for v in vocabularies]
     for key in np.unique(group[ok]).tolist():
-        m, v = divmod(key, max(len(versions), 1))
+        m, v = divmod(key, per_model)
         model, version = plan.models[m], versions[v]
         rows = np.flatnonzero(ok & (group == key))
         if known_versions is not None and version not in known_versions.get(model, ()):
