@@ -28,7 +28,7 @@ class GroupCommit:
         self._succeeded = 0  # the number of the last checkpoint that succeeded
         self._error: BaseException | None = None  # of the last checkpoint, if it failed
         self._running = False
-        self.runs = 0  # checkpoints taken, for tests and metrics
+        self.runs = 0  # checkpoints taken (the tests read it)
 
     def __call__(self) -> None:
         """Return once a checkpoint that started after this call has succeeded; raise
