@@ -23,8 +23,9 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BeforeValidator, ConfigDict, Field, model_validator
 
+from alerts.defaults import DEFAULT_RULE_SPECS
 from monitor.config_types import Duration, Strict, parse_duration
-from monitor.performance.degradation import HIGHER_IS_BETTER
+from monitor.core.performance.degradation import HIGHER_IS_BETTER
 
 Signal = Literal[
     "feature_drift",  # per feature: 1 if drifted, or one of its statistics (`statistic`)
@@ -149,6 +150,10 @@ class DeliveryConfig(Strict):
     check_interval: Duration = Field(default=timedelta(seconds=30), description="staleness checks")
 
 
+# The default rule set (alerts/defaults.py), applied unless `default_rules: false`.
+DEFAULT_RULES: list[RuleConfig] = [RuleConfig.model_validate(d) for d in DEFAULT_RULE_SPECS]
+
+
 class AlertsConfig(Strict):
     """Alert rules, receivers and retraining webhooks (alerts/)."""
 
@@ -188,8 +193,6 @@ class AlertsConfig(Strict):
         return self.enabled and bool(self.rules or self.receivers or self.retraining)
 
     def effective_rules(self) -> list[RuleConfig]:
-        from alerts.defaults import DEFAULT_RULES
-
         own = {r.name for r in self.rules}
         defaults = [r for r in DEFAULT_RULES if r.name not in own] if self.default_rules else []
         return defaults + list(self.rules)

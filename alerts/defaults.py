@@ -11,9 +11,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from alerts.config import RuleConfig
-
-_DEFAULTS: list[dict[str, Any]] = [
+# Validated into RuleConfig objects by alerts.config (DEFAULT_RULES), which imports this table.
+DEFAULT_RULE_SPECS: list[dict[str, Any]] = [
     {
         "name": "feature_drift",
         "signal": "feature_drift",
@@ -109,5 +108,3 @@ _DEFAULTS: list[dict[str, Any]] = [
         "summary": "no predictions of {model} v{model_version} for {value:.0f} s",
     },
 ]
-
-DEFAULT_RULES: list[RuleConfig] = [RuleConfig.model_validate(d) for d in _DEFAULTS]

@@ -27,7 +27,7 @@ from alerts.config import DeliveryConfig
 from alerts.notifiers import Answer, Request, send
 from alerts.outbox import DELIVERY_LOG, OUTBOX, Entry, backoff, failed, load
 from monitor.clock import Clock
-from monitor.state_store import RecordPut, StateStore
+from monitor.state.store import RecordPut, StateStore
 
 log = logging.getLogger("driftline.alerts.delivery")
 

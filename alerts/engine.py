@@ -26,11 +26,11 @@ from alerts.retraining import TRIGGERS, allow, decode_history, encode_history, p
 from alerts.rules import Observation, observe, observe_rejects, observe_staleness
 from alerts.state import AlertState, Notice, step, tick
 from monitor.clock import Clock, utc_now
-from monitor.counters import Counters
 from monitor.errors import ConfigError
-from monitor.result_json import window_document
-from monitor.results import WindowResult
-from monitor.state_store import RecordPut, StateStore
+from monitor.evaluation.result_json import window_document
+from monitor.evaluation.results import WindowResult
+from monitor.pipeline.counters import Counters
+from monitor.state.store import RecordPut, StateStore
 
 if TYPE_CHECKING:
     from monitor.config import DriftlineConfig
@@ -257,9 +257,9 @@ class AlertEngine:
 
 
 def attach_alerts(service: Service, config: DriftlineConfig) -> AlertEngine:
-    """Build the engine for `driftline run` and the demo (monitor.runner.attach_sinks): its own
+    """Build the engine for `driftline run` and the demo (consumers.runner.attach_sinks): its own
     connection to the configured state store, counters and the evaluation lock from the service."""
-    from monitor.state_store import open_state_store
+    from monitor.state.factory import open_state_store
 
     store = open_state_store(config.state.url)
     try:

@@ -16,7 +16,7 @@ from typing import Any
 
 import orjson
 
-from monitor.state_store import RecordKey, RecordPut
+from monitor.state.store import RecordKey, RecordPut
 
 OUTBOX = "alerts.outbox"
 DELIVERY_LOG = "alerts.delivered"  # retraining deliveries, kept as the webhook delivery log

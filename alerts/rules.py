@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from alerts.config import RuleConfig
-from monitor.performance.degradation import shown_drop
-from monitor.results import WindowResult
+from monitor.core.performance.degradation import shown_drop
+from monitor.evaluation.results import WindowResult
 
 SERVICE = "*"  # model and version of service-wide signals (rejects carry no model)
 
@@ -112,7 +112,7 @@ def _feature_value(
 
 def performance_drop(rule: RuleConfig, result: WindowResult, min_pairs: int) -> float | None:
     """How far the window's metric is worse than the reference (positive = worse), counted only
-    when the window's sample shows it (monitor.performance.degradation: 0 otherwise, so a window
+    when the window's sample shows it (monitor.core.performance.degradation: 0 otherwise, so a window
     of a few hundred pairs does not fire on noise); None until the window has `min_pairs` joined
     pairs."""
     perf = result.performance

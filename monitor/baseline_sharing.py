@@ -26,10 +26,10 @@ import logging
 
 import orjson
 
-from monitor.baseline import Baseline
-from monitor.baseline_store import BaselineStore
+from monitor.baselines.baseline import Baseline
+from monitor.baselines.store import BaselineStore
 from monitor.service import Service
-from monitor.state_store import RecordPut, StateStore
+from monitor.state.store import RecordPut, StateStore
 
 ACTIVE = "baselines.active"
 

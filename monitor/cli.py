@@ -11,12 +11,12 @@ from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
 
 from alerts.cli import alerts_app
-from monitor.baseline import build_baseline
-from monitor.baseline_store import BaselineStore
-from monitor.baseline_view import render_baseline
+from monitor.baselines.baseline import build_baseline
+from monitor.baselines.reference_data import read_reference
+from monitor.baselines.store import BaselineStore
+from monitor.baselines.view import render_baseline
 from monitor.config import load_config
 from monitor.errors import DriftlineError
-from monitor.reference_data import read_reference
 
 app = typer.Typer(
     help="driftline: model monitoring and drift detection against versioned training baselines.",
@@ -111,10 +111,10 @@ def run(config: ConfigOption) -> None:
     import logging
     import threading
 
+    from consumers.runner import attach_sinks, build_sources, run_embedded, run_kafka, stop_on_signals
     from monitor.api.app import ApiServer
-    from monitor.deadletter import JsonlDeadLetters
-    from monitor.runner import attach_sinks, build_sources, run_embedded, run_kafka, stop_on_signals
     from monitor.service import Service, load_baselines
+    from monitor.sinks.dead_letters import JsonlDeadLetters
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("kafka").setLevel(logging.WARNING)
@@ -185,7 +185,7 @@ def report(
     import os
 
     from monitor.api.reports import fetch_report, service_url
-    from monitor.baseline_store import atomic_write
+    from monitor.baselines.store import atomic_write
 
     try:
         cfg = load_config(config) if config is not None else None
@@ -224,7 +224,7 @@ def demo(
     serves /metrics, and ends with when each drift was injected and when it was caught.
     Exits 0 when both were caught where injected without false alarms.
     """
-    from monitor.demo import run_demo
+    from monitor.demo.run import run_demo
 
     try:
         code = run_demo(
@@ -262,7 +262,7 @@ def demo_produce(
     outcomes (feature drift from hour 9, concept drift from hour 17) into the predictions
     and outcomes topics, keyed by prediction id.
     """
-    from monitor.demo_producer import produce_demo
+    from monitor.demo.producer import produce_demo
 
     first = None if start is None else (start if start.tzinfo else start.replace(tzinfo=UTC))
     try:

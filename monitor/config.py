@@ -17,7 +17,7 @@ from alerts.config import AlertsConfig  # alert rules, receivers, retraining (al
 from monitor.api.settings import ApiConfig
 from monitor.config_types import Duration, Strict
 from monitor.errors import ConfigError
-from monitor.exporters.es_config import ElasticsearchSinkConfig
+from monitor.sinks.elasticsearch.config import ElasticsearchSinkConfig
 
 DriftMethod = Literal["auto", "wasserstein", "jensen_shannon", "psi", "ks", "chi_square", "hellinger"]
 
@@ -56,7 +56,7 @@ class PerformanceConfig(Strict):
 
 
 class ConceptDriftConfig(Strict):
-    """The error-stream detector (see monitor.detectors)."""
+    """The error-stream detector (see monitor.core.detectors)."""
 
     enabled: bool = True
     min_increase: float | None = Field(

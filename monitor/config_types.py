@@ -1,7 +1,7 @@
 """The building blocks every config section shares: the strict base model and the duration syntax.
 
 Kept apart from monitor/config.py so the sections defined in their own packages (alerts/config.py,
-monitor/exporters/es_config.py, monitor/api/settings.py), which monitor/config.py assembles into one
+monitor/sinks/elasticsearch/config.py, monitor/api/settings.py), which monitor/config.py assembles into one
 tree, can use them without importing the tree back.
 """
 

@@ -11,8 +11,7 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from datetime import UTC
 from typing import Any
@@ -21,21 +20,21 @@ from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 from prometheus_client.registry import Collector
 
-from monitor.baseline import Baseline
-from monitor.baseline_store import BaselineStore
+from monitor.baselines.baseline import Baseline
+from monitor.baselines.store import BaselineStore
 from monitor.clock import Clock, utc_now
 from monitor.config import DriftlineConfig
-from monitor.counters import Counters
-from monitor.deadletter import DeadLetterSink
+from monitor.core.performance import LabelDelayHistogram
 from monitor.errors import BaselineError
-from monitor.evaluator import Evaluator
-from monitor.events import Rejected, decode_outcomes, decode_predictions
-from monitor.performance import LabelDelayHistogram
-from monitor.prometheus import StreamView
-from monitor.result_store import ResultStore
-from monitor.results import ResultSink, WindowResult
-from monitor.sources import RawBatch, Source
-from monitor.stream import Batch, Monitor, VersionStream
+from monitor.evaluation.evaluator import Evaluator
+from monitor.evaluation.result_store import ResultStore
+from monitor.evaluation.results import ResultSink, WindowResult
+from monitor.pipeline.counters import Counters
+from monitor.pipeline.events import Rejected, decode_outcomes, decode_predictions
+from monitor.pipeline.monitor import Batch, Monitor, VersionStream
+from monitor.pipeline.raw_batch import RawBatch
+from monitor.sinks.dead_letters import DeadLetterSink
+from monitor.sinks.prometheus import StreamView
 
 log = logging.getLogger("driftline.service")
 # A window-close evaluation that finds the previous one still running is skipped on purpose
@@ -111,7 +110,7 @@ class Service:
 
     def expect_state(self) -> None:
         """Mark the state as not loaded yet, until a runner sets `state_loaded` after restoring
-        its checkpoint (monitor.runner; it clears it again when it stops). Call it before the
+        its checkpoint (consumers.runner; it clears it again when it stops). Call it before the
         HTTP API starts: meanwhile /readyz says not ready, and POST /events answers 503, because
         events taken before the restore would be overwritten by it."""
         self.state_loaded.clear()
@@ -275,32 +274,3 @@ class Service:
                 sink.close()
             except Exception:
                 log.exception("closing result sink %s failed", type(sink).__name__)
-
-    def run(
-        self,
-        sources: Iterable[Source],
-        stop: threading.Event,
-        checkpoint: Callable[[], None] | None = None,
-        checkpoint_every: float = 5.0,
-    ) -> None:
-        """Read every source until it ends or `stop` is set, finishing the batch in hand.
-        `checkpoint()` is called every `checkpoint_every` seconds and at the end."""
-        last = time.monotonic()
-        try:
-            for source in sources:
-                for raw in source.batches(stop):
-                    self.handle(raw)
-                    if checkpoint is not None and time.monotonic() - last >= checkpoint_every:
-                        checkpoint()
-                        last = time.monotonic()
-                    if stop.is_set():
-                        break
-                if stop.is_set():
-                    break
-        finally:
-            self.dead_letters.flush()
-        if not stop.is_set():
-            self.evaluate(flush=True)  # finite input read to its end: every window is complete
-        if checkpoint is not None:
-            checkpoint()
-        self.evaluate()

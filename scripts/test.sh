@@ -28,7 +28,7 @@ run_stage "ruff format --check" .venv/bin/ruff format --check .
 # Which packages mypy checks is configured in pyproject.toml ([tool.mypy] packages).
 run_stage "mypy" .venv/bin/mypy
 if (($# == 0)); then
-    # ASan and UBSan builds of monitor/decoding/_scan.c and monitor/_histogram.c run their tests
+    # ASan and UBSan builds of monitor/pipeline/decoding/_scan.c and monitor/core/_histogram.c run their tests
     # and a fuzzer that checks the native decoder against the reference one (~1 min).
     run_stage "C modules under sanitizers" bash scripts/check-native.sh
 fi

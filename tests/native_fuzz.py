@@ -17,8 +17,8 @@ import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tests.unit.test_events import prediction
-from tests.unit.test_scan import COMMON, both_paths
+from tests.unit.pipeline.test_events import prediction
+from tests.unit.pipeline.test_scan import COMMON, both_paths
 
 PIECES = [bytes([b]) for b in b'"\\{}[],: 0-e.tfn\xff\x00\xc3\xa9\xf0\x9f/+Z'] + [
     b"\\u00e9",

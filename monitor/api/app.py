@@ -38,8 +38,8 @@ from prometheus_client.exposition import choose_encoder
 from monitor.api import ingest, models, reports
 from monitor.api.protocol import install_error_handlers
 from monitor.api.settings import ApiConfig
-from monitor.prometheus import registry_for
 from monitor.service import Service
+from monitor.sinks.prometheus import registry_for
 
 START_TIMEOUT_S = 30.0
 

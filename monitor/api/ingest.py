@@ -35,13 +35,13 @@ from fastapi.responses import JSONResponse
 
 from monitor.api.models import configured_model, service_of
 from monitor.api.protocol import ApiError, read_body, read_json, require_write
-from monitor.baseline import Baseline, build_baseline
-from monitor.baseline_store import BaselineStore
+from monitor.baselines.baseline import Baseline, build_baseline
+from monitor.baselines.reference_data import read_reference
+from monitor.baselines.store import BaselineStore
 from monitor.config import ModelConfig
 from monitor.errors import DriftlineError
-from monitor.reference_data import read_reference
+from monitor.pipeline.raw_batch import RawBatch
 from monitor.service import Service
-from monitor.sources import RawBatch
 
 router = APIRouter(prefix="/api/v1", tags=["writes"], dependencies=[Depends(require_write)])
 DATA_TYPES = {

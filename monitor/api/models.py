@@ -15,8 +15,8 @@ from fastapi import APIRouter, Depends, Path, Query, Request
 
 from monitor.api.protocol import ApiError, require_read
 from monitor.config import ModelConfig
-from monitor.result_json import window_document, window_id
-from monitor.results import WindowResult
+from monitor.evaluation.result_json import window_document, window_id
+from monitor.evaluation.results import WindowResult
 from monitor.service import Service
 
 router = APIRouter(prefix="/api/v1", tags=["results"], dependencies=[Depends(require_read)])

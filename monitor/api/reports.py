@@ -34,12 +34,12 @@ from fastapi.responses import HTMLResponse
 
 from monitor.api.models import ModelName, Version, find_window, resolve, service_of
 from monitor.api.protocol import ApiError, require_read
-from monitor.baseline import Baseline
+from monitor.baselines.baseline import Baseline
 from monitor.config import DriftlineConfig, ModelConfig
+from monitor.core.reservoir import RowReservoir
 from monitor.errors import DriftlineError
-from monitor.reservoir import RowReservoir
-from monitor.result_json import window_id
-from monitor.results import WindowResult
+from monitor.evaluation.result_json import window_id
+from monitor.evaluation.results import WindowResult
 from monitor.service import Service
 
 router = APIRouter(prefix="/api/v1", tags=["reports"], dependencies=[Depends(require_read)])

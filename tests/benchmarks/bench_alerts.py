@@ -31,8 +31,8 @@ from alerts.config import AlertsConfig
 from alerts.engine import AlertEngine
 from alerts.outbox import OUTBOX
 from alerts.receiver import WebhookReceiver
-from monitor.results import FeatureDrift, FeatureQuality
-from monitor.state_sqlite import SqliteStateStore
+from monitor.evaluation.results import FeatureDrift, FeatureQuality
+from monitor.state.sqlite import SqliteStateStore
 from tests.unit.alerts.factory import window
 
 

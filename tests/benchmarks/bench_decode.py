@@ -35,9 +35,9 @@ from typing import Any
 
 import orjson
 
-from monitor import events
 from monitor.config import ModelConfig
-from monitor.events import decode_predictions
+from monitor.pipeline import events
+from monitor.pipeline.events import decode_predictions
 
 NUMERIC = [f"num_{i:02d}" for i in range(20)]
 CATEGORICAL = [f"cat_{i}" for i in range(5)]

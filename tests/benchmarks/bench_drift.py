@@ -155,9 +155,9 @@ def run_evidently(n_reference: int, n_current: int) -> dict[str, Any]:
 def run_driftline_raw(n_reference: int, n_current: int, state_dir: Path) -> dict[str, Any]:
     import orjson
 
-    from monitor.baseline import build_baseline
+    from monitor.baselines.baseline import build_baseline
     from monitor.config import BaselineStoreConfig
-    from monitor.evaluate import evaluate
+    from monitor.evaluation.drift import evaluate
 
     model = model_config()
     ref, cur = frames(n_reference, n_current)
@@ -197,9 +197,9 @@ def run_driftline_raw(n_reference: int, n_current: int, state_dir: Path) -> dict
 def run_driftline_stored(state_dir: Path) -> dict[str, Any]:
     import orjson
 
-    from monitor.baseline import Baseline
-    from monitor.evaluate import evaluate
-    from monitor.window_sketch import WindowSketch
+    from monitor.baselines.baseline import Baseline
+    from monitor.core.window_sketch import WindowSketch
+    from monitor.evaluation.drift import evaluate
 
     model = model_config()
     gc.collect()

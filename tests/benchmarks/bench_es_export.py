@@ -26,7 +26,7 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO_ROOT))
 
-from monitor.exporters.elasticsearch import ElasticsearchExporter  # noqa: E402
+from monitor.sinks.elasticsearch.exporter import ElasticsearchExporter  # noqa: E402
 from tests.integration.es_stream import DriftedStream, exporter_config  # noqa: E402
 
 SCRIPT = REPO_ROOT / "scripts" / "elasticsearch.sh"

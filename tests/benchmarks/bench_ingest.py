@@ -33,11 +33,11 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from monitor.baseline import build_baseline
+from monitor.baselines.baseline import build_baseline
 from monitor.config import parse_config
-from monitor.deadletter import MemoryDeadLetters
+from monitor.pipeline.raw_batch import RawBatch
 from monitor.service import Service
-from monitor.sources import RawBatch
+from monitor.sinks.dead_letters import MemoryDeadLetters
 from tests.benchmarks.bench_decode import CATEGORICAL, MODEL, NUMERIC, make_messages
 
 

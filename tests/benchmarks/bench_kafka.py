@@ -64,11 +64,12 @@ import kafka
 from kafka import ConsumerRebalanceListener, KafkaConsumer, TopicPartition
 from kafka.coordinator.assignors.range import RangePartitionAssignor
 
-from consumers.kafka_source import KafkaSource
+from consumers.kafka import KafkaSource
 from monitor.config import KafkaConfig
-from monitor.counters import Counters
+from monitor.pipeline.counters import Counters
 from monitor.service import Service
-from monitor.state_store import StateStore, open_state_store
+from monitor.state.factory import open_state_store
+from monitor.state.store import StateStore
 from tests.benchmarks.bench_decode import make_messages
 from tests.benchmarks.bench_ingest import make_service
 from tests.benchmarks.bench_kafka_bare import GROUP_TIMEOUTS, crc32c_extension_in_use, produce, tansu_broker

@@ -9,11 +9,11 @@ from typing import Any
 import numpy as np
 from elasticsearch import Elasticsearch
 
-from monitor.exporters.elasticsearch import ElasticsearchExporter
-from monitor.exporters.es_config import ElasticsearchSinkConfig
-from monitor.results import WindowResult
-from monitor.stream import Batch
-from tests.unit.test_stream import Pipeline, _window_batch
+from monitor.evaluation.results import WindowResult
+from monitor.pipeline.monitor import Batch
+from monitor.sinks.elasticsearch.config import ElasticsearchSinkConfig
+from monitor.sinks.elasticsearch.exporter import ElasticsearchExporter
+from tests.unit.pipeline.test_monitor import Pipeline, _window_batch
 
 PREFIX = "driftline"
 DRIFT_FROM = 3  # windows from this index on have a shifted x1

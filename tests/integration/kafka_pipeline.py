@@ -17,15 +17,15 @@ from typing import Any
 import numpy as np
 import yaml
 
-from consumers.kafka_source import stored_partitions
-from monitor.baseline_store import BaselineStore
+from consumers.kafka import stored_partitions
+from monitor.baselines.store import BaselineStore
 from monitor.config import load_config
-from monitor.counters import Counters
-from monitor.deadletter import MemoryDeadLetters
-from monitor.evaluator import Evaluator
+from monitor.core.sketch import NumericSketch
+from monitor.evaluation.evaluator import Evaluator
+from monitor.pipeline.counters import Counters
 from monitor.service import Service, load_baselines
-from monitor.sketch import NumericSketch
-from monitor.state_store import open_state_store
+from monitor.sinks.dead_letters import MemoryDeadLetters
+from monitor.state.factory import open_state_store
 from tests.unit import stream_world as world
 
 H = world.HOUR_MS

@@ -13,7 +13,7 @@ from alerts.config import AlertsConfig
 from alerts.engine import AlertEngine
 from alerts.outbox import DELIVERY_LOG, OUTBOX, load
 from alerts.receiver import WebhookReceiver
-from monitor.state_sqlite import SqliteStateStore
+from monitor.state.sqlite import SqliteStateStore
 from tests.conftest import find_free_port
 from tests.unit.alerts.factory import window
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from alerts.defaults import DEFAULT_RULES
+from alerts.config import DEFAULT_RULES
 
 pytestmark = pytest.mark.integration
 REPO = Path(__file__).resolve().parents[2]
@@ -70,7 +70,7 @@ def _alerts() -> dict[str, dict]:
 
 
 def test_rules_use_only_metrics_the_service_exports() -> None:
-    exporter = (REPO / "monitor" / "prometheus.py").read_text()
+    exporter = (REPO / "monitor" / "sinks" / "prometheus.py").read_text()
     for name, rule in _alerts().items():
         for metric in set(re.findall(r"\bdriftline_[a-z_]+", rule["expr"])):
             base = metric.removesuffix("_total")

@@ -12,7 +12,7 @@ import pytest
 from alerts.config import AlertsConfig
 from alerts.engine import AlertEngine
 from alerts.receiver import WebhookReceiver
-from monitor.state_sqlite import SqliteStateStore
+from monitor.state.sqlite import SqliteStateStore
 from tests.integration.alertmanager_fixtures import AlertmanagerFactory
 from tests.unit.alerts.factory import window
 

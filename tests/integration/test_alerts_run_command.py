@@ -17,8 +17,8 @@ import yaml
 
 from alerts.outbox import OUTBOX, load
 from alerts.receiver import WebhookReceiver
-from monitor.baseline_store import BaselineStore
-from monitor.state_store import open_state_store
+from monitor.baselines.store import BaselineStore
+from monitor.state.factory import open_state_store
 from tests.conftest import find_free_port
 from tests.unit import stream_world as world
 

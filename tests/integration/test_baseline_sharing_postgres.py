@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from monitor.state_postgres import PostgresStateStore
+from monitor.state.postgres import PostgresStateStore
 from tests.integration.test_state_postgres import admin, open_store, pg_url, schema  # noqa: F401 (fixtures)
 from tests.unit.test_baseline_sharing import check_an_upload_reaches_the_other_instance
 

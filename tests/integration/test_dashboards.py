@@ -25,12 +25,12 @@ import pytest
 import yaml
 
 from alerts.config import AlertsConfig
+from consumers.runner import attach_sinks
 from monitor.api.app import ApiServer
 from monitor.config import StateConfig
-from monitor.deadletter import MemoryDeadLetters
-from monitor.runner import attach_sinks
+from monitor.pipeline.raw_batch import RawBatch
 from monitor.service import Service
-from monitor.sources import RawBatch
+from monitor.sinks.dead_letters import MemoryDeadLetters
 from tests.integration.conftest import PrometheusServer
 from tests.unit import stream_world as world
 

@@ -32,7 +32,7 @@ def test_demo_catches_both_drifts(tmp_path: Path, kafka: bool) -> None:
     assert done.returncode == 0, out[-3000:] + done.stderr[-3000:]
     assert "feature drift injected at window 9: detected in window 9" in out
     # The error-stream detector needs a few hundred joined pairs of the new concept (about 350
-    # for this jump, documented in monitor/detectors.py), which takes into the next hour. The
+    # for this jump, documented in monitor/core/detectors.py), which takes into the next hour. The
     # alarm is dated in the joined stream's event time, so however far the Kafka consumer reads
     # the outcomes ahead of the predictions, the window it names stays put.
     concept = re.search(
@@ -41,7 +41,7 @@ def test_demo_catches_both_drifts(tmp_path: Path, kafka: bool) -> None:
     assert concept is not None and int(concept.group(1)) in (17, 18), out[-1500:]
     assert "48,000 predictions" in out and "4 rejected" in out
     assert "both drifts caught" in out
-    # Alerting (alerts/demo_alerts.py): the drift alert fires where the drift was injected, and
+    # Alerting (monitor/demo/alerts.py): the drift alert fires where the drift was injected, and
     # exactly one signed retraining webhook reaches the demo's local receiver.
     assert "drift alert: feature_drift fired at window 9 (" in out, out[-1500:]
     assert "signatures verified" in out

@@ -13,8 +13,8 @@ import orjson
 import pytest
 import yaml
 
-from monitor.demo import PHASES
-from monitor.demo_producer import default_start, produce_demo
+from monitor.demo.producer import default_start, produce_demo
+from monitor.demo.run import PHASES
 from tests.integration.kafka_fixtures import KafkaBroker, poll_records
 
 pytestmark = pytest.mark.integration

@@ -14,9 +14,9 @@ import pytest
 from elasticsearch import Elasticsearch
 from prometheus_client import CollectorRegistry
 
-from monitor.exporters.elasticsearch import ElasticsearchExporter
-from monitor.exporters.es_metrics import ElasticsearchExporterCollector
-from monitor.exporters.es_templates import MAPPINGS
+from monitor.sinks.elasticsearch.exporter import ElasticsearchExporter
+from monitor.sinks.elasticsearch.metrics import ElasticsearchExporterCollector
+from monitor.sinks.elasticsearch.templates import MAPPINGS
 from tests.integration.es_fixtures import ElasticsearchServer
 from tests.integration.es_stream import PREFIX, DriftedStream, all_documents, expected_ids, exporter_config
 

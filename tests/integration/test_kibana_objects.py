@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from elasticsearch import Elasticsearch
 
-from monitor.exporters.elasticsearch import ElasticsearchExporter
+from monitor.sinks.elasticsearch.exporter import ElasticsearchExporter
 from tests.conftest import find_free_port
 from tests.integration.es_fixtures import ElasticsearchServer, start_es_server
 from tests.integration.es_stream import DriftedStream, exporter_config

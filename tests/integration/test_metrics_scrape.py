@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 from monitor.api.app import ApiServer
-from monitor.deadletter import MemoryDeadLetters
+from monitor.pipeline.raw_batch import RawBatch
 from monitor.service import Service
-from monitor.sources import RawBatch
+from monitor.sinks.dead_letters import MemoryDeadLetters
 from tests.unit import stream_world as world
 
 pytestmark = pytest.mark.integration

@@ -24,16 +24,16 @@ import pytest
 from psycopg import sql
 
 from monitor.errors import ConfigError, DriftlineError
-from monitor.state_postgres import PostgresStateStore
-from monitor.state_store import (
+from monitor.state.factory import open_state_store
+from monitor.state.postgres import PostgresStateStore
+from monitor.state.store import (
     CHECKPOINT_TABLE,
     RECORDS_TABLE,
     SCHEMA_TABLE,
     SCHEMA_VERSION,
     PartitionCheckpoint,
-    open_state_store,
 )
-from tests.unit.test_state_store import checkpoint, save_from_two_threads
+from tests.unit.state.test_store import checkpoint, save_from_two_threads
 
 pytestmark = pytest.mark.integration
 
@@ -215,7 +215,7 @@ def test_evaluation_lock_is_exclusive_and_released_on_release_and_close(
 
 _HOLD_LOCK = """
 import sys, time
-from monitor.state_store import open_state_store
+from monitor.state.factory import open_state_store
 store = open_state_store(sys.argv[1])
 print(store.try_lock_evaluation("g"), flush=True)
 time.sleep(120)

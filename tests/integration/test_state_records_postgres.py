@@ -9,15 +9,15 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from monitor.state_postgres import PostgresStateStore
-from monitor.state_store import RECORDS_TABLE, SCHEMA_TABLE, SCHEMA_VERSION
+from monitor.state.postgres import PostgresStateStore
+from monitor.state.store import RECORDS_TABLE, SCHEMA_TABLE, SCHEMA_VERSION
 from tests.integration.test_state_postgres import admin, open_store, pg_url, schema  # noqa: F401 (fixtures)
-from tests.unit.test_state_records import (
+from tests.unit.state.test_records import (
     check_a_failing_batch_changes_nothing,
     check_records_and_checkpoints_live_side_by_side,
     check_round_trip_and_namespaces,
 )
-from tests.unit.test_state_store import checkpoint
+from tests.unit.state.test_store import checkpoint
 
 pytestmark = pytest.mark.integration
 Opener = Callable[[], PostgresStateStore]

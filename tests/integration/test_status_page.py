@@ -109,7 +109,7 @@ def test_status_page_follows_the_demo_while_it_runs(tmp_path: Path) -> None:
     map marks the injected features (monthly_spend and region) in the feature-drift windows."""
     from playwright.sync_api import sync_playwright
 
-    from monitor.demo import HOUR_MS, START_MS, first_window_of
+    from monitor.demo.run import HOUR_MS, START_MS, first_window_of
 
     chromium = shutil.which("chromium")
     assert chromium, "chromium is not installed: scripts/setup.sh installs the Debian package"

@@ -8,9 +8,9 @@ import numpy as np
 import orjson
 import pandas as pd
 
-from monitor.baseline import Baseline, build_baseline
+from monitor.baselines.baseline import Baseline, build_baseline
 from monitor.config import DriftlineConfig, parse_config
-from monitor.events import OutcomeBatch, PredictionBatch
+from monitor.pipeline.events import OutcomeBatch, PredictionBatch
 
 HOUR_MS = 3_600_000
 FEATURES = {"x1": "numeric", "x2": "numeric", "x3": "numeric", "c1": "categorical", "c2": "categorical"}

@@ -14,13 +14,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from consumers.runner import shared_baselines
 from monitor.api.app import create_app
 from monitor.baseline_sharing import ACTIVE, ARTIFACT, SharedBaselines, artifact_namespace
-from monitor.baseline_store import BaselineStore
-from monitor.runner import shared_baselines
+from monitor.baselines.store import BaselineStore
 from monitor.service import Service
-from monitor.state_sqlite import SqliteStateStore
-from monitor.state_store import StateStore
+from monitor.state.sqlite import SqliteStateStore
+from monitor.state.store import StateStore
 from tests.unit.api import api_world as world
 
 with warnings.catch_warnings():  # starlette asks for httpx2 at import time; httpx is what we pin

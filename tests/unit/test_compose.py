@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from monitor.config import DriftlineConfig, load_config
-from monitor.demo import write_config
+from monitor.demo.run import write_config
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SERVICES = {

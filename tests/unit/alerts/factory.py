@@ -4,7 +4,13 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from monitor.results import DriftReport, FeatureDrift, FeatureQuality, PerformanceReport, WindowResult
+from monitor.evaluation.results import (
+    DriftReport,
+    FeatureDrift,
+    FeatureQuality,
+    PerformanceReport,
+    WindowResult,
+)
 
 T0 = datetime(2026, 1, 5, tzinfo=UTC)
 HOUR = timedelta(hours=1)

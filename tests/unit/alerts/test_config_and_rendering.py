@@ -9,8 +9,7 @@ from typing import Any
 import orjson
 import pytest
 
-from alerts.config import AlertsConfig, ReceiverConfig
-from alerts.defaults import DEFAULT_RULES
+from alerts.config import DEFAULT_RULES, AlertsConfig, ReceiverConfig
 from alerts.notifiers import render
 from alerts.outbox import backoff, overflow
 from alerts.signing import SIGNATURE_HEADER, TIMESTAMP_HEADER, signature, verify_signature

@@ -17,8 +17,8 @@ from alerts.engine import STATES, AlertEngine
 from alerts.metrics import AlertEngineCollector
 from alerts.outbox import OUTBOX, load
 from alerts.retraining import TRIGGERS
-from monitor.counters import Counters
-from monitor.state_sqlite import SqliteStateStore
+from monitor.pipeline.counters import Counters
+from monitor.state.sqlite import SqliteStateStore
 from tests.unit.alerts.factory import T0, window
 
 MODELS = {"churn": 100}

@@ -8,10 +8,10 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from consumers.runner import attach_sinks
 from monitor.config import parse_config, resolve_paths
-from monitor.deadletter import JsonlDeadLetters
-from monitor.runner import attach_sinks
 from monitor.service import Service
+from monitor.sinks.dead_letters import JsonlDeadLetters
 from tests.unit import stream_world as world
 from tests.unit.alerts.factory import window
 

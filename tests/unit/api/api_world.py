@@ -12,12 +12,12 @@ import numpy as np
 import orjson
 import pandas as pd
 
-from monitor.baseline import Baseline, build_baseline
-from monitor.baseline_store import BaselineStore
+from monitor.baselines.baseline import Baseline, build_baseline
+from monitor.baselines.store import BaselineStore
 from monitor.config import DriftlineConfig, parse_config, resolve_paths
-from monitor.deadletter import MemoryDeadLetters
+from monitor.pipeline.raw_batch import RawBatch
 from monitor.service import Service
-from monitor.sources import RawBatch
+from monitor.sinks.dead_letters import MemoryDeadLetters
 
 HOUR_S = 3600
 START_S = int(datetime(2026, 3, 2, tzinfo=UTC).timestamp())

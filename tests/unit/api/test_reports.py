@@ -8,7 +8,7 @@ from typing import Any
 
 import orjson
 
-from monitor.results import WindowResult
+from monitor.evaluation.results import WindowResult
 from monitor.service import Service
 from tests.unit.api import api_world as world
 from tests.unit.api.conftest import JSON_WRITE

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from monitor.api.models import stream_state
-from monitor.results import WindowResult
+from monitor.evaluation.results import WindowResult
 from monitor.service import Service
 
 

@@ -11,9 +11,9 @@ import numpy as np
 import orjson
 import pytest
 
-from monitor.baseline_store import BaselineStore
+from monitor.baselines.store import BaselineStore
 from monitor.config import KafkaConfig
-from monitor.sources import RawBatch
+from monitor.pipeline.raw_batch import RawBatch
 from tests.unit.api import api_world as world
 from tests.unit.api.conftest import WRITE
 from tests.unit.api.test_read_endpoints import error

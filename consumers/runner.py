@@ -1,0 +1,191 @@
+"""Wiring for `driftline run` and the demo: sources from the config, the HTTP server (the API,
+/metrics, /healthz, /readyz and the status page: monitor/api), signal handling."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from consumers.sources import DirectorySource, FileSource, Source, StdinSource
+from monitor.baseline_sharing import SharedBaselines
+from monitor.config import DriftlineConfig, InputConfig
+from monitor.pipeline.counters import Counters
+from monitor.service import Service
+from monitor.state.group_commit import GroupCommit
+from monitor.state.store import PartitionCheckpoint, StateStore
+
+
+def build_source(spec: InputConfig, config: DriftlineConfig) -> Source:
+    batch = config.sources.batch_size
+    poll = config.sources.poll_interval.total_seconds()
+    if spec.kind == "stdin":
+        return StdinSource(topic=spec.topic, batch_size=batch, poll_interval=poll)
+    assert spec.path is not None  # checked by InputConfig
+    if spec.kind == "file":
+        return FileSource(spec.path, spec.topic, batch)
+    return DirectorySource(spec.path, spec.topic, spec.pattern, batch, poll, follow=spec.follow)
+
+
+def build_sources(config: DriftlineConfig) -> list[Source]:
+    return [build_source(spec, config) for spec in config.sources.inputs]
+
+
+# The HTTP API serves /metrics, /healthz and /readyz on the port this server used to have.
+
+
+def attach_sinks(service: Service, config: DriftlineConfig) -> None:
+    """Create the configured exporters and the alert engine; the service feeds each of them the
+    results of every evaluation pass and closes them at shutdown (`Service.close_sinks`)."""
+    if config.sinks.elasticsearch is not None:
+        from monitor.sinks.elasticsearch.exporter import ElasticsearchExporter
+        from monitor.sinks.elasticsearch.metrics import ElasticsearchExporterCollector
+
+        # Also takes alert events: `exporter.send_event(kind, doc_id, document, timestamp)`.
+        exporter = ElasticsearchExporter(config.sinks.elasticsearch, clock=service.clock)
+        service.sinks.append(exporter)
+        service.collectors.append(ElasticsearchExporterCollector(exporter.stats))
+    if config.alerts.active:
+        from alerts.engine import attach_alerts
+        from alerts.metrics import AlertEngineCollector
+
+        engine = attach_alerts(service, config)  # a sink, service.alert_snapshot, its delivery thread
+        service.collectors.append(AlertEngineCollector(engine))
+
+
+EMBEDDED_GROUP = "embedded"  # the state-store key of the embedded sources' single partition
+
+
+@contextmanager
+def shared_baselines(service: Service, store: StateStore) -> Iterator[SharedBaselines]:
+    """Share baselines with the other instances through the state store while the block runs:
+    reconcile on entry, publish API uploads, check for others' on every evaluation tick."""
+    shared = SharedBaselines(store, service)
+    shared.start()
+    service.publish_baseline = shared.publish
+    service.evaluator.fetch = shared.fetch
+    if service.scheduler is not None:
+        interval = service.config.evaluation.interval.total_seconds()
+        service.scheduler.add_job(shared.sync, "interval", seconds=interval, id="baselines")
+    try:
+        yield shared
+    finally:
+        if service.scheduler is not None and service.scheduler.get_job("baselines") is not None:
+            service.scheduler.remove_job("baselines")
+        service.publish_baseline = None
+        service.evaluator.fetch = None
+
+
+def read_sources(
+    service: Service,
+    sources: Iterable[Source],
+    stop: threading.Event,
+    checkpoint: Callable[[], None] | None = None,
+    checkpoint_every: float = 5.0,
+) -> None:
+    """Feed every source to the service until it ends or `stop` is set, finishing the batch in
+    hand. `checkpoint()` is called every `checkpoint_every` seconds and at the end."""
+    last = time.monotonic()
+    try:
+        for source in sources:
+            for raw in source.batches(stop):
+                service.handle(raw)
+                if checkpoint is not None and time.monotonic() - last >= checkpoint_every:
+                    checkpoint()
+                    last = time.monotonic()
+                if stop.is_set():
+                    break
+            if stop.is_set():
+                break
+    finally:
+        service.dead_letters.flush()
+    if not stop.is_set():
+        service.evaluate(flush=True)  # finite input read to its end: every window is complete
+    if checkpoint is not None:
+        checkpoint()
+    service.evaluate()
+
+
+def run_embedded(
+    service: Service, config: DriftlineConfig, sources: list[Source], stop: threading.Event
+) -> None:
+    """Read the embedded sources with durable state: resume from the last checkpoint of state and
+    file offsets (so a crash or a restart counts nothing twice), checkpoint as it goes, and let the
+    HTTP API checkpoint the events it takes in before it answers (`Service.persist`). Baselines
+    are shared through the store as in `run_kafka` (one instance: it only keeps them in step)."""
+    from monitor.state.factory import open_state_store
+
+    store = open_state_store(config.state.url)
+    try:
+        stored = store.load(EMBEDDED_GROUP, [0]).get(0)
+        if stored is not None:
+            with service.lock:
+                service.monitor.restore(stored.windows, stored.join)
+                service.positions.update(stored.offsets)
+            for source in sources:
+                source.resume(stored.offsets)
+            logging.getLogger("driftline.embedded").info(
+                "resumed from the checkpoint: %d bytes of input already counted", sum(stored.offsets.values())
+            )
+        saving = threading.Lock()  # the source loop and HTTP requests checkpoint from their threads
+
+        def checkpoint() -> None:
+            with saving:
+                service.dead_letters.flush()
+                with service.lock:
+                    saved = PartitionCheckpoint(0, dict(service.positions), *service.monitor.snapshot())
+                store.save(EMBEDDED_GROUP, [saved])
+
+        service.readiness_checks["state_store"] = store.ping
+        service.persist = GroupCommit(checkpoint)  # concurrent POSTs of events share checkpoints
+        service.state_loaded.set()  # restored, and POSTed events are made durable from here on
+        with shared_baselines(service, store):
+            read_sources(
+                service, sources, stop, checkpoint, config.sources.checkpoint_interval.total_seconds()
+            )
+    finally:
+        service.state_loaded.clear()  # shutting down: events posted now could not be made durable
+        service.persist = None
+        store.close()
+
+
+def run_kafka(service: Service, config: DriftlineConfig, stop: threading.Event) -> Counters:
+    """Consume the configured Kafka topics with durable state until stopped (or idle); returns
+    the counters of the whole group as stored (every instance's partitions)."""
+    from consumers.kafka import KafkaSource, stored_partitions
+    from monitor.state.factory import open_state_store
+
+    assert config.sources.kafka is not None
+    store = open_state_store(config.state.url)
+    try:
+        source = KafkaSource(service, store, config.sources.kafka)
+        service.readiness_checks["kafka_connected"] = source.connected.is_set
+        service.readiness_checks["state_store"] = store.ping
+        service.state_loaded.set()  # each partition's state is restored as it is assigned
+        with shared_baselines(service, store):
+            source.run(stop)
+            service.evaluate()
+        service.stop_scheduler()  # no more evaluations; then the sinks' last deliveries, while
+        service.close_sinks()  # the store that decides who delivers is still open
+        totals = Counters()
+        for monitor in stored_partitions(service, store, config.sources.kafka.group_id).values():
+            totals = totals.merge(monitor.counters)
+        return totals
+    finally:
+        store.close()
+
+
+def stop_on_signals(stop: threading.Event, on_signal: Callable[[int], Any] | None = None) -> None:
+    """SIGINT and SIGTERM set `stop`: the service finishes the batch in hand and exits."""
+
+    def handler(signum: int, _frame: Any) -> None:
+        stop.set()
+        if on_signal:
+            on_signal(signum)
+
+    signal.signal(signal.SIGINT, handler)
+    signal.signal(signal.SIGTERM, handler)

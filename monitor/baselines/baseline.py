@@ -1,0 +1,219 @@
+"""Baselines: a versioned, content-hashed summary of a model's reference (training) data.
+
+A baseline holds, per feature, the sketch of the reference on its own quantile bins or
+categories (see `monitor.core.sketch`), the same for prediction, score and target, a seeded
+row sample for exact tests, and the reference performance. Windows are compared with it;
+the raw training data is never read at run time.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import datetime
+from functools import cached_property
+from typing import Any
+
+import numpy as np
+import orjson
+import pandas as pd
+from numpy.typing import NDArray
+
+from monitor.config import BaselineStoreConfig, ModelConfig
+from monitor.core.labels import canonical_labels
+from monitor.core.performance import compute_performance
+from monitor.core.reservoir import RowReservoir
+from monitor.core.sketch import NumericSketch, Sketch, ValueCounts, quantile_edges
+from monitor.core.stats.binning import DISCRETE_MAX_VALUES
+from monitor.core.window_sketch import WindowSketch
+from monitor.errors import DataError
+
+FORMAT_VERSION = 1
+
+
+@dataclass(frozen=True)
+class Baseline:
+    model: str
+    model_version: str
+    created_at: datetime
+    source: str
+    n_rows: int
+    profile: WindowSketch
+    feature_kinds: dict[str, str]
+    reference_performance: dict[str, float | None] | None
+    truncated_categories: tuple[str, ...] = ()
+
+    @cached_property
+    def id(self) -> str:
+        """Content hash: identical reference data and settings give the identical id."""
+        return content_id(self._content())
+
+    def _content(self) -> dict[str, Any]:
+        return {
+            "format": FORMAT_VERSION,
+            "model": self.model,
+            "model_version": self.model_version,
+            "n_rows": self.n_rows,
+            "feature_kinds": self.feature_kinds,
+            "profile": self.profile.to_state(),
+            "reference_performance": self.reference_performance,
+            "truncated_categories": list(self.truncated_categories),
+        }
+
+    def to_state(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "created_at": self.created_at.isoformat(),
+            "source": self.source,
+            **self._content(),
+        }
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any]) -> Baseline:
+        return cls(
+            model=state["model"],
+            model_version=state["model_version"],
+            created_at=datetime.fromisoformat(state["created_at"]),
+            source=state["source"],
+            n_rows=int(state["n_rows"]),
+            profile=WindowSketch.from_state(state["profile"]),
+            feature_kinds=dict(state["feature_kinds"]),
+            reference_performance=state["reference_performance"],
+            truncated_categories=tuple(state["truncated_categories"]),
+        )
+
+
+def content_id(content: dict[str, Any]) -> str:
+    blob = orjson.dumps(content, option=orjson.OPT_SORT_KEYS | orjson.OPT_SERIALIZE_NUMPY)
+    return hashlib.sha256(blob).hexdigest()[:16]
+
+
+def _numeric_column(frame: pd.DataFrame, name: str, model: str) -> NDArray[np.float64]:
+    column = frame[name]
+    if pd.api.types.is_bool_dtype(column):
+        column = column.astype(np.float64)
+    if not pd.api.types.is_numeric_dtype(column):
+        bad = column.dropna()
+        bad = bad[pd.to_numeric(bad, errors="coerce").isna()]
+        example = repr(bad.iloc[0]) if len(bad) else "?"
+        raise DataError(
+            f"model {model!r}: column {name!r} is configured numeric but holds non-numeric values "
+            f"(e.g. {example}, dtype {column.dtype})"
+        )
+    values = column.to_numpy(dtype=np.float64, na_value=np.nan)
+    if np.isinf(values).any():
+        raise DataError(f"model {model!r}: column {name!r} holds infinite values")
+    return values
+
+
+def _numeric_sketch(values: NDArray[np.float64], bins: int) -> NumericSketch:
+    # One sort serves the distinct values, the quantile edges and a cache-friendly binning.
+    ordered = np.sort(values[~np.isnan(values)])
+    first = np.concatenate([[True], ordered[1:] != ordered[:-1]])
+    n_distinct = int(first.sum())
+    counts = ValueCounts(tuple(ordered[first].tolist())) if n_distinct <= DISCRETE_MAX_VALUES else None
+    sketch = NumericSketch(quantile_edges(ordered, bins, presorted=True), values=counts).update(ordered)
+    sketch.missing = len(values) - len(ordered)
+    return sketch
+
+
+def _categorical_sketch(values: NDArray[Any], limit: int) -> tuple[ValueCounts, bool]:
+    """Categories most frequent first (ties in order of appearance), at most `limit`: the rest
+    count as unseen, and the second value says whether any were cut."""
+    codes, uniques = pd.factorize(pd.Series(values, dtype=object), use_na_sentinel=True)
+    frequency = np.bincount(codes[codes >= 0], minlength=len(uniques))
+    order = np.argsort(-frequency, kind="stable")
+    keep = order[:limit]
+    sketch = ValueCounts(tuple(str(k) for k in np.asarray(uniques, dtype=object)[keep].tolist()))
+    sketch.counts = frequency[keep].astype(np.int64)
+    sketch.missing = int((codes < 0).sum())
+    for code in order[limit:].tolist():  # bounded tracking of the cut categories, as for unseen ones
+        sketch.add_unseen(pd.Series({str(uniques[code]): int(frequency[code])}))
+    return sketch, len(order) > limit
+
+
+def _check_columns(frame: pd.DataFrame, model: ModelConfig) -> None:
+    if len(frame) == 0:
+        raise DataError(f"model {model.name!r}: the reference data has no rows")
+    wanted = [f.name for f in model.features]
+    missing = [c for c in wanted if c not in frame.columns]
+    if missing:
+        raise DataError(
+            f"model {model.name!r}: reference data lacks column(s) {missing}; "
+            f"it has {list(frame.columns)[:20]}"
+        )
+    for name in wanted:
+        if frame[name].isna().all():
+            raise DataError(f"model {model.name!r}: column {name!r} is entirely missing (all NaN/empty)")
+
+
+def build_baseline(
+    frame: pd.DataFrame,
+    model: ModelConfig,
+    settings: BaselineStoreConfig,
+    model_version: str,
+    source: str,
+    now: datetime,
+) -> Baseline:
+    """Summarise reference data for `model`. Raises DataError naming the offending column."""
+    _check_columns(frame, model)
+    features: dict[str, Sketch] = {}
+    sample: dict[str, NDArray[Any]] = {}
+    truncated: list[str] = []
+    for feature in model.features:
+        if feature.kind == "numeric":
+            values = _numeric_column(frame, feature.name, model.name)
+            features[feature.name] = _numeric_sketch(values, settings.bins)
+        else:
+            values = canonical_labels(frame[feature.name])
+            features[feature.name], cut = _categorical_sketch(values, settings.max_categories)
+            if cut:
+                truncated.append(feature.name)
+        sample[feature.name] = values
+
+    prediction, y_pred = _outcome_like(frame, model.prediction, model, settings)
+    target, y_true = _outcome_like(frame, model.target, model, settings)
+    score_sketch, scores = None, None
+    if model.score and model.score in frame.columns:
+        scores = _numeric_column(frame, model.score, model.name)
+        score_sketch = _numeric_sketch(scores, settings.bins)
+    if prediction is None:
+        raise DataError(
+            f"model {model.name!r}: reference data lacks the prediction column {model.prediction!r} "
+            "(needed for prediction drift)"
+        )
+    reservoir = RowReservoir(settings.reservoir_size, settings.seed)
+    sample["__prediction__"] = np.asarray(y_pred)
+    if y_true is not None:
+        sample["__target__"] = np.asarray(y_true)
+    reservoir.update(sample, len(frame))
+    profile = WindowSketch(features, prediction, score_sketch, target, reservoir, len(frame), len(frame))
+
+    performance = None
+    if y_true is not None:
+        performance = compute_performance(model.task, y_true, y_pred, scores)
+    return Baseline(
+        model=model.name,
+        model_version=model_version,
+        created_at=now,
+        source=source,
+        n_rows=len(frame),
+        profile=profile,
+        feature_kinds={f.name: f.kind for f in model.features},
+        reference_performance=performance,
+        truncated_categories=tuple(truncated),
+    )
+
+
+def _outcome_like(
+    frame: pd.DataFrame, column: str | None, model: ModelConfig, settings: BaselineStoreConfig
+) -> tuple[Sketch | None, NDArray[Any] | None]:
+    """Sketch of a prediction or target column: categorical for classification, numeric for regression."""
+    if column is None or column not in frame.columns:
+        return None, None
+    if model.task == "classification":
+        labels = canonical_labels(frame[column])
+        sketch, _ = _categorical_sketch(labels, settings.max_categories)
+        return sketch, labels
+    values = _numeric_column(frame, column, model.name)
+    return _numeric_sketch(values, settings.bins), values

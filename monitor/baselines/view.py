@@ -1,0 +1,68 @@
+"""Human-readable rendering of a baseline for `driftline baseline show`."""
+
+from __future__ import annotations
+
+from rich.console import Group
+from rich.table import Table
+from rich.text import Text
+
+from monitor.baselines.baseline import Baseline
+from monitor.core.sketch import NumericSketch, Sketch, ValueCounts
+
+
+def _top_categories(sketch: ValueCounts, limit: int = 4) -> str:
+    total = sketch.n_present or 1
+    parts = [
+        f"{k}: {c / total:.1%}" for k, c in zip(sketch.known[:limit], sketch.counts[:limit], strict=False)
+    ]
+    more = len(sketch.known) - limit
+    return ", ".join(parts) + (f", … (+{more})" if more > 0 else "")
+
+
+def _describe(name: str, sketch: Sketch) -> tuple[str, ...]:
+    total = sketch.n_present + sketch.missing
+    missing = f"{sketch.missing / total:.1%}" if total else "-"
+    if isinstance(sketch, NumericSketch):
+        m = sketch.moments
+        shape = f"mean {m.mean:.4g}  std {m.std:.4g}  range [{m.min:.4g}, {m.max:.4g}]"
+        bins = f"{len(sketch.edges) - 1} bins" + (" (discrete)" if sketch.values else "")
+        return name, "numeric", f"{sketch.n_present:,}", missing, bins, shape
+    return (
+        name,
+        "categorical",
+        f"{sketch.n_present:,}",
+        missing,
+        f"{len(sketch.known)} categories",
+        _top_categories(sketch),
+    )
+
+
+def render_baseline(baseline: Baseline) -> Group:
+    head = Text.assemble(
+        ("baseline ", "bold"),
+        (baseline.id, "bold cyan"),
+        f"  model {baseline.model} v{baseline.model_version}"
+        f"  ·  {baseline.n_rows:,} rows from {baseline.source}"
+        f"  ·  built {baseline.created_at:%Y-%m-%d %H:%M:%S %Z}",
+    )
+    table = Table("column", "kind", "rows", "missing", "bins", "distribution", title="reference profile")
+    profile = baseline.profile
+    for name, sketch in profile.features.items():
+        table.add_row(*_describe(name, sketch))
+    table.add_section()
+    table.add_row(*_describe("(prediction)", profile.prediction))
+    if profile.score is not None:
+        table.add_row(*_describe("(score)", profile.score))
+    if profile.target is not None:
+        table.add_row(*_describe("(target)", profile.target))
+    parts: list[Text | Table] = [head, table]
+    if baseline.reference_performance:
+        perf = Table("metric", "reference", title="reference performance")
+        for key, value in baseline.reference_performance.items():
+            perf.add_row(key, "-" if value is None else f"{value:.4f}")
+        parts.append(perf)
+    sample = profile.reservoir
+    parts.append(Text(f"row sample: {len(sample):,} of {sample.n_seen:,} rows (seed {sample.seed})"))
+    if baseline.truncated_categories:
+        parts.append(Text(f"categories cut to the most frequent: {', '.join(baseline.truncated_categories)}"))
+    return Group(*parts)

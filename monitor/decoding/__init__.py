@@ -1,1 +1,0 @@
-"""The internals of `monitor.events` (batched, columnar message decoding); import from there."""

@@ -1,0 +1,337 @@
+"""`driftline demo`: a churn model meets feature drift, then concept drift, on a live stream.
+
+Trains a scikit-learn model on generated customers, builds its baseline with the same code
+as `driftline baseline build`, then replays a day of traffic (simulated time, hourly
+windows) through the real service — decoder, dead letters, delayed-outcome join, windows,
+scheduler-driven evaluation, /metrics — while outcomes arrive hours after their
+predictions. Feature drift is injected first (inputs change), then concept drift (inputs
+back to normal, but what drives churn changes). A live table shows each window; the
+summary says when each drift was injected and when it was caught.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from contextlib import ExitStack
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+from rich.console import Console, Group
+from rich.live import Live
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+from rich.table import Table
+
+from consumers.runner import attach_sinks
+from monitor.api.app import ApiServer
+from monitor.baselines.baseline import build_baseline
+from monitor.baselines.store import BaselineStore
+from monitor.config import load_config
+from monitor.demo.alerts import DemoAlerts
+from monitor.demo.data import CATEGORICAL, NUMERIC, Event, World, customers, score, train_model, window_events
+from monitor.demo.feed import DirectFeed, Feed, KafkaFeed, local_broker
+from monitor.evaluation.result_store import ResultStore
+from monitor.evaluation.results import WindowResult
+from monitor.pipeline.counters import Counters
+from monitor.service import Service
+from monitor.sinks.dead_letters import JsonlDeadLetters
+
+MODEL = "churn"
+HOUR_MS = 3_600_000
+START_MS = int(datetime(2026, 1, 5, tzinfo=UTC).timestamp() * 1000)
+PHASES = [
+    ("stationary", World(), 8),
+    ("feature drift", World(feature_drift=True), 8),
+    ("concept drift", World(concept_drift=True), 8),
+]
+BAD_MESSAGES = [
+    b'{"prediction_id": "bad-1", "model": "churn"',  # truncated JSON
+    b'{"prediction_id": "x", "model": "fraud", "model_version": "1", "timestamp": 0, '
+    b'"features": {}, "prediction": 1}',  # unknown model
+    b"\xff\xfe not json",  # not UTF-8
+    b'{"prediction_id": "bad-2", "model": "churn", "model_version": "1", '
+    b'"timestamp": "2026-01-05T01:00:00Z", "features": {"age": "forty"}, "prediction": 1}',  # wrong type
+]
+
+
+def write_config(workdir: Path, port: int, extra: dict[str, Any] | None = None) -> Path:
+    config: dict[str, Any] = {
+        "models": [
+            {
+                "name": MODEL,
+                "task": "classification",
+                "features": [{"name": n, "kind": "numeric"} for n in NUMERIC]
+                + [{"name": n, "kind": "categorical"} for n in CATEGORICAL],
+                "prediction": "prediction",
+                "score": "score",
+                "target": "churned",
+                "window": "1h",
+                "allowed_lateness": "5m",
+                "outcome_ttl": "12h",
+            }
+        ],
+        "baselines": {"path": "baselines"},
+        "sources": {"dead_letters": "dead-letters.jsonl"},
+        "api": {"port": port, "refresh_seconds": 1},  # the status page follows the stream live
+        "evaluation": {"interval": "1s"},
+        **(extra or {}),  # alerts (monitor/demo/alerts.py)
+    }
+    path = workdir / "driftline.yaml"
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    return path
+
+
+@dataclass
+class Detection:
+    window: int | None = None  # 1-based window index where it was first seen
+    false_alarms: int = 0
+
+
+def phase_of(index: int) -> str:
+    end = 0
+    for name, _, count in PHASES:
+        end += count
+        if index <= end:
+            return name
+    return PHASES[-1][0]
+
+
+def first_window_of(phase: str) -> int:
+    start = 1
+    for name, _, count in PHASES:
+        if name == phase:
+            return start
+        start += count
+    raise KeyError(phase)
+
+
+def window_index(result: WindowResult) -> int:
+    return int((result.window_start.timestamp() * 1000 - START_MS) // HOUR_MS) + 1
+
+
+def render(results: list[WindowResult], reference_accuracy: float) -> Table:
+    table = Table(
+        "#",
+        "hour",
+        "phase",
+        "rows",
+        "drifted features",
+        "share",
+        "accuracy (pairs)",
+        "alarms",
+        title=f"churn v1 — reference accuracy {reference_accuracy:.3f}",
+    )
+    for r in results:
+        i = window_index(r)
+        perf = r.performance
+        accuracy = perf.metrics.get("accuracy")
+        acc_text = "-" if accuracy is None else f"{accuracy:.3f} ({perf.n_pairs:,})"
+        if perf.degraded:
+            acc_text = f"[red]{acc_text}[/]"
+        alarms = []
+        if r.drift.drifted_features:
+            alarms.append("[yellow]data[/]")
+        if r.concept_drift_at is not None and window_index_at(r.concept_drift_at) == i:
+            alarms.append("[red]concept[/]")
+        if perf.degraded:
+            alarms.append("[red]perf[/]")
+        table.add_row(
+            str(i),
+            f"{r.window_start:%H:%M}",
+            phase_of(i).split()[0],
+            f"{r.drift.n_rows:,}",
+            " ".join(r.drift.drifted_features) or "-",
+            f"{r.drift.drift_share:.0%}",
+            acc_text,
+            " ".join(alarms) or "[green]ok[/]",
+        )
+    return table
+
+
+def window_index_at(moment: datetime) -> int:
+    return int((moment.timestamp() * 1000 - START_MS) // HOUR_MS) + 1
+
+
+def generate(model: object, rows: int, rng: np.random.Generator, start_ms: int = START_MS) -> list[Event]:
+    """The demo's day (stationary, feature drift, concept drift) from `start_ms`, in arrival order."""
+    events: list[Event] = []
+    index = 0
+    for _, world, count in PHASES:
+        for _ in range(count):
+            events += window_events(model, world, index + 1, start_ms + index * HOUR_MS, HOUR_MS, rows, rng)
+            index += 1
+    bad_at = start_ms + HOUR_MS + HOUR_MS // 2
+    events += [Event(bad_at, "predictions", m) for m in BAD_MESSAGES]
+    events.sort(key=lambda e: e.arrival_ms)
+    return events
+
+
+def run_demo(
+    workdir: Path,
+    seed: int,
+    console: Console,
+    rows: int = 2000,
+    speed: float = 3.0,
+    port: int = 9108,
+    kafka: bool = False,
+) -> int:
+    """Returns 0 when both drifts were caught where they were injected, with no false alarm."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    demo_alerts = DemoAlerts(workdir, MODEL)  # a local signed-webhook receiver for alerts and retraining
+    config = load_config(write_config(workdir, port, demo_alerts.config()))
+    model_cfg = config.model(MODEL)
+
+    console.rule("[bold]driftline demo")
+    train = customers(20_000, World(), rng)
+    model = train_model(train)
+    train["prediction"], train["score"] = score(model, train)
+    train.to_csv(workdir / "train.csv", index=False)
+    baseline = build_baseline(train, model_cfg, config.baselines, "1", "train.csv", datetime.now(UTC))
+    BaselineStore(config.baselines.path).save(baseline)
+    reference = (baseline.reference_performance or {}).get("accuracy") or 0.0
+    console.print(
+        f"1. trained a churn model on {len(train):,} customers; baseline [cyan]{baseline.id}[/] "
+        f"(reference accuracy {reference:.3f}) in {workdir}/baselines"
+    )
+    events = generate(model, rows, rng)
+    console.print(
+        f"2. streaming {len(events):,} events: {sum(c for *_, c in PHASES)} hourly windows of {rows:,} "
+        "predictions; outcomes arrive ~2 h later (10% never); a few malformed messages"
+    )
+
+    service = Service(
+        config,
+        {(MODEL, "1"): baseline},
+        JsonlDeadLetters(config.sources.dead_letters),
+        ResultStore(history=100),
+    )
+    attach_sinks(service, config)
+    try:
+        metrics = ApiServer(service)
+    except OSError:
+        metrics = ApiServer(service, port=0)
+    console.print(f"3. Prometheus metrics at [bold]{metrics.metrics_url}[/] while the demo runs")
+    console.print(f"   status page (drift heat map, reports) at [bold]{metrics.url}/[/]")
+    service.start_scheduler()
+    try:
+        with ExitStack() as stack:
+            feed: Feed = DirectFeed(service)
+            if kafka:
+                bootstrap = stack.enter_context(local_broker(workdir / "kafka"))
+                feed = KafkaFeed(service, bootstrap, workdir / "demo-state.db")
+                stack.callback(feed.close)
+                console.print(
+                    f"   through Kafka at {bootstrap}: topics predictions and outcomes, state in SQLite"
+                )
+            _stream(feed, service, events, console, reference, speed)
+            feed.drain(len(events))
+            service.evaluate(flush=True)
+            counters = service.counters  # before a Kafka feed hands its partitions back
+            demo_alerts.snapshot = service.alert_snapshot()
+            service.stop_scheduler()
+            service.close_sinks()  # the alert engine delivers what is pending, before the feed closes
+    finally:
+        service.stop_scheduler()
+        service.close_sinks()
+        service.dead_letters.close()
+        metrics.close()
+        demo_alerts.close()
+    results = service.results.windows(MODEL, "1")
+    console.print(render(results, reference))
+    return _summary(service, counters, results, console, demo_alerts)
+
+
+def _stream(
+    feed: Feed, service: Service, events: list[Event], console: Console, reference: float, speed: float
+) -> None:
+    """Feed events in arrival order, ~10 simulated minutes per batch, `speed` simulated hours per second."""
+    progress = Progress(
+        TextColumn("streaming"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.description}"),
+        console=console,
+    )
+    task = progress.add_task("", total=len(events))
+    step_ms = HOUR_MS // 6
+    arrivals = np.fromiter((e.arrival_ms for e in events), np.int64, len(events))
+    stop = threading.Event()
+    with Live(Group(progress), console=console, refresh_per_second=8, transient=False) as live:
+        done, t0 = 0, time.monotonic()
+        cursor = START_MS
+        while done < len(events) and not stop.is_set():
+            cursor += step_ms
+            upto = int(np.searchsorted(arrivals, cursor, side="left"))
+            feed.send(events[done:upto])
+            done = upto
+            progress.update(
+                task,
+                completed=done,
+                description=f"simulated {datetime.fromtimestamp(cursor / 1000, UTC):%m-%d %H:%M}",
+            )
+            live.update(Group(progress, render(service.results.windows(MODEL, "1")[-6:], reference)))
+            time.sleep(max(0.0, (cursor - START_MS) / HOUR_MS / speed - (time.monotonic() - t0)))
+
+
+def _summary(
+    service: Service,
+    counters: Counters,
+    results: list[WindowResult],
+    console: Console,
+    demo_alerts: DemoAlerts | None = None,
+) -> int:
+    feature, performance = Detection(), Detection()
+    concept_at: int | None = None
+    for r in results:
+        i = window_index(r)
+        if r.drift.drifted_features:
+            if i < first_window_of("feature drift"):
+                feature.false_alarms += 1
+            elif feature.window is None:
+                feature.window = i
+        if r.performance.degraded:
+            if i < first_window_of("concept drift"):
+                performance.false_alarms += 1
+            elif performance.window is None:
+                performance.window = i
+        if r.concept_drift_at is not None:
+            concept_at = window_index_at(r.concept_drift_at)
+    console.rule("[bold]summary")
+    console.print(
+        f"events: {counters.total('predictions'):,} predictions, {counters.total('outcomes'):,} outcomes, "
+        f"{counters.total('joined'):,} joined, {counters.total('expired_predictions'):,} expired, "
+        f"{counters.total('rejected')} rejected (see {service.config.sources.dead_letters})"
+    )
+    f_at, c_at = first_window_of("feature drift"), first_window_of("concept drift")
+    console.print(f"feature drift injected at window {f_at}: " + _said(feature.window, f_at))
+    console.print(
+        f"concept drift injected at window {c_at}: error-stream detector "
+        + _said(concept_at, c_at)
+        + f"; performance below reference {_said(performance.window, c_at)}"
+    )
+    false_alarms = (
+        feature.false_alarms + performance.false_alarms + int(concept_at is not None and concept_at < c_at)
+    )
+    if false_alarms:
+        console.print(f"[red]{false_alarms} false alarm(s) before the drift they belong to[/]")
+    ok = feature.window == f_at and concept_at is not None and concept_at >= c_at and not false_alarms
+    if demo_alerts is not None:
+        lines, alerts_ok = demo_alerts.summary(window_index_at, f_at)
+        for line in lines:
+            console.print(line)
+        ok = ok and alerts_ok
+    console.print(
+        "[bold green]both drifts caught[/]" if ok else "[bold red]detection did not go as expected[/]"
+    )
+    return 0 if ok else 1
+
+
+def _said(window: int | None, injected: int) -> str:
+    if window is None:
+        return "[red]not detected[/]"
+    return f"detected in window {window}" + ("" if window == injected else f" ({window - injected} later)")

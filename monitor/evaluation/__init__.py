@@ -1,0 +1,2 @@
+"""Evaluation: compare windows with their baseline (drift, quality, performance) and hold the
+results that the sinks, alerts and the API read."""

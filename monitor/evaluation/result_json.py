@@ -1,0 +1,117 @@
+"""Results as JSON-ready documents: one shape for the Elasticsearch exporter, the HTTP API and
+alert evidence, so a field means the same thing wherever a user meets it.
+
+Timestamps are ISO 8601 UTC strings; non-finite floats become null (JSON has no NaN).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from monitor.evaluation.results import (
+    DriftReport,
+    FeatureDrift,
+    FeatureQuality,
+    PerformanceReport,
+    WindowResult,
+)
+
+
+def _time(moment: datetime | None) -> str | None:
+    return None if moment is None else moment.isoformat().replace("+00:00", "Z")
+
+
+def _number(value: float | None) -> float | None:
+    if value is None:
+        return None
+    value = float(value)
+    return value if math.isfinite(value) else None
+
+
+def _numbers(values: Mapping[str, float | None]) -> dict[str, float | None]:
+    return {name: _number(v) for name, v in values.items()}
+
+
+def feature_document(drift: FeatureDrift) -> dict[str, Any]:
+    return {
+        "column": drift.column,
+        "kind": drift.kind,
+        "method": drift.method,
+        "value": _number(drift.value),
+        "threshold": _number(drift.threshold),
+        "drift_detected": drift.drift_detected,
+        "p_value": _number(drift.p_value),
+        "n_reference": drift.n_reference,
+        "n_current": drift.n_current,
+        "exact": drift.exact,
+        "statistics": _numbers(drift.statistics),
+    }
+
+
+def quality_document(quality: FeatureQuality) -> dict[str, Any]:
+    return {
+        "column": quality.column,
+        "n_rows": quality.n_rows,
+        "missing_ratio": _number(quality.missing_ratio),
+        "out_of_range_ratio": _number(quality.out_of_range_ratio),
+        "unseen_ratio": _number(quality.unseen_ratio),
+    }
+
+
+def drift_document(report: DriftReport) -> dict[str, Any]:
+    return {
+        "baseline_id": report.baseline_id,
+        "n_rows": report.n_rows,
+        "n_drifted": report.n_drifted,
+        "drift_share": _number(report.drift_share),
+        "drift_share_threshold": _number(report.drift_share_threshold),
+        "dataset_drift": report.dataset_drift,
+        "drifted_features": list(report.drifted_features),
+        "features": [feature_document(f) for f in report.features],
+        "quality": [quality_document(q) for q in report.quality],
+        "prediction": None if report.prediction is None else feature_document(report.prediction),
+        "target": None if report.target is None else feature_document(report.target),
+    }
+
+
+def performance_document(report: PerformanceReport) -> dict[str, Any]:
+    return {
+        "n_pairs": report.n_pairs,
+        "metrics": _numbers(report.metrics),
+        "reference": _numbers(report.reference),
+        "degraded": report.degraded,
+    }
+
+
+def window_id(result: WindowResult) -> str:
+    """A window's stable id within its stream: its start as epoch seconds (URL- and id-safe)."""
+    return str(int(result.window_start.timestamp()))
+
+
+def window_document(result: WindowResult) -> dict[str, Any]:
+    """Everything known about one window at one evaluation."""
+    delay = result.label_delay
+    return {
+        "model": result.model,
+        "model_version": result.model_version,
+        "window_id": window_id(result),
+        "window_start": _time(result.window_start),
+        "window_end": _time(result.window_end),
+        "final": result.final,
+        "evaluated_at": _time(result.evaluated_at),
+        "drift": drift_document(result.drift),
+        "performance": performance_document(result.performance),
+        "concept_drift": result.concept_drift,
+        "concept_drift_at": _time(result.concept_drift_at),
+        "expired_predictions": result.expired_predictions,
+        "label_delay": None if delay is None else label_delay_document(delay),
+    }
+
+
+def label_delay_document(delay: Any) -> dict[str, Any]:
+    """Cumulative buckets as Prometheus has them; the last bound (+Inf) is null."""
+    buckets = [{"le_seconds": _number(le), "count": n} for le, n in delay.cumulative_buckets()]
+    return {"count": delay.count, "sum_seconds": _number(delay.sum), "buckets": buckets}

@@ -1,0 +1,115 @@
+"""What an evaluation produces: immutable results that exporters, alerts and the API read."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol
+
+from monitor.core.reservoir import RowReservoir
+
+
+@dataclass(frozen=True)
+class FeatureDrift:
+    """Drift of one column (a feature, the prediction or the target) against the baseline.
+
+    `method` names the statistic that decides; `value` is that statistic (a distance, or a
+    p-value for the p-value tests used on small references). `statistics` holds every
+    statistic computed for the column, `p_value` the column's hypothesis test (KS for
+    numeric columns, chi-square for categorical ones), reported beside the sample sizes.
+    """
+
+    column: str
+    kind: str
+    method: str
+    value: float
+    threshold: float
+    drift_detected: bool
+    p_value: float | None
+    n_reference: int
+    n_current: int
+    exact: bool
+    statistics: Mapping[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class FeatureQuality:
+    column: str
+    n_rows: int
+    missing_ratio: float
+    out_of_range_ratio: float | None  # numeric: share outside the reference's [min, max]
+    unseen_ratio: float | None  # categorical: share of categories absent from the reference
+
+
+@dataclass(frozen=True)
+class DriftReport:
+    model: str
+    model_version: str
+    baseline_id: str
+    n_rows: int
+    features: tuple[FeatureDrift, ...]
+    quality: tuple[FeatureQuality, ...]
+    n_drifted: int
+    drift_share: float
+    drift_share_threshold: float
+    dataset_drift: bool
+    prediction: FeatureDrift | None
+    target: FeatureDrift | None
+    window_start: datetime | None = None
+    window_end: datetime | None = None
+
+    @property
+    def drifted_features(self) -> tuple[str, ...]:
+        return tuple(f.column for f in self.features if f.drift_detected)
+
+    def feature(self, name: str) -> FeatureDrift:
+        for f in self.features:
+            if f.column == name:
+                return f
+        raise KeyError(name)
+
+
+@dataclass(frozen=True)
+class PerformanceReport:
+    """Performance of a window's predictions whose outcomes have arrived so far."""
+
+    n_pairs: int
+    metrics: Mapping[str, float | None]
+    reference: Mapping[str, float | None]
+    degraded: bool
+
+
+@dataclass(frozen=True)
+class WindowResult:
+    """Everything known about one window at one evaluation. A window is evaluated when it
+    closes and again whenever late outcomes change its performance; `final` marks the last
+    evaluation (the join TTL has passed)."""
+
+    model: str
+    model_version: str
+    window_start: datetime
+    window_end: datetime
+    final: bool
+    drift: DriftReport
+    performance: PerformanceReport
+    concept_drift: bool
+    concept_drift_at: datetime | None  # when the detector alarmed: the joined stream's event time
+    expired_predictions: int
+    label_delay: Any
+    evaluated_at: datetime
+    # The window's bounded row sample (at most the model's `window_sample` rows, default 2000; a
+    # private copy), kept for Evidently reports (monitor/api/reports.py). Not part of the JSON.
+    sample: RowReservoir | None = field(default=None, repr=False, compare=False)
+
+
+class ResultSink(Protocol):
+    """Where evaluated windows go after each evaluation pass (exporters, alerts).
+
+    `write` is called on the evaluator's thread with the results of one pass, oldest first;
+    it must not block for long (a sink that talks to a server buffers and delivers on its own
+    thread). `close` flushes what it can and releases resources at shutdown."""
+
+    def write(self, results: Sequence[WindowResult]) -> None: ...
+
+    def close(self) -> None: ...

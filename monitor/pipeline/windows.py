@@ -1,0 +1,146 @@
+"""Tumbling event-time windows of one (model, version) stream and what each one accumulates."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from monitor.core.performance import ClassificationPerformance, LabelDelayHistogram, RegressionPerformance
+from monitor.core.window_sketch import WindowSketch
+
+
+def window_starts(timestamps_ms: NDArray[np.int64], window_ms: int) -> NDArray[np.int64]:
+    """Start of the tumbling window (aligned to the Unix epoch) holding each timestamp."""
+    return timestamps_ms - timestamps_ms % window_ms
+
+
+def running_watermark(timestamps_ms: NDArray[np.int64], before: int) -> NDArray[np.int64]:
+    """For each row, the largest timestamp seen *before* it (the batch split does not matter)."""
+    if len(timestamps_ms) == 0:
+        return timestamps_ms
+    seen = np.maximum.accumulate(np.concatenate([[before], timestamps_ms[:-1]]))
+    return seen.astype(np.int64)
+
+
+Performance = ClassificationPerformance | RegressionPerformance
+
+
+def new_performance(task: str, positive_label: str) -> Performance:
+    if task == "classification":
+        return ClassificationPerformance(positive_label)
+    return RegressionPerformance()
+
+
+def add_pairs(
+    performance: Performance, truth: NDArray[Any], prediction: NDArray[Any], score: NDArray[Any]
+) -> None:
+    if isinstance(performance, ClassificationPerformance):
+        performance.update(truth, prediction, score)
+    else:
+        performance.update(truth, prediction)
+
+
+def ms_to_datetime(ms: int) -> datetime:
+    return datetime.fromtimestamp(ms / 1000, tz=UTC)
+
+
+@dataclass
+class WindowState:
+    """One window: the drift sketch of its predictions, and the performance of those of its
+    predictions whose outcomes have arrived (possibly long after the window closed)."""
+
+    version: str
+    start: int
+    end: int
+    sketch: WindowSketch
+    performance: Performance
+    label_delay: LabelDelayHistogram = field(default_factory=LabelDelayHistogram)
+    expired: int = 0
+    closed: bool = False  # no more predictions: the drift part is final
+    final: bool = False  # the join TTL has passed: no more outcomes either
+    # The baseline whose bins the sketches use: a window stays with it when another baseline is
+    # swapped in while it is open, across restarts too ("" in states written before it was kept).
+    baseline_id: str = ""
+
+    @classmethod
+    def open(
+        cls,
+        version: str,
+        start: int,
+        end: int,
+        template: WindowSketch,
+        task: str,
+        sample: int,
+        positive_label: str,
+        baseline_id: str = "",
+    ) -> WindowState:
+        sketch = template.empty_like(reservoir_size=max(sample, 1), seed=start)
+        performance = new_performance(task, positive_label)
+        return cls(version, start, end, sketch, performance, baseline_id=baseline_id)
+
+    def merge(self, other: WindowState) -> WindowState:
+        """The same window as seen by two partitions: a new state holding both."""
+        return WindowState(
+            self.version,
+            self.start,
+            self.end,
+            self.sketch.merge(other.sketch),
+            self.performance.merged(other.performance),  # type: ignore[arg-type]
+            self.label_delay.merged(other.label_delay),
+            self.expired + other.expired,
+            self.closed or other.closed,
+            self.final and other.final,
+            self.baseline_id,
+        )
+
+    def copy(self) -> WindowState:
+        return WindowState.from_state(self.to_state())
+
+    @property
+    def fingerprint(self) -> tuple[int, ...]:
+        """Changes whenever anything evaluation reads changes."""
+        return (
+            self.sketch.n_rows,
+            self.sketch.n_targets,
+            self.performance.n,
+            self.expired,
+            self.closed,
+            self.final,
+        )
+
+    def to_state(self) -> dict[str, Any]:
+        return {
+            "version": self.version,
+            "start": self.start,
+            "end": self.end,
+            "sketch": self.sketch.to_state(),
+            "task": "classification"
+            if isinstance(self.performance, ClassificationPerformance)
+            else "regression",
+            "performance": self.performance.to_state(),
+            "label_delay": self.label_delay.to_state(),
+            "expired": self.expired,
+            "closed": self.closed,
+            "final": self.final,
+            "baseline_id": self.baseline_id,
+        }
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any]) -> WindowState:
+        kind = ClassificationPerformance if state["task"] == "classification" else RegressionPerformance
+        return cls(
+            version=state["version"],
+            start=int(state["start"]),
+            end=int(state["end"]),
+            sketch=WindowSketch.from_state(state["sketch"]),
+            performance=kind.from_state(state["performance"]),
+            label_delay=LabelDelayHistogram.from_state(state["label_delay"]),
+            expired=int(state["expired"]),
+            closed=bool(state["closed"]),
+            final=bool(state["final"]),
+            baseline_id=str(state.get("baseline_id", "")),
+        )

@@ -1,0 +1,1 @@
+"""Where results and rejects go: the Prometheus collector, the Elasticsearch exporter, dead letters."""

@@ -1,0 +1,229 @@
+"""Prometheus export: a custom collector that yields metric families from the latest results.
+
+Naming (DESIGN.md): `driftline_` prefix, base units, `_total` for counters, `_ratio` for
+0..1 quantities, one quantity per metric name. Labels come from a bounded set: model,
+model_version, feature, reason, window ("latest" or "reference") — never prediction ids or
+raw category values.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass
+
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
+from prometheus_client.registry import Collector, CollectorRegistry
+
+from monitor.core.performance import LabelDelayHistogram
+from monitor.evaluation.result_store import ResultStore
+from monitor.evaluation.results import WindowResult
+from monitor.pipeline.counters import Counters
+
+STREAM = ["model", "model_version"]
+FEATURE = [*STREAM, "feature"]
+
+# statistic key in FeatureDrift.statistics -> (metric name, help)
+FEATURE_STATISTICS = {
+    "wasserstein": (
+        "driftline_feature_wasserstein_normed",
+        "Wasserstein distance normed by the reference std",
+    ),
+    "jensen_shannon": ("driftline_feature_jensen_shannon_distance", "Jensen-Shannon distance (natural log)"),
+    "psi": ("driftline_feature_psi", "Population stability index"),
+    "hellinger": ("driftline_feature_hellinger_distance", "Hellinger distance"),
+}
+
+# performance metric -> (metric name, help)
+PERFORMANCE = {
+    "accuracy": ("driftline_accuracy_ratio", "Accuracy of joined predictions"),
+    "precision": ("driftline_precision_ratio", "Precision (positive label, or macro)"),
+    "recall": ("driftline_recall_ratio", "Recall (positive label, or macro)"),
+    "f1": ("driftline_f1_ratio", "F1 score (positive label, or macro)"),
+    "roc_auc": ("driftline_roc_auc_ratio", "ROC AUC of scores"),
+    "log_loss": ("driftline_log_loss", "Mean log loss of scores"),
+    "mae": ("driftline_mae", "Mean absolute error"),
+    "rmse": ("driftline_rmse", "Root mean squared error"),
+    "mape": ("driftline_mape_ratio", "Mean absolute percentage error, as a ratio"),
+    "r2": ("driftline_r2", "Coefficient of determination"),
+}
+
+# counter name in Counters -> (metric name without _total, help)
+COUNTERS = {
+    "predictions": ("driftline_predictions", "Prediction messages accepted by the decoder"),
+    "outcomes": ("driftline_outcomes", "Outcome messages accepted by the decoder"),
+    "rejected": ("driftline_rejected_messages", "Messages dead-lettered, by reason"),
+    "duplicate_predictions": ("driftline_duplicate_predictions", "Predictions whose id was already seen"),
+    "late_predictions": ("driftline_late_predictions", "Predictions for a window already closed"),
+    "joined": ("driftline_joined_pairs", "Predictions joined with their outcome"),
+    "expired_predictions": (
+        "driftline_expired_predictions",
+        "Predictions whose outcome never came within the TTL",
+    ),
+    "unmatched_outcomes": (
+        "driftline_unmatched_outcomes",
+        "Outcomes without a prediction to join, by reason",
+    ),
+}
+
+
+@dataclass(frozen=True)
+class StreamView:
+    """What the collector reads besides results (filled by the service under its lock)."""
+
+    counters: Counters
+    label_delays: Mapping[tuple[str, str], LabelDelayHistogram]
+    min_pairs: Mapping[str, int]
+    concept_drift: Mapping[tuple[str, str], bool]
+
+
+def _gauge(name: str, doc: str, labels: list[str]) -> GaugeMetricFamily:
+    return GaugeMetricFamily(name, doc, labels=labels)
+
+
+def registry_for(
+    results: ResultStore, view: Callable[[], StreamView], extra: Iterable[Collector] = ()
+) -> CollectorRegistry:
+    """A registry holding the driftline collector and `extra` ones (the sinks' own metrics)."""
+    registry = CollectorRegistry()
+    DriftlineCollector(results, view, registry=registry)
+    for collector in extra:
+        registry.register(collector)
+    return registry
+
+
+class DriftlineCollector(Collector):
+    def __init__(
+        self, results: ResultStore, view: Callable[[], StreamView], registry: CollectorRegistry | None = None
+    ):
+        self.results = results
+        self.view = view
+        if registry is not None:
+            registry.register(self)
+
+    def collect(self) -> Iterator[Metric]:
+        view = self.view()
+        latest = [r for r in (self.results.latest(*s) for s in self.results.streams()) if r is not None]
+        yield from self._drift(latest)
+        yield from self._performance(view)
+        yield from self._counters(view.counters)
+        yield from self._label_delay(view.label_delays)
+
+    def _drift(self, latest: list[WindowResult]) -> Iterator[Metric]:
+        stats = {key: _gauge(name, doc, FEATURE) for key, (name, doc) in FEATURE_STATISTICS.items()}
+        p_value = _gauge("driftline_feature_drift_p_value", "p-value of the KS or chi-square test", FEATURE)
+        detected = _gauge(
+            "driftline_feature_drift_detected", "1 if the feature drifted in the latest window", FEATURE
+        )
+        missing = _gauge("driftline_feature_missing_ratio", "Share of rows missing the feature", FEATURE)
+        out_of_range = _gauge(
+            "driftline_feature_out_of_range_ratio", "Share outside the reference range", FEATURE
+        )
+        unseen = _gauge(
+            "driftline_feature_unseen_ratio", "Share of categories absent from the reference", FEATURE
+        )
+        share = _gauge(
+            "driftline_drift_share_ratio", "Share of features that drifted in the latest window", STREAM
+        )
+        drifted = _gauge(
+            "driftline_drifted_features", "Number of features that drifted in the latest window", STREAM
+        )
+        dataset = _gauge(
+            "driftline_dataset_drift_detected", "1 if the drift share reached its threshold", STREAM
+        )
+        pred = _gauge(
+            "driftline_prediction_drift_detected", "1 if the prediction distribution drifted", STREAM
+        )
+        pred_score = _gauge("driftline_prediction_drift_score", "Drift statistic of the prediction", STREAM)
+        target = _gauge("driftline_target_drift_detected", "1 if the target distribution drifted", STREAM)
+        target_score = _gauge("driftline_target_drift_score", "Drift statistic of the target", STREAM)
+        rows = _gauge("driftline_window_rows", "Predictions in the latest evaluated window", STREAM)
+        end = _gauge("driftline_window_end_timestamp_seconds", "End of the latest evaluated window", STREAM)
+        evaluated = _gauge(
+            "driftline_last_evaluation_timestamp_seconds", "When the latest window was evaluated", STREAM
+        )
+        for r in latest:
+            key = [r.model, r.model_version]
+            for f in r.drift.features:
+                labels = [*key, f.column]
+                for stat, value in f.statistics.items():
+                    if stat in stats:
+                        stats[stat].add_metric(labels, value)
+                if f.p_value is not None:
+                    p_value.add_metric(labels, f.p_value)
+                detected.add_metric(labels, float(f.drift_detected))
+            for q in r.drift.quality:
+                labels = [*key, q.column]
+                missing.add_metric(labels, q.missing_ratio)
+                if q.out_of_range_ratio is not None:
+                    out_of_range.add_metric(labels, q.out_of_range_ratio)
+                if q.unseen_ratio is not None:
+                    unseen.add_metric(labels, q.unseen_ratio)
+            share.add_metric(key, r.drift.drift_share)
+            drifted.add_metric(key, r.drift.n_drifted)
+            dataset.add_metric(key, float(r.drift.dataset_drift))
+            if r.drift.prediction is not None:
+                pred.add_metric(key, float(r.drift.prediction.drift_detected))
+                pred_score.add_metric(key, r.drift.prediction.value)
+            if r.drift.target is not None:
+                target.add_metric(key, float(r.drift.target.drift_detected))
+                target_score.add_metric(key, r.drift.target.value)
+            rows.add_metric(key, r.drift.n_rows)
+            end.add_metric(key, r.window_end.timestamp())
+            evaluated.add_metric(key, r.evaluated_at.timestamp())
+        yield from stats.values()
+        yield from (p_value, detected, missing, out_of_range, unseen, share, drifted, dataset)
+        yield from (pred, pred_score, target, target_score, rows, end, evaluated)
+
+    def _performance(self, view: StreamView) -> Iterator[Metric]:
+        labels = [*STREAM, "window"]
+        gauges = {key: _gauge(name, doc, labels) for key, (name, doc) in PERFORMANCE.items()}
+        pairs = _gauge(
+            "driftline_performance_pairs", "Joined pairs behind the latest performance values", STREAM
+        )
+        degraded = _gauge(
+            "driftline_performance_degraded", "1 if performance fell below the reference", STREAM
+        )
+        concept = _gauge(
+            "driftline_concept_drift_detected", "1 once the error-stream detector alarmed", STREAM
+        )
+        for model, version in self.results.streams():
+            key = [model, version]
+            result = self.results.latest_with_performance(model, version, view.min_pairs.get(model, 1))
+            if result is None:
+                continue
+            for metric, gauge in gauges.items():
+                value = result.performance.metrics.get(metric)
+                if value is not None:
+                    gauge.add_metric([*key, "latest"], value)
+                reference = result.performance.reference.get(metric)
+                if reference is not None:
+                    gauge.add_metric([*key, "reference"], reference)
+            pairs.add_metric(key, result.performance.n_pairs)
+            degraded.add_metric(key, float(result.performance.degraded))
+        for (model, version), alarm in view.concept_drift.items():
+            concept.add_metric([model, version], float(alarm))
+        yield from gauges.values()
+        yield from (pairs, degraded, concept)
+
+    def _counters(self, counters: Counters) -> Iterator[Metric]:
+        families: dict[str, CounterMetricFamily] = {}
+        for name, labels, value in counters.items():
+            if name not in COUNTERS:
+                continue
+            metric, doc = COUNTERS[name]
+            family = families.get(name)
+            if family is None:
+                family = families[name] = CounterMetricFamily(metric, doc, labels=sorted(labels))
+            family.add_metric([labels[k] for k in sorted(labels)], value)
+        yield from families.values()
+
+    def _label_delay(self, delays: Mapping[tuple[str, str], LabelDelayHistogram]) -> Iterator[Metric]:
+        family = HistogramMetricFamily(
+            "driftline_label_delay_seconds", "Time from prediction to its outcome", labels=STREAM
+        )
+        for (model, version), histogram in sorted(delays.items()):
+            buckets = [
+                ("+Inf" if b == float("inf") else repr(b), c) for b, c in histogram.cumulative_buckets()
+            ]
+            family.add_metric([model, version], buckets, histogram.sum)
+        yield family

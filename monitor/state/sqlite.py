@@ -1,0 +1,260 @@
+"""The embedded StateStore: one SQLite file, written by one driftline process.
+
+Durability: WAL journal with `synchronous=FULL`, so a save is on disk when `save` returns, and a
+process killed mid-save leaves the previous checkpoints intact (the unfinished transaction never
+reaches the WAL's commit record). Each save is a single `BEGIN IMMEDIATE` transaction.
+
+Sharing: a second process opening the same file waits on SQLite's own file locks (busy timeout)
+instead of failing or corrupting it. The evaluation lock, however, is only exclusive inside one
+process: SQLite is the single-instance backend, and several instances need PostgreSQL.
+
+Threads: one connection guarded by a mutex; the ingestion thread's `save` and an evaluator's
+`load_windows` take turns.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+from monitor.errors import ConfigError, DriftlineError
+from monitor.state.store import (
+    CHECKPOINT_TABLE,
+    RECORDS_TABLE,
+    SCHEMA_TABLE,
+    SCHEMA_VERSION,
+    PartitionCheckpoint,
+    RecordKey,
+    RecordPut,
+    check_records,
+    check_schema_version,
+    decode_offsets,
+    encode_offsets,
+    unique_partitions,
+)
+
+BUSY_TIMEOUT_S = 30.0  # a second process holding the write lock for longer is a fault, not contention
+
+# Evaluation locks of every SQLite store in this process: (database file, group) -> holder's token.
+_evaluators: dict[tuple[str, str], object] = {}
+_evaluators_mutex = threading.Lock()
+
+_RECORDS = f"""CREATE TABLE IF NOT EXISTS {RECORDS_TABLE} (
+    namespace TEXT NOT NULL,
+    key TEXT NOT NULL,
+    value BLOB NOT NULL,
+    PRIMARY KEY (namespace, key)
+)"""
+# version -> statements that bring a store from the previous version to it.
+_MIGRATIONS = {2: (_RECORDS,)}
+
+# `join` is an SQL keyword, hence join_buffer. Blob columns last, join last of all: SQLite stops
+# reading a row's overflow pages once it has the columns a query asks for.
+_CREATE = (
+    f"CREATE TABLE IF NOT EXISTS {SCHEMA_TABLE} (name TEXT PRIMARY KEY, version INTEGER NOT NULL)",
+    f"""CREATE TABLE IF NOT EXISTS {CHECKPOINT_TABLE} (
+        grp TEXT NOT NULL,
+        partition INTEGER NOT NULL,
+        offsets TEXT NOT NULL,
+        windows BLOB NOT NULL,
+        join_buffer BLOB NOT NULL,
+        PRIMARY KEY (grp, partition)
+    )""",
+    _RECORDS,
+    f"INSERT INTO {SCHEMA_TABLE} (name, version) VALUES ('checkpoints', {SCHEMA_VERSION}) "
+    "ON CONFLICT (name) DO NOTHING",
+)
+_UPSERT = (
+    f"INSERT INTO {CHECKPOINT_TABLE} (grp, partition, offsets, windows, join_buffer) "
+    "VALUES (?, ?, ?, ?, ?) ON CONFLICT (grp, partition) DO UPDATE SET "
+    "offsets = excluded.offsets, windows = excluded.windows, join_buffer = excluded.join_buffer"
+)
+
+_RECORD_UPSERT = (
+    f"INSERT INTO {RECORDS_TABLE} (namespace, key, value) VALUES (?, ?, ?) "
+    "ON CONFLICT (namespace, key) DO UPDATE SET value = excluded.value"
+)
+
+
+class SqliteStateStore:
+    def __init__(self, path: Path, display_url: str | None = None) -> None:
+        self.path = path
+        self._where = display_url or f"sqlite:///{path}"
+        self._mutex = threading.Lock()
+        self._token = object()  # identifies this store's evaluation locks in `_evaluators`
+        self._held: set[str] = set()
+        self._closed = False
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._conn = sqlite3.connect(
+                path, timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False
+            )
+        except (OSError, sqlite3.Error) as err:
+            raise ConfigError(f"state.url {self._where!r}: cannot open {path}: {err}") from None
+        try:
+            self._prepare()
+        except sqlite3.Error as err:
+            self._conn.close()
+            raise ConfigError(
+                f"state.url {self._where!r}: {path} is not a usable SQLite file: {err}"
+            ) from None
+        except ConfigError:
+            self._conn.close()
+            raise
+
+    def _prepare(self) -> None:
+        mode = self._conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+        if str(mode).lower() != "wal":
+            raise ConfigError(f"state.url {self._where!r}: SQLite refused WAL mode (got {mode!r})")
+        self._conn.execute("PRAGMA synchronous=FULL")
+        self._conn.execute("BEGIN IMMEDIATE")
+        try:
+            for statement in _CREATE:
+                self._conn.execute(statement)
+            row = self._conn.execute(
+                f"SELECT version FROM {SCHEMA_TABLE} WHERE name = 'checkpoints'"
+            ).fetchone()
+            found = int(row[0])
+            check_schema_version(found, self._where)
+            for version in range(found + 1, SCHEMA_VERSION + 1):
+                for statement in _MIGRATIONS[version]:
+                    self._conn.execute(statement)
+                self._conn.execute(
+                    f"UPDATE {SCHEMA_TABLE} SET version = ? WHERE name = 'checkpoints'", (version,)
+                )
+            self._conn.execute("COMMIT")
+        except BaseException:
+            _rollback(self._conn)
+            raise
+
+    def _open_connection(self) -> sqlite3.Connection:
+        if self._closed:
+            raise DriftlineError(f"state store {self._where} is closed")
+        return self._conn
+
+    def save(self, group: str, checkpoints: Sequence[PartitionCheckpoint]) -> None:
+        unique_partitions(group, checkpoints)
+        rows = [
+            (group, c.partition, encode_offsets(c.offsets), bytes(c.windows), bytes(c.join))
+            for c in checkpoints
+        ]
+        with self._mutex:
+            conn = self._open_connection()
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+            except sqlite3.Error as err:
+                raise self._failed(f"saving group {group!r}", err) from err
+            try:
+                conn.executemany(_UPSERT, rows)
+                conn.execute("COMMIT")
+            except BaseException as err:
+                _rollback(conn)
+                if isinstance(err, sqlite3.Error):
+                    raise self._failed(f"saving group {group!r}", err) from err
+                raise
+
+    def _fetch(self, action: str, query: str, params: tuple[Any, ...]) -> list[Any]:
+        """The rows of one SELECT; a database error names `action`."""
+        with self._mutex:
+            try:
+                return self._open_connection().execute(query, params).fetchall()
+            except sqlite3.Error as err:
+                raise self._failed(action, err) from err
+
+    def load(self, group: str, partitions: Iterable[int]) -> dict[int, PartitionCheckpoint]:
+        wanted = sorted({int(p) for p in partitions})
+        if not wanted:
+            return {}
+        marks = ", ".join("?" * len(wanted))
+        query = (
+            f"SELECT partition, offsets, windows, join_buffer FROM {CHECKPOINT_TABLE} "
+            f"WHERE grp = ? AND partition IN ({marks})"
+        )
+        rows = self._fetch(f"loading group {group!r}", query, (group, *wanted))
+        return {
+            p: PartitionCheckpoint(p, decode_offsets(offsets, group, p), bytes(windows), bytes(join))
+            for p, offsets, windows, join in rows
+        }
+
+    def load_windows(self, group: str) -> dict[int, bytes]:
+        query = f"SELECT partition, windows FROM {CHECKPOINT_TABLE} WHERE grp = ?"
+        rows = self._fetch(f"loading windows of group {group!r}", query, (group,))
+        return {p: bytes(windows) for p, windows in rows}
+
+    def write_records(self, puts: Sequence[RecordPut] = (), deletes: Sequence[RecordKey] = ()) -> None:
+        check_records(puts, deletes)
+        if not puts and not deletes:
+            return
+        with self._mutex:
+            conn = self._open_connection()
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+            except sqlite3.Error as err:
+                raise self._failed("writing records", err) from err
+            try:
+                conn.executemany(_RECORD_UPSERT, [(n, k, bytes(v)) for n, k, v in puts])
+                conn.executemany(f"DELETE FROM {RECORDS_TABLE} WHERE namespace = ? AND key = ?", deletes)
+                conn.execute("COMMIT")
+            except BaseException as err:
+                _rollback(conn)
+                if isinstance(err, sqlite3.Error):
+                    raise self._failed("writing records", err) from err
+                raise
+
+    def load_records(self, namespace: str) -> dict[str, bytes]:
+        query = f"SELECT key, value FROM {RECORDS_TABLE} WHERE namespace = ?"
+        rows = self._fetch(f"loading records of {namespace!r}", query, (namespace,))
+        return {str(k): bytes(v) for k, v in rows}
+
+    def try_lock_evaluation(self, group: str) -> bool:
+        key = (str(self.path.resolve()), group)
+        with self._mutex:
+            self._open_connection()
+            with _evaluators_mutex:
+                holder = _evaluators.setdefault(key, self._token)
+            if holder is self._token:
+                self._held.add(group)
+                return True
+            return False
+
+    def release_evaluation(self, group: str) -> None:
+        with self._mutex:
+            self._release(group)
+
+    def _release(self, group: str) -> None:
+        key = (str(self.path.resolve()), group)
+        with _evaluators_mutex:
+            if _evaluators.get(key) is self._token:
+                del _evaluators[key]
+        self._held.discard(group)
+
+    def ping(self) -> bool:
+        with self._mutex:
+            if self._closed:
+                return False
+            try:
+                self._conn.execute("SELECT 1").fetchone()
+            except sqlite3.Error:
+                return False
+            return True
+
+    def close(self) -> None:
+        with self._mutex:
+            if self._closed:
+                return
+            for group in list(self._held):
+                self._release(group)
+            self._closed = True
+            self._conn.close()
+
+    def _failed(self, action: str, err: sqlite3.Error) -> DriftlineError:
+        return DriftlineError(f"state store {self._where}: {action} failed: {err}")
+
+
+def _rollback(conn: sqlite3.Connection) -> None:
+    # Some errors (disk full, I/O) make SQLite roll back by itself; a second ROLLBACK would raise.
+    if conn.in_transaction:
+        conn.execute("ROLLBACK")

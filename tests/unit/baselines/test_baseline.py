@@ -1,0 +1,145 @@
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from monitor.baselines.baseline import build_baseline
+from monitor.baselines.reference_data import read_reference
+from monitor.baselines.store import BaselineStore
+from monitor.config import parse_config
+from monitor.errors import BaselineError, DataError
+
+NOW = datetime(2026, 1, 1, tzinfo=UTC)
+CONFIG = parse_config(
+    {
+        "models": [
+            {
+                "name": "churn",
+                "task": "classification",
+                "features": [{"name": "age", "kind": "numeric"}, {"name": "plan", "kind": "categorical"}],
+                "score": "score",
+                "target": "churned",
+            }
+        ],
+        "baselines": {"reservoir_size": 100, "bins": 10},
+    }
+)
+MODEL = CONFIG.models[0]
+
+
+def _frame(n: int = 500, seed: int = 0) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    age = rng.normal(40, 10, n)
+    age[:7] = np.nan
+    return pd.DataFrame(
+        {
+            "age": age,
+            "plan": rng.choice(["basic", "pro"], n, p=[0.7, 0.3]),
+            "prediction": rng.integers(0, 2, n),
+            "score": rng.random(n),
+            "churned": rng.integers(0, 2, n),
+        }
+    )
+
+
+def _build(frame: pd.DataFrame) -> object:
+    return build_baseline(frame, MODEL, CONFIG.baselines, "3", "train.csv", NOW)
+
+
+def test_baseline_summarises_reference() -> None:
+    baseline = _build(_frame())
+    age = baseline.profile.features["age"]
+    assert age.missing == 7 and age.n_present == 493
+    assert len(age.edges) >= 10 and age.moments.min == age.edges[0] and age.moments.max == age.edges[-1]
+    plan = baseline.profile.features["plan"]
+    assert plan.known == ("basic", "pro") and plan.counts.sum() == 500
+    assert set(baseline.profile.prediction.known) == {"0", "1"}
+    assert len(baseline.profile.reservoir) == 100
+    perf = baseline.reference_performance
+    assert perf is not None and 0.3 < perf["accuracy"] < 0.7 and perf["n"] == 500
+
+
+def test_same_data_same_id_and_different_data_different_id() -> None:
+    assert _build(_frame()).id == _build(_frame()).id
+    assert _build(_frame()).id != _build(_frame(seed=1)).id
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda f: f.drop(columns=["plan"]), r"lacks column\(s\) \['plan'\]"),
+        (lambda f: f.assign(age=np.nan), "column 'age' is entirely missing"),
+        (lambda f: f.assign(age="forty"), "column 'age' is configured numeric but holds non-numeric values"),
+        (lambda f: f.assign(age=np.inf), "column 'age' holds infinite values"),
+        (lambda f: f.iloc[:0], "has no rows"),
+        (lambda f: f.drop(columns=["prediction"]), "lacks the prediction column 'prediction'"),
+    ],
+)
+def test_bad_reference_data_names_the_column(change, message: str) -> None:
+    with pytest.raises(DataError, match=message):
+        _build(change(_frame()))
+
+
+def test_store_round_trip_and_active_pointer(tmp_path: Path) -> None:
+    store = BaselineStore(tmp_path)
+    first = _build(_frame())
+    store.save(first)
+    loaded = store.load("churn", "3")
+    assert loaded.id == first.id and loaded.to_state() == first.to_state()
+    second = _build(_frame(seed=2))
+    store.save(second, activate=False)
+    assert store.active_id("churn", "3") == first.id
+    assert store.load("churn", "3", second.id).id == second.id
+    assert store.versions("churn") == ["3"]
+    assert [p.name for p in (tmp_path / "churn" / "3").iterdir() if p.name.startswith(".")] == []
+
+
+def test_store_refuses_tampered_or_missing(tmp_path: Path) -> None:
+    store = BaselineStore(tmp_path)
+    path = store.save(_build(_frame()))
+    with pytest.raises(BaselineError, match="no baseline for model 'churn' version '9'"):
+        store.load("churn", "9")
+    path.write_text(path.read_text().replace('"n_rows":500', '"n_rows":501'))
+    with pytest.raises(BaselineError, match="does not match its content hash"):
+        store.load("churn", "3")
+    path.write_text("{")
+    with pytest.raises(BaselineError, match="corrupt"):
+        store.load("churn", "3")
+
+
+def test_read_reference_csv_and_parquet(tmp_path: Path) -> None:
+    frame = _frame()
+    frame.to_csv(tmp_path / "t.csv", index=False)
+    frame.to_parquet(tmp_path / "t.parquet")
+    seen: list[tuple[int, int]] = []
+    csv = read_reference(tmp_path / "t.csv", ["age", "plan"], lambda done, total: seen.append((done, total)))
+    assert list(csv.columns) == ["age", "plan"] and len(csv) == 500 and seen[-1][0] == seen[-1][1]
+    parquet = read_reference(tmp_path / "t.parquet", ["age", "plan", "nope"])
+    assert list(parquet.columns) == ["age", "plan"] and len(parquet) == 500
+
+
+def test_read_reference_errors(tmp_path: Path) -> None:
+    (tmp_path / "empty.csv").write_text("")
+    with pytest.raises(DataError, match="is empty"):
+        read_reference(tmp_path / "empty.csv", ["a"])
+    (tmp_path / "header.csv").write_text("a,b\n")
+    with pytest.raises(DataError, match="has no rows"):
+        read_reference(tmp_path / "header.csv", ["a"])
+    with pytest.raises(DataError, match="does not exist"):
+        read_reference(tmp_path / "missing.csv", ["a"])
+    (tmp_path / "x.json").write_text("{}")
+    with pytest.raises(DataError, match=r"expected a \.csv or \.parquet"):
+        read_reference(tmp_path / "x.json", ["a"])
+
+
+def test_categories_past_the_limit_are_kept_as_unseen() -> None:
+    settings = CONFIG.baselines.model_copy(update={"max_categories": 2})
+    frame = _frame()
+    frame["plan"] = ["basic"] * 300 + ["pro"] * 150 + ["team"] * 40 + [None] * 10
+    baseline = build_baseline(frame, MODEL, settings, "3", "train.csv", NOW)
+    plan = baseline.profile.features["plan"]
+    assert plan.known == ("basic", "pro") and plan.counts.tolist() == [300, 150]
+    assert plan.unseen == {"team": 40} and plan.missing == 10
+    assert baseline.truncated_categories == ("plan",)
