@@ -1,7 +1,7 @@
-"""driftline's core: configuration, baselines, sketches, statistics and evaluation.
+"""driftline's service: baselines, the streaming pipeline, evaluation, state, sinks, the HTTP API.
 
-Everything in this package except `cli`, `demo` and the exporters is pure: no network,
-no Kafka, no clocks read behind the caller's back.
+The subpackages follow the data (ARCHITECTURE.md): `core` is pure (no I/O, no clock), and a
+layer imports only the layers below it (tests/unit/test_layers.py).
 """
 
 __version__ = "0.1.0"
