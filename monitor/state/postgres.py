@@ -20,6 +20,7 @@ DriftlineError and the next call tries again.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, TypeVar
@@ -274,5 +275,10 @@ class PostgresStateStore:
             if self._closed:
                 return
             self._closed = True
-            # Ending the session releases its advisory locks.
+            # Ending the session releases its advisory locks too, but the server does that when it
+            # gets round to ending the backend, after close() has returned: unlock first, so another
+            # instance can take the evaluation lock as soon as this one has closed.
+            if self._held and self._conn is not None and not (self._conn.closed or self._conn.broken):
+                with contextlib.suppress(psycopg.Error):  # the session is going anyway
+                    self._conn.execute("SELECT pg_advisory_unlock_all()")
             self._drop()
