@@ -33,8 +33,14 @@ FEATURES = {
 DRIFTED = {"churn": "spend", "price": "area"}
 
 
-def model_sections() -> list[dict[str, Any]]:
-    common = {"window": "1h", "allowed_lateness": "1m", "outcome_ttl": "6h", "window_sample": 300}
+def model_sections(**overrides: Any) -> list[dict[str, Any]]:
+    common = {
+        "window": "1h",
+        "allowed_lateness": "1m",
+        "outcome_ttl": "6h",
+        "window_sample": 300,
+        **overrides,
+    }
     return [
         {
             "name": "churn",
@@ -54,9 +60,10 @@ def model_sections() -> list[dict[str, Any]]:
     ]
 
 
-def config_data(**sections: Any) -> dict[str, Any]:
+def config_data(model: dict[str, Any] | None = None, **sections: Any) -> dict[str, Any]:
+    """The config as YAML would hold it; `model`: settings for both models (outcome_ttl, ...)."""
     return {
-        "models": model_sections(),
+        "models": model_sections(**(model or {})),
         "baselines": {"path": "baselines", "reservoir_size": 1000},
         "sources": {"dead_letters": "dead-letters.jsonl"},
         "state": {"url": "sqlite:///state.db"},
@@ -64,15 +71,15 @@ def config_data(**sections: Any) -> dict[str, Any]:
     }
 
 
-def config(folder: Path, **sections: Any) -> DriftlineConfig:
-    return resolve_paths(parse_config(config_data(**sections)), folder)
+def config(folder: Path, model: dict[str, Any] | None = None, **sections: Any) -> DriftlineConfig:
+    return resolve_paths(parse_config(config_data(model, **sections)), folder)
 
 
-def write_config(folder: Path, **sections: Any) -> Path:
+def write_config(folder: Path, model: dict[str, Any] | None = None, **sections: Any) -> Path:
     """The world's config as a YAML file in `folder`, with its baselines built and stored there."""
     path = folder / "driftline.yaml"
-    path.write_text(yaml.safe_dump(config_data(**sections)))
-    save_baselines(config(folder, **sections))
+    path.write_text(yaml.safe_dump(config_data(model, **sections)))
+    save_baselines(config(folder, model, **sections))
     return path
 
 
