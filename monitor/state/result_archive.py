@@ -9,7 +9,8 @@ Layout (record namespaces of StateStore.write_records / load_records; no table o
     results.sample/<model>/<version>/<id>   key "rows"     its row sample (newest windows only)
 
 A window id is the window's start in epoch seconds (as in the API). The index lists a stream's
-stored windows (id -> end, evaluated_at) and which of them have a sample; every write reads it
+stored windows (id -> end, evaluated_at) and which of them have a sample (id -> rows it had seen,
+so an unchanged sample is not written again); every write reads it
 and rewrites it in the same transaction as the windows it adds and the ones retention drops, so
 it always names exactly what is stored. One namespace per window: reading one window, or the
 newest few, reads only those.
@@ -69,7 +70,9 @@ class StreamIndex:
     model: str
     version: str
     windows: dict[str, Entry] = field(default_factory=dict)
-    samples: set[str] = field(default_factory=set)
+    # Windows whose row sample is stored -> the rows the sample had seen (RowReservoir.n_seen): a
+    # re-evaluation for late outcomes brings the same sample, which is then not written again.
+    samples: dict[str, int] = field(default_factory=dict)
 
     def ordered(self) -> list[str]:
         """Window ids, oldest first."""
@@ -78,14 +81,15 @@ class StreamIndex:
     def encode(self) -> bytes:
         windows = {w: [e.end, e.evaluated_at] for w, e in self.windows.items()}
         body = {"model": self.model, "version": self.version, "windows": windows}
-        return orjson.dumps(body | {"samples": sorted(self.samples, key=int)})
+        return orjson.dumps(body | {"samples": self.samples})
 
     @classmethod
     def decode(cls, raw: bytes) -> StreamIndex:
         try:
             body = orjson.loads(raw)
             windows = {str(w): Entry(float(end), str(at)) for w, (end, at) in body["windows"].items()}
-            return cls(str(body["model"]), str(body["version"]), windows, {str(s) for s in body["samples"]})
+            samples = {str(w): int(n) for w, n in body["samples"].items()}
+            return cls(str(body["model"]), str(body["version"]), windows, samples)
         except (ValueError, KeyError, TypeError) as err:
             raise DataError(f"record {INDEX} is corrupt: {type(err).__name__}: {err}") from None
 
@@ -141,14 +145,15 @@ class ResultArchive:
                 deletes.append((window_namespace(model, version, wid), WINDOW))
         for wid in sorted(set(kept) & set(chosen), key=int):
             puts.append((window_namespace(model, version, wid), WINDOW, encode_result(chosen[wid])))
-        with_rows = {w for w in sampled & set(chosen) if _has_rows(chosen[w])}
-        for wid in sorted(with_rows, key=int):
-            sample = chosen[wid].sample
-            assert sample is not None
-            puts.append((sample_namespace(model, version, wid), ROWS, encode_sample(sample)))
-        for wid in sorted(index.samples - sampled, key=int):
+        for wid in sorted(set(index.samples) - sampled, key=int):
             deletes.append((sample_namespace(model, version, wid), ROWS))
-        index.samples = (index.samples & sampled) | with_rows
+            del index.samples[wid]
+        for wid in sorted(sampled & set(chosen), key=int):
+            sample = chosen[wid].sample
+            if sample is None or len(sample) == 0 or index.samples.get(wid) == sample.n_seen:
+                continue
+            puts.append((sample_namespace(model, version, wid), ROWS, encode_sample(sample)))
+            index.samples[wid] = sample.n_seen
 
     # ------------------------------------------------------------------ reading
 
@@ -185,7 +190,7 @@ class ResultArchive:
         sample (where one is stored); a corrupt record is logged and left out (one bad record must not
         hide the others), a failing store raises DriftlineError."""
         wids = sorted(wids, key=int)
-        sampled = set(with_samples) & index.samples
+        sampled = set(with_samples) & set(index.samples)
         found = []
         for wid in wids:
             try:
@@ -196,7 +201,3 @@ class ResultArchive:
             if result is not None:
                 found.append(result)
         return found
-
-
-def _has_rows(result: WindowResult) -> bool:
-    return result.sample is not None and len(result.sample) > 0

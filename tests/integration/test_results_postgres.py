@@ -39,6 +39,12 @@ def test_a_reevaluation_overwrites_and_writes_are_idempotent(
     archive.check_a_reevaluation_overwrites_and_writes_are_idempotent(open_store(), passes)
 
 
+def test_a_sample_is_written_again_only_when_it_changed(
+    open_store: Opener, passes: list[list[WindowResult]]
+) -> None:
+    archive.check_a_sample_is_written_again_only_when_it_changed(open_store(), passes)
+
+
 def test_retention_deletes_old_windows_and_samples(
     open_store: Opener, passes: list[list[WindowResult]]
 ) -> None:

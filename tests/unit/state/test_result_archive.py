@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from monitor.core.reservoir import RowReservoir
 from monitor.evaluation.result_json import window_document, window_id
 from monitor.evaluation.result_record import encode_sample
 from monitor.evaluation.results import WindowResult
@@ -93,7 +94,7 @@ def check_every_window_comes_back(store: StateStore, passes: list[list[WindowRes
     }
     for (model, version), index in archive.indexes().items():
         newest = index.ordered()[-2:]
-        assert index.samples == set(newest)
+        assert set(index.samples) == set(newest)
         for wid in index.ordered():
             found = archive.result(model, version, wid, sample=True)
             assert found is not None
@@ -123,6 +124,24 @@ def check_a_reevaluation_overwrites_and_writes_are_idempotent(
     assert everything(store, archive) == before
 
 
+def check_a_sample_is_written_again_only_when_it_changed(
+    store: StateStore, passes: list[list[WindowResult]]
+) -> None:
+    archive = ResultArchive(store, Retention(windows=100, samples=1))
+    result = passes[-1][-1]
+    assert result.sample is not None and len(result.sample) > 1
+    namespace = sample_namespace(result.model, result.model_version, window_id(result))
+    archive.write([result], NOW)
+    stored_rows = store.load_records(namespace)[ROWS]
+    fewer = RowReservoir(result.sample.capacity, n_seen=result.sample.n_seen)  # the same rows seen
+    fewer._absorb(result.sample.keys[:1], {n: c[:1] for n, c in result.sample.columns.items()})
+    archive.write([replace(result, sample=fewer, evaluated_at=NOW)], NOW)  # late outcomes: rows unchanged
+    assert store.load_records(namespace)[ROWS] == stored_rows
+    more = replace(fewer, n_seen=result.sample.n_seen + 1)  # a late prediction came in
+    archive.write([replace(result, sample=more, evaluated_at=NOW)], NOW)
+    assert store.load_records(namespace)[ROWS] == encode_sample(more) != stored_rows
+
+
 def check_retention_deletes_old_windows_and_samples(
     store: StateStore, passes: list[list[WindowResult]]
 ) -> None:
@@ -133,7 +152,7 @@ def check_retention_deletes_old_windows_and_samples(
     for (model, version), index in archive.indexes().items():
         every = sorted({w for (m, v, w) in expected if (m, v) == (model, version)}, key=int)
         assert index.ordered() == every[-3:]
-        assert index.samples == {every[-1]}
+        assert set(index.samples) == {every[-1]}
         for wid in every[:-3]:
             assert store.load_records(window_namespace(model, version, wid)) == {}
         for wid in every[:-1]:
@@ -178,6 +197,12 @@ def test_a_reevaluation_overwrites_and_writes_are_idempotent(
     sqlite_store: Opener, passes: list[list[WindowResult]]
 ) -> None:
     check_a_reevaluation_overwrites_and_writes_are_idempotent(sqlite_store(), passes)
+
+
+def test_a_sample_is_written_again_only_when_it_changed(
+    sqlite_store: Opener, passes: list[list[WindowResult]]
+) -> None:
+    check_a_sample_is_written_again_only_when_it_changed(sqlite_store(), passes)
 
 
 def test_retention_deletes_old_windows_and_samples(
