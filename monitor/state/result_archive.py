@@ -105,11 +105,18 @@ class ResultArchive:
 
     def write(self, results: Sequence[WindowResult], now: datetime) -> None:
         """Store these results (the last one of a window wins) and delete what retention drops, all
-        in one transaction. Raises DriftlineError if the store fails (nothing is written then)."""
+        in one transaction; windows past `max_age` go from every stream, also those that get no
+        new windows (a retired model version). Raises DriftlineError if the store fails (nothing
+        is written then)."""
         latest: dict[Stream, dict[str, WindowResult]] = {}
         for result in results:
             latest.setdefault((result.model, result.model_version), {})[window_id(result)] = result
         indexes = self.indexes()
+        if self.retention.max_age is not None:
+            oldest_end = (now - self.retention.max_age).timestamp()
+            for stream, index in indexes.items():
+                if any(e.end < oldest_end for e in index.windows.values()):
+                    latest.setdefault(stream, {})
         puts: list[RecordPut] = []
         deletes: list[RecordKey] = []
         for (model, version), chosen in sorted(latest.items()):
