@@ -4,9 +4,10 @@ A record is JSON with these sections:
 
     format        1
     window        window_document(result): the JSON form the API serves, as it is
-    nonfinite     {"drift.features.3.value": "nan", "performance.metrics.r2": "-inf", ...}: the
-                  floats the JSON form nulls (JSON has no NaN or infinity), by their path in
-                  `window`, so the rebuilt result exports to Prometheus exactly as the original
+    nonfinite     {"/drift/features/3/value": "nan", "/performance/metrics/r2": "-inf", ...}: the
+                  floats the JSON form nulls (JSON has no NaN or infinity), by their JSON pointer
+                  (RFC 6901) in `window`, so the rebuilt result exports to Prometheus exactly as
+                  the original
     label_delay   the window's label-delay histogram (LabelDelayHistogram.to_state), or null
 
 Readers ignore sections they do not know, so later writers can add some (concept-drift
@@ -69,7 +70,7 @@ def decode_result(raw: bytes, where: str = "record") -> WindowResult:
             )
         document = record["window"]
         for path, kind in record.get("nonfinite", {}).items():
-            _patch(document, path.split("."), _NONFINITE[kind])
+            _patch(document, path, _NONFINITE[kind])
         delay = record.get("label_delay")
         return _window(document, None if delay is None else LabelDelayHistogram.from_state(delay))
     except DataError:
@@ -102,30 +103,32 @@ def _nonfinite(value: Any, document: Any, path: str) -> list[tuple[str, str]]:
     if is_dataclass(value) and isinstance(document, dict):
         for field in fields(value):
             if field.name in document:
-                found += _nonfinite(getattr(value, field.name), document[field.name], _join(path, field.name))
+                found += _nonfinite(
+                    getattr(value, field.name), document[field.name], _pointer(path, field.name)
+                )
     elif isinstance(value, Mapping) and isinstance(document, dict):
         for key, item in value.items():
             if str(key) in document:
-                found += _nonfinite(item, document[str(key)], _join(path, str(key)))
+                found += _nonfinite(item, document[str(key)], _pointer(path, str(key)))
     elif isinstance(value, tuple | list) and isinstance(document, list):
         for i, (item, doc) in enumerate(zip(value, document, strict=False)):
-            found += _nonfinite(item, doc, _join(path, str(i)))
+            found += _nonfinite(item, doc, _pointer(path, str(i)))
     return found
 
 
-def _join(path: str, name: str) -> str:
-    if "." in name:
-        raise DataError(f"a result field or statistic name may not contain '.': {name!r}")
-    return f"{path}.{name}" if path else name
+def _pointer(path: str, name: str) -> str:
+    """`path` extended by one step, as a JSON pointer: any key (a statistic named "a/b.c") works."""
+    return f"{path}/{name.replace('~', '~0').replace('/', '~1')}"
 
 
-def _patch(document: Any, path: list[str], value: float) -> None:
-    for step in path[:-1]:
+def _patch(document: Any, pointer: str, value: float) -> None:
+    steps = [step.replace("~1", "/").replace("~0", "~") for step in pointer.split("/")[1:]]
+    for step in steps[:-1]:
         document = document[int(step)] if isinstance(document, list) else document[step]
     if isinstance(document, list):
-        document[int(path[-1])] = value
+        document[int(steps[-1])] = value
     else:
-        document[path[-1]] = value
+        document[steps[-1]] = value
 
 
 # ---------------------------------------------------------------- the JSON form, back to results
