@@ -87,7 +87,7 @@ def encode_sample(sample: RowReservoir) -> bytes:
 def decode_sample(raw: bytes, where: str = "sample record") -> RowReservoir:
     try:
         return RowReservoir.from_state(orjson.loads(zlib.decompress(raw)))
-    except (zlib.error, ValueError, KeyError, TypeError, IndexError) as err:
+    except (zlib.error, ValueError, KeyError, TypeError, IndexError, AttributeError) as err:
         raise DataError(f"{where} is corrupt: {type(err).__name__}: {err}") from None
 
 

@@ -90,7 +90,7 @@ class StreamIndex:
             windows = {str(w): Entry(float(end), str(at)) for w, (end, at) in body["windows"].items()}
             samples = {str(w): int(n) for w, n in body["samples"].items()}
             return cls(str(body["model"]), str(body["version"]), windows, samples)
-        except (ValueError, KeyError, TypeError) as err:
+        except (ValueError, KeyError, TypeError, AttributeError) as err:
             raise DataError(f"record {INDEX} is corrupt: {type(err).__name__}: {err}") from None
 
 

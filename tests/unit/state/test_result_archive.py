@@ -232,6 +232,10 @@ def test_a_corrupt_record_is_left_out_and_a_corrupt_index_restarted(
             f"UPDATE {RECORDS_TABLE} SET value = x'00' WHERE namespace = ? AND key = ?", (INDEX, "churn/1")
         )
     assert set(archive.indexes()) == {("price", "1")}
+    store.write_records(
+        [(INDEX, "churn/1", b'{"model": "churn", "version": "1", "windows": {}, "samples": []}')]
+    )
+    assert set(archive.indexes()) == {("price", "1")}  # valid JSON, wrong shape
     archive.write(passes[2], NOW)  # the churn index starts again from this pass
     assert archive.indexes()[("churn", "1")].ordered() == [
         window_id(r) for r in passes[2] if r.model == "churn"
