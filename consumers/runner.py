@@ -16,7 +16,9 @@ from monitor.baseline_sharing import SharedBaselines
 from monitor.config import DriftlineConfig, InputConfig
 from monitor.pipeline.counters import Counters
 from monitor.service import Service
+from monitor.state.durable_results import DurableResults
 from monitor.state.group_commit import GroupCommit
+from monitor.state.result_archive import ResultArchive, Retention
 from monitor.state.store import PartitionCheckpoint, StateStore
 
 
@@ -38,9 +40,35 @@ def build_sources(config: DriftlineConfig) -> list[Source]:
 # The HTTP API serves /metrics, /healthz and /readyz on the port this server used to have.
 
 
+def attach_durable_results(service: Service, config: DriftlineConfig) -> DurableResults:
+    """Store every evaluated window in the state store (its own connection), and load the windows
+    stored before this start into the service's results, so the API, the status page, reports
+    and /metrics show them at once."""
+    from monitor.state.factory import open_state_store
+
+    store = open_state_store(config.state.url)
+    retention = Retention(
+        config.evaluation.stored_windows, config.api.report_windows, config.evaluation.retention.max_age
+    )
+    durable = DurableResults(
+        ResultArchive(store, retention), service.results, service.clock, [m.name for m in config.models]
+    )
+    try:
+        loaded = durable.load()
+    except BaseException:
+        store.close()
+        raise
+    if loaded:
+        logging.getLogger("driftline.results").info("%d evaluated windows loaded from the store", loaded)
+    service.sinks.insert(0, durable)  # first: stored before the alerts about it go out
+    return durable
+
+
 def attach_sinks(service: Service, config: DriftlineConfig) -> None:
-    """Create the configured exporters and the alert engine; the service feeds each of them the
-    results of every evaluation pass and closes them at shutdown (`Service.close_sinks`)."""
+    """Store evaluated windows durably, and create the configured exporters and the alert engine;
+    the service feeds each of them the results of every evaluation pass and closes them at
+    shutdown (`Service.close_sinks`)."""
+    attach_durable_results(service, config)
     if config.sinks.elasticsearch is not None:
         from monitor.sinks.elasticsearch.exporter import ElasticsearchExporter
         from monitor.sinks.elasticsearch.metrics import ElasticsearchExporterCollector
@@ -78,6 +106,27 @@ def shared_baselines(service: Service, store: StateStore) -> Iterator[SharedBase
             service.scheduler.remove_job("baselines")
         service.publish_baseline = None
         service.evaluator.fetch = None
+
+
+@contextmanager
+def shared_results(service: Service) -> Iterator[None]:
+    """While the block runs, on every evaluation tick an instance that does not evaluate (another
+    holds the group's lock) loads the windows the evaluating instance stored since (several
+    instances on PostgreSQL: their APIs show the same windows, one tick late at most)."""
+    durable = next((s for s in service.sinks if isinstance(s, DurableResults)), None)
+
+    def refresh() -> None:
+        if durable is not None and not service.may_evaluate():
+            durable.refresh()
+
+    if service.scheduler is not None:
+        interval = service.config.evaluation.interval.total_seconds()
+        service.scheduler.add_job(refresh, "interval", seconds=interval, id="results")
+    try:
+        yield
+    finally:
+        if service.scheduler is not None and service.scheduler.get_job("results") is not None:
+            service.scheduler.remove_job("results")
 
 
 def read_sources(
@@ -166,7 +215,7 @@ def run_kafka(service: Service, config: DriftlineConfig, stop: threading.Event) 
         service.readiness_checks["kafka_connected"] = source.connected.is_set
         service.readiness_checks["state_store"] = store.ping
         service.state_loaded.set()  # each partition's state is restored as it is assigned
-        with shared_baselines(service, store):
+        with shared_baselines(service, store), shared_results(service):
             source.run(stop)
             service.evaluate()
         service.stop_scheduler()  # no more evaluations; then the sinks' last deliveries, while

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
+import orjson
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
@@ -17,6 +18,10 @@ from monitor.baselines.store import BaselineStore
 from monitor.baselines.view import render_baseline
 from monitor.config import load_config
 from monitor.errors import DriftlineError
+from monitor.evaluation.result_json import window_document, window_id
+
+if TYPE_CHECKING:
+    from monitor.service import Service
 
 app = typer.Typer(
     help="driftline: model monitoring and drift detection against versioned training baselines.",
@@ -149,6 +154,8 @@ def run(config: ConfigOption) -> None:
         service.dead_letters.close()
         if metrics:
             metrics.close()
+    if not stop.is_set():  # the input ended by itself: show what came of it
+        print_windows(service)
     console.print(
         f"done ({scope}{counters.total('predictions'):,} predictions, "
         f"{counters.total('outcomes'):,} outcomes, "
@@ -156,6 +163,23 @@ def run(config: ConfigOption) -> None:
         f"{sum(len(service.results.windows(*s)) for s in service.results.streams())} windows evaluated)",
         soft_wrap=True,
     )
+
+
+def table_console() -> Console:
+    """Standard output for tables: as wide as the terminal, or 200 columns into a pipe or file (rich
+    would wrap a wide table into 80)."""
+    out = Console()
+    return out if out.is_terminal else Console(width=200)
+
+
+def print_windows(service: Service, limit: int = 48) -> None:
+    """The evaluated windows in memory as `driftline windows` shows them, newest `limit` per version."""
+    from monitor.evaluation.result_view import windows_table
+
+    out = table_console()
+    for model, version in service.results.streams():
+        results = service.results.windows(model, version)
+        out.print(windows_table(model, version, results[-limit:], stored=len(results)))
 
 
 @app.command()
@@ -166,41 +190,112 @@ def report(
     out: Annotated[Path, typer.Option("--out", "-o", help="Where to write the HTML report.")],
     model: ModelOption,
     config: Annotated[
-        Path | None, typer.Option("--config", "-c", help="Config of the running service (for its address).")
+        Path | None, typer.Option("--config", "-c", help="driftline YAML config (names the state store).")
     ] = None,
     version: Annotated[
         str | None, typer.Option("--version", "-v", help="Model version (needed if it has several).")
     ] = None,
     url: Annotated[
-        str | None, typer.Option(help="Base URL of the running service, e.g. http://127.0.0.1:9108.")
+        str | None,
+        typer.Option(help="Ask the running service at this URL instead, e.g. http://127.0.0.1:9108."),
     ] = None,
 ) -> None:
-    """Save the Evidently data-drift report of one window, fetched from a running service.
+    """Save the Evidently data-drift report of one window as HTML.
 
-    The report compares the window's row sample with the baseline's reference sample. The
-    service keeps those samples in memory for its newest windows (api.report_windows), so
-    this asks the service at --url (default: the address in --config). If reads need the
-    API key, put it in DRIFTLINE_API_KEY.
+    The report compares the window's row sample with the baseline's reference sample. With
+    --config it is rendered here from the state store, where `driftline run` keeps the samples
+    of the newest api.report_windows windows of each version: no running service needed. With
+    --url it is fetched from a running service (if reads need the API key, put it in
+    DRIFTLINE_API_KEY).
     """
     import os
 
-    from monitor.api.reports import fetch_report, service_url
+    from monitor.api.reports import fetch_report, stored_report
     from monitor.baselines.store import atomic_write
 
     try:
-        cfg = load_config(config) if config is not None else None
-        if cfg is not None:
-            cfg.model(model)
-        if url is None:
-            if cfg is None:
-                raise DriftlineError("pass --url or --config to say which service to ask")
-            url = service_url(cfg)
-        key = cfg.api.key() if cfg is not None else os.environ.get("DRIFTLINE_API_KEY")
-        page = fetch_report(url, model, window, version, key)
+        if url is not None:
+            key = load_config(config).api.key() if config is not None else os.environ.get("DRIFTLINE_API_KEY")
+            page = fetch_report(url, model, window, version, key)
+        elif config is not None:
+            result, html = stored_report(load_config(config), model, window, version)
+            window, page = window_id(result), html.encode()
+        else:
+            raise DriftlineError("pass --config (the report is made from its state store) or --url")
         atomic_write(out, page)
     except DriftlineError as err:
         fail(err)
     console.print(f"report of {model} window {window} ({len(page):,} bytes) → {out}")
+
+
+@app.command()
+def windows(
+    config: ConfigOption,
+    model: Annotated[str | None, typer.Option("--model", "-m", help="Only this model.")] = None,
+    version: Annotated[str | None, typer.Option("--version", "-v", help="Only this model version.")] = None,
+    limit: Annotated[int, typer.Option(min=1, help="Newest windows per model version.")] = 48,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Window documents as JSON, as the API has them.")
+    ] = False,
+) -> None:
+    """List evaluated windows from the state store; no running service needed.
+
+    One table per model version, oldest window first: rows, drifted features, drift share,
+    dataset drift, performance against the reference, concept drift, and whether the window
+    is final (no more outcomes can change it). `driftline show` gives one window in detail.
+    """
+    from monitor.evaluation.result_view import windows_table
+    from monitor.state.result_reader import open_results
+
+    try:
+        with open_results(load_config(config)) as stored:
+            listed = [(i, stored.newest(i, limit)) for i in stored.streams(model, version)]
+    except DriftlineError as err:
+        fail(err)
+    if as_json:
+        streams = [
+            {"model": i.model, "model_version": i.version, "windows": [window_document(r) for r in results]}
+            for i, results in listed
+        ]
+        typer.echo(orjson.dumps({"streams": streams}).decode())
+        return
+    out = table_console()
+    for index, results in listed:
+        out.print(windows_table(index.model, index.version, results, stored=len(index.windows)))
+
+
+@app.command()
+def show(
+    config: ConfigOption,
+    model: ModelOption,
+    window: Annotated[
+        str, typer.Option("--window", "-w", help="Window id (its start, epoch seconds) or 'latest'.")
+    ] = "latest",
+    version: Annotated[
+        str | None, typer.Option("--version", "-v", help="Model version (needed if it has several).")
+    ] = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="The window document as JSON, as the API has it.")
+    ] = False,
+) -> None:
+    """Show one evaluated window from the state store in detail; no running service needed.
+
+    Every feature's drift method, statistic, threshold, decision, p-value and sample sizes,
+    its missing, out-of-range and unseen ratios; the prediction's and target's drift; the
+    performance metrics against the reference; concept drift.
+    """
+    from monitor.evaluation.result_view import window_detail
+    from monitor.state.result_reader import open_results
+
+    try:
+        with open_results(load_config(config)) as stored:
+            result = stored.window(stored.stream(model, version), window)
+    except DriftlineError as err:
+        fail(err)
+    if as_json:
+        typer.echo(orjson.dumps(window_document(result)).decode())
+    else:
+        table_console().print(window_detail(result))
 
 
 @app.command()

@@ -182,9 +182,36 @@ class SinksConfig(Strict):
     )
 
 
+class RetentionConfig(Strict):
+    """How long evaluated windows stay in the state store (for restarts and `driftline windows`)."""
+
+    windows: int | None = Field(
+        default=None, ge=1, description="stored windows per model version; default and minimum: history"
+    )
+    max_age: Duration | None = Field(
+        default=None, description="also delete stored windows that ended longer ago than this"
+    )
+
+
 class EvaluationConfig(Strict):
     interval: Duration = Field(default=timedelta(seconds=10), description="periodic re-evaluation tick")
     history: int = Field(default=168, ge=1, description="windows of results kept per model version")
+    retention: RetentionConfig = Field(default_factory=RetentionConfig)
+
+    @model_validator(mode="after")
+    def _retention_covers_history(self) -> EvaluationConfig:
+        kept = self.retention.windows
+        if kept is not None and kept < self.history:
+            raise ValueError(
+                f"retention.windows ({kept}) is below history ({self.history}): a restart would lose "
+                "windows the API shows"
+            )
+        return self
+
+    @property
+    def stored_windows(self) -> int:
+        """Evaluated windows kept in the state store per model version."""
+        return self.retention.windows or self.history
 
 
 class StateConfig(Strict):

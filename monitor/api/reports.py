@@ -9,11 +9,12 @@ which are computed on the full window sketch; the banner at the top says so and 
 both sample sizes. Evidently is imported on first use (it is slow to import) and a few
 rendered reports are cached, keyed by the window's evaluation.
 
-`fetch_report` is the other side, for `driftline report`: the samples live in the running
-service's memory (a final window's sketch leaves the state store), so the CLI asks the
-service's API instead of recomputing from files. The key, when reads need one, comes from
-the environment (DRIFTLINE_API_KEY) or the config, never a flag, so it stays out of shell
-history and process lists.
+`stored_report` is the CLI's side, for `driftline report`: the newest windows' samples are
+stored in the state store with the windows (monitor.state.result_archive), so the report is
+rendered from there without a running service. `fetch_report` asks a running service's API
+instead (`--url`). The key, when reads need one, comes from the environment
+(DRIFTLINE_API_KEY) or the config, never a flag, so it stays out of shell history and
+process lists.
 """
 
 from __future__ import annotations
@@ -35,12 +36,14 @@ from fastapi.responses import HTMLResponse
 from monitor.api.models import ModelName, Version, find_window, resolve, service_of
 from monitor.api.protocol import ApiError, require_read
 from monitor.baselines.baseline import Baseline
+from monitor.baselines.store import BaselineStore
 from monitor.config import DriftlineConfig, ModelConfig
 from monitor.core.reservoir import RowReservoir
-from monitor.errors import DriftlineError
+from monitor.errors import BaselineError, DriftlineError
 from monitor.evaluation.result_json import window_id
 from monitor.evaluation.results import WindowResult
 from monitor.service import Service
+from monitor.state.store import StateStore
 
 router = APIRouter(prefix="/api/v1", tags=["reports"], dependencies=[Depends(require_read)])
 PREDICTION = "__prediction__"
@@ -179,15 +182,45 @@ async def report(
     return HTMLResponse(page)
 
 
+# ---------------------------------------------------------------- offline (the CLI's side)
+
+
+def stored_report(
+    config: DriftlineConfig, model: str, window: str, version: str | None
+) -> tuple[WindowResult, str]:
+    """The report of a window stored in the config's state store ('latest': the newest), rendered
+    here from its stored row sample: no running service needed."""
+    from monitor.state.result_reader import open_results
+
+    cfg = config.model(model)
+    with open_results(config) as stored:
+        result = stored.window(stored.stream(model, version), window, sample=True)
+        baseline = stored_baseline(config, stored.archive.store, result)
+    if result.sample is None or len(result.sample) == 0:
+        raise DriftlineError(
+            f"window {window_id(result)} of model {model!r} version {result.model_version!r} has no row "
+            f"sample stored: samples are kept for the newest api.report_windows windows "
+            f"({config.api.report_windows}) of each version, when the model's window_sample is above 0"
+        )
+    return result, render_report(result, baseline, cfg)
+
+
+def stored_baseline(config: DriftlineConfig, store: StateStore, result: WindowResult) -> Baseline:
+    """The baseline a window was evaluated against: from baselines.path, else as published in the
+    state store (monitor.baseline_sharing)."""
+    from monitor.baseline_sharing import ARTIFACT, artifact_namespace
+
+    model, version, wanted = result.model, result.model_version, result.drift.baseline_id
+    try:
+        return BaselineStore(config.baselines.path).load(model, version, wanted)
+    except BaselineError as err:
+        raw = store.load_records(artifact_namespace(model, version, wanted)).get(ARTIFACT)
+        if raw is None:
+            raise BaselineError(f"{err}, nor published in the state store") from None
+    return Baseline.from_state(json.loads(raw))
+
+
 # ---------------------------------------------------------------- fetching (the CLI's side)
-
-
-def service_url(config: DriftlineConfig) -> str:
-    """Where `driftline run` with this config serves its API."""
-    host = config.api.host
-    host = "127.0.0.1" if host in ("0.0.0.0", "") else host
-    host = "[::1]" if host == "::" else (f"[{host}]" if ":" in host else host)
-    return f"http://{host}:{config.api.port}"
 
 
 def _get(url: str, key: str | None) -> bytes:

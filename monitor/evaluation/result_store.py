@@ -1,5 +1,8 @@
 """The latest results per window, kept in memory for exporters, alerts and the API.
 
+Every result is also stored in the state store, and this store is filled from there when a
+service starts (monitor.state.durable_results), so it holds windows evaluated before a restart.
+
 Thread-safe: evaluations write from the scheduler's threads while the HTTP server reads.
 Bounded: at most `history` windows per (model, version), and only the newest `samples_kept`
 of them keep their row sample (`WindowResult.sample`, for reports): about 20 kB per column at

@@ -97,27 +97,6 @@ def test_driftline_report_saves_the_report_fetched_from_the_service(
     assert latest.read_text() == out.read_text()  # the latest window is hour 5: the same cached page
 
 
-def test_driftline_report_finds_the_service_from_the_config(
-    served: tuple[Service, ApiServer], tmp_path: Path
-) -> None:
-    _, server = served
-    config = tmp_path / "driftline.yaml"
-    models = [
-        {
-            "name": name,
-            "task": "classification",
-            "features": [{"name": n, "kind": k} for n, k in world.FEATURES.items()],
-        }
-        for name in world.MODELS
-    ]
-    config.write_text(json.dumps({"models": models, "api": {"port": server.port}}))
-    out = tmp_path / "r.html"
-    args = ["report", "--config", str(config), "--model", "fraud", "--window", "latest", "--out", str(out)]
-    result = CliRunner().invoke(app, args)
-    assert result.exit_code == 0, result.output
-    assert "driftline-banner" in out.read_text()
-
-
 def test_driftline_report_errors_name_the_problem(served: tuple[Service, ApiServer], tmp_path: Path) -> None:
     _, server = served
     out = tmp_path / "r.html"

@@ -69,3 +69,15 @@ def test_load_resolves_relative_paths_and_reports_yaml_errors(tmp_path: Path) ->
         load_config(path)
     with pytest.raises(ConfigError, match="cannot read config"):
         load_config(tmp_path / "missing.yaml")
+
+
+def test_result_retention_defaults_to_history_and_may_not_undercut_it() -> None:
+    cfg = parse_config(MINIMAL)
+    assert cfg.evaluation.stored_windows == cfg.evaluation.history == 168
+    assert cfg.evaluation.retention.max_age is None
+    kept = parse_config(
+        {**MINIMAL, "evaluation": {"history": 24, "retention": {"windows": 720, "max_age": "30d"}}}
+    )
+    assert kept.evaluation.stored_windows == 720 and kept.evaluation.retention.max_age == timedelta(days=30)
+    with pytest.raises(ConfigError, match=r"retention.windows \(10\) is below history \(24\)"):
+        parse_config({**MINIMAL, "evaluation": {"history": 24, "retention": {"windows": 10}}})

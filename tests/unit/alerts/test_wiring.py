@@ -12,6 +12,7 @@ from consumers.runner import attach_sinks
 from monitor.config import parse_config, resolve_paths
 from monitor.service import Service
 from monitor.sinks.dead_letters import JsonlDeadLetters
+from monitor.state.durable_results import DurableResults
 from tests.unit import stream_world as world
 from tests.unit.alerts.factory import window
 
@@ -44,8 +45,9 @@ def service_for(tmp_path: Path, alerts: dict[str, Any] | None) -> Service:
 def test_no_alerts_section_builds_no_engine(tmp_path: Path) -> None:
     service = service_for(tmp_path, None)
     attach_sinks(service, service.config)
-    assert service.sinks == [] and service.alert_snapshot() == {"active": [], "recent": []}
-    assert not (tmp_path / "state.db").exists()
+    assert [type(s) for s in service.sinks] == [DurableResults]  # only the stored results
+    assert service.alert_snapshot() == {"active": [], "recent": []}
+    service.close_sinks()
 
 
 def test_the_engine_is_a_sink_serves_the_snapshot_and_stops_with_the_service(tmp_path: Path) -> None:
@@ -56,7 +58,7 @@ def test_the_engine_is_a_sink_serves_the_snapshot_and_stops_with_the_service(tmp
     exporter = EventSink()
     service.sinks.append(exporter)
     attach_sinks(service, service.config)
-    assert len(service.sinks) == 2
+    assert len(service.sinks) == 3  # the stored results, the exporter, the engine
     assert any(t.name == "alert-delivery" for t in threading.enumerate())
     service._publish([window(1, drifted=("spend",), model="m")])
     assert [a["subject"] for a in service.alert_snapshot()["active"]] == ["spend"]

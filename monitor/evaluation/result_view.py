@@ -1,0 +1,159 @@
+"""Evaluated windows for a terminal: the table of `driftline windows` (and the end of a finite
+`driftline run`), and one window in detail for `driftline show`."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from datetime import datetime
+
+from rich.console import Group
+from rich.table import Table
+from rich.text import Text
+
+from monitor.evaluation.result_json import window_id
+from monitor.evaluation.results import FeatureDrift, FeatureQuality, WindowResult
+
+# The headline metric of each task, as performance_metrics names it.
+HEADLINE = ("accuracy", "mae")
+
+
+def _number(value: float | None, digits: int = 4) -> str:
+    """Short and readable: 0.7817, 5,072, 3.1e-07."""
+    if value is None:
+        return "-"
+    if not math.isfinite(value):
+        return str(value)
+    if abs(value) >= 10 ** (digits - 1):
+        return f"{value:,.0f}"
+    return f"{value:.{digits}g}"
+
+
+def _yes(flag: bool) -> str:
+    return "[bold red]yes[/]" if flag else "no"
+
+
+def _span(result: WindowResult) -> str:
+    start, end = result.window_start, result.window_end
+    same_day = start.date() == end.date() or end.time() == datetime.min.time()
+    return f"{start:%Y-%m-%d %H:%M}–{end:%H:%M}" if same_day else f"{start:%Y-%m-%d %H:%M}–{end:%m-%d %H:%M}"
+
+
+def performance_summary(result: WindowResult) -> str:
+    """The task's headline metric against the reference, with the pairs behind it."""
+    performance = result.performance
+    if performance.n_pairs == 0:
+        return "no outcomes yet"
+    name = next((m for m in HEADLINE if m in performance.metrics), None)
+    if name is None:
+        return f"{performance.n_pairs:,} pairs"
+    text = (
+        f"{name} {_number(performance.metrics.get(name))} / {_number(performance.reference.get(name))} "
+        f"({performance.n_pairs:,})"
+    )
+    return f"[bold red]{text} degraded[/]" if performance.degraded else text
+
+
+def windows_table(
+    model: str, version: str, results: Sequence[WindowResult], stored: int | None = None
+) -> Table:
+    """One row per window, oldest first; `stored`: how many there are in all (when only the newest
+    are shown)."""
+    shown = (
+        f"the newest {len(results)} of {stored}" if stored and stored > len(results) else str(len(results))
+    )
+    table = Table(title=f"{model} version {version}: {shown} evaluated windows", title_justify="left")
+    table.add_column("window id", justify="right")
+    table.add_column("window (UTC)")
+    table.add_column("rows", justify="right")
+    table.add_column("drifted features")
+    table.add_column("drift share", justify="right")
+    table.add_column("dataset drift")
+    table.add_column("performance / reference (pairs)")
+    table.add_column("concept drift")
+    table.add_column("final")
+    for r in results:
+        drift = r.drift
+        table.add_row(
+            window_id(r),
+            _span(r),
+            f"{drift.n_rows:,}",
+            ", ".join(drift.drifted_features) or "-",
+            f"{drift.n_drifted}/{len(drift.features)} {drift.drift_share:.0%}",
+            _yes(drift.dataset_drift),
+            performance_summary(r),
+            _yes(r.concept_drift),
+            "yes" if r.final else "no",
+        )
+    return table
+
+
+def _feature_row(drift: FeatureDrift, quality: FeatureQuality | None, label: str | None = None) -> list[str]:
+    return [
+        label or drift.column,
+        drift.kind,
+        drift.method + (" (exact)" if drift.exact else ""),
+        _number(drift.value),
+        _number(drift.threshold, 3),
+        _yes(drift.drift_detected),
+        _number(drift.p_value, 3),
+        f"{drift.n_reference:,}",
+        f"{drift.n_current:,}",
+        "-" if quality is None else f"{quality.missing_ratio:.1%}",
+        "-" if quality is None or quality.out_of_range_ratio is None else f"{quality.out_of_range_ratio:.1%}",
+        "-" if quality is None or quality.unseen_ratio is None else f"{quality.unseen_ratio:.1%}",
+    ]
+
+
+def window_detail(result: WindowResult) -> Group:
+    """Everything about one window: the verdicts, each column's drift and quality, performance."""
+    drift, performance = result.drift, result.performance
+    at = (
+        ""
+        if result.concept_drift_at is None
+        else f" (detector alarmed at {result.concept_drift_at:%Y-%m-%d %H:%M} UTC)"
+    )
+    lines = [
+        f"[bold]{result.model}[/] version {result.model_version} · window {window_id(result)} · "
+        f"{_span(result)} UTC · baseline {drift.baseline_id}",
+        f"{drift.n_rows:,} rows · evaluated {result.evaluated_at:%Y-%m-%d %H:%M:%S} UTC · "
+        + ("final" if result.final else "not final: outcomes may still arrive"),
+        f"dataset drift: {_yes(drift.dataset_drift)} ({drift.n_drifted} of {len(drift.features)} features, "
+        f"share {drift.drift_share:.0%}, threshold {drift.drift_share_threshold:.0%})",
+        f"concept drift: {_yes(result.concept_drift)}{at}",
+    ]
+    features = Table(title="drift and data quality per column", title_justify="left")
+    for name in (
+        "column", "kind", "method", "statistic", "threshold", "drifted", "p-value",
+        "n reference", "n window", "missing", "out of range", "unseen",
+    ):  # fmt: skip
+        features.add_column(
+            name, justify="left" if name in ("column", "kind", "method", "drifted") else "right"
+        )
+    quality = {q.column: q for q in drift.quality}
+    for feature in drift.features:
+        features.add_row(*_feature_row(feature, quality.get(feature.column)))
+    for label, column in (("(prediction)", drift.prediction), ("(target)", drift.target)):
+        if column is not None:
+            features.add_row(*_feature_row(column, quality.get(column.column), label))
+    heading = f"performance of {performance.n_pairs:,} joined pairs" + (
+        ": [bold red]degraded against the reference[/]" if performance.degraded else ""
+    )
+    metrics = Table()
+    for name in ("metric", "window", "reference"):
+        metrics.add_column(name, justify="left" if name == "metric" else "right")
+    for name in sorted(set(performance.metrics) | set(performance.reference)):
+        metrics.add_row(
+            name, _number(performance.metrics.get(name)), _number(performance.reference.get(name))
+        )
+    delay = result.label_delay
+    tail = [f"predictions whose outcome never came: {result.expired_predictions:,}"]
+    if delay is not None and delay.count:
+        tail.append(f"label delay: {delay.count:,} outcomes, mean {delay.sum / delay.count / 60:.1f} min")
+    return Group(
+        *(Text.from_markup(line) for line in lines),
+        features,
+        Text.from_markup(heading),
+        metrics,
+        *(Text(t) for t in tail),
+    )
