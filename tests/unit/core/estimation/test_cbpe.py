@@ -81,9 +81,7 @@ def test_merge_of_any_split_equals_one_window(estimator, cuts, seed):
     score[::97] = np.nan  # unscored rows are counted apart
     whole = estimator.window().update(pred, score)
     bounds = [0, *sorted(cuts), 2000]
-    parts = [
-        estimator.window().update(pred[a:b], score[a:b]) for a, b in itertools.pairwise(bounds)
-    ]
+    parts = [estimator.window().update(pred[a:b], score[a:b]) for a, b in itertools.pairwise(bounds)]
     merged = parts[0]
     for part in reversed(parts[1:]):  # order must not matter
         merged = part.merge(merged)
