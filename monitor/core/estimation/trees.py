@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 from sklearn.ensemble import HistGradientBoostingRegressor
+from threadpoolctl import threadpool_limits
 
 from monitor.errors import DataError
 
@@ -59,14 +60,16 @@ class TreeEnsemble:
         cls, x: NDArray[np.float64], y: NDArray[np.float64], *, trees: int = 50, depth: int = 3, seed: int = 0
     ) -> TreeEnsemble:
         leaf = max(20, len(y) // 200)  # leaves of at least 0.5 % of the rows: smooth, not memorised
-        model = HistGradientBoostingRegressor(
-            max_iter=trees,
-            max_depth=depth,
-            learning_rate=0.15,
-            min_samples_leaf=leaf,
-            early_stopping=False,
-            random_state=seed,
-        ).fit(x, y)
+        # One thread: see monitor/core/multivariate/domain_classifier.py (OpenMP on a busy machine).
+        with threadpool_limits(limits=1, user_api="openmp"):
+            model = HistGradientBoostingRegressor(
+                max_iter=trees,
+                max_depth=depth,
+                learning_rate=0.15,
+                min_samples_leaf=leaf,
+                early_stopping=False,
+                random_state=seed,
+            ).fit(x, y)
         return cls.from_sklearn(model, depth)
 
     @classmethod
