@@ -1,0 +1,54 @@
+"""The shared row encoder: standardised numbers, indicator columns, missing values, state."""
+
+import json
+
+import numpy as np
+import pytest
+
+from monitor.core.encoding import OTHER, TabularEncoder
+from monitor.errors import DataError
+
+
+def test_reference_columns_come_out_standardised():
+    rng = np.random.default_rng(0)
+    ref = {"a": rng.normal(5, 2, 10_000), "c": rng.choice(["x", "y", "z"], 10_000, p=[0.6, 0.3, 0.1])}
+    enc = TabularEncoder.fit(ref, {"a": "numeric", "c": "categorical"})
+    x = enc.transform(ref)
+    assert x.shape == (10_000, 1 + 4)  # x, y, z, other
+    np.testing.assert_allclose(x.mean(axis=0), 0.0, atol=1e-9)
+    np.testing.assert_allclose(x[:, :4].std(axis=0), 1.0, atol=1e-9)  # "other" never fires: unit scale
+    assert enc.columns[1].categories == ("x", "y", "z", OTHER)
+
+
+def test_unseen_rare_and_missing_values():
+    ref = {"c": np.array(["a"] * 90 + ["b"] * 9 + ["rare"] * 1, dtype=object), "n": np.arange(100.0)}
+    enc = TabularEncoder.fit(ref, {"c": "categorical", "n": "numeric"}, min_share=0.05)
+    rows = {"c": np.array(["a", "rare", "new", None], dtype=object), "n": np.array([49.5, np.nan, 0.0, 1.0])}
+    x = enc.transform(rows)
+    col = enc.columns[0]
+    hot = (x[:, :3] * np.asarray(col.scales) + np.asarray(col.means)).round(9)
+    np.testing.assert_array_equal(hot, [[1, 0, 0], [0, 0, 1], [0, 0, 1], [0, 0, 0]])
+    assert x[1, 3] == 0.0 and x[0, 3] == pytest.approx(0.0)  # missing -> the mean
+    assert TabularEncoder.fit({"c": np.array([1, 1, 2])}, {"c": "categorical"}).columns[0].categories[:2] == (
+        "1",
+        "2",
+    )
+
+
+def test_state_round_trip_and_errors():
+    ref = {"a": np.arange(10.0), "c": np.array(list("aabbbccccd"), dtype=object)}
+    enc = TabularEncoder.fit(ref, {"a": "numeric", "c": "categorical"})
+    again = TabularEncoder.from_state(json.loads(json.dumps(enc.to_state())))
+    np.testing.assert_array_equal(again.transform(ref), enc.transform(ref))
+    with pytest.raises(DataError, match="'c': missing"):
+        enc.transform({"a": np.arange(3.0)})
+    with pytest.raises(DataError, match="'c': expected 2 values"):
+        enc.transform({"a": np.arange(2.0), "c": ref["c"][:3]})
+    with pytest.raises(DataError, match=r"'a'.*non-numeric"):
+        TabularEncoder.fit({"a": np.array(["x"], dtype=object)}, {"a": "numeric"})
+    with pytest.raises(DataError, match="unknown kind"):
+        TabularEncoder.fit({"a": np.arange(3.0)}, {"a": "text"})  # type: ignore[dict-item]
+    with pytest.raises(DataError, match="inconsistent"):
+        TabularEncoder.from_state(
+            {"columns": [{"name": "a", "kind": "numeric", "categories": [], "means": [], "scales": []}]}
+        )
