@@ -32,7 +32,17 @@ from monitor.baselines.baseline import build_baseline
 from monitor.baselines.store import BaselineStore
 from monitor.config import load_config
 from monitor.demo.alerts import DemoAlerts
-from monitor.demo.data import CATEGORICAL, NUMERIC, Event, World, customers, score, train_model, window_events
+from monitor.demo.data import (
+    CATEGORICAL,
+    NUMERIC,
+    Event,
+    World,
+    customers,
+    held_out,
+    score,
+    train_model,
+    window_events,
+)
 from monitor.demo.feed import DirectFeed, Feed, KafkaFeed, local_broker
 from monitor.evaluation.result_store import ResultStore
 from monitor.evaluation.results import WindowResult
@@ -192,12 +202,24 @@ def run_demo(
     model = train_model(train)
     train["prediction"], train["score"] = score(model, train)
     train.to_csv(workdir / "train.csv", index=False)
-    baseline = build_baseline(train, model_cfg, config.baselines, "1", "train.csv", datetime.now(UTC))
+    validation = held_out(model, seed)
+    validation.to_csv(workdir / "held-out.csv", index=False)
+    baseline = build_baseline(
+        train,
+        model_cfg,
+        config.baselines,
+        "1",
+        "train.csv",
+        datetime.now(UTC),
+        performance=validation,
+        performance_source="held-out.csv",
+    )
     BaselineStore(config.baselines.path).save(baseline)
     reference = (baseline.reference_performance or {}).get("accuracy") or 0.0
     console.print(
         f"1. trained a churn model on {len(train):,} customers; baseline [cyan]{baseline.id}[/] "
-        f"(reference accuracy {reference:.3f}) in {workdir}/baselines"
+        f"(reference accuracy {reference:.3f} on {len(validation):,} held-out customers) "
+        f"in {workdir}/baselines"
     )
     events = generate(model, rows, rng)
     console.print(
