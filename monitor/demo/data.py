@@ -96,7 +96,7 @@ def train_model(frame: pd.DataFrame) -> Pipeline:
     return model
 
 
-def held_out(model: Pipeline, seed: int, n: int = 5000) -> pd.DataFrame:
+def held_out(model: Pipeline, seed: int, n: int = 20_000) -> pd.DataFrame:
     """Customers the model was not trained on, scored: the baseline's reference performance is
     measured on them (`--performance-data`), not on the training data the model has fitted. From a
     generator of their own, so the demo's stream is the same with or without them."""
