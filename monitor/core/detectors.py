@@ -37,8 +37,17 @@ confidence 1 - a/2 (classification); the mean's bound at 1 - a/4 and the spread'
 latter from the fourth moment so heavy tails widen it (regression). The CUSUM then gets the other
 half of the budget (a/2), so P(any false alarm within N) <= a/2 + a/2. The alternative stays the
 estimate plus `min_increase` (at least half of it above the bound), so the detector still looks
-for the degradation it was asked to find. Measured figures: tests/benchmarks/bench_concept.py and
-its table in tests/benchmarks/README.md.
+for the degradation it was asked to find.
+
+Measured (tests/benchmarks/bench_concept.py, its table in tests/benchmarks/README.md), per pair,
+with the service's defaults (a = 1 % within 1,000,000 pairs, min_increase 0.05 / 0.2), 500
+stationary streams of 1,000,000 pairs per row, a logistic regression (error 0.207) and a linear
+regression with Student-t noise, references held-out, in-sample inflated and warm-up: at most 3
+of 500 streams alarmed (0.6 %), at most 0.0006 alarms per 100,000 pairs (the design: 0.001). The
+same streams with the in-sample reference as it is alarmed 16 and 35 times per 100,000 pairs.
+Mean delay once the error rate rises 0.207 -> 0.307: 652 pairs (held-out reference), about 1,050
+(inflated, warm-up); the MAE rising 40 %: 273 pairs (held-out), 357-472 (warm-up, inflated).
+With a = 1 % within 100,000 pairs: tests/unit/core/test_detectors.py (300 streams each).
 """
 
 from __future__ import annotations

@@ -257,7 +257,7 @@ class Monitor:
 
     def snapshot(self) -> tuple[bytes, bytes]:
         """This partition's state as stored in a checkpoint (monitor.state): a small `windows` blob
-        (windows, detectors, counters: what evaluators read) and a large `join` blob (every
+        (windows, error-stream summaries, counters: what evaluators read) and a large `join` blob (every
         prediction waiting for its outcome)."""
         windows = {
             "streams": [[m, v, s.to_state()] for (m, v), s in sorted(self.streams.items())],
