@@ -239,8 +239,8 @@ def level_design(
 def design_from_reference(
     settings: DetectorSettings, reference: Mapping[str, float | None] | None
 ) -> Design | None:
-    """The design for a baseline's reference performance; None when it lacks what the task needs
-    (then the detector estimates the reference from a warm-up)."""
+    """The design for a baseline's reference performance; None when it lacks what the task needs,
+    or has no usable value of it (then the detector estimates the reference from a warm-up)."""
     reference = reference or {}
     increase, a = settings.increase, settings.false_alarm_prob
     if settings.task == "classification":
@@ -250,8 +250,8 @@ def design_from_reference(
         p0 = 1.0 - accuracy
         return rate_design(p0, p0 + increase, a, settings.horizon, "reference")
     mae, spread = reference.get("mae"), reference.get("abs_error_std")
-    if not mae or not spread or not math.isfinite(mae) or not math.isfinite(spread):
-        return None
+    if mae is None or spread is None or not (0.0 < mae < math.inf and 0.0 < spread < math.inf):
+        return None  # no usable reference (a perfect fit has no spread): estimate one instead
     return level_design(mae, mae * (1.0 + increase), spread, settings, a, "reference")
 
 

@@ -216,12 +216,11 @@ class ConceptEvaluator:
             config, baseline = self.models.get(key[0]), self.baselines.get(key)
             if config is None or baseline is None or not config.concept_drift.enabled:
                 continue
-            state = self._load(key, config, baseline)
-            found: list[EpisodeEvent] = []
-            if state.tracker.baseline_id != baseline.id:
-                found += state.tracker.reset(baseline.id, baseline.reference_performance)
-            settings = config.concept_drift
-            found += state.step(parts, _ms(settings.bucket), _ms(settings.lateness), final)
+            try:
+                state, found = self._step(key, config, baseline, parts, final)
+            except Exception:  # one model version's trouble must not stop the others or the windows
+                log.exception("concept-drift detector of %s version %s failed; kept its last state", *key)
+                continue
             events += [StreamEpisodeEvent(key[0], key[1], e.kind, e.episode) for e in found]
             blob = orjson.dumps(state.to_state())
             self._states[key] = state
@@ -240,6 +239,22 @@ class ConceptEvaluator:
             self._view = dict(self._states)
         return events
 
+    def _step(
+        self,
+        key: Key,
+        config: ModelConfig,
+        baseline: Baseline,
+        parts: Mapping[int, ErrorBuckets],
+        final: bool,
+    ) -> tuple[VersionConcept, list[EpisodeEvent]]:
+        state = self._load(key, config, baseline)
+        found: list[EpisodeEvent] = []
+        if state.tracker.baseline_id != baseline.id:
+            found += state.tracker.reset(baseline.id, baseline.reference_performance)
+        settings = config.concept_drift
+        found += state.step(parts, _ms(settings.bucket), _ms(settings.lateness), final)
+        return state, found
+
     def _load(self, key: Key, config: ModelConfig, baseline: Baseline) -> VersionConcept:
         raw = self._saved.get(key)
         if self.store is not None:
@@ -249,7 +264,16 @@ class ConceptEvaluator:
                 log.warning("could not read the concept-drift state, using this instance's: %s", err)
         state = self._states.get(key)
         if raw is not None and (state is None or raw != self._saved.get(key)):
-            state = VersionConcept.from_state(orjson.loads(raw), config, baseline.reference_performance)
+            try:
+                state = VersionConcept.from_state(orjson.loads(raw), config, baseline.reference_performance)
+            except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as err:
+                log.error(
+                    "the concept-drift record of %s version %s is unreadable (%r): starting it over "
+                    "(its episodes are lost; the pairs the partitions still hold count again)",
+                    *key,
+                    err,
+                )
+                state = None
             self._saved[key] = raw
         if state is None:
             tracker = ConceptTracker(detector_settings(config), config.concept_drift.rearm_pairs)

@@ -195,8 +195,9 @@ def test_a_reference_without_the_metric_asks_for_a_warmup() -> None:
     assert design_from_reference(CLASSIFIER, None) is None
     assert design_from_reference(CLASSIFIER, {"mae": 1.0}) is None
     assert design_from_reference(REGRESSOR, {"mae": 1.0, "abs_error_std": None}) is None
-    with pytest.raises(DataError, match="spread"):
-        design_from_reference(REGRESSOR, {"mae": 1.0, "abs_error_std": -1.0})
+    assert design_from_reference(REGRESSOR, {"mae": 0.0, "abs_error_std": 0.0}) is None  # a perfect fit
+    assert design_from_reference(REGRESSOR, {"mae": 1.0, "abs_error_std": -1.0}) is None
+    assert design_from_reference(CLASSIFIER, {"accuracy": float("nan")}) is None
 
 
 def test_warmup_designs_use_an_upper_bound_and_half_the_budget() -> None:

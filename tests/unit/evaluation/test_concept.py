@@ -165,3 +165,17 @@ def test_disabled_concept_drift_keeps_no_state() -> None:
     run = feed(service, Stream("classification", lambda i: i >= 2), range(4))
     assert service.evaluator.concept.status("m", "1") is None
     assert not any(r.concept_drift for r in run.results)
+
+
+def test_an_unreadable_record_is_started_over_and_windows_are_still_evaluated(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    store = _sqlite(tmp_path)
+    store.write_records([("concept/m/1", "state", b"{not json")])  # type: ignore[attr-defined]
+    service = world.service(world.config("classification"))
+    service.evaluator.concept.store = store  # type: ignore[assignment]
+    run = feed(service, Stream("classification", lambda i: i >= 3), range(6))
+    assert "unreadable" in caplog.text
+    assert {hour_of(r) for r in run.results} == set(range(6))
+    assert len(service.evaluator.concept.episodes("m", "1")) == 1  # it ran, from the start over
+    store.close()  # type: ignore[attr-defined]
