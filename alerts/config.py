@@ -34,7 +34,7 @@ Signal = Literal[
     "out_of_range_ratio",
     "unseen_ratio",
     "performance_drop",  # per model version: reference minus latest (`metric`), or relative
-    "concept_drift",  # per model version: 1 once the error-stream detector alarmed
+    "concept_drift",  # per model version: 1 while a concept-drift episode is open, 0 once it closed
     "rejected_ratio",  # whole service: share of messages dead-lettered since the last pass
     "staleness",  # per model version: seconds since the last prediction arrived
 ]

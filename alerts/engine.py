@@ -23,13 +23,15 @@ from alerts.delivery import Deliverer
 from alerts.documents import notification, policy_of, snapshot_of, targets
 from alerts.outbox import OUTBOX, Entry, new_entry, overflow
 from alerts.retraining import TRIGGERS, allow, decode_history, encode_history, payload, prune, trigger_key
-from alerts.rules import Observation, observe, observe_rejects, observe_staleness
+from alerts.rules import Observation, observe, observe_episode, observe_rejects, observe_staleness
 from alerts.state import AlertState, Notice, step, tick
 from monitor.clock import Clock, utc_now
 from monitor.errors import ConfigError
-from monitor.evaluation.result_json import window_document
+from monitor.evaluation.concept import StreamEpisodeEvent
+from monitor.evaluation.result_json import episode_document, window_document
 from monitor.evaluation.results import WindowResult
 from monitor.pipeline.counters import Counters
+from monitor.pipeline.windows import ms_to_datetime
 from monitor.state.store import RecordPut, StateStore
 
 if TYPE_CHECKING:
@@ -39,7 +41,9 @@ if TYPE_CHECKING:
 log = logging.getLogger("driftline.alerts")
 STATES = "alerts.state"
 WINDOW_SIGNALS = {"feature_drift", "drift_share", "missing_ratio", "out_of_range_ratio", "unseen_ratio"}
-WINDOW_SIGNALS |= {"performance_drop", "concept_drift"}
+WINDOW_SIGNALS |= {"performance_drop"}
+# Evidence handed to a firing alert: the window that made it fire, or a concept-drift episode's document.
+Evidence = WindowResult | dict[str, Any] | None
 
 
 class AlertEngine:
@@ -88,7 +92,7 @@ class AlertEngine:
 
     def write(self, results: Sequence[WindowResult]) -> None:
         now = self.clock()
-        observations: list[tuple[Observation, WindowResult | None]] = []
+        observations: list[tuple[Observation, Evidence]] = []
         for result in results:
             for rule in self.rules.values():
                 if rule.signal in WINDOW_SIGNALS:
@@ -105,6 +109,22 @@ class AlertEngine:
                     self._last_seen[stream] = now
             self._apply(observations, now, repeats=False)
 
+    def write_episodes(self, events: Sequence[StreamEpisodeEvent]) -> None:
+        """Concept-drift episodes opening and closing: the `concept_drift` signal, so its alert fires
+        with an episode and resolves when it closes (retraining evidence: the episode)."""
+        now = self.clock()
+        observations: list[tuple[Observation, Evidence]] = []
+        for event in events:
+            document = episode_document(event.model, event.version, event.episode)
+            is_open = event.kind == "start"
+            at = ms_to_datetime(event.episode.start if is_open else event.episode.end)
+            for rule in self.rules.values():
+                found = observe_episode(rule, event.model, event.version, is_open, at)
+                observations += [(o, document) for o in found]
+        if observations:
+            with self._lock:
+                self._apply(observations, now, repeats=False)
+
     def close(self) -> None:
         self.deliverer.close()
         self.store.close()
@@ -115,7 +135,7 @@ class AlertEngine:
         """Staleness and repeat notifications; run by the delivery thread every check_interval."""
         with self._lock:
             self._note_arrivals(now)
-            observations: list[tuple[Observation, WindowResult | None]] = []
+            observations: list[tuple[Observation, Evidence]] = []
             for rule in self.rules.values():
                 observations += [(o, None) for o in observe_staleness(rule, self._last_seen, now)]
             self._apply(observations, now, repeats=True)
@@ -146,9 +166,7 @@ class AlertEngine:
 
     # ------------------------------------------------------------------ state machine
 
-    def _apply(
-        self, observations: list[tuple[Observation, WindowResult | None]], now: datetime, repeats: bool
-    ) -> None:
+    def _apply(self, observations: list[tuple[Observation, Evidence]], now: datetime, repeats: bool) -> None:
         self._emitted = []  # events of a pass whose write failed were never durable: not sent
         states = {k: AlertState.from_bytes(v) for k, v in self.store.load_records(STATES).items()}
         changed: dict[str, AlertState] = {}
@@ -203,7 +221,7 @@ class AlertEngine:
         state: AlertState,
         notices: list[Notice],
         obs: Observation | None,
-        result: WindowResult | None,
+        result: Evidence,
         now: datetime,
         puts: list[RecordPut],
     ) -> list[Entry]:
@@ -224,7 +242,7 @@ class AlertEngine:
         rule: RuleConfig,
         state: AlertState,
         doc: dict[str, Any],
-        result: WindowResult | None,
+        result: Evidence,
         now: datetime,
         puts: list[RecordPut],
     ) -> list[Entry]:
@@ -241,8 +259,9 @@ class AlertEngine:
                 log.info("retraining of %s not triggered by %s: policy limits", model, rule.name)
                 continue
             key = trigger_key(model, doc["model_version"], state.key, state.episode)
-            window = None if result is None else window_document(result)
-            body = payload(doc, window, key, now)
+            window = window_document(result) if isinstance(result, WindowResult) else None
+            episode = result if isinstance(result, dict) else None
+            body = payload(doc, window, key, now, episode)
             puts[:] = [p for p in puts if not (p[0] == TRIGGERS and p[1] == model)]
             puts.append((TRIGGERS, model, encode_history([*prune(history, now), now])))
             entries.append(new_entry(f"retraining:{model}", key, body, now))

@@ -52,10 +52,15 @@ def trigger_key(model: str, version: str, alert_key: str, episode: int) -> str:
 
 
 def payload(
-    notification: dict[str, Any], window: dict[str, Any] | None, key: str, now: datetime
+    notification: dict[str, Any],
+    window: dict[str, Any] | None,
+    key: str,
+    now: datetime,
+    episode: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The retraining request: `notification` is the firing alert, `window` the window_document of
-    the result that made it fire (None for signals without a window, such as staleness)."""
+    the result that made it fire (None for signals without a window, such as staleness), `episode`
+    the concept-drift episode (result_json.episode_document) that made the concept signal fire."""
     evidence: dict[str, Any] = {"alert": {k: notification.get(k) for k in ("rule", "subject", "value")}}
     if window is not None:
         drift = window["drift"]
@@ -69,6 +74,8 @@ def payload(
             performance=window["performance"],
             concept_drift=window["concept_drift"],
         )
+    if episode is not None:
+        evidence["concept_drift_episode"] = episode
     return {
         "type": "driftline.retraining",
         "idempotency_key": key,

@@ -79,8 +79,6 @@ def observe(rule: RuleConfig, result: WindowResult, min_pairs: int) -> list[Obse
                 values.append((q.column, float(ratio)))
     elif rule.signal == "drift_share":
         values.append(("", float(drift.drift_share)))
-    elif rule.signal == "concept_drift":
-        values.append(("", float(result.concept_drift)))
     elif rule.signal == "performance_drop":
         drop = performance_drop(rule, result, min_pairs)
         if drop is not None:
@@ -123,6 +121,16 @@ def performance_drop(rule: RuleConfig, result: WindowResult, min_pairs: int) -> 
     if rule.relative:
         return None if reference == 0 else drop / abs(reference)
     return float(drop)
+
+
+def observe_episode(
+    rule: RuleConfig, model: str, version: str, is_open: bool, at: datetime
+) -> list[Observation]:
+    """A concept-drift episode opening (1) or closing (0) for a model version; `at` is when, in the
+    error stream's event time (the episode's first alarm, or its last)."""
+    if rule.signal != "concept_drift" or not applies(rule, model):
+        return []
+    return [Observation(AlertKey(rule.name, model, version), float(is_open), at)]
 
 
 def observe_rejects(rule: RuleConfig, rejected: int, accepted: int, now: datetime) -> list[Observation]:

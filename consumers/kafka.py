@@ -102,7 +102,7 @@ class KafkaSource:
         assert self._consumer is not None
         stored = self.store.load(self.config.group_id, partitions)
         for p in sorted(partitions):
-            monitor = Monitor(self.service.config, self.service.baselines)
+            monitor = Monitor(self.service.config, self.service.baselines, p)
             offsets = {}
             if p in stored:
                 checkpoint = stored[p]
@@ -281,10 +281,10 @@ class KafkaSource:
 
 
 def stored_partitions(service: Service, store: StateStore, group: str) -> dict[int, Monitor]:
-    """Every partition of the group as of its last checkpoint (windows, detectors, counters)."""
+    """Every partition of the group as of its last checkpoint (windows, error buckets, counters)."""
     partitions = {}
     for p, blob in store.load_windows(group).items():
-        monitor = Monitor(service.config, service.baselines)
+        monitor = Monitor(service.config, service.baselines, p)
         monitor.restore(blob, None)
         partitions[p] = monitor
     return partitions

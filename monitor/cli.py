@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import orjson
+import pandas as pd
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
@@ -14,6 +15,7 @@ from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeR
 from alerts.cli import alerts_app
 from monitor.baselines.baseline import build_baseline
 from monitor.baselines.reference_data import read_reference
+from monitor.baselines.reference_performance import IN_SAMPLE_INFLATED, IN_SAMPLE_WARNING
 from monitor.baselines.store import BaselineStore
 from monitor.baselines.view import render_baseline
 from monitor.config import load_config
@@ -50,39 +52,90 @@ def baseline_build(
     data: Annotated[Path, typer.Option("--data", "-d", help="Reference data: a .csv or .parquet file.")],
     version: Annotated[str, typer.Option("--version", "-v", help="Model version the baseline is for.")] = "1",
     activate: Annotated[bool, typer.Option(help="Make it the active baseline of that version.")] = True,
+    performance_data: Annotated[
+        Path | None,
+        typer.Option(
+            "--performance-data",
+            "-p",
+            help="Held-out rows (.csv or .parquet) with the model's prediction, score and the target: "
+            "the reference performance is measured on them. Without it, it is measured on --data "
+            "(in-sample) and inflated by a margin.",
+        ),
+    ] = None,
+    no_target: Annotated[
+        bool,
+        typer.Option(
+            "--no-target",
+            help="Build without the target column the config names, on purpose (no target drift; no "
+            "reference performance unless --performance-data gives it).",
+        ),
+    ] = False,
 ) -> None:
     """Summarise reference data into a content-hashed baseline for MODEL at VERSION.
 
     Keeps per-feature quantile bins with counts and value sums, category frequencies,
     moments, missing counts, a seeded row sample, prediction/target distributions and
-    the reference performance (when the data has both prediction and target columns).
+    the reference performance that the concept-drift detector and the "performance
+    degraded" flag compare production with. Measure it on held-out rows
+    (--performance-data): on the training data a model looks better than it will in
+    production, so without them the training data's performance is inflated by a
+    documented margin (25 % more error, +0.01 for ratios) and a warning says so.
     """
     try:
         cfg = load_config(config)
         model_cfg = cfg.model(model)
         columns = [f.name for f in model_cfg.features]
         columns += [c for c in (model_cfg.prediction, model_cfg.score, model_cfg.target) if c]
-        with Progress(
-            TextColumn("reading {task.description}"),
-            BarColumn(),
-            DownloadColumn(),
-            TimeRemainingColumn(),
-            console=console,
-            transient=True,
-            disable=not console.is_terminal,
-        ) as bar:
-            task = bar.add_task(data.name, total=None)
-            frame = read_reference(
-                data, columns, lambda done, total: bar.update(task, completed=done, total=total)
-            )
-        baseline = build_baseline(frame, model_cfg, cfg.baselines, version, data.name, datetime.now(UTC))
+        frame = _read(data, columns)
+        held_out = None
+        if performance_data is not None:
+            wanted = [c for c in (model_cfg.prediction, model_cfg.score, model_cfg.target) if c]
+            held_out = _read(performance_data, wanted)
+        baseline = build_baseline(
+            frame,
+            model_cfg,
+            cfg.baselines,
+            version,
+            data.name,
+            datetime.now(UTC),
+            performance=held_out,
+            performance_source="" if performance_data is None else performance_data.name,
+            require_target=not no_target,
+        )
         path = BaselineStore(cfg.baselines.path).save(baseline, activate=activate)
     except DriftlineError as err:
         fail(err)
+    origin = baseline.reference_origin or {}
+    if origin.get("method") == IN_SAMPLE_INFLATED:
+        console.print(
+            "[bold yellow]warning:[/] "
+            + IN_SAMPLE_WARNING.format(margin=origin["margin"], floor=origin["floor"])
+        )
+    elif baseline.reference_performance is None:
+        console.print(
+            "[yellow]no reference performance[/] (no target): the concept-drift detector will estimate "
+            "the model's error from the first outcomes it sees"
+        )
     console.print(
         f"baseline [bold]{baseline.id}[/] for {model} v{version}: {baseline.n_rows:,} rows → {path}"
     )
     typer.echo(baseline.id)
+
+
+def _read(path: Path, columns: list[str]) -> pd.DataFrame:
+    with Progress(
+        TextColumn("reading {task.description}"),
+        BarColumn(),
+        DownloadColumn(),
+        TimeRemainingColumn(),
+        console=console,
+        transient=True,
+        disable=not console.is_terminal,
+    ) as bar:
+        task = bar.add_task(path.name, total=None)
+        return read_reference(
+            path, columns, lambda done, total: bar.update(task, completed=done, total=total)
+        )
 
 
 @baseline_app.command("show")

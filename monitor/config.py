@@ -71,6 +71,32 @@ class ConceptDriftConfig(Strict):
     horizon: int = Field(
         default=1_000_000, ge=1000, description="stationary events the false-alarm bound covers"
     )
+    warmup: int = Field(
+        default=5000,
+        ge=100,
+        description="joined pairs that estimate the reference error when the baseline has no reference "
+        "performance (the estimate's upper confidence bound is used)",
+    )
+    rearm_pairs: int | None = Field(
+        default=None,
+        ge=1,
+        description="joined pairs without an alarm that close a concept-drift episode (default: four times "
+        "the detector's expected detection delay)",
+    )
+    bucket: Duration = Field(
+        default=timedelta(minutes=1), description="outcome time summarised per bucket of the error stream"
+    )
+    lateness: Duration = Field(
+        default=timedelta(minutes=2),
+        description="how far the outcome watermark must pass a bucket's end before the detector reads it; "
+        "pairs that come later count in the next bucket",
+    )
+
+    @model_validator(mode="after")
+    def _whole_buckets(self) -> ConceptDriftConfig:
+        if self.bucket < timedelta(seconds=1) or self.bucket.total_seconds() % 1:
+            raise ValueError(f"concept_drift.bucket must be a whole number of seconds, got {self.bucket}")
+        return self
 
 
 class ModelConfig(Strict):

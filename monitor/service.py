@@ -26,6 +26,7 @@ from monitor.clock import Clock, utc_now
 from monitor.config import DriftlineConfig
 from monitor.core.performance import LabelDelayHistogram
 from monitor.errors import BaselineError
+from monitor.evaluation.concept import StreamEpisodeEvent
 from monitor.evaluation.evaluator import Evaluator
 from monitor.evaluation.result_store import ResultStore
 from monitor.evaluation.results import ResultSink, WindowResult
@@ -136,7 +137,7 @@ class Service:
         with self.lock:  # the evaluator lists the partitions from another thread
             monitor = self.partitions.get(number)
             if monitor is None:
-                monitor = self.partitions[number] = Monitor(self.config, self.baselines)
+                monitor = self.partitions[number] = Monitor(self.config, self.baselines, number)
             return monitor
 
     def handle(self, raw: RawBatch, partition: int = 0) -> list[Rejected]:
@@ -201,6 +202,10 @@ class Service:
                 if flush:
                     for monitor in partitions:
                         monitor.close_all()
+                errors = self.evaluator.concept.collect(partitions)
+            # Outside the lock: it reads and writes its state in the store (monitor.evaluation.concept).
+            self.evaluator.concept.advance(errors, self._publish_episodes, final=flush)
+            with self.lock:
                 due = self.evaluator.due(partitions)
                 self.evaluator.drop_final(partitions)
             now = self.clock()
@@ -210,6 +215,17 @@ class Service:
             if results:
                 self._publish(results)
             return results
+
+    def _publish_episodes(self, events: list[StreamEpisodeEvent]) -> None:
+        """Concept-drift episode starts and ends, to the sinks that take them (`write_episodes`:
+        the Elasticsearch exporter, the alert engine)."""
+        for sink in self.sinks:
+            write = getattr(sink, "write_episodes", None)
+            if callable(write):
+                try:
+                    write(events)
+                except Exception:  # one broken sink must not stop evaluation or the other sinks
+                    log.exception("result sink %s failed on concept-drift episodes", type(sink).__name__)
 
     def _publish(self, results: list[WindowResult]) -> None:
         for sink in self.sinks:
@@ -232,17 +248,19 @@ class Service:
         counters = self.counters
         with self.lock:
             delays: dict[tuple[str, str], LabelDelayHistogram] = {}
-            concept: dict[tuple[str, str], bool] = {}
             for monitor in self.partitions.values():
                 for key, stream in monitor.streams.items():
                     empty = LabelDelayHistogram(stream.label_delay.bounds)
                     delays[key] = delays.get(key, empty).merged(stream.label_delay)
-                    concept[key] = concept.get(key, False) or bool(stream.detector.drift_detected)
+        concept = {}
+        for key in self.evaluator.concept.streams():
+            episodes = self.evaluator.concept.episodes(*key)
+            concept[key] = (bool(episodes and episodes[-1].open), episodes[-1].number if episodes else 0)
         return StreamView(
             counters=counters,
             label_delays=delays,
             min_pairs={m.name: m.performance.min_pairs for m in self.config.models},
-            concept_drift=concept,
+            concept_episodes=concept,
         )
 
     # ------------------------------------------------------------------ lifecycle

@@ -9,6 +9,7 @@ status page, all reading one running Service.
     GET  /api/v1/models/{m}/windows          evaluated windows (window_document shape)
     GET  /api/v1/models/{m}/windows/{id}     one window
     GET  /api/v1/models/{m}/windows/{id}/report   Evidently HTML report
+    GET  /api/v1/models/{m}/episodes         concept-drift episodes and the detector's state
     GET  /api/v1/alerts                      active and recent alerts
     POST /api/v1/models/{m}/baselines        upload reference data or a baseline (API key)
     POST /api/v1/events                      ingest messages over HTTP (API key)

@@ -37,6 +37,7 @@ from monitor.api.models import configured_model, service_of
 from monitor.api.protocol import ApiError, read_body, read_json, require_write
 from monitor.baselines.baseline import Baseline, build_baseline
 from monitor.baselines.reference_data import read_reference
+from monitor.baselines.reference_performance import IN_SAMPLE_INFLATED, IN_SAMPLE_WARNING
 from monitor.baselines.store import BaselineStore
 from monitor.config import ModelConfig
 from monitor.errors import DriftlineError
@@ -112,7 +113,9 @@ def _check_artifact(state: Any, cfg: ModelConfig, version: str | None) -> Baseli
     return baseline
 
 
-def _build(service: Service, cfg: ModelConfig, data: bytes, suffix: str, version: str) -> Baseline:
+def _build(
+    service: Service, cfg: ModelConfig, data: bytes, suffix: str, version: str, require_target: bool
+) -> Baseline:
     columns = [f.name for f in cfg.features]
     columns += [c for c in (cfg.prediction, cfg.score, cfg.target) if c]
     with tempfile.TemporaryDirectory(prefix="driftline-upload-") as folder:
@@ -121,7 +124,13 @@ def _build(service: Service, cfg: ModelConfig, data: bytes, suffix: str, version
         try:
             frame = read_reference(path, columns)
             return build_baseline(
-                frame, cfg, service.config.baselines, version, f"upload{suffix}", datetime.now(UTC)
+                frame,
+                cfg,
+                service.config.baselines,
+                version,
+                f"upload{suffix}",
+                datetime.now(UTC),
+                require_target=require_target,
             )
         except DriftlineError as err:
             raise ApiError(422, str(err).replace(str(path), "the uploaded data"), "body") from None
@@ -135,6 +144,10 @@ def _store(service: Service, baseline: Baseline, activate: bool) -> dict[str, An
     if service.publish_baseline is not None:  # before the swap: no window here is built on an unpublished one
         service.publish_baseline(baseline, activate)
     replaced = service.swap_baseline(baseline) if activate else None
+    origin = baseline.reference_origin or {}
+    warnings = []
+    if origin.get("method") == IN_SAMPLE_INFLATED:
+        warnings.append(IN_SAMPLE_WARNING.format(margin=origin["margin"], floor=origin["floor"]))
     return {
         "model": baseline.model,
         "model_version": baseline.model_version,
@@ -142,6 +155,8 @@ def _store(service: Service, baseline: Baseline, activate: bool) -> dict[str, An
         "n_rows": baseline.n_rows,
         "active": activate,
         "replaced_baseline_id": None if replaced is None else replaced.id,
+        "reference_performance_origin": origin.get("method"),
+        "warnings": warnings,
     }
 
 
@@ -159,6 +174,10 @@ async def upload_baseline(
         Query(pattern=r"^[A-Za-z0-9_.-]{1,64}$", description="model version (default: the artifact's, or 1)"),
     ] = None,
     activate: Annotated[bool, Query(description="make it the version's active baseline now")] = True,
+    no_target: Annotated[
+        bool,
+        Query(description="reference data without the target column the config names, on purpose"),
+    ] = False,
 ) -> JSONResponse:
     service = service_of(request)
     cfg = configured_model(service, model)
@@ -169,7 +188,9 @@ async def upload_baseline(
         baseline = _check_artifact(await read_json(request), cfg, version)
     elif kind in DATA_TYPES:
         data = await read_body(request)
-        baseline = await run_in_threadpool(_build, service, cfg, data, DATA_TYPES[kind], version or "1")
+        baseline = await run_in_threadpool(
+            _build, service, cfg, data, DATA_TYPES[kind], version or "1", not no_target
+        )
     else:
         raise ApiError(
             415,

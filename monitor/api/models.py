@@ -1,7 +1,8 @@
 """Read endpoints: models with their versions, baselines and state; windows; alerts.
 
 A stream's state is what the status page colours it: red when its latest window shows
-dataset drift, degraded performance or concept drift, or a critical alert is active;
+dataset drift, degraded performance or concept drift, a concept-drift episode is open, or a
+critical alert is active;
 amber when some feature or the prediction drifted, or another alert is active; green
 otherwise; unknown before its first evaluated window.
 """
@@ -15,7 +16,7 @@ from fastapi import APIRouter, Depends, Path, Query, Request
 
 from monitor.api.protocol import ApiError, require_read
 from monitor.config import ModelConfig
-from monitor.evaluation.result_json import window_document, window_id
+from monitor.evaluation.result_json import episode_document, window_document, window_id
 from monitor.evaluation.results import WindowResult
 from monitor.service import Service
 
@@ -32,9 +33,14 @@ def service_of(request: Request) -> Service:
     return service
 
 
-def stream_state(latest: WindowResult | None, alerts: list[dict[str, Any]]) -> tuple[str, list[str]]:
-    """The state of one (model, version) and why, from its latest window and its active alerts."""
+def stream_state(
+    latest: WindowResult | None, alerts: list[dict[str, Any]], episode_open: bool = False
+) -> tuple[str, list[str]]:
+    """The state of one (model, version) and why, from its latest window, its active alerts and
+    whether a concept-drift episode is open."""
     red, amber = [], []
+    if episode_open:
+        red.append("concept drift episode open")
     if latest is not None:
         drift = latest.drift
         if drift.dataset_drift:
@@ -45,7 +51,7 @@ def stream_state(latest: WindowResult | None, alerts: list[dict[str, Any]]) -> t
             amber.append("prediction drift")
         if latest.performance.degraded:
             red.append("performance below reference")
-        if latest.concept_drift:
+        if latest.concept_drift and not episode_open:
             red.append("concept drift")
     for alert in alerts:
         name = str(alert.get("rule") or alert.get("name") or "alert")
@@ -131,7 +137,9 @@ def list_models(request: Request) -> dict[str, Any]:
             with service.lock:
                 baseline = service.baselines.get((cfg.name, version))
             latest = service.results.latest(cfg.name, version)
-            state, reasons = stream_state(latest, [a for a in alerts if _matches(a, cfg.name, version)])
+            concept = concept_summary(service, cfg.name, version)
+            matching = [a for a in alerts if _matches(a, cfg.name, version)]
+            state, reasons = stream_state(latest, matching, concept["open"])
             versions.append(
                 {
                     "version": version,
@@ -145,6 +153,7 @@ def list_models(request: Request) -> dict[str, Any]:
                     },
                     "windows": len(service.results.windows(cfg.name, version)),
                     "last_window": None if latest is None else _window_summary(latest),
+                    "concept_drift": concept,
                     "state": state,
                     "reasons": reasons,
                 }
@@ -176,6 +185,35 @@ def list_windows(
         "model": model,
         "model_version": version,
         "windows": [window_document(r) for r in results],
+    }
+
+
+def concept_summary(service: Service, model: str, version: str) -> dict[str, Any]:
+    episodes = service.evaluator.concept.episodes(model, version)
+    latest = episodes[-1] if episodes else None
+    return {
+        "open": bool(latest is not None and latest.open),
+        "episodes_total": 0 if latest is None else latest.number,
+        "latest_episode": None if latest is None else episode_document(model, version, latest),
+    }
+
+
+@router.get(
+    "/models/{model}/episodes",
+    summary="Concept-drift episodes of a model version, oldest first, and its detector",
+)
+def list_episodes(request: Request, model: ModelName, version: Version = None) -> dict[str, Any]:
+    """Each episode runs from the error-stream detector's first alarm to its last, in the outcomes'
+    event time; a window's `concept_drift` is true when its range overlaps one. `detector` is the
+    detector's design (reference, threshold) and state, null before its first evaluation pass."""
+    service = service_of(request)
+    version = resolve(service, model, version)
+    concept = service.evaluator.concept
+    return {
+        "model": model,
+        "model_version": version,
+        "detector": concept.status(model, version),
+        "episodes": [episode_document(model, version, e) for e in concept.episodes(model, version)],
     }
 
 

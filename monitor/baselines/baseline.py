@@ -19,6 +19,7 @@ import orjson
 import pandas as pd
 from numpy.typing import NDArray
 
+from monitor.baselines.reference_performance import held_out_origin, in_sample_origin, inflate
 from monitor.config import BaselineStoreConfig, ModelConfig
 from monitor.core.labels import canonical_labels
 from monitor.core.performance import compute_performance
@@ -42,6 +43,9 @@ class Baseline:
     feature_kinds: dict[str, str]
     reference_performance: dict[str, float | None] | None
     truncated_categories: tuple[str, ...] = ()
+    # How reference_performance was obtained (monitor.baselines.reference_performance): held-out rows,
+    # or the training data's inflated by a margin. None for baselines built before it was recorded.
+    reference_origin: dict[str, Any] | None = None
 
     @cached_property
     def id(self) -> str:
@@ -49,7 +53,7 @@ class Baseline:
         return content_id(self._content())
 
     def _content(self) -> dict[str, Any]:
-        return {
+        content = {
             "format": FORMAT_VERSION,
             "model": self.model,
             "model_version": self.model_version,
@@ -59,6 +63,9 @@ class Baseline:
             "reference_performance": self.reference_performance,
             "truncated_categories": list(self.truncated_categories),
         }
+        if self.reference_origin is not None:  # absent from older baselines: their ids stay as they were
+            content["reference_origin"] = self.reference_origin
+        return content
 
     def to_state(self) -> dict[str, Any]:
         return {
@@ -80,6 +87,7 @@ class Baseline:
             feature_kinds=dict(state["feature_kinds"]),
             reference_performance=state["reference_performance"],
             truncated_categories=tuple(state["truncated_categories"]),
+            reference_origin=state.get("reference_origin"),
         )
 
 
@@ -154,8 +162,16 @@ def build_baseline(
     model_version: str,
     source: str,
     now: datetime,
+    performance: pd.DataFrame | None = None,
+    performance_source: str = "",
+    require_target: bool = True,
 ) -> Baseline:
-    """Summarise reference data for `model`. Raises DataError naming the offending column."""
+    """Summarise reference data for `model`. Raises DataError naming the offending column.
+
+    The reference performance comes from `performance` (held-out rows with the prediction, score
+    and target columns) when given, else from `frame` inflated by a margin (see
+    monitor.baselines.reference_performance). A configured target that `frame` lacks is an error
+    unless `require_target` is False (the baseline then has no target distribution)."""
     _check_columns(frame, model)
     features: dict[str, Sketch] = {}
     sample: dict[str, NDArray[Any]] = {}
@@ -182,6 +198,13 @@ def build_baseline(
             f"model {model.name!r}: reference data lacks the prediction column {model.prediction!r} "
             "(needed for prediction drift)"
         )
+    if model.target is not None and model.target not in frame.columns and require_target:
+        raise DataError(
+            f"model {model.name!r}: the config names target {model.target!r} but the reference data has "
+            f"no such column (it has {list(frame.columns)[:20]}); add it, or build without a target "
+            "on purpose (--no-target), which leaves the baseline without target drift and, unless "
+            "--performance-data gives held-out rows, without reference performance"
+        )
     reservoir = RowReservoir(settings.reservoir_size, settings.seed)
     sample["__prediction__"] = np.asarray(y_pred)
     if y_true is not None:
@@ -189,9 +212,13 @@ def build_baseline(
     reservoir.update(sample, len(frame))
     profile = WindowSketch(features, prediction, score_sketch, target, reservoir, len(frame), len(frame))
 
-    performance = None
-    if y_true is not None:
-        performance = compute_performance(model.task, y_true, y_pred, scores)
+    reference, origin = None, None
+    if performance is not None:
+        reference = _held_out_performance(performance, model, settings)
+        origin = held_out_origin(performance_source, len(performance))
+    elif y_true is not None:
+        in_sample = compute_performance(model.task, y_true, y_pred, scores, model.performance.positive_label)
+        reference, origin = inflate(in_sample), in_sample_origin(in_sample)
     return Baseline(
         model=model.name,
         model_version=model_version,
@@ -200,9 +227,36 @@ def build_baseline(
         n_rows=len(frame),
         profile=profile,
         feature_kinds={f.name: f.kind for f in model.features},
-        reference_performance=performance,
+        reference_performance=reference,
         truncated_categories=tuple(truncated),
+        reference_origin=origin,
     )
+
+
+def _held_out_performance(
+    frame: pd.DataFrame, model: ModelConfig, settings: BaselineStoreConfig
+) -> dict[str, float | None]:
+    """Performance on held-out rows: they need the prediction and the target (and the score, when
+    the config names one and the rows have it)."""
+    if model.target is None:
+        raise DataError(
+            f"model {model.name!r}: held-out performance data needs a target column, and the config "
+            "names none (set `target:` for the model)"
+        )
+    missing = [c for c in (model.prediction, model.target) if c not in frame.columns]
+    if len(frame) == 0 or missing:
+        raise DataError(
+            f"model {model.name!r}: the performance data "
+            + (f"lacks column(s) {missing}" if missing else "has no rows")
+            + f"; it needs the prediction {model.prediction!r} and the target {model.target!r} "
+            "of held-out rows"
+        )
+    _, y_pred = _outcome_like(frame, model.prediction, model, settings)
+    _, y_true = _outcome_like(frame, model.target, model, settings)
+    scores = None
+    if model.score and model.score in frame.columns:
+        scores = _numeric_column(frame, model.score, model.name)
+    return compute_performance(model.task, y_true, y_pred, scores, model.performance.positive_label)
 
 
 def _outcome_like(

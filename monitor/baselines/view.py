@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from rich.console import Group
 from rich.table import Table
 from rich.text import Text
@@ -37,6 +39,20 @@ def _describe(name: str, sketch: Sketch) -> tuple[str, ...]:
     )
 
 
+def _origin(origin: dict[str, Any]) -> str:
+    method = origin.get("method")
+    if method == "held_out":
+        return (
+            f"held-out data: {origin.get('rows', 0):,} rows of {origin.get('source') or 'performance data'}"
+        )
+    if method == "in_sample_inflated":
+        return (
+            f"the training data (in-sample), inflated by {origin['margin']:.0%} (+{origin['floor']} for "
+            "ratios); give held-out rows with --performance-data to measure it"
+        )
+    return "data not recorded (a baseline built before driftline recorded it)"
+
+
 def render_baseline(baseline: Baseline) -> Group:
     head = Text.assemble(
         ("baseline ", "bold"),
@@ -57,10 +73,17 @@ def render_baseline(baseline: Baseline) -> Group:
         table.add_row(*_describe("(target)", profile.target))
     parts: list[Text | Table] = [head, table]
     if baseline.reference_performance:
-        perf = Table("metric", "reference", title="reference performance")
+        origin = baseline.reference_origin or {}
+        in_sample = origin.get("in_sample") or {}
+        columns = ["metric", "reference"] + (["in-sample"] if in_sample else [])
+        perf = Table(*columns, title="reference performance")
         for key, value in baseline.reference_performance.items():
-            perf.add_row(key, "-" if value is None else f"{value:.4f}")
-        parts.append(perf)
+            row = [key, "-" if value is None else f"{value:.4f}"]
+            if in_sample:
+                raw = in_sample.get(key)
+                row.append("-" if raw is None else f"{raw:.4f}")
+            perf.add_row(*row)
+        parts += [perf, Text(f"reference performance from {_origin(origin)}")]
     sample = profile.reservoir
     parts.append(Text(f"row sample: {len(sample):,} of {sample.n_seen:,} rows (seed {sample.seed})"))
     if baseline.truncated_categories:

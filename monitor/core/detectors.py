@@ -1,66 +1,71 @@
-"""Concept-drift detectors on the joined error stream: they alarm on degradation, never on improvement.
+"""Concept-drift detector designs: one-sided CUSUMs on the joined error stream that alarm on
+degradation, never on improvement.
 
-Both detectors are one-sided CUSUMs of a log-likelihood ratio (LLR) "degraded vs reference":
-``S_t = max(0, S_{t-1} + w_t)``, alarm when ``S_t > h``. A better-than-reference stream has negative
-expected increments, and a stream with fewer (or smaller) errors is stochastically below the reference
-stream, so an improvement is even less likely to alarm than a stationary stream.
+Both are CUSUMs of a log-likelihood ratio (LLR) "degraded vs reference": ``S = max(0, S + w)``,
+alarm when ``S > h``, then start again from 0 (`cusum_alarms`). A better-than-reference stream has
+negative expected increments, so an improvement is even less likely to alarm than a stationary stream.
 
-- `ErrorRateDetector` (classification): x_t = 1 for a wrong prediction, 0 for a right one. Bernoulli LLR of
-  p1 = p0 + min_increase (capped halfway between p0 and 1) against p0 = reference error rate
-  (1 - reference accuracy), or estimated from the first `warmup` errors when p0 is None.
-- `ErrorLevelDetector` (regression): x_t = absolute error. The errors are standardised by the reference
-  mean absolute error m and its spread s (std of the absolute errors). *Assumption*: with no drift the
-  absolute errors are independent with mean m and std s and a right tail no heavier than a gamma law
-  with those two moments (shape k = (m / s)**2; |Gaussian| residuals give k = 1.75, |Laplace| give
-  k = 1). The LLR of that gamma law for mean m * (1 + min_increase) against m is linear in the error,
-  ``w = k * ((1/m - 1/m1) * x - log(m1/m))``: a CUSUM on the standardised error with an allowance, the
-  gamma model only fixing the allowance and h. Errors are winsorised at m + 6 s first, so a few
-  outliers from a heavy tail (|Student t3| residuals) cannot alarm alone.
+- `RateDesign` (classification): x = 1 for a wrong prediction, 0 for a right one. Bernoulli LLR of
+  p1 = p0 + min_increase (capped halfway between p0 and 1) against p0 = reference error rate.
+- `LevelDesign` (regression): x = absolute error. *Assumption*: with no drift the absolute errors
+  are independent with mean m and spread s and a right tail no heavier than a gamma law with those
+  two moments (shape k = (m / s)**2; |Gaussian| residuals give k = 1.75, |Laplace| give k = 1). The
+  LLR of that gamma law for mean m1 = m * (1 + min_increase) against m is linear in the error,
+  ``w = k * ((1/m - 1/m1) * x - log(m1/m))``. Errors are winsorised at about m + 6 s first (the cap
+  is snapped down to an edge of the error histogram, monitor.core.error_summary, so the partitions
+  need not know it), so a few outliers from a heavy tail cannot alarm alone.
 
 Threshold. For an LLR CUSUM the mean run length to a false alarm is ARL0 ~ exp(h) / KL(p0 || p1)
 (Wald's approximation). "At most probability a of any alarm within N events" means
 ARL0 >= N / -log(1 - a); we take ``h = log(2 * ARL0 * KL)``: the factor 2 covers the approximation,
-which was measured optimistic by up to ~1.4x (Bernoulli lattice effects near p0 = 0.5).
+measured optimistic by up to ~1.4x (Bernoulli lattice effects near p0 = 0.5). The service's default
+is a = 1 % within N = 1,000,000 pairs (`concept_drift.false_alarm_prob`, `.horizon`), i.e. at most
+0.001 false alarms per 100,000 stationary pairs.
 
-Measured by simulation (seeded stationary streams, defaults: a = 1 %, N = 100,000, 2,000 streams each):
+Buckets. The service runs the CUSUM on the summed LLR of each bucket of pairs (a minute of outcome
+time, merged over the input partitions). The statistic at a bucket's end is then the per-pair
+statistic of some order of those pairs with some of its intermediate maxima skipped, so it never
+exceeds the per-pair one: bucketing can only lower the false-alarm rate (and delay an alarm to the
+end of its bucket). The bound designed per pair carries over.
 
-- ErrorRateDetector, p0 = 0.10, min_increase = 0.05 (h = 12.29): any alarm within 100,000 events in
-  0.35 % of streams; for p0 from 0.01 to 0.8 with min_increase 0.02 or 0.05, between 0.15 % and 1.0 %.
-  Within 1,000,000 events: 4 % (pass horizon=1_000_000 to design for that). Mean detection delay after
-  the error rate jumps 0.10 -> 0.20: 341 events (5th-95th percentile 211-519, worst of 2,000: 768);
-  0.10 -> 0.15: 925 events.
-- ErrorLevelDetector, min_increase = 0.2 (h = 13.21): any alarm within 100,000 events for |Gaussian|
-  errors in 0.25 % of streams, |Laplace| 0.20 %, gamma(3) 0.30 %, |Student t3| 0 %. Mean delay when
-  the residual scale rises 20 % (so does the MAE): 408 events (95th percentile 725); 50 %: 113 events.
+Reference. From the baseline's reference performance, which should come from held-out data
+(`driftline baseline build --performance-data`); one measured on the training data is inflated
+at build time (monitor.baselines.reference_performance). Without one, the detector estimates the
+reference from the first `warmup` pairs. An estimate that is too good makes every later stretch look
+degraded, so the design takes an upper confidence bound of it: the error rate's Wilson bound at
+confidence 1 - a/2 (classification); the mean's bound at 1 - a/4 and the spread's at 1 - a/4, the
+latter from the fourth moment so heavy tails widen it (regression). The CUSUM then gets the other
+half of the budget (a/2), so P(any false alarm within N) <= a/2 + a/2. The alternative stays the
+estimate plus `min_increase` (at least half of it above the bound), so the detector still looks
+for the degradation it was asked to find.
 
-Partitioned input (Kafka): every input partition runs its own detector on its share of the error
-stream, and a model alarms when any of them does. With P partitions and N events in all, each
-detector has seen about N/P events, so by the union bound P(any false alarm) stays about a (P
-detectors, each about a/P over N/P events: in this regime the chance of an alarm grows linearly with
-the events seen; simulated with p0 = 0.10 and 2,000 streams of 100,000 events: any alarm in 0.30 % of
-single streams and in 0.35 % of streams split over 4 partitions). What partitioning costs is delay:
-each detector sees 1/P of the degraded errors, so the delay counted in the model's events grows
-about P-fold.
-
-A warm-up estimate of p0 (or of m and s) is noisy: an underestimate raises the false-alarm rate, so prefer
-the baseline's reference performance when there is one.
-
-`update_many` runs the recursion in chunks with the identity ``S_t = C_t - min(0, min_{s<=t} C_s)`` where
-``C_t = S_0 + w_1 + ... + w_t`` (exact for this recursion up to float rounding of the cumulative sums),
-so 1M events take milliseconds.
+Measured (tests/benchmarks/bench_concept.py, its table in tests/benchmarks/README.md), per pair,
+with the service's defaults (a = 1 % within 1,000,000 pairs, min_increase 0.05 / 0.2), 500
+stationary streams of 1,000,000 pairs per row, a logistic regression (error 0.207) and a linear
+regression with Student-t noise, references held-out, in-sample inflated and warm-up: at most 3
+of 500 streams alarmed (0.6 %), at most 0.0006 alarms per 100,000 pairs (the design: 0.001). The
+same streams with the in-sample reference as it is alarmed 16 and 35 times per 100,000 pairs.
+Mean delay once the error rate rises 0.207 -> 0.307: 652 pairs (held-out reference), about 1,050
+(inflated, warm-up); the MAE rising 40 %: 273 pairs (held-out), 357-472 (warm-up, inflated).
+With a = 1 % within 100,000 pairs: tests/unit/core/test_detectors.py (300 streams each).
 """
 
 from __future__ import annotations
 
 import math
-from typing import Any, ClassVar, Self
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from statistics import NormalDist
+from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 
+from monitor.core.error_summary import BINS_PER_OCTAVE, ErrorSummary, bin_lower_edge
 from monitor.errors import DataError
 
-_CHUNK = 1 << 16
 P0_FLOOR = 1e-4  # a reference error rate of exactly 0 would make a single error infinitely surprising
+_CHUNK = 1 << 14
 
 
 def cusum_threshold(kl_divergence: float, false_alarm_prob: float = 0.01, horizon: int = 100_000) -> float:
@@ -74,307 +79,211 @@ def cusum_threshold(kl_divergence: float, false_alarm_prob: float = 0.01, horizo
     return max(math.log(2.0 * mean_run_length * kl_divergence), 1.0)
 
 
-def _run_cusum(
-    start: float, increments: np.ndarray, threshold: float, find_alarm: bool
-) -> tuple[float, int | None]:
-    """Final statistic and, if asked, the offset of the first step with statistic > threshold."""
-    statistic, first = start, None
-    for lo in range(0, increments.size, _CHUNK):
-        cumulative = statistic + np.cumsum(increments[lo : lo + _CHUNK])
-        if find_alarm and first is None:
-            path = cumulative - np.minimum(np.minimum.accumulate(cumulative), 0.0)
-            above = np.flatnonzero(path > threshold)
-            if above.size:
-                first = lo + int(above[0])
-        statistic = float(cumulative[-1] - min(float(cumulative.min()), 0.0))
-    return statistic, first
+def cusum_alarms(start: float, increments: NDArray[np.float64], threshold: float) -> tuple[float, list[int]]:
+    """Run ``S = max(0, S + w)`` from `start` over `increments`, restarting from 0 after each
+    alarm (S > threshold); returns the final statistic and the offsets of the alarms.
+
+    Vectorised with ``S_t = C_t - min(0, min_{u<=t} C_u)``, ``C_t = S_0 + w_1 + ... + w_t`` (exact
+    for this recursion up to float rounding of the cumulative sums), so a million pairs take
+    milliseconds."""
+    alarms: list[int] = []
+    statistic, position, size = float(start), 0, increments.size
+    chunk = 256
+    while position < size:
+        cumulative = statistic + np.cumsum(increments[position : position + chunk])
+        path = cumulative - np.minimum(np.minimum.accumulate(cumulative), 0.0)
+        above = np.flatnonzero(path > threshold)
+        if above.size:
+            alarms.append(position + int(above[0]))
+            position += int(above[0]) + 1
+            statistic, chunk = 0.0, 256
+            continue
+        statistic = float(path[-1])
+        position += cumulative.size
+        chunk = min(chunk * 4, _CHUNK)
+    return statistic, alarms
 
 
-class _LikelihoodRatioCusum:
-    """Shared machinery: warm-up, chunked recursion, latched alarm, state. Subclasses define the LLR."""
+@dataclass(frozen=True)
+class DetectorSettings:
+    """What a model's configuration asks of its detector (monitor.config.ConceptDriftConfig)."""
 
-    KIND: ClassVar[str]
-
-    def __init__(self, *, false_alarm_prob: float, horizon: int, warmup: int) -> None:
-        if warmup < 2 or horizon < 1 or not 0.0 < false_alarm_prob < 1.0:
-            raise DataError(
-                f"need warmup >= 2, horizon >= 1 and 0 < false_alarm_prob < 1; "
-                f"got {warmup}, {horizon}, {false_alarm_prob}"
-            )
-        self.false_alarm_prob = false_alarm_prob
-        self.horizon = horizon
-        self.warmup = warmup
-        self._threshold: float | None = None
-        self._clear()
-
-    def _clear(self) -> None:
-        self._statistic = 0.0
-        self._n_seen = 0
-        self._alarm_index: int | None = None
-        # Count, sum and sum of squares of the warm-up values (used only when no reference is given).
-        self._warm_count, self._warm_sum, self._warm_squares = 0, 0.0, 0.0
-
-    # --- read-only view -------------------------------------------------------------------------------
-    @property
-    def drift_detected(self) -> bool:
-        """True from the first alarm on, until `reset()`."""
-        return self._alarm_index is not None
+    task: str  # "classification" or "regression"
+    min_increase: float | None = None  # None: 0.05 (error rate, absolute) or 0.2 (MAE, relative)
+    false_alarm_prob: float = 0.01
+    horizon: int = 1_000_000
+    warmup: int = 5000
+    clip_spreads: float = 6.0
 
     @property
-    def n_seen(self) -> int:
-        return self._n_seen
+    def increase(self) -> float:
+        if self.min_increase is not None:
+            return self.min_increase
+        return 0.05 if self.task == "classification" else 0.2
+
+
+@dataclass(frozen=True)
+class RateDesign:
+    """Bernoulli LLR CUSUM on 0/1 errors: reference error rate p0 against degraded p1."""
+
+    p0: float
+    p1: float
+    threshold: float
+    origin: str  # "reference" (the baseline's) or "warmup" (an upper bound of an estimate)
 
     @property
-    def statistic(self) -> float:
-        """Current CUSUM value in nats (log-likelihood ratio units)."""
-        return self._statistic
+    def _steps(self) -> tuple[float, float]:
+        return math.log(self.p1 / self.p0), math.log1p(-self.p1) - math.log1p(-self.p0)
+
+    def llr(self, summary: ErrorSummary) -> float:
+        error, correct = self._steps
+        return summary.total * error + (summary.n - summary.total) * correct
+
+    def increments(self, errors: NDArray[np.float64]) -> NDArray[np.float64]:
+        """Per-pair LLRs (the same as `llr` of one-pair summaries)."""
+        error, correct = self._steps
+        return np.where(errors == 1.0, error, correct)
 
     @property
-    def threshold(self) -> float | None:
-        """Decision threshold h in nats; None while warming up."""
-        return self._threshold
+    def expected_delay(self) -> float:
+        """Wald's approximation of the pairs to an alarm once the error rate is p1."""
+        return self.threshold / _bernoulli_kl(self.p1, self.p0)
 
-    @property
-    def alarm_index(self) -> int | None:
-        """0-based position in the stream (warm-up included) of the first alarm."""
-        return self._alarm_index
-
-    # --- updates --------------------------------------------------------------------------------------
-    def update(self, x: float) -> Self:
-        return self.update_many(np.array([x], dtype=np.float64))
-
-    def update_many(self, xs: Any) -> Self:
-        values = self._validate(np.asarray(xs, dtype=np.float64).ravel())
-        if self._threshold is None:
-            take = min(self.warmup - self._warm_count, values.size)
-            head, values = values[:take], values[take:]
-            self._warm_count += take
-            self._warm_sum += float(head.sum())
-            self._warm_squares += float(head @ head)
-            self._n_seen += take
-            if self._warm_count == self.warmup:
-                self._configure_from_warmup(self._warm_count, self._warm_sum, self._warm_squares)
-        if values.size and self._threshold is not None:
-            find_alarm = self._alarm_index is None
-            self._statistic, first = _run_cusum(
-                self._statistic, self._increments(values), self._threshold, find_alarm
-            )
-            if first is not None:
-                self._alarm_index = self._n_seen + first
-            self._n_seen += int(values.size)
-        return self
-
-    def reset(self) -> Self:
-        """Forget the stream (and a warm-up estimate, which is re-learnt); keep a given reference."""
-        self._clear()
-        if not self._has_given_reference():
-            self._threshold = None
-        return self
-
-    # --- subclass hooks -------------------------------------------------------------------------------
-    def _validate(self, values: np.ndarray) -> np.ndarray:
-        raise NotImplementedError
-
-    def _increments(self, values: np.ndarray) -> np.ndarray:
-        raise NotImplementedError
-
-    def _configure_from_warmup(self, count: float, total: float, squares: float) -> None:
-        raise NotImplementedError
-
-    def _has_given_reference(self) -> bool:
-        raise NotImplementedError
-
-    # --- state ----------------------------------------------------------------------------------------
-    def _base_state(self) -> dict[str, Any]:
+    def describe(self) -> dict[str, Any]:
         return {
-            "kind": self.KIND,
-            "false_alarm_prob": self.false_alarm_prob,
-            "horizon": self.horizon,
-            "warmup": self.warmup,
-            "statistic": self._statistic,
-            "n_seen": self._n_seen,
-            "alarm_index": self._alarm_index,
-            "warmup_count": self._warm_count,
-            "warmup_sum": self._warm_sum,
-            "warmup_sum_squares": self._warm_squares,
-        }
-
-    def _restore_base(self, state: dict[str, Any]) -> None:
-        self._statistic = float(state["statistic"])
-        self._n_seen = int(state["n_seen"])
-        alarm = state["alarm_index"]
-        self._alarm_index = None if alarm is None else int(alarm)
-        self._warm_count = int(state["warmup_count"])
-        self._warm_sum = float(state["warmup_sum"])
-        self._warm_squares = float(state["warmup_sum_squares"])
-
-
-def _check_kind(state: dict[str, Any], kind: str) -> None:
-    if state.get("kind") != kind:
-        raise DataError(f"detector state has kind {state.get('kind')!r}, expected {kind!r}")
-
-
-class ErrorRateDetector(_LikelihoodRatioCusum):
-    """Bernoulli CUSUM on 0/1 prediction errors; alarms when the error rate rises above p0."""
-
-    KIND = "error_rate_detector"
-
-    def __init__(
-        self,
-        p0: float | None = None,
-        *,
-        min_increase: float = 0.05,
-        false_alarm_prob: float = 0.01,
-        horizon: int = 100_000,
-        warmup: int = 1000,
-    ) -> None:
-        if not 0.0 < min_increase < 1.0:
-            raise DataError(f"min_increase must be in (0, 1), got {min_increase}")
-        if p0 is not None and not 0.0 <= p0 < 1.0:
-            raise DataError(f"reference error rate p0 must be in [0, 1), got {p0}")
-        super().__init__(false_alarm_prob=false_alarm_prob, horizon=horizon, warmup=warmup)
-        self.min_increase = min_increase
-        self._given_p0 = p0
-        self.p0: float | None = None
-        self.p1: float | None = None
-        if p0 is not None:
-            self._configure(p0)
-
-    def _configure(self, p0: float) -> None:
-        p0 = min(max(p0, P0_FLOOR), 1.0 - P0_FLOOR)
-        p1 = min(p0 + self.min_increase, (1.0 + p0) / 2.0)
-        self.p0, self.p1 = p0, p1
-        self._step_error = math.log(p1 / p0)
-        self._step_correct = math.log1p(-p1) - math.log1p(-p0)
-        kl = p0 * -self._step_error - (1.0 - p0) * self._step_correct  # KL(p0 || p1)
-        self._threshold = cusum_threshold(kl, self.false_alarm_prob, self.horizon)
-
-    def _has_given_reference(self) -> bool:
-        return self._given_p0 is not None
-
-    def _configure_from_warmup(self, count: float, total: float, squares: float) -> None:
-        # Add-one-half smoothing: a warm-up without errors must not give p0 = 0.
-        self._configure((total + 0.5) / (count + 1.0))
-
-    def _validate(self, values: np.ndarray) -> np.ndarray:
-        if ((values != 0.0) & (values != 1.0)).any():
-            raise DataError("error stream: values must be 0 (right prediction) or 1 (wrong prediction)")
-        return values
-
-    def _increments(self, values: np.ndarray) -> np.ndarray:
-        return np.where(values == 1.0, self._step_error, self._step_correct)
-
-    def to_state(self) -> dict[str, Any]:
-        return self._base_state() | {
-            "min_increase": self.min_increase,
-            "given_p0": self._given_p0,
+            "kind": "error_rate",
+            "origin": self.origin,
             "p0": self.p0,
+            "p1": self.p1,
+            "threshold": self.threshold,
         }
 
-    @classmethod
-    def from_state(cls, state: dict[str, Any]) -> ErrorRateDetector:
-        _check_kind(state, cls.KIND)
-        out = cls(
-            state["given_p0"],
-            min_increase=state["min_increase"],
-            false_alarm_prob=state["false_alarm_prob"],
-            horizon=state["horizon"],
-            warmup=state["warmup"],
-        )
-        if state["p0"] is not None:
-            out._configure(float(state["p0"]))
-        out._restore_base(state)
-        return out
 
+@dataclass(frozen=True)
+class LevelDesign:
+    """Gamma LLR CUSUM on winsorised absolute errors: reference mean m0 against degraded m1."""
 
-class ErrorLevelDetector(_LikelihoodRatioCusum):
-    """CUSUM on standardised absolute errors; alarms when the mean absolute error rises.
+    m0: float
+    m1: float
+    spread: float
+    cap_bin: int
+    threshold: float
+    origin: str
 
-    `min_increase` is relative: 0.2 targets a mean absolute error 20 % above the reference.
-    `reference_spread` is the standard deviation of the reference absolute errors.
-    """
+    @property
+    def shape(self) -> float:
+        return (self.m0 / self.spread) ** 2
 
-    KIND = "error_level_detector"
+    @property
+    def cap(self) -> float:
+        return bin_lower_edge(self.cap_bin)
 
-    def __init__(
-        self,
-        reference_mae: float | None = None,
-        reference_spread: float | None = None,
-        *,
-        min_increase: float = 0.2,
-        false_alarm_prob: float = 0.01,
-        horizon: int = 100_000,
-        warmup: int = 1000,
-        clip_spreads: float = 6.0,
-    ) -> None:
-        if not min_increase > 0.0 or not clip_spreads > 0.0:
-            raise DataError(f"need min_increase > 0 and clip_spreads > 0, got {min_increase}, {clip_spreads}")
-        if (reference_mae is None) != (reference_spread is None):
-            raise DataError("give both reference_mae and reference_spread, or neither (warm-up estimate)")
-        super().__init__(false_alarm_prob=false_alarm_prob, horizon=horizon, warmup=warmup)
-        self.min_increase = min_increase
-        self.clip_spreads = clip_spreads
-        self._given = None if reference_mae is None else (reference_mae, reference_spread)
-        self.reference_mae: float | None = None
-        self.reference_spread: float | None = None
-        if reference_mae is not None and reference_spread is not None:
-            self._configure(reference_mae, reference_spread)
+    @property
+    def _line(self) -> tuple[float, float]:
+        return self.shape * (1.0 / self.m0 - 1.0 / self.m1), self.shape * math.log(self.m1 / self.m0)
 
-    def _configure(self, mae: float, spread: float) -> None:
-        if not (math.isfinite(mae) and math.isfinite(spread) and mae > 0.0 and spread > 0.0):
-            raise DataError(
-                f"reference absolute errors need a positive mean and spread, got mean {mae}, spread {spread}"
-            )
-        self.reference_mae, self.reference_spread = mae, spread
-        shape = (mae / spread) ** 2  # gamma law with the reference mean and spread
-        degraded = mae * (1.0 + self.min_increase)
-        self._slope = shape * (1.0 / mae - 1.0 / degraded)
-        self._offset = shape * math.log(degraded / mae)
-        self._cap = mae + self.clip_spreads * spread
-        ratio = mae / degraded
-        kl = shape * (ratio - 1.0 - math.log(ratio))  # KL(gamma(mean=mae) || gamma(mean=degraded))
-        self._threshold = cusum_threshold(kl, self.false_alarm_prob, self.horizon)
+    def llr(self, summary: ErrorSummary) -> float:
+        slope, offset = self._line
+        return slope * summary.clipped_sum(self.cap_bin) - offset * summary.n
 
-    def _has_given_reference(self) -> bool:
-        return self._given is not None
+    def increments(self, errors: NDArray[np.float64]) -> NDArray[np.float64]:
+        slope, offset = self._line
+        return slope * np.minimum(errors, self.cap) - offset
 
-    def _configure_from_warmup(self, count: float, total: float, squares: float) -> None:
-        mean = total / count
-        variance = max(squares - count * mean * mean, 0.0) / (count - 1.0)
-        self._configure(mean, math.sqrt(variance))
+    @property
+    def expected_delay(self) -> float:
+        ratio = self.m1 / self.m0
+        return self.threshold / (self.shape * (ratio - 1.0 - math.log(ratio)))
 
-    def _validate(self, values: np.ndarray) -> np.ndarray:
-        if not np.all(np.isfinite(values)) or (values < 0.0).any():
-            raise DataError("absolute error stream: values must be finite and non-negative")
-        return values
-
-    def _increments(self, values: np.ndarray) -> np.ndarray:
-        return self._slope * np.minimum(values, self._cap) - self._offset
-
-    def to_state(self) -> dict[str, Any]:
-        given = self._given or (None, None)
-        return self._base_state() | {
-            "min_increase": self.min_increase,
-            "clip_spreads": self.clip_spreads,
-            "given_reference_mae": given[0],
-            "given_reference_spread": given[1],
-            "reference_mae": self.reference_mae,
-            "reference_spread": self.reference_spread,
+    def describe(self) -> dict[str, Any]:
+        return {
+            "kind": "error_level",
+            "origin": self.origin,
+            "mae": self.m0,
+            "degraded_mae": self.m1,
+            "spread": self.spread,
+            "clip": self.cap,
+            "threshold": self.threshold,
         }
 
-    @classmethod
-    def from_state(cls, state: dict[str, Any]) -> ErrorLevelDetector:
-        _check_kind(state, cls.KIND)
-        out = cls(
-            state["given_reference_mae"],
-            state["given_reference_spread"],
-            min_increase=state["min_increase"],
-            false_alarm_prob=state["false_alarm_prob"],
-            horizon=state["horizon"],
-            warmup=state["warmup"],
-            clip_spreads=state["clip_spreads"],
+
+Design = RateDesign | LevelDesign
+
+
+def _bernoulli_kl(p: float, q: float) -> float:
+    return p * math.log(p / q) + (1.0 - p) * math.log((1.0 - p) / (1.0 - q))
+
+
+def rate_design(p0: float, p1: float, false_alarm_prob: float, horizon: int, origin: str) -> RateDesign:
+    p0 = min(max(p0, P0_FLOOR), 1.0 - P0_FLOOR)
+    p1 = min(max(p1, p0 + P0_FLOOR), (1.0 + p0) / 2.0)
+    threshold = cusum_threshold(_bernoulli_kl(p0, p1), false_alarm_prob, horizon)
+    return RateDesign(p0, p1, threshold, origin)
+
+
+def level_design(
+    m0: float, m1: float, spread: float, settings: DetectorSettings, false_alarm_prob: float, origin: str
+) -> LevelDesign:
+    if not (math.isfinite(m0) and math.isfinite(spread) and m0 > 0.0 and spread > 0.0 and m1 > m0):
+        raise DataError(
+            f"reference absolute errors need a positive mean and spread, got mean {m0}, spread {spread}"
         )
-        if state["reference_mae"] is not None:
-            out._configure(float(state["reference_mae"]), float(state["reference_spread"]))
-        out._restore_base(state)
-        return out
+    cap_bin = math.floor(math.log2(m0 + settings.clip_spreads * spread) * BINS_PER_OCTAVE)
+    shape, ratio = (m0 / spread) ** 2, m0 / m1
+    kl = shape * (ratio - 1.0 - math.log(ratio))  # KL(gamma(mean=m0) || gamma(mean=m1))
+    return LevelDesign(
+        m0, m1, spread, cap_bin, cusum_threshold(kl, false_alarm_prob, settings.horizon), origin
+    )
+
+
+def design_from_reference(
+    settings: DetectorSettings, reference: Mapping[str, float | None] | None
+) -> Design | None:
+    """The design for a baseline's reference performance; None when it lacks what the task needs,
+    or has no usable value of it (then the detector estimates the reference from a warm-up)."""
+    reference = reference or {}
+    increase, a = settings.increase, settings.false_alarm_prob
+    if settings.task == "classification":
+        accuracy = reference.get("accuracy")
+        if accuracy is None or not math.isfinite(accuracy):
+            return None
+        p0 = 1.0 - accuracy
+        return rate_design(p0, p0 + increase, a, settings.horizon, "reference")
+    mae, spread = reference.get("mae"), reference.get("abs_error_std")
+    if mae is None or spread is None or not (0.0 < mae < math.inf and 0.0 < spread < math.inf):
+        return None  # no usable reference (a perfect fit has no spread): estimate one instead
+    return level_design(mae, mae * (1.0 + increase), spread, settings, a, "reference")
+
+
+def _z(tail: float) -> float:
+    return NormalDist().inv_cdf(1.0 - tail)
+
+
+def design_from_warmup(settings: DetectorSettings, warm: ErrorSummary) -> Design:
+    """The design for a reference estimated from the warm-up pairs in `warm`, with the upper
+    confidence bounds described in the module docstring."""
+    n, a, increase = warm.n, settings.false_alarm_prob, settings.increase
+    if n < 2:
+        raise DataError(f"a warm-up estimate needs at least 2 pairs, got {n}")
+    if settings.task == "classification":
+        rate = (warm.total + 0.5) / (n + 1.0)  # add-one-half: no errors in the warm-up must not give 0
+        z = _z(a / 2.0)
+        centre = rate + z * z / (2 * n)
+        spread = z * math.sqrt(rate * (1 - rate) / n + z * z / (4 * n * n))
+        upper = min((centre + spread) / (1 + z * z / n), 1.0 - P0_FLOOR)
+        return rate_design(
+            upper, max(rate + increase, upper + increase / 2.0), a / 2.0, settings.horizon, "warmup"
+        )
+    s1, s2, s3, s4 = warm.sums
+    mean = s1 / n
+    variance = max(s2 - n * mean * mean, 0.0) / (n - 1.0)
+    fourth = max((s4 - 4 * mean * s3 + 6 * mean * mean * s2 - 3 * n * mean**4) / n, 0.0)
+    z = _z(a / 4.0)
+    mean_upper = mean + z * math.sqrt(variance / n)
+    spread_upper = math.sqrt(variance + z * math.sqrt(max(fourth - variance * variance, 0.0) / n))
+    degraded = max(mean * (1.0 + increase), mean_upper * (1.0 + increase / 2.0))
+    return level_design(mean_upper, degraded, spread_upper, settings, a / 2.0, "warmup")
+
+
+def llrs(design: Design, summaries: Sequence[ErrorSummary]) -> NDArray[np.float64]:
+    return np.fromiter((design.llr(s) for s in summaries), np.float64, len(summaries))

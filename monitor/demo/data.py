@@ -96,6 +96,15 @@ def train_model(frame: pd.DataFrame) -> Pipeline:
     return model
 
 
+def held_out(model: Pipeline, seed: int, n: int = 20_000) -> pd.DataFrame:
+    """Customers the model was not trained on, scored: the baseline's reference performance is
+    measured on them (`--performance-data`), not on the training data the model has fitted. From a
+    generator of their own, so the demo's stream is the same with or without them."""
+    frame = customers(n, World(), np.random.default_rng([seed, 1]))
+    frame["prediction"], frame["score"] = score(model, frame)
+    return frame
+
+
 def score(model: Pipeline, frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     """(predicted label, probability of churn) for each row."""
     proba = model.predict_proba(frame[FEATURES])[:, 1]

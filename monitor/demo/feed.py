@@ -21,8 +21,8 @@ from monitor.service import Service
 
 KAFKA_SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "kafka.sh"
 TOPICS = ("predictions", "outcomes", "driftline-dead-letters")
-# One partition: a partition keeps its own concept-drift detector (monitor.pipeline.monitor), and the
-# demo's story reads best with the one detector the embedded run has.
+# One partition, as the embedded run has (the concept-drift detector merges the error streams of all
+# partitions, monitor.evaluation.concept, so more would detect alike; one keeps the broker quick).
 PARTITIONS = 1
 
 
@@ -104,6 +104,9 @@ class KafkaFeed:
             max_poll_interval_ms=30_000,
         )
         self.source = KafkaSource(service, self.store, config)
+        service.evaluator.concept.store = (
+            self.store
+        )  # the detector's state is durable, as with `driftline run`
         self.stop = threading.Event()
         self.thread = threading.Thread(target=self.source.run, args=(self.stop,), name="kafka-consumer")
         self.thread.start()

@@ -25,7 +25,7 @@ import pandas as pd
 from monitor.baselines.baseline import build_baseline
 from monitor.baselines.store import BaselineStore
 from monitor.config import DriftlineConfig, load_config
-from monitor.demo.data import Event, World, customers, score, train_model
+from monitor.demo.data import Event, World, customers, held_out, score, train_model
 from monitor.demo.run import HOUR_MS, MODEL, generate
 from monitor.errors import BaselineError, DriftlineError
 
@@ -45,14 +45,26 @@ def default_start(now: datetime) -> datetime:
     return now.astimezone(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(hours=24)
 
 
-def ensure_baseline(config: DriftlineConfig, train: pd.DataFrame, now: datetime) -> tuple[str, bool]:
-    """The active baseline of churn v1: the existing one, or one built from the training data."""
+def ensure_baseline(
+    config: DriftlineConfig, train: pd.DataFrame, now: datetime, validation: pd.DataFrame | None = None
+) -> tuple[str, bool]:
+    """The active baseline of churn v1: the existing one, or one built from the training data (with
+    the reference performance measured on `validation`, held-out rows)."""
     store = BaselineStore(config.baselines.path)
     try:
         return store.active_id(MODEL, VERSION), False
     except BaselineError:
         pass
-    baseline = build_baseline(train, config.model(MODEL), config.baselines, VERSION, "demo-train", now)
+    baseline = build_baseline(
+        train,
+        config.model(MODEL),
+        config.baselines,
+        VERSION,
+        "demo-train",
+        now,
+        performance=validation,
+        performance_source="demo-held-out",
+    )
     store.save(baseline)
     return baseline.id, True
 
@@ -76,7 +88,7 @@ def produce_demo(
     train = customers(20_000, World(), rng)
     model = train_model(train)
     train["prediction"], train["score"] = score(model, train)
-    baseline_id, built = ensure_baseline(config, train, now)
+    baseline_id, built = ensure_baseline(config, train, now, held_out(model, seed))
     progress(f"baseline {baseline_id} for {MODEL} v{VERSION} ({'built' if built else 'already there'})")
     if baseline_only:
         return Produced(baseline_id, built)

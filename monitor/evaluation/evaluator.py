@@ -1,5 +1,9 @@
 """Turn partition states into window results.
 
+The concept-drift flag of a window comes from the episodes of the error-stream detector, which
+runs over every partition too (monitor.evaluation.concept, `Evaluator.concept`): a window is
+flagged when its event-time range overlaps an episode, whenever it is evaluated.
+
 Each input partition keeps its own windows (monitor.pipeline.monitor.Monitor). A window's result is
 computed from the merge of that window across every partition (sketches and accumulators
 merge exactly), so it is the same however partitions are spread over instances. The
@@ -23,6 +27,7 @@ from monitor.config import DriftlineConfig
 from monitor.core.performance import performance_metrics
 from monitor.core.performance.degradation import shown_drop
 from monitor.errors import BaselineError
+from monitor.evaluation.concept import ConceptEvaluator
 from monitor.evaluation.drift import evaluate
 from monitor.evaluation.results import PerformanceReport, WindowResult
 from monitor.pipeline.monitor import Monitor
@@ -37,8 +42,8 @@ class Due:
     model: str
     version: str
     window: WindowState  # merged across partitions; a private copy
-    concept_drift: bool
-    concept_drift_at: int | None  # ms
+    concept_drift: bool  # the window's event-time range overlaps a concept-drift episode
+    concept_drift_at: int | None  # that episode's start, ms
 
 
 class Evaluator:
@@ -46,6 +51,7 @@ class Evaluator:
         self.models = {m.name: m for m in config.models}
         self.baselines = baselines
         self.store = BaselineStore(config.baselines.path)
+        self.concept = ConceptEvaluator(config, baselines)  # the error-stream detector (concept drift)
         self._seen: dict[Key, tuple[int, ...]] = {}
         # Baselines by id that windows may still be built on: those swapped out while windows
         # were open (Service.swap_baseline), and those read back from the store after a restart.
@@ -58,28 +64,24 @@ class Evaluator:
     def due(self, partitions: Sequence[Monitor]) -> list[Due]:
         """Merged copies of the closed windows that changed since they were last evaluated."""
         parts: dict[Key, list[WindowState]] = {}
-        concept: dict[tuple[str, str], list[int | None]] = {}
         for monitor in partitions:
             for (model, version), stream in monitor.streams.items():
-                if stream.detector.drift_detected:
-                    concept.setdefault((model, version), []).append(stream.concept_alarm_at)
                 for start, window in stream.windows.items():
                     parts.setdefault((model, version, start), []).append(window)
         due = []
         for key, windows in sorted(parts.items()):
             closed = any(w.closed for w in windows)
             fingerprint = tuple(sum(values) for values in zip(*(w.fingerprint for w in windows), strict=True))
-            fingerprint = (*fingerprint, len(windows), all(w.final for w in windows))
+            # The concept flag is part of it: an episode reaching a window already evaluated re-evaluates it.
+            concept = self.concept.flag(key[0], key[1], windows[0].start, windows[0].end)
+            fingerprint = (*fingerprint, len(windows), all(w.final for w in windows), *concept)
             if not closed or self._seen.get(key) == fingerprint:
                 continue
             self._seen[key] = fingerprint
             merged = windows[0].copy()
             for other in windows[1:]:
                 merged = merged.merge(other)
-            alarms = [w for w in concept.get(key[:2], []) if w is not None]
-            due.append(
-                Due(key[0], key[1], merged, bool(concept.get(key[:2])), min(alarms) if alarms else None)
-            )
+            due.append(Due(key[0], key[1], merged, *concept))
         live = set(parts)
         self._seen = {k: v for k, v in self._seen.items() if k in live}
         return due

@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
+from monitor.core.concept_episodes import Episode
 from monitor.evaluation.results import (
     DriftReport,
     FeatureDrift,
@@ -18,6 +19,7 @@ from monitor.evaluation.results import (
     PerformanceReport,
     WindowResult,
 )
+from monitor.pipeline.windows import ms_to_datetime
 
 
 def _time(moment: datetime | None) -> str | None:
@@ -115,3 +117,19 @@ def label_delay_document(delay: Any) -> dict[str, Any]:
     """Cumulative buckets as Prometheus has them; the last bound (+Inf) is null."""
     buckets = [{"le_seconds": _number(le), "count": n} for le, n in delay.cumulative_buckets()]
     return {"count": delay.count, "sum_seconds": _number(delay.sum), "buckets": buckets}
+
+
+def episode_document(model: str, version: str, episode: Episode) -> dict[str, Any]:
+    """A concept-drift episode: from its first alarm to its last (so far, while open), in the
+    error stream's event time (outcome time)."""
+    return {
+        "model": model,
+        "model_version": version,
+        "episode": episode.number,
+        "status": "open" if episode.open else "closed",
+        "episode_start": _time(ms_to_datetime(episode.start)),
+        "episode_end": _time(ms_to_datetime(episode.end)),
+        "alarms": episode.alarms,
+        "baseline_id": episode.baseline_id,
+        "closed_by": episode.closed_by,
+    }

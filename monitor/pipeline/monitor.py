@@ -18,13 +18,15 @@ from numpy.typing import NDArray
 
 from monitor.baselines.baseline import Baseline
 from monitor.config import DriftlineConfig, ModelConfig
-from monitor.core.detectors import ErrorLevelDetector, ErrorRateDetector
+from monitor.core.error_buckets import ErrorBuckets
 from monitor.core.performance import LabelDelayHistogram
 from monitor.core.reservoir import keys_from_ids
 from monitor.pipeline.counters import Counters
 from monitor.pipeline.events import OutcomeBatch, PredictionBatch
 from monitor.pipeline.join import JoinBuffer, Matches
 from monitor.pipeline.windows import WindowState, add_pairs, running_watermark, window_starts
+
+KEEP_BUCKETS = 60
 
 
 @dataclass
@@ -35,44 +37,15 @@ class Batch:
     outcomes: Mapping[str, OutcomeBatch] = field(default_factory=dict)
 
 
-def new_detector(
-    config: ModelConfig, reference: Mapping[str, float | None] | None
-) -> ErrorRateDetector | ErrorLevelDetector:
-    """The concept-drift detector of a model, calibrated on the baseline's reference performance
-    (or, without one, on the first outcomes it sees)."""
+def error_buckets(config: ModelConfig) -> ErrorBuckets:
+    """The empty error-stream summaries of a model version in one partition. Buckets are kept
+    KEEP_BUCKETS buckets past the evaluator's lateness, so they are normally sealed and read, with
+    their time, before they are folded into the partition's `dropped` summary (pairs read from
+    there count once all the same, dated at the next bucket sealed: a backlog replayed faster than
+    an hour of outcome time per evaluation pass is dated coarsely)."""
     settings = config.concept_drift
-    reference = reference or {}
-    if config.task == "classification":
-        accuracy = reference.get("accuracy")
-        p0 = None if accuracy is None else 1.0 - accuracy
-        return ErrorRateDetector(
-            p0,
-            min_increase=settings.min_increase or 0.05,
-            false_alarm_prob=settings.false_alarm_prob,
-            horizon=settings.horizon,
-        )
-    mae, spread = reference.get("mae"), reference.get("abs_error_std")
-    if not mae or not spread:
-        mae = spread = None  # estimate both from the first outcomes
-    return ErrorLevelDetector(
-        mae,
-        spread,
-        min_increase=settings.min_increase or 0.2,
-        false_alarm_prob=settings.false_alarm_prob,
-        horizon=settings.horizon,
-    )
-
-
-def _stream_time_at(
-    pairs: list[Matches], order: NDArray[np.int64], at: int, predictions_read: int, outcomes_read: int
-) -> int:
-    """Event time of the joined stream at the `at`-th pair (in arrival `order`): the earlier of how
-    far each input had been read by then (what was read before the batch, plus this batch's pairs
-    up to that one)."""
-    upto = order[: at + 1]
-    predicted = np.concatenate([p.prediction_timestamp for p in pairs])[upto]
-    outcome = np.concatenate([p.outcome_timestamp for p in pairs])[upto]
-    return min(max(predictions_read, int(predicted.max())), max(outcomes_read, int(outcome.max())))
+    bucket = _ms(settings.bucket)
+    return ErrorBuckets(bucket, _ms(settings.lateness) + KEEP_BUCKETS * bucket)
 
 
 def _ms(duration: Any) -> int:
@@ -87,36 +60,31 @@ class VersionStream:
     baseline: Baseline
     windows: dict[int, WindowState] = field(default_factory=dict)
     watermark: int = -1  # largest prediction timestamp seen, ms
-    detector: Any = None
     label_delay: LabelDelayHistogram = field(
         default_factory=LabelDelayHistogram
     )  # all windows, for Prometheus
-    # When the detector alarmed, in the event time of the joined stream (ms): at the pair that
-    # tipped it, the earlier of how far the predictions and how far the outcomes had been read.
-    # Read in time order that is the outcome time of that pair; read with one input far ahead of
-    # the other (a consumer's fetches), the lagging input dates it, so the date does not move
-    # with the reader. The tipping pair's own times would: its outcome may come hours late.
-    concept_alarm_at: int | None = None
+    # The joined error stream per minute of outcome time, for the evaluator's concept-drift CUSUM
+    # (monitor.evaluation.concept merges every partition's).
+    errors: ErrorBuckets = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.errors = error_buckets(self.config)
 
     def to_state(self) -> dict[str, Any]:
         return {
             "windows": [w.to_state() for _, w in sorted(self.windows.items())],
             "watermark": self.watermark,
-            "detector": self.detector.to_state(),
             "label_delay": self.label_delay.to_state(),
-            "concept_alarm_at": self.concept_alarm_at,
+            "errors": self.errors.to_state(),
         }
 
     def load_state(self, state: dict[str, Any]) -> None:
         self.windows = {int(w["start"]): WindowState.from_state(w) for w in state["windows"]}
         self.watermark = int(state["watermark"])
-        self.detector = type(self.detector).from_state(state["detector"])
         self.label_delay = LabelDelayHistogram.from_state(state["label_delay"])
-        self.concept_alarm_at = state["concept_alarm_at"]
-
-    def __post_init__(self) -> None:
-        if self.detector is None:
-            self.detector = new_detector(self.config, self.baseline.reference_performance)
+        # A checkpoint from before the error buckets (it held a partition-local detector) has none.
+        if "errors" in state:
+            self.errors = ErrorBuckets.from_state(state["errors"], self.errors.bucket_ms, self.errors.keep_ms)
 
     @property
     def window_ms(self) -> int:
@@ -129,11 +97,15 @@ class VersionStream:
 
 class Monitor:
     """The state of one input partition (the whole input when it is not partitioned): its
-    windows, join buffer, detectors and counters. Partitions are independent; results merge
-    them (monitor.evaluation.evaluator)."""
+    windows, join buffer, error-stream buckets and counters. Partitions are independent; results
+    merge them (monitor.evaluation.evaluator), and so does the concept-drift detector, which keeps
+    per partition what it has read (hence `partition`, the input partition's number)."""
 
-    def __init__(self, config: DriftlineConfig, baselines: Mapping[tuple[str, str], Baseline]) -> None:
+    def __init__(
+        self, config: DriftlineConfig, baselines: Mapping[tuple[str, str], Baseline], partition: int = 0
+    ) -> None:
         self.config = config
+        self.partition = partition
         self.models = {m.name: m for m in config.models}
         self.streams = {key: VersionStream(self.models[key[0]], b) for key, b in baselines.items()}
         self.joins = {m.name: JoinBuffer(_ms(m.outcome_ttl)) for m in config.models}
@@ -167,7 +139,6 @@ class Monitor:
         late = starts + stream.window_ms + stream.lateness_ms <= seen_before
         self.counters.inc("late_predictions", int((late & fresh).sum()), **labels)
         keep = fresh & ~late
-        read_before = stream.watermark  # how far the predictions were read before this batch
         if len(batch.timestamp):
             stream.watermark = max(stream.watermark, int(batch.timestamp.max()))
         joined: list[Matches] = []
@@ -191,7 +162,8 @@ class Monitor:
             )
             if early is not None:
                 joined.append(replace(early, order=rows[early.order]))
-        self._join(batch.model, joined, predictions_read=read_before, outcomes_read=join.outcome_watermark)
+        self._join(batch.model, joined)
+        self._advance_errors(batch.model)
         self._close_windows(stream)
         self._expire(batch.model)
 
@@ -219,40 +191,35 @@ class Monitor:
 
     def _ingest_outcomes(self, batch: OutcomeBatch) -> None:
         join = self.joins[batch.model]
-        read_before = join.outcome_watermark  # how far the outcomes were read before this batch
         result = join.match(batch.prediction_id.tolist(), batch.timestamp, batch.outcome)
         labels = {"model": batch.model}
         self.counters.inc("outcomes", len(batch), **labels)
         self.counters.inc("unmatched_outcomes", result.expired, reason="expired_prediction", **labels)
         self.counters.inc("unmatched_outcomes", result.duplicate, reason="duplicate_outcome", **labels)
-        self._join(batch.model, result.matches, predictions_read=None, outcomes_read=read_before)
+        self._join(batch.model, result.matches)
+        self._advance_errors(batch.model)
         self._expire(batch.model)
 
-    def _join(
-        self, model: str, matches: list[Matches], predictions_read: int | None, outcomes_read: int
-    ) -> None:
-        """Add joined pairs to their prediction's window, and their errors to the detectors in
-        arrival order. `predictions_read` / `outcomes_read`: how far each input had been read
-        before the batch that formed these pairs (None: as far as the stream's watermark)."""
-        errors: dict[str, list[tuple[NDArray[np.int64], NDArray[np.float64], Matches]]] = {}
+    def _join(self, model: str, matches: list[Matches]) -> None:
+        """Add joined pairs to their prediction's window, and their errors to the error buckets of
+        their outcome time."""
         for match in matches:
             stream = self.streams[(model, match.version)]
             self.counters.inc("joined", len(match.order), model=model, model_version=match.version)
             pair_errors = self._join_window(stream, match)
-            errors.setdefault(match.version, []).append((match.order, pair_errors, match))
-        for version, parts in errors.items():
-            stream = self.streams[(model, version)]
-            if not stream.config.concept_drift.enabled:
-                continue
-            order = np.argsort(np.concatenate([p[0] for p in parts]), kind="stable")
-            values = np.concatenate([p[1] for p in parts])[order]
-            already, before = stream.detector.drift_detected, stream.detector.n_seen
-            stream.detector.update_many(values)
-            if not already and stream.detector.drift_detected:
-                at = min(max(stream.detector.alarm_index - before, 0), len(values) - 1)
-                pairs = [p[2] for p in parts]
-                read = (stream.watermark if predictions_read is None else predictions_read, outcomes_read)
-                stream.concept_alarm_at = _stream_time_at(pairs, order, at, *read)
+            if stream.config.concept_drift.enabled:
+                stream.errors.add(match.outcome_timestamp, pair_errors)
+
+    def _advance_errors(self, model: str) -> None:
+        """Move the error buckets of every version of `model` to the joined stream's time: the
+        earlier of how far the predictions and the outcomes have been read. Pairs still to come have
+        an outcome time past it (their prediction is still to be read, and an outcome follows its
+        prediction), so buckets before it are complete whichever input a reader runs ahead on."""
+        join = self.joins[model]
+        time = min(join.watermark, join.outcome_watermark)
+        for (name, _), stream in self.streams.items():
+            if name == model:
+                stream.errors.advance(time)
 
     def _join_window(self, stream: VersionStream, match: Matches) -> NDArray[np.float64]:
         """Add joined pairs to their prediction's window; return the per-pair errors."""
@@ -290,7 +257,7 @@ class Monitor:
 
     def snapshot(self) -> tuple[bytes, bytes]:
         """This partition's state as stored in a checkpoint (monitor.state): a small `windows` blob
-        (windows, detectors, counters: what evaluators read) and a large `join` blob (every
+        (windows, error-stream summaries, counters: what evaluators read) and a large `join` blob (every
         prediction waiting for its outcome)."""
         windows = {
             "streams": [[m, v, s.to_state()] for (m, v), s in sorted(self.streams.items())],

@@ -73,7 +73,8 @@ class StreamView:
     counters: Counters
     label_delays: Mapping[tuple[str, str], LabelDelayHistogram]
     min_pairs: Mapping[str, int]
-    concept_drift: Mapping[tuple[str, str], bool]
+    # Per model version: (is a concept-drift episode open, episodes so far) (monitor.evaluation.concept)
+    concept_episodes: Mapping[tuple[str, str], tuple[bool, int]]
 
 
 def _gauge(name: str, doc: str, labels: list[str]) -> GaugeMetricFamily:
@@ -184,7 +185,15 @@ class DriftlineCollector(Collector):
             "driftline_performance_degraded", "1 if performance fell below the reference", STREAM
         )
         concept = _gauge(
-            "driftline_concept_drift_detected", "1 once the error-stream detector alarmed", STREAM
+            "driftline_concept_drift_detected",
+            "1 if the latest evaluated window overlaps a concept-drift episode",
+            STREAM,
+        )
+        episode_open = _gauge(
+            "driftline_concept_drift_episode_open", "1 while a concept-drift episode is open", STREAM
+        )
+        episodes = CounterMetricFamily(
+            "driftline_concept_drift_episodes", "Concept-drift episodes started", labels=STREAM
         )
         for model, version in self.results.streams():
             key = [model, version]
@@ -200,10 +209,15 @@ class DriftlineCollector(Collector):
                     gauge.add_metric([*key, "reference"], reference)
             pairs.add_metric(key, result.performance.n_pairs)
             degraded.add_metric(key, float(result.performance.degraded))
-        for (model, version), alarm in view.concept_drift.items():
-            concept.add_metric([model, version], float(alarm))
+        for model, version in self.results.streams():
+            latest = self.results.latest(model, version)
+            if latest is not None:
+                concept.add_metric([model, version], float(latest.concept_drift))
+        for (model, version), (is_open, total) in sorted(view.concept_episodes.items()):
+            episode_open.add_metric([model, version], float(is_open))
+            episodes.add_metric([model, version], total)
         yield from gauges.values()
-        yield from (pairs, degraded, concept)
+        yield from (pairs, degraded, concept, episode_open, episodes)
 
     def _counters(self, counters: Counters) -> Iterator[Metric]:
         families: dict[str, CounterMetricFamily] = {}

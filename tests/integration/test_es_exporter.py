@@ -19,6 +19,7 @@ from monitor.sinks.elasticsearch.metrics import ElasticsearchExporterCollector
 from monitor.sinks.elasticsearch.templates import MAPPINGS
 from tests.integration.es_fixtures import ElasticsearchServer
 from tests.integration.es_stream import PREFIX, DriftedStream, all_documents, expected_ids, exporter_config
+from tests.unit.evaluation import concept_world
 
 pytestmark = pytest.mark.integration
 
@@ -244,3 +245,25 @@ def test_documents_left_at_shutdown_are_sent_by_the_next_start(
         restarted.close()
     assert set(all_documents(es, f"{PREFIX}-*")) == expected_ids(stream.latest())
     assert not list(spill.glob("*.ndjson"))
+
+
+def test_concept_drift_episodes_are_events_and_windows_carry_the_flag(
+    es: Elasticsearch, exporter: ElasticsearchExporter
+) -> None:
+    # A real service with the exporter as its sink meets a degradation in hours 3-4 that ends.
+    service = concept_world.service(concept_world.config("regression"))
+    service.sinks.append(exporter)
+    concept_world.feed(service, concept_world.Stream("regression", lambda i: i in {3, 4}), range(12))
+    (episode,) = service.evaluator.concept.episodes("m", "1")
+    assert not episode.open
+    assert exporter.flush(FLUSH_TIMEOUT)
+    events = all_documents(es, f"{PREFIX}-events-*")
+    start, end = events["concept_drift_episode|m|1|1|start"], events["concept_drift_episode|m|1|1|end"]
+    assert (start["status"], end["status"], end["closed_by"]) == ("open", "closed", "recovered")
+    assert start["episode_start"] == end["episode_start"] == start["@timestamp"]
+    assert end["@timestamp"] == end["episode_end"] and end["alarms"] == episode.alarms
+    mapping = es.indices.get_mapping(index=f"{PREFIX}-events-1970.01.01")[f"{PREFIX}-events-1970.01.01"]
+    assert mapping["mappings"]["properties"]["episode_start"] == {"type": "date"}
+    windows = all_documents(es, f"{PREFIX}-windows-*")
+    flagged = sorted(int(doc["window_id"]) // 3600 for doc in windows.values() if doc["concept_drift"])
+    assert flagged[0] == 3 and flagged[-1] < 7  # the episode's range: from hour 3 to its last alarm

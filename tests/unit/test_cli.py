@@ -48,6 +48,47 @@ def test_build_then_show(tmp_path: Path) -> None:
         assert text in shown.stdout
 
 
+def test_build_warns_about_in_sample_performance_and_measures_held_out_rows(tmp_path: Path) -> None:
+    config, data = _setup(tmp_path)
+    in_sample = runner.invoke(app, ["baseline", "build", "-c", str(config), "-m", "churn", "-d", str(data)])
+    assert in_sample.exit_code == 0, in_sample.output
+    assert "warning:" in in_sample.output and "in-sample" in in_sample.output
+    assert "--performance-data" in in_sample.output
+    held = tmp_path / "held-out.csv"
+    pd.read_csv(data).iloc[:120].to_csv(held, index=False)
+    built = runner.invoke(
+        app,
+        [
+            "baseline",
+            "build",
+            "-c",
+            str(config),
+            "-m",
+            "churn",
+            "-d",
+            str(data),
+            "--performance-data",
+            str(held),
+        ],
+    )
+    assert built.exit_code == 0, built.output
+    assert "warning" not in built.output
+    shown = runner.invoke(app, ["baseline", "show", "-c", str(config), "-m", "churn"])
+    assert "reference performance from held-out data: 120 rows of held-out.csv" in shown.stdout
+
+
+def test_a_missing_target_fails_unless_no_target(tmp_path: Path) -> None:
+    config, data = _setup(tmp_path)
+    pd.read_csv(data).drop(columns=["churned"]).to_csv(data, index=False)
+    refused = runner.invoke(app, ["baseline", "build", "-c", str(config), "-m", "churn", "-d", str(data)])
+    assert refused.exit_code == 2 and "names target 'churned'" in refused.output
+    waived = runner.invoke(
+        app, ["baseline", "build", "-c", str(config), "-m", "churn", "-d", str(data), "--no-target"]
+    )
+    assert waived.exit_code == 0, waived.output
+    assert "no reference performance" in waived.output
+
+
 def test_errors_are_one_clear_line_and_exit_2(tmp_path: Path) -> None:
     config, data = _setup(tmp_path)
     data.write_text("age,plan\n1,a\n")

@@ -1,5 +1,6 @@
 """The Elasticsearch exporter: a ResultSink that writes every evaluated window (a summary and one
-document per feature) and alert events to daily indices, for Kibana.
+document per feature), alert events and concept-drift episode starts and ends to daily indices,
+for Kibana.
 
 `write` and `send_event` only turn results into documents and put them in a durable buffer
 (buffer.py); a background thread (delivery.py) installs the index templates and bulk-writes,
@@ -27,7 +28,10 @@ from typing import Any
 from elasticsearch import Elasticsearch
 
 from monitor.clock import Clock, utc_now
+from monitor.evaluation.concept import StreamEpisodeEvent
+from monitor.evaluation.result_json import episode_document
 from monitor.evaluation.results import WindowResult
+from monitor.pipeline.windows import ms_to_datetime
 from monitor.sinks.elasticsearch.buffer import DocumentBuffer
 from monitor.sinks.elasticsearch.config import ElasticsearchSinkConfig
 from monitor.sinks.elasticsearch.delivery import Backoff, DeliveryStats, DeliveryWorker
@@ -40,6 +44,7 @@ from monitor.sinks.elasticsearch.templates import (
 )
 
 log = logging.getLogger("driftline.elasticsearch")
+EPISODE_EVENT = "concept_drift_episode"
 
 
 class ElasticsearchExporter:
@@ -91,6 +96,15 @@ class ElasticsearchExporter:
         `<prefix>-events-YYYY.MM.DD`: sending the same id again (an alert resolving) overwrites it."""
         self.buffer.add([event_action(self.prefix, kind, doc_id, document, timestamp)])
         self._worker.wake.set()
+
+    def write_episodes(self, events: Sequence[StreamEpisodeEvent]) -> None:
+        """A concept-drift episode's start and end, each an event document dated by the episode's
+        own event time (ids `concept_drift_episode|model|version|number|start` and `...|end`)."""
+        for event in events:
+            doc = episode_document(event.model, event.version, event.episode)
+            at = event.episode.start if event.kind == "start" else event.episode.end
+            doc_id = f"{event.model}|{event.version}|{event.episode.number}|{event.kind}"
+            self.send_event(EPISODE_EVENT, doc_id, doc, ms_to_datetime(at))
 
     def close(self) -> None:
         """Deliver for up to `close_timeout_seconds`, then persist what is left for the next start."""

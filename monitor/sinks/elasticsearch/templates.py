@@ -128,6 +128,8 @@ MAPPINGS: dict[str, dict[str, Any]] = {
             "rule": KEYWORD,
             "state": KEYWORD,
             "severity": KEYWORD,
+            "episode_start": DATE,  # concept-drift episodes (kind concept_drift_episode)
+            "episode_end": DATE,
         },
     },
 }

@@ -17,6 +17,8 @@ from alerts.engine import STATES, AlertEngine
 from alerts.metrics import AlertEngineCollector
 from alerts.outbox import OUTBOX, load
 from alerts.retraining import TRIGGERS
+from monitor.core.concept_episodes import Episode
+from monitor.evaluation.concept import StreamEpisodeEvent
 from monitor.pipeline.counters import Counters
 from monitor.state.sqlite import SqliteStateStore
 from tests.unit.alerts.factory import T0, window
@@ -208,3 +210,39 @@ def test_rules_and_policies_naming_unknown_models_fail_at_start_up(store: Sqlite
     policy = {"model": "fraud", "url": "http://127.0.0.1:9/r", "on": ["feature_drift"]}
     with pytest.raises(ConfigError, match=r"alerts\.retraining: unknown model 'fraud'"):
         AlertEngine(config(retraining=[policy]), store, MODELS)
+
+
+def _episode_event(kind: str, number: int = 1, model: str = "churn") -> StreamEpisodeEvent:
+    start = int(T0.timestamp() * 1000)
+    episode = Episode(
+        number, start, start + 600_000, 3, kind == "start", "b-123", None if kind == "start" else "recovered"
+    )
+    return StreamEpisodeEvent(model, "1", kind, episode)
+
+
+def test_the_concept_alert_fires_with_an_episode_and_resolves_when_it_closes(store: SqliteStateStore) -> None:
+    clock = Clock(T0)
+    policy = {"model": "churn", "url": "http://127.0.0.1:9/r", "on": ["concept_drift"]}
+    engine = AlertEngine(config(retraining=[policy]), store, MODELS, clock=clock)
+    # A window flagged by an episode does not fire it by itself: the episode does.
+    engine.write([window(0, concept=True)])
+    assert outbox(store) == []
+    engine.write_episodes([_episode_event("start")])
+    fired = [d for d in outbox(store) if d.get("rule") == "concept_drift"]
+    assert [(d["status"], d["model"]) for d in fired] == [("firing", "churn")]
+    (active,) = engine.snapshot()["active"]
+    assert active["since"] == "2026-01-05T00:00:00Z"  # the episode's start, in event time
+    retrains = [e.document for e in load(store.load_records(OUTBOX)) if e.retraining]
+    assert retrains[0]["evidence"]["concept_drift_episode"]["episode"] == 1
+    assert retrains[0]["evidence"]["concept_drift_episode"]["status"] == "open"
+    engine.write_episodes([_episode_event("start")])  # announced again (a restart): nothing new
+    assert len([d for d in outbox(store) if d.get("rule") == "concept_drift"]) == 1
+    clock.now = T0 + timedelta(hours=2)
+    engine.write_episodes([_episode_event("end")])
+    statuses = [d["status"] for d in outbox(store) if d.get("rule") == "concept_drift"]
+    assert statuses == ["firing", "resolved"]
+    assert engine.snapshot()["active"] == []
+    clock.now = T0 + timedelta(hours=5)
+    engine.write_episodes([_episode_event("start", 2)])  # a second episode: a second firing
+    statuses = [d["status"] for d in outbox(store) if d.get("rule") == "concept_drift"]
+    assert statuses == ["firing", "resolved", "firing"]

@@ -192,6 +192,9 @@ def test_csv_upload_builds_stores_and_swaps_the_baseline(make_client: Any) -> No
     created = response.json()
     assert created["replaced_baseline_id"] == old.id
     assert created["n_rows"] == 3000 and created["active"] is True
+    # Reference data carries the training rows' own performance: inflated, and the answer says so.
+    assert created["reference_performance_origin"] == "in_sample_inflated"
+    assert "in-sample" in created["warnings"][0]
     new_id = created["baseline_id"]
     assert service.baselines[("churn", "1")].id == new_id
     assert BaselineStore(service.config.baselines.path).active_id("churn", "1") == new_id
@@ -204,6 +207,20 @@ def test_csv_upload_builds_stores_and_swaps_the_baseline(make_client: Any) -> No
     assert not set(world.DRIFTED) & set(first.drift.drifted_features)  # normal data, old baseline
     listed = client.get("/api/v1/models").json()["models"][0]["versions"][0]["baseline"]["id"]
     assert listed == new_id
+
+
+def test_reference_data_without_the_configured_target_needs_no_target(make_client: Any) -> None:
+    service, client = make_client(api_key=world.KEY)
+    frame = world.rows(2000, np.random.default_rng(5)).drop(columns=["y"])
+    body, headers = frame.to_csv(index=False).encode(), {**WRITE, "content-type": "text/csv"}
+    refused = client.post("/api/v1/models/churn/baselines", content=body, headers=headers)
+    assert refused.status_code == 422 and "names target 'y'" in refused.json()["error"]["message"]
+    taken = client.post(
+        "/api/v1/models/churn/baselines", params={"no_target": "true"}, content=body, headers=headers
+    )
+    assert taken.status_code == 201, taken.text
+    assert taken.json()["reference_performance_origin"] is None and taken.json()["warnings"] == []
+    assert service.baselines[("churn", "1")].reference_performance is None
 
 
 def test_parquet_upload_and_inactive_upload(make_client: Any) -> None:

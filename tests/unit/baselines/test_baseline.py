@@ -5,7 +5,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from monitor.baselines.baseline import build_baseline
+from monitor.baselines.baseline import Baseline, build_baseline, content_id
 from monitor.baselines.reference_data import read_reference
 from monitor.baselines.store import BaselineStore
 from monitor.config import parse_config
@@ -143,3 +143,109 @@ def test_categories_past_the_limit_are_kept_as_unseen() -> None:
     assert plan.known == ("basic", "pro") and plan.counts.tolist() == [300, 150]
     assert plan.unseen == {"team": 40} and plan.missing == 10
     assert baseline.truncated_categories == ("plan",)
+
+
+# ---------------------------------------------------------------- reference performance
+
+
+def _accuracy_frame(n: int, accuracy: float, seed: int) -> pd.DataFrame:
+    frame = _frame(n, seed)
+    rng = np.random.default_rng(seed + 100)
+    right = rng.random(n) < accuracy
+    frame["churned"] = np.where(right, frame["prediction"], 1 - frame["prediction"])
+    return frame
+
+
+def test_reference_performance_comes_from_held_out_rows_when_given() -> None:
+    train, held_out = _accuracy_frame(2000, 0.95, 0), _accuracy_frame(1000, 0.80, 1)
+    baseline = build_baseline(
+        train,
+        MODEL,
+        CONFIG.baselines,
+        "3",
+        "train.csv",
+        NOW,
+        performance=held_out,
+        performance_source="v.csv",
+    )
+    perf = baseline.reference_performance
+    assert perf is not None and perf["n"] == 1000 and perf["accuracy"] == pytest.approx(0.80, abs=0.03)
+    assert baseline.reference_origin == {"method": "held_out", "source": "v.csv", "rows": 1000}
+    # The target drift profile still comes from the training data.
+    assert baseline.profile.target is not None and baseline.profile.target.counts.sum() == 2000
+
+
+def test_in_sample_performance_is_inflated_by_the_documented_margin() -> None:
+    baseline = _build(_accuracy_frame(2000, 0.95, 0))
+    origin = baseline.reference_origin
+    assert origin is not None and origin["method"] == "in_sample_inflated"
+    raw = origin["in_sample"]["accuracy"]
+    perf = baseline.reference_performance
+    assert perf is not None
+    assert 1 - perf["accuracy"] == pytest.approx(1.25 * (1 - raw) + 0.01)  # error 1.25 e + 0.01
+    assert perf["log_loss"] == pytest.approx(1.25 * origin["in_sample"]["log_loss"])
+    assert perf["n"] == 2000
+
+
+def test_regression_in_sample_errors_are_inflated() -> None:
+    config = parse_config(
+        {
+            "models": [
+                {
+                    "name": "price",
+                    "task": "regression",
+                    "features": [{"name": "age", "kind": "numeric"}],
+                    "target": "y",
+                }
+            ]
+        }
+    )
+    rng = np.random.default_rng(3)
+    frame = pd.DataFrame({"age": rng.normal(size=500), "prediction": rng.normal(size=500)})
+    frame["y"] = frame["prediction"] + rng.normal(0, 2, 500)
+    baseline = build_baseline(frame, config.models[0], config.baselines, "1", "t.csv", NOW)
+    perf, origin = baseline.reference_performance, baseline.reference_origin
+    assert perf is not None and origin is not None
+    for metric in ("mae", "rmse", "abs_error_std"):
+        assert perf[metric] == pytest.approx(1.25 * origin["in_sample"][metric])
+    assert 1 - perf["r2"] == pytest.approx(1.25 * (1 - origin["in_sample"]["r2"]))
+
+
+def test_a_configured_target_missing_from_the_data_is_an_error_unless_waived() -> None:
+    frame = _frame().drop(columns=["churned"])
+    with pytest.raises(DataError, match=r"names target 'churned' .* \(--no-target\)"):
+        _build(frame)
+    waived = build_baseline(frame, MODEL, CONFIG.baselines, "3", "t.csv", NOW, require_target=False)
+    assert waived.profile.target is None and waived.reference_performance is None
+    assert waived.reference_origin is None
+    held_out = build_baseline(
+        frame, MODEL, CONFIG.baselines, "3", "t.csv", NOW, performance=_frame(200, 5), require_target=False
+    )
+    assert held_out.reference_performance is not None and held_out.reference_performance["n"] == 200
+
+
+def test_held_out_rows_need_the_prediction_and_the_target() -> None:
+    with pytest.raises(DataError, match=r"performance data lacks column\(s\) \['churned'\]"):
+        build_baseline(
+            _frame(),
+            MODEL,
+            CONFIG.baselines,
+            "3",
+            "t.csv",
+            NOW,
+            performance=_frame().drop(columns=["churned"]),
+        )
+    no_target = MODEL.model_copy(update={"target": None})
+    with pytest.raises(DataError, match="names none"):
+        build_baseline(_frame(), no_target, CONFIG.baselines, "3", "t.csv", NOW, performance=_frame())
+
+
+def test_a_baseline_without_a_recorded_origin_keeps_its_id() -> None:
+    # Built before the origin was recorded: the field is absent from its content, so its id is unchanged.
+    baseline = _build(_frame())
+    state = baseline.to_state()
+    del state["reference_origin"]
+    old = Baseline.from_state(state)
+    assert old.reference_origin is None
+    content = {k: v for k, v in state.items() if k not in ("id", "created_at", "source")}
+    assert old.id == content_id(content) != baseline.id

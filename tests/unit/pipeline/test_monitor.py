@@ -85,43 +85,58 @@ def test_concept_drift_caught_by_error_stream_while_features_stay_put() -> None:
     monitor = _monitor()
     results = _by_window(_run(monitor, windows))
     assert all(not r.drift.drifted_features for r in results.values())
-    stream = monitor.streams[("m", "1")]
-    assert stream.detector.drift_detected
-    # Error rate 0.10 -> 0.30: the documented mean delay for 0.10 -> 0.20 is ~350 pairs; a
-    # bigger jump is caught sooner, so the alarm falls in the first drifted window.
-    assert 5 * H <= stream.concept_alarm_at < 6 * H
+    (episode,) = monitor.service.evaluator.concept.episodes("m", "1")
+    # Error rate 0.10 -> 0.30, outcomes 30 min after their prediction: a few hundred pairs of the
+    # new concept (a quarter of an hour of outcomes) make the alarm, in the first drifted window.
+    assert 5 * H + 30 * 60_000 <= episode.start < 6 * H and episode.open
+    assert [i for i, r in sorted(results.items()) if r.concept_drift] == list(range(5, 10))
+    assert all(
+        r.concept_drift_at == datetime.fromtimestamp(episode.start / 1000, UTC)
+        for i, r in results.items()
+        if i >= 5
+    )
     assert not any(r.performance.degraded for i, r in results.items() if i < 5)
     assert all(r.performance.degraded for i, r in results.items() if i >= 5)
 
 
-@pytest.mark.parametrize("outcomes_first", [False, True], ids=["in-time-order", "outcomes-read-ahead"])
-def test_concept_alarm_date_does_not_move_with_how_inputs_interleave(outcomes_first: bool) -> None:
+def test_concept_alarm_date_does_not_move_with_how_inputs_interleave() -> None:
     # Outcomes come 0-4 h after their prediction. Read window by window, or with every outcome
     # read before any prediction (a consumer far ahead on the outcomes topic: all are held, then
-    # join in prediction order), the alarm is dated in the first drifted window: the joined
-    # stream's time is capped by the input read least far. Dated by the tipping pair's outcome
-    # time instead, both orders would put it up to 4 windows later.
-    rng = np.random.default_rng(8)
-    pipeline = _monitor()
-    predictions, outcomes = [], []
-    for i in range(10):
-        frame = world.rows(2000, rng, concept=i >= 5)
-        ids = [f"{i}-{j}" for j in range(2000)]
-        ts = i * H + np.sort(rng.integers(0, H, 2000))
-        predictions.append(world.predictions(frame, ids, ts))
-        outcomes.append(world.outcomes(frame, ids, ts + rng.integers(0, 4 * H, 2000)))
-    if outcomes_first:
-        for outs in outcomes:
-            pipeline.ingest(Batch(outcomes={"m": outs}))
-        for preds in predictions:
-            pipeline.ingest(Batch(predictions={("m", "1"): preds}))
-    else:
-        for preds, outs in zip(predictions, outcomes, strict=True):
-            pipeline.ingest(Batch(predictions={("m", "1"): preds}, outcomes={"m": outs}))
-    stream = pipeline.streams[("m", "1")]
-    assert pipeline.counters.total("joined") == 20_000
-    assert stream.detector.drift_detected
-    assert 5 * H <= stream.concept_alarm_at < 6 * H
+    # join in prediction order), the alarm gets the same date: pairs are dated by their outcome
+    # time, and buckets are complete only once the input read least far has passed them. Folded
+    # as soon as the outcomes' own watermark passed them, every pair of the second order would
+    # have been read as late and dated at the end of the stream.
+    starts = []
+    for outcomes_first in (False, True):
+        rng = np.random.default_rng(8)
+        pipeline = _monitor()
+        predictions, outcomes = [], []
+        for i in range(10):
+            frame = world.rows(2000, rng, concept=i >= 5)
+            ids = [f"{i}-{j}" for j in range(2000)]
+            ts = i * H + np.sort(rng.integers(0, H, 2000))
+            predictions.append(world.predictions(frame, ids, ts))
+            outcomes.append(world.outcomes(frame, ids, ts + rng.integers(0, 4 * H, 2000)))
+        if outcomes_first:
+            for outs in outcomes:
+                pipeline.ingest(Batch(outcomes={"m": outs}))
+                pipeline.evaluate_due(NOW)  # the service evaluates every few seconds as it reads
+            for preds in predictions:
+                pipeline.ingest(Batch(predictions={("m", "1"): preds}))
+                pipeline.evaluate_due(NOW)
+        else:
+            for preds, outs in zip(predictions, outcomes, strict=True):
+                pipeline.ingest(Batch(predictions={("m", "1"): preds}, outcomes={"m": outs}))
+                pipeline.evaluate_due(NOW)
+        pipeline.evaluate_due(NOW, flush=True)
+        assert pipeline.counters.total("joined") == 20_000
+        status = pipeline.service.evaluator.concept.status("m", "1")
+        assert status is not None and status["pairs"] == 20_000
+        episodes = pipeline.service.evaluator.concept.episodes("m", "1")
+        assert len(episodes) == 1
+        starts.append(episodes[0].start)
+    # The degraded pairs' outcomes come from 5 h on, spread over 4 h: the alarm within 2 h of that.
+    assert starts[0] == starts[1] and 5 * H <= starts[0] < 7 * H
 
 
 def test_improvement_never_alarms() -> None:
@@ -133,7 +148,7 @@ def test_improvement_never_alarms() -> None:
         outs.outcome = preds.prediction.copy()  # the model becomes always right
         frames.append((preds, outs))
     _run(monitor, frames)
-    assert not monitor.streams[("m", "1")].detector.drift_detected
+    assert monitor.service.evaluator.concept.episodes("m", "1") == []
 
 
 def test_replaying_the_same_stream_counts_nothing_twice() -> None:
@@ -224,7 +239,10 @@ def test_stationary_million_events_raise_no_alarm() -> None:
     assert not any(r.drift.drifted_features for r in results)
     assert not any(r.drift.prediction.drift_detected for r in results if r.drift.prediction)
     assert not any(r.performance.degraded for r in results)
-    assert not monitor.streams[("m", "1")].detector.drift_detected
+    assert not any(r.concept_drift for r in results)
+    assert monitor.service.evaluator.concept.episodes("m", "1") == []
+    status = monitor.service.evaluator.concept.status("m", "1")
+    assert status is not None and status["pairs"] == 1_000_000
 
 
 def test_a_window_open_when_its_baseline_is_swapped_keeps_it_across_a_restart(tmp_path) -> None:
