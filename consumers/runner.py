@@ -190,7 +190,7 @@ def run_embedded(
                 store.save(EMBEDDED_GROUP, [saved])
 
         service.readiness_checks["state_store"] = store.ping
-        service.evaluator.concept.store = store  # the concept-drift detector's state, durable
+        service.evaluator.concept.attach(store)  # the concept-drift detector's state, durable
         service.persist = GroupCommit(checkpoint)  # concurrent POSTs of events share checkpoints
         service.state_loaded.set()  # restored, and POSTed events are made durable from here on
         with shared_baselines(service, store):
@@ -200,7 +200,7 @@ def run_embedded(
     finally:
         service.state_loaded.clear()  # shutting down: events posted now could not be made durable
         service.persist = None
-        service.evaluator.concept.store = None
+        service.evaluator.concept.attach(None)
         store.close()
 
 
@@ -216,7 +216,7 @@ def run_kafka(service: Service, config: DriftlineConfig, stop: threading.Event) 
         source = KafkaSource(service, store, config.sources.kafka)
         service.readiness_checks["kafka_connected"] = source.connected.is_set
         service.readiness_checks["state_store"] = store.ping
-        service.evaluator.concept.store = store  # the concept-drift detector's state, shared by the group
+        service.evaluator.concept.attach(store)  # the concept-drift detector's state, shared by the group
         service.state_loaded.set()  # each partition's state is restored as it is assigned
         with shared_baselines(service, store), shared_results(service):
             source.run(stop)
@@ -228,7 +228,7 @@ def run_kafka(service: Service, config: DriftlineConfig, stop: threading.Event) 
             totals = totals.merge(monitor.counters)
         return totals
     finally:
-        service.evaluator.concept.store = None
+        service.evaluator.concept.attach(None)
         store.close()
 
 

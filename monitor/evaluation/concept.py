@@ -188,6 +188,20 @@ class ConceptEvaluator:
         self._lock = threading.Lock()  # guards _view, read by the API and /metrics threads
         self._view: dict[Key, VersionConcept] = {}
 
+    def attach(self, store: RecordStore | None) -> None:
+        """Keep the state durable in `store` (None: in memory only) and load what it holds for every
+        configured model version now, so the API and /metrics show stored episodes from the start,
+        not from the first evaluation pass on."""
+        self.store = store
+        if store is None:
+            return
+        for key, baseline in sorted(self.baselines.items()):
+            config = self.models.get(key[0])
+            if config is not None and config.concept_drift.enabled:
+                self._states[key] = self._load(key, config, baseline)
+        with self._lock:
+            self._view = dict(self._states)
+
     # ------------------------------------------------------------------ one pass
 
     def collect(self, partitions: Iterable[Monitor]) -> Snapshot:

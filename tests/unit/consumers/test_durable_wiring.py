@@ -11,8 +11,11 @@ from typing import Any
 
 from consumers.runner import attach_sinks
 from monitor.api.app import create_app
+from monitor.config import DriftlineConfig
 from monitor.service import Service
 from monitor.state.durable_results import DurableResults
+from monitor.state.factory import open_state_store
+from monitor.state.store import StateStore
 from tests.unit import results_world as world
 from tests.unit.api.test_reports import evidently_verdicts
 
@@ -20,8 +23,8 @@ with warnings.catch_warnings():
     warnings.simplefilter("ignore")
     from fastapi.testclient import TestClient
 
-# Metric families computed from the stream's live state (counters, label delay, the detector),
-# which a real restart restores from the checkpoint rather than from the stored results.
+# Metric families computed from the stream's live state (counters, label delay), which a real
+# restart restores from the checkpoint rather than from the stored results.
 LIVE = ("_total", "_created", "driftline_label_delay_seconds", "driftline_concept_drift_detected")
 
 
@@ -40,20 +43,29 @@ def served(service: Service) -> dict[str, Any]:
     return {"windows": windows, "one": one, "models": models, "metrics": result_lines}
 
 
+def restart_wiring(service: Service, cfg: DriftlineConfig) -> StateStore:
+    """What the runners wire besides the sinks: the concept-drift state kept in the store."""
+    attach_sinks(service, cfg)
+    store = open_state_store(cfg.state.url)
+    service.evaluator.concept.attach(store)
+    return store
+
+
 def test_a_restarted_service_shows_every_window_metrics_and_reports(tmp_path: Path) -> None:
     cfg = world.config(tmp_path, api={"report_windows": 3})
     first = world.service(cfg)
-    attach_sinks(first, cfg)
+    first_store = restart_wiring(first, cfg)
     world.feed(first, range(6), 300, drift_from=3)
     first.evaluate(flush=True)
     before = served(first)
     first.close_sinks()
+    first_store.close()
     assert [len(before["windows"][m]["windows"]) for m in world.MODELS] == [6, 6]
     assert any(line.startswith("driftline_mae{") for line in before["metrics"])
     assert any(line.startswith("driftline_roc_auc_ratio{") for line in before["metrics"])
 
     restarted = world.service(cfg)  # a new process: nothing in memory, nothing ingested
-    attach_sinks(restarted, cfg)
+    restarted_store = restart_wiring(restarted, cfg)
     assert isinstance(restarted.sinks[0], DurableResults)
     after = served(restarted)
     assert after == before
@@ -67,3 +79,4 @@ def test_a_restarted_service_shows_every_window_metrics_and_reports(tmp_path: Pa
         gone = client.get(f"/api/v1/models/churn/windows/{oldest}/report")
         assert gone.status_code == 409 and "no row sample left" in gone.json()["error"]["message"]
     restarted.close_sinks()
+    restarted_store.close()
