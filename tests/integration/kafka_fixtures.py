@@ -332,6 +332,16 @@ def kafka_broker(tmp_path: Path) -> Iterator[KafkaBroker]:
             broker.stop()
 
 
+KAFKA_CLIENTS: Final = ("confluent", "kafka-python")  # the values of sources.kafka.client
+
+
+@pytest.fixture(params=KAFKA_CLIENTS)
+def kafka_client(request: pytest.FixtureRequest) -> str:
+    """The Kafka client driftline runs on (sources.kafka.client): a test taking this runs on each."""
+    client: str = request.param
+    return client
+
+
 @pytest.fixture
 def kafka_group_id(request: pytest.FixtureRequest) -> str:
     """A consumer group id no other test (or earlier run against the same broker) has used."""
