@@ -3,8 +3,8 @@ the default when it is installed).
 
 librdkafka fetches, decompresses and parses records in C on its own threads; what is left in Python
 is one `consume()` per batch and grouping its messages by topic-partition. That grouping calls the
-Message accessors through `map()` (a C loop) rather than per message in a Python expression, and
-looks for topic-partition changes only where runs end: a batch holds long runs of one
+Message accessors through `map()` (a C loop) rather than in a Python expression per message, and
+finds where one topic-partition's run ends in numpy: a batch holds long runs of one
 topic-partition, as librdkafka queues whole fetched message sets.
 
 Rebalances: the callbacks run inside `consume()` on the calling thread. Offsets chosen by the
@@ -14,10 +14,12 @@ librdkafka cannot seek a partition before it is assigned.
 
 from __future__ import annotations
 
+import itertools
 import logging
 from collections.abc import Callable, Sequence
 from typing import Any
 
+import numpy as np
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, Message, Producer
 from confluent_kafka import TopicPartition as KafkaTopicPartition
 
@@ -88,9 +90,13 @@ class ConfluentConsumer:
         self._on_assign: Rebalance = lambda _: None
         self._on_revoke: Rebalance = lambda _: None
         self._seeks: dict[TopicPartition, int | None] | None = None  # set while on_assign runs
+        self._topics: list[str] = []
+        self._topic_index: dict[str | None, int] = {}  # topic() is typed Optional; consumed records have one
 
     def subscribe(self, topics: Sequence[str], on_assign: Rebalance, on_revoke: Rebalance) -> None:
         self._on_assign, self._on_revoke = on_assign, on_revoke
+        self._topics = list(topics)
+        self._topic_index = {topic: i for i, topic in enumerate(self._topics)}
         self._consumer.subscribe(list(topics), on_assign=self._assigned, on_revoke=self._revoked)
 
     def _assigned(self, consumer: Consumer, partitions: list[KafkaTopicPartition]) -> None:
@@ -118,21 +124,32 @@ class ConfluentConsumer:
             return []
         if any(map(Message.error, messages)):
             messages = self._without_errors(messages)
-        keys = list(zip(map(Message.topic, messages), map(Message.partition, messages), strict=True))
-        runs: dict[Any, list[Message]] = {}
-        start = 0
-        for end in range(1, len(keys) + 1):
-            if end == len(keys) or keys[end] != keys[start]:
-                run = runs.get(keys[start])
-                if run is None:
-                    runs[keys[start]] = messages[start:end]
-                else:
-                    run += messages[start:end]
-                start = end
+            if not messages:
+                return []
         return [
-            PartitionRecords(topic, partition, list(map(Message.value, run)), _offsets(run))
-            for (topic, partition), run in runs.items()
+            PartitionRecords(
+                self._topics[code >> 32], code & 0xFFFFFFFF, list(map(Message.value, run)), _offsets(run)
+            )
+            for code, run in self._runs(messages).items()
         ]
+
+    def _runs(self, messages: list[Message]) -> dict[int, list[Message]]:
+        """The messages by topic-partition, each code = topic index << 32 | partition. The codes
+        are compared in numpy: a (topic, partition) tuple per message measured ~800 ns a message
+        on 150k messages, this whole function with the values ~190 ns."""
+        n = len(messages)
+        codes = np.fromiter(map(self._topic_index.__getitem__, map(Message.topic, messages)), np.int64, n)
+        codes <<= 32
+        codes += np.fromiter(map(Message.partition, messages), np.int64, n)
+        bounds = [0, *(np.flatnonzero(codes[1:] != codes[:-1]) + 1).tolist(), n]
+        runs: dict[int, list[Message]] = {}
+        for start, end in itertools.pairwise(bounds):
+            code = int(codes[start])
+            if code in runs:
+                runs[code] += messages[start:end]
+            else:
+                runs[code] = messages[start:end]
+        return runs
 
     @staticmethod
     def _without_errors(messages: list[Message]) -> list[Message]:

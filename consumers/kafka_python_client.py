@@ -111,16 +111,21 @@ class KafkaPythonConsumer:
         self._consumer.pause(*[_tp(tp) for tp in tps])
 
     def resume(self, tps: Sequence[TopicPartition]) -> None:
-        self._consumer.resume(*[_tp(tp) for tp in tps])
-        # kafka-python 3.0.12 parks the records a paused partition had buffered, and gives them
-        # back only if its in-line slot is None; a drained slot stays there (falsy, not None) until
-        # another partition's fetch replaces it, and the parked partition is not fetched meanwhile.
-        # With no other traffic the resumed partition is never read again (the pacing test stalls),
-        # so a drained slot is emptied here. Guarded: a version without these attributes skips it.
+        resumed = [_tp(tp) for tp in tps]
+        self._consumer.resume(*resumed)
+        # kafka-python 3.0.12 parks the records a paused partition had buffered and does not fetch
+        # it while they are parked; it hands them back one partition at a time, and only while
+        # its in-line slot is None, which a drained batch (falsy, not None) blocks until another
+        # partition's fetch arrives. With no other traffic a resumed partition was never read
+        # again (the pacing stalled). Dropping the parked records makes the partition fetchable
+        # again from its position, which they did not move. Guarded: a version without these
+        # attributes skips it.
         fetcher = getattr(self._consumer, "_fetcher", None)
-        slot = getattr(fetcher, "_next_partition_records", None)
-        if slot is not None and not slot:
-            fetcher._next_partition_records = None  # type: ignore[union-attr]
+        for parked in ("_paused_partition_records", "_paused_completed_fetches"):
+            records = getattr(fetcher, parked, None)
+            if isinstance(records, dict):
+                for tp in resumed:
+                    records.pop(tp, None)
 
     def lag(self, tp: TopicPartition, position: int | None) -> int | None:
         highwater = self._consumer.highwater(_tp(tp))  # from the last fetch response
