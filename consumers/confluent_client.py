@@ -182,7 +182,10 @@ class ConfluentConsumer:
         self._consumer.pause([_tp(tp) for tp in tps])
 
     def resume(self, tps: Sequence[TopicPartition]) -> None:
-        self._consumer.resume([_tp(tp) for tp in tps])
+        try:
+            self._consumer.resume([_tp(tp) for tp in tps])
+        except KafkaException as err:  # no longer assigned: nothing left to resume
+            log.debug("resume %s: %s", tps, err)
 
     def lag(self, tp: TopicPartition, position: int | None) -> int | None:
         try:

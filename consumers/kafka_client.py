@@ -57,7 +57,8 @@ class ConsumerClient(Protocol):
 
     def pause(self, tps: Sequence[TopicPartition]) -> None: ...
 
-    def resume(self, tps: Sequence[TopicPartition]) -> None: ...
+    def resume(self, tps: Sequence[TopicPartition]) -> None:
+        """Fetch paused topic-partitions again; ones no longer assigned are skipped."""
 
     def lag(self, tp: TopicPartition, position: int | None) -> int | None:
         """Records of `tp` after `position` (None: the client's own position), from the high

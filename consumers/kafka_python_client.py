@@ -111,7 +111,8 @@ class KafkaPythonConsumer:
         self._consumer.pause(*[_tp(tp) for tp in tps])
 
     def resume(self, tps: Sequence[TopicPartition]) -> None:
-        resumed = [_tp(tp) for tp in tps]
+        assigned = self._consumer.assignment()
+        resumed = [_tp(tp) for tp in tps if _tp(tp) in assigned]  # resume() raises on others
         self._consumer.resume(*resumed)
         # kafka-python 3.0.12 parks the records a paused partition had buffered and does not fetch
         # it while they are parked; it hands them back one partition at a time, and only while

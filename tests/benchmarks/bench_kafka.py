@@ -34,7 +34,9 @@ loop: a check that misses the last batch leaves the loop in a poll() that blocks
 timeout (500 ms) with no records left, and that idle wait would be timed.
 
 Rates are events per wall second (Tansu runs on the same machine, so the process's CPU time alone
-would flatter them); CPU seconds of this process over the same interval are reported beside.
+would flatter them); CPU seconds of this process over the same interval are reported beside, and
+those of the consuming thread alone (the rest is the client's own threads: librdkafka fetches and
+parses records there).
 Beside the table, driftline's timed seconds are split into Service.handle (decode + ingest),
 checkpoints (serialise, save to SQLite, commit) and the rest (the client's poll, which for
 kafka-python parses every record in Python, and the loop). The best run of each case counts;
@@ -88,12 +90,12 @@ CASES = tuple(f"{kind} {client}" for client in CLIENTS for kind in ("bare", "dri
 TARGET_EVENTS_PER_S = {"kafka-python": 50_000, "confluent": 200_000}  # driftline on each client
 TARGET_RATIO = 0.5  # driftline / the bare loop of the same client
 GIVE_UP_S = 600  # a case that has not finished by then is broken, not slow
-Mark = tuple[float, float]  # (wall, CPU) seconds
+Mark = tuple[float, float, float]  # (wall, process CPU, this thread's CPU) seconds
 WIDTHS = (-22, 8, 9, 11, 8, 14, 9)  # the summary table's columns; negative: left-aligned
 
 
 def mark() -> Mark:
-    return time.perf_counter(), time.process_time()
+    return time.perf_counter(), time.process_time(), time.thread_time()
 
 
 def keyed_stream(n: int, seed: int) -> tuple[list[tuple[bytes, bytes]], list[tuple[bytes, bytes]]]:
@@ -123,6 +125,7 @@ def timings(created: Mark, assigned: Mark | None, done: Mark | None, events: int
         "join_s": round(assigned[0] - created[0], 3),
         "seconds": round(seconds, 3),
         "cpu_s": round(cpu, 3),
+        "loop_thread_cpu_s": round(done[2] - assigned[2], 3),  # the rest: the client's own threads
         "events_per_s": round(events / seconds),
         "events_per_cpu_s": round(events / cpu),
     }
@@ -218,6 +221,8 @@ class TimedKafkaSource(KafkaSource):
         self.done_at: Mark | None = None
         self.checkpoint_seconds: list[float] = []
         self.handle_seconds = 0.0  # decode + ingest (Service.handle) of every polled batch
+        self.handle_cpu = 0.0  # the same, CPU seconds of the consuming thread
+        self.checkpoint_cpu = 0.0
         self.final_counters = Counters()  # closing the consumer revokes, and so drops, the partitions
 
     def acquire(self, partitions: set[int]) -> None:
@@ -226,18 +231,20 @@ class TimedKafkaSource(KafkaSource):
         super().acquire(partitions)
 
     def _handle(self, records: list[Any]) -> None:
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.thread_time()
         super()._handle(records)
         self.handle_seconds += time.perf_counter() - started
+        self.handle_cpu += time.thread_time() - cpu
         if ingested(self.service.counters) >= self.events:
             self.stop.set()
 
     def checkpoint(self, partitions: Iterable[int] | None = None, commit: bool = True) -> None:
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.thread_time()
         super().checkpoint(partitions, commit)
         if partitions is not None:  # a revoke's, on close: after the timed part
             return
         self.checkpoint_seconds.append(time.perf_counter() - started)
+        self.checkpoint_cpu += time.thread_time() - cpu
         if self.stop.is_set():
             self.done_at = mark()
             self.final_counters = self.service.counters
@@ -278,6 +285,8 @@ def driftline_run(
         raise SystemExit(f"driftline counted {counts}, expected {expected} and no duplicates")
     return timings(created, source.assigned_at, source.done_at, ingested(counters)) | {
         "handle_s": round(source.handle_seconds, 3),
+        "handle_cpu_s": round(source.handle_cpu, 3),
+        "checkpoint_cpu_s": round(source.checkpoint_cpu, 3),
         "checkpoints": len(source.checkpoint_seconds),
         "checkpoint_s_total": round(sum(source.checkpoint_seconds), 3),
         "final_checkpoint_s": round(source.checkpoint_seconds[-1], 3),
@@ -328,12 +337,17 @@ def print_summary(best: dict[str, dict[str, float]], repeats: int) -> dict[str, 
     for client in CLIENTS:
         driftline, bare_rate = best[f"driftline {client}"], best[f"bare {client}"]["events_per_s"]
         rest = driftline["seconds"] - driftline["handle_s"] - driftline["checkpoint_s_total"]
+        rest_cpu = driftline["loop_thread_cpu_s"] - driftline["handle_cpu_s"] - driftline["checkpoint_cpu_s"]
         print(
             f"driftline on {client}, {driftline['seconds']:.2f} s: "
             f"Service.handle {driftline['handle_s']:.2f} s, "
             f"{driftline['checkpoints']} checkpoints {driftline['checkpoint_s_total']:.2f} s "
             f"(final {driftline['final_checkpoint_s']:.3f} s), poll and loop {rest:.2f} s; "
-            f"state db {driftline['state_db_mb']} MB"
+            f"state db {driftline['state_db_mb']} MB\n"
+            f"  CPU of the consuming thread {driftline['loop_thread_cpu_s']:.2f} s: Service.handle "
+            f"{driftline['handle_cpu_s']:.2f} s, checkpoints {driftline['checkpoint_cpu_s']:.2f} s, "
+            f"poll and loop {rest_cpu:.2f} s; the client's own threads "
+            f"{driftline['cpu_s'] - driftline['loop_thread_cpu_s']:.2f} s"
         )
         target = TARGET_EVENTS_PER_S[client]
         targets[f"driftline on {client} >= {target:,} events/s"] = driftline["events_per_s"] >= target
@@ -383,6 +397,8 @@ def main() -> int:
         )
 
     best = {case: max(results, key=lambda r: r["events_per_s"]) for case, results in runs.items()}
+    load = os.getloadavg()
+    print(f"\nload average at the end: {load[0]:.1f} {load[1]:.1f} {load[2]:.1f} on {os.cpu_count()} CPUs")
     targets = print_summary(best, args.repeats)
     report = {
         "benchmark": "kafka-end-to-end",
@@ -401,6 +417,7 @@ def main() -> int:
         "python": platform.python_version(),
         "machine": platform.machine(),
         "cpus": os.cpu_count(),
+        "load_average_at_end": [round(x, 2) for x in load],
         "produce_s": {topic: round(s, 2) for topic, s in produce_s.items()},
         "best": best,
         "ratio_vs_bare": {
