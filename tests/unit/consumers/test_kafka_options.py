@@ -6,7 +6,7 @@ from kafka import KafkaConsumer, KafkaProducer
 
 from consumers.kafka_client_choice import check_client_options
 from consumers.kafka_options import KAFKA_PYTHON_TO_LIBRDKAFKA, kafka_python_options, librdkafka_options
-from monitor.config import KafkaConfig
+from monitor.config import KafkaConfig, parse_config
 from monitor.errors import ConfigError
 
 CONSUMER_KEYS, PRODUCER_KEYS = set(KafkaConsumer.DEFAULT_CONFIG), set(KafkaProducer.DEFAULT_CONFIG)
@@ -98,3 +98,19 @@ def test_the_client_defaults_to_confluent_when_installed() -> None:
     assert KafkaConfig(bootstrap_servers=["x:1"]).client == "confluent"
     with pytest.raises(ValueError, match="client"):
         KafkaConfig(bootstrap_servers=["x:1"], client="librdkafka")  # type: ignore[arg-type]
+
+
+def test_driftline_run_refuses_a_misfit_option_before_it_starts(tmp_path) -> None:
+    from consumers.runner import build_sources
+    from tests.unit import stream_world as world
+
+    data = world.config().model_dump(mode="json")
+    data["sources"] = {
+        "kafka": {
+            "bootstrap_servers": ["127.0.0.1:9"],
+            "client": "kafka-python",
+            "client_options": {"ssl.ca.location": "x"},
+        }
+    }
+    with pytest.raises(ConfigError, match=r"client_options\.ssl\.ca\.location: a librdkafka property name"):
+        build_sources(parse_config(data))
