@@ -70,8 +70,8 @@ def _made(factory: Callable[[dict[str, Any]], Any], settings: dict[str, Any]) ->
 
 
 def check_settings(config: KafkaConfig) -> None:
-    """librdkafka checks property names and values when a client is made (and connects only
-    once used), so making and closing both is the check."""
+    """librdkafka checks property names and values when a client is made, so making both and
+    closing them at once is the check (the bootstrap servers may see a connection attempt)."""
     _made(Consumer, consumer_settings(config)).close()
     _made(Producer, producer_settings(config)).close()
 
@@ -189,7 +189,9 @@ class ConfluentConsumer:
 
     def lag(self, tp: TopicPartition, position: int | None) -> int | None:
         try:
-            # cached: the high watermark of the last fetch response, no request to the broker
+            if not any((p.topic, p.partition) == tp for p in self._consumer.assignment()):
+                return 0  # not this consumer's to read
+            # cached: the watermarks of the last fetch response, no request to the broker
             low, high = self._consumer.get_watermark_offsets(_tp(tp), cached=True)
             if position is None:
                 position = self._consumer.position([_tp(tp)])[0].offset

@@ -62,7 +62,8 @@ class ConsumerClient(Protocol):
 
     def lag(self, tp: TopicPartition, position: int | None) -> int | None:
         """Records of `tp` after `position` (None: the client's own position), from the high
-        watermark of the last fetch; None while the client knows neither."""
+        watermark of the last fetch; 0 for a partition not assigned here; None while an assigned
+        one has not been fetched yet."""
 
     def close(self) -> None:
         """Leave the group without committing."""

@@ -129,14 +129,16 @@ class KafkaPythonConsumer:
                     records.pop(tp, None)
 
     def lag(self, tp: TopicPartition, position: int | None) -> int | None:
-        highwater = self._consumer.highwater(_tp(tp))  # from the last fetch response
+        if _tp(tp) not in self._consumer.assignment():
+            return 0  # not this consumer's to read
+        highwater = self._consumer.highwater(_tp(tp))  # from the last fetch response parsed
         if highwater is None:
             return None
         if position is None:
             try:  # known without a request once the partition was fetched (timeout 0: never waits)
                 position = self._consumer.position(_tp(tp), timeout_ms=0)
-            except IllegalStateError:  # no longer assigned
-                return None
+            except IllegalStateError:  # revoked meanwhile
+                return 0
             if position is None:
                 return None
         return max(0, int(highwater) - position)

@@ -13,7 +13,10 @@ A topic-partition's event time is the furthest event time read from it: the larg
 that gets no outcomes must not hold back the others; and a model whose outcomes never come cannot
 stall anything either, since a pause needs outcome records still to read, and reading them is
 never paused. An outcomes topic-partition with no event time yet (nothing read) counts as being at
-the start of time: predictions wait while it has records, and not once it is empty.
+the start of time: predictions wait while it has records, and not once it is empty. One not fetched
+yet counts as having records: its first fetch (a poll or two away) says, and until then a client
+that buffers whole fetches would hand out days of predictions (kafka-python learns the outcomes'
+high watermark only after the predictions fetched before them are handed out).
 """
 
 from __future__ import annotations
@@ -33,8 +36,8 @@ def predictions_ahead(
     predictions_ms: int, outcomes_ms: int, outcome_lag: int | None, max_ahead_ms: int
 ) -> bool:
     """Whether the predictions topic-partition must wait: ahead by more than the bound, and
-    outcome records still to read (an unknown lag counts as none, so nothing waits on a guess)."""
-    return bool(outcome_lag) and predictions_ms - outcomes_ms > max_ahead_ms
+    outcome records still to read or not fetched yet (lag None)."""
+    return (outcome_lag is None or outcome_lag > 0) and predictions_ms - outcomes_ms > max_ahead_ms
 
 
 @dataclass

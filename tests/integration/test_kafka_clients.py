@@ -135,6 +135,7 @@ def test_a_paused_partition_resumes_where_it_stopped_with_nothing_lost_or_repeat
         for tp in paused:
             assert reader.offsets[tp] == list(range(PER_PARTITION)), tp
         reader.consumer.resume([("predictions", 7)])  # never assigned: skipped, no error
+        assert reader.consumer.lag(("predictions", 7), None) == 0  # nothing of it to read here
     finally:
         reader.consumer.close()
 

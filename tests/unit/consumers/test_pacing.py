@@ -19,14 +19,18 @@ bounds = st.integers(min_value=0, max_value=30 * 24 * H)
 
 @given(times, times, lags, bounds)
 def test_waits_exactly_when_ahead_and_outcomes_remain(p: int, o: int, lag: int | None, bound: int) -> None:
-    assert predictions_ahead(p, o, lag, bound) == (lag is not None and lag > 0 and p - o > bound)
+    assert predictions_ahead(p, o, lag, bound) == ((lag is None or lag > 0) and p - o > bound)
 
 
 @given(times, times, bounds)
-def test_caught_up_or_unknown_outcomes_never_hold_predictions(p: int, o: int, bound: int) -> None:
+def test_caught_up_outcomes_never_hold_predictions(p: int, o: int, bound: int) -> None:
     # A model with no outcomes at all has nothing to read on the outcomes topic: it never stalls.
     assert not predictions_ahead(p, o, 0, bound)
-    assert not predictions_ahead(p, o, None, bound)
+
+
+@given(times, times, bounds)
+def test_outcomes_not_fetched_yet_hold_predictions_that_are_ahead(p: int, o: int, bound: int) -> None:
+    assert predictions_ahead(p, o, None, bound) == (p - o > bound)
 
 
 def test_nothing_read_from_outcomes_yet_holds_predictions_while_outcomes_remain() -> None:
