@@ -17,6 +17,10 @@ the start of time: predictions wait while it has records, and not once it is emp
 yet counts as having records: its first fetch (a poll or two away) says, and until then a client
 that buffers whole fetches would hand out days of predictions (kafka-python learns the outcomes'
 high watermark only after the predictions fetched before them are handed out).
+
+The check runs between polls, so one poll can still bring up to `max_poll_records` records of a
+partition's predictions past the bound: keep `max_read_ahead` plus that span below the join's
+allowance for reading predictions ahead.
 """
 
 from __future__ import annotations
