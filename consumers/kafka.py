@@ -10,6 +10,10 @@ tools); the store, not Kafka, is the source of truth.
 Partitions are the unit of state: predictions-p and outcomes-p are assigned together (the
 range assignor gives the same partition numbers of co-partitioned topics to one member),
 so the join is local to a partition and to an instance.
+
+The Kafka client is either confluent-kafka or kafka-python (`sources.kafka.client`), behind the
+interface of `consumers/kafka_client.py`. After each batch, partitions whose predictions run too
+far ahead of their outcomes in event time are paused (`consumers/pacing.py`).
 """
 
 from __future__ import annotations
@@ -19,13 +23,10 @@ import socket
 import threading
 import time
 from collections.abc import Iterable
-from typing import Any
 
-from kafka import ConsumerRebalanceListener, KafkaConsumer, KafkaProducer, TopicPartition
-from kafka.coordinator.assignors.range import RangePartitionAssignor
-from kafka.errors import KafkaError
-from kafka.structs import OffsetAndMetadata
-
+from consumers.kafka_client import ConsumerClient, KafkaClientError, PartitionRecords, ProducerClient
+from consumers.kafka_client_choice import open_consumer, open_dead_letter_producer
+from consumers.pacing import Pacer, partition_event_times
 from monitor.config import KafkaConfig
 from monitor.pipeline.events import Rejected
 from monitor.pipeline.monitor import Monitor
@@ -34,17 +35,6 @@ from monitor.service import Service
 from monitor.state.store import PartitionCheckpoint, StateStore
 
 log = logging.getLogger("driftline.kafka")
-
-
-class _Rebalance(ConsumerRebalanceListener):
-    def __init__(self, source: KafkaSource) -> None:
-        self.source = source
-
-    def on_partitions_revoked(self, revoked: Iterable[TopicPartition]) -> None:
-        self.source.release({tp.partition for tp in revoked})
-
-    def on_partitions_assigned(self, assigned: Iterable[TopicPartition]) -> None:
-        self.source.acquire({tp.partition for tp in assigned})
 
 
 class KafkaSource:
@@ -61,39 +51,12 @@ class KafkaSource:
         self.owned: set[int] = set()
         self.offsets: dict[int, dict[str, int]] = {}  # partition -> topic -> next offset
         self.connected = threading.Event()
-        self._consumer: KafkaConsumer | None = None
-        self._producer: KafkaProducer | None = None
+        self._consumer: ConsumerClient | None = None
+        self._producer: ProducerClient | None = None
+        ahead = config.max_read_ahead
+        self._pacer = None if ahead is None else Pacer(int(ahead.total_seconds() * 1000))
         self._last_checkpoint = time.monotonic()
         self._last_probe = 0.0
-
-    # ------------------------------------------------------------------ clients
-
-    def _client_options(self) -> dict[str, Any]:
-        return {
-            "bootstrap_servers": self.config.bootstrap_servers,
-            "reconnect_backoff_max_ms": self.config.reconnect_backoff_max_ms,
-            **self.config.client_options,
-        }
-
-    def _consumer_for(self) -> KafkaConsumer:
-        return KafkaConsumer(
-            group_id=self.config.group_id,
-            enable_auto_commit=False,
-            auto_offset_reset="earliest",
-            partition_assignment_strategy=[RangePartitionAssignor],
-            max_poll_records=self.config.max_poll_records,
-            session_timeout_ms=self.config.session_timeout_ms,
-            heartbeat_interval_ms=self.config.heartbeat_interval_ms,
-            max_poll_interval_ms=self.config.max_poll_interval_ms,
-            **self._client_options(),
-        )
-
-    def _dead_letter_producer(self) -> KafkaProducer | None:
-        if self.config.dead_letter_topic is None:
-            return None
-        # Not idempotent: an idempotent producer cannot recover its producer id after a broker
-        # restart on some brokers; dead letters are at-least-once anyway.
-        return KafkaProducer(acks="all", enable_idempotence=False, **self._client_options())
 
     # ------------------------------------------------------------------ partitions
 
@@ -112,11 +75,7 @@ class KafkaSource:
                 self.service.partitions[p] = monitor
             self.offsets[p] = offsets
             for topic in self.topics:
-                tp = TopicPartition(topic, p)
-                if topic in offsets:
-                    self._consumer.seek(tp, offsets[topic])
-                else:
-                    self._consumer.seek_to_beginning(tp)
+                self._consumer.seek((topic, p), offsets.get(topic))  # None: from the beginning
             self.owned.add(p)
         log.info("assigned partitions %s (%d from checkpoints)", sorted(partitions), len(stored))
 
@@ -125,9 +84,10 @@ class KafkaSource:
         mine = partitions & self.owned
         if not mine:
             return
-        # This runs on kafka-python's IO thread, where a blocking commit is not allowed; the
+        # No commit here: inside a rebalance a blocking commit is not allowed (kafka-python); the
         # store is the source of truth, and the next owner seeks to its offsets anyway.
         self.checkpoint(mine, commit=False)
+        self._unpace(mine)
         with self.service.lock:
             for p in mine:
                 self.service.partitions.pop(p, None)
@@ -163,31 +123,29 @@ class KafkaSource:
         self.store.save(self.config.group_id, checkpoints)
         self._last_checkpoint = time.monotonic()
         if commit and self._consumer is not None:
-            commits = {
-                TopicPartition(topic, c.partition): OffsetAndMetadata(offset, "", -1)
-                for c in checkpoints
-                for topic, offset in c.offsets.items()
-            }
+            commits = {(t, c.partition): offset for c in checkpoints for t, offset in c.offsets.items()}
             # Asynchronous: a synchronous commit blocks the loop for as long as the broker is away.
             # The store already holds the truth; Kafka's copy catches up at the next checkpoint.
-            self._consumer.commit_async(commits, callback=_log_commit_failure)
+            self._consumer.commit_async(commits)
 
     # ------------------------------------------------------------------ the loop
 
     def run(self, stop: threading.Event) -> None:
         """Consume until `stop` is set (or the input stays idle for `stop_when_idle`)."""
-        self._consumer = self._consumer_for()
-        self._producer = self._dead_letter_producer()
-        self._consumer.subscribe(list(self.topics), listener=_Rebalance(self))
+        self._consumer = open_consumer(self.config)
+        self._producer = open_dead_letter_producer(self.config)
+        self._consumer.subscribe(
+            self.topics,
+            on_assign=lambda tps: self.acquire({p for _, p in tps}),
+            on_revoke=lambda tps: self.release({p for _, p in tps}),
+        )
         idle_since = time.monotonic()
-        timeout_ms = int(self.config.poll_timeout.total_seconds() * 1000)
+        timeout_s = self.config.poll_timeout.total_seconds()
         try:
             while not stop.is_set():
                 try:
-                    records = self._consumer.poll(
-                        timeout_ms=timeout_ms, max_records=self.config.max_poll_records
-                    )
-                except KafkaError as err:
+                    records = self._consumer.poll(timeout_s, self.config.max_poll_records)
+                except KafkaClientError as err:
                     self.connected.clear()
                     log.warning("poll failed (%s); retrying", err)
                     stop.wait(1.0)
@@ -198,6 +156,7 @@ class KafkaSource:
                     self._handle(records)
                 elif self._idle_long_enough(idle_since):
                     break
+                self._pace()
                 if (
                     time.monotonic() - self._last_checkpoint
                     >= self.config.checkpoint_interval.total_seconds()
@@ -215,7 +174,7 @@ class KafkaSource:
 
     def _update_connected(self) -> None:
         """Whether a bootstrap broker accepts connections, probed at most once a second (for
-        /readyz). kafka-python reconnects with backoff on its own; this only reports it."""
+        /readyz). Both clients reconnect with backoff on their own; this only reports it."""
         now = time.monotonic()
         if now - self._last_probe < 1.0:
             return
@@ -230,26 +189,25 @@ class KafkaSource:
             return
         self.connected.clear()
 
-    def _handle(self, records: dict[TopicPartition, list[Any]]) -> None:
+    def _handle(self, records: list[PartitionRecords]) -> None:
         by_partition: dict[int, RawBatch] = {}
         # (partition, "predictions"/"outcomes") -> its records: a poll returns one list per topic
         # partition, so a reject's position in the batch is its index there (for dead letters).
-        polled: dict[tuple[int, str], list[Any]] = {}
-        for tp, messages in records.items():
-            if tp.partition not in self.owned:
+        polled: dict[tuple[int, str], PartitionRecords] = {}
+        for fetched in records:
+            if fetched.partition not in self.owned:
                 continue  # revoked while this batch was in flight
-            batch = by_partition.setdefault(tp.partition, RawBatch())
-            values = [m.value for m in messages]
-            kind = "predictions" if tp.topic == self.config.predictions_topic else "outcomes"
-            getattr(batch, kind).extend(values)
-            polled[(tp.partition, kind)] = messages
-            self.offsets[tp.partition][tp.topic] = messages[-1].offset + 1
+            batch = by_partition.setdefault(fetched.partition, RawBatch())
+            kind = "predictions" if fetched.topic == self.config.predictions_topic else "outcomes"
+            getattr(batch, kind).extend(fetched.values)
+            polled[(fetched.partition, kind)] = fetched
+            self.offsets[fetched.partition][fetched.topic] = fetched.next_offset
         for partition, batch in sorted(by_partition.items()):
             rejected = self.service.handle(batch, partition)
             self._dead_letter(rejected, partition, polled)
 
     def _dead_letter(
-        self, rejected: list[Rejected], partition: int, polled: dict[tuple[int, str], list[Any]]
+        self, rejected: list[Rejected], partition: int, polled: dict[tuple[int, str], PartitionRecords]
     ) -> None:
         """Each reject to the dead-letter topic: the original bytes, the reason and where it came from
         (topic, partition, offset headers; the key repeats them, so a consumer of the dead-letter
@@ -260,7 +218,7 @@ class KafkaSource:
             if reject.reason == "empty":
                 continue
             topic = self.topics[0] if reject.topic == "predictions" else self.topics[1]
-            offset = polled[(partition, reject.topic)][reject.position].offset
+            offset = polled[(partition, reject.topic)].offset_at(reject.position)
             headers = [
                 ("reason", reject.reason.encode()),
                 ("detail", reject.detail.encode()[:1000]),
@@ -269,14 +227,48 @@ class KafkaSource:
                 ("offset", str(offset).encode()),
             ]
             key = f"{topic}/{partition}/{offset}".encode()
-            self._producer.send(self.config.dead_letter_topic, key=key, value=reject.raw, headers=headers)
+            self._producer.send(self.config.dead_letter_topic, key, reject.raw, headers)
+
+    # ------------------------------------------------------------------ pacing
+
+    def _pace(self) -> None:
+        """Pause the predictions of partitions that run too far ahead of their outcomes, resume
+        them once the gap closes or the outcomes are caught up (consumers/pacing.py)."""
+        if self._pacer is None or self._consumer is None:
+            return
+        predictions, outcomes = self.topics
+        with self.service.lock:
+            times = {p: partition_event_times(self.service.partitions[p]) for p in self.owned}
+        for p, (predictions_ms, outcomes_ms) in sorted(times.items()):
+            lag = self._consumer.lag((outcomes, p), self.offsets[p].get(outcomes))
+            change = self._pacer.update(p, predictions_ms, outcomes_ms, lag)
+            if change is not None:
+                (self._consumer.pause if change else self._consumer.resume)([(predictions, p)])
+                log.debug(
+                    "%s %s-%d: %.1f h ahead of %s, %s outcome records to read",
+                    "paused" if change else "resumed",
+                    predictions,
+                    p,
+                    (predictions_ms - outcomes_ms) / 3_600_000,
+                    outcomes,
+                    lag,
+                )
+
+    def _unpace(self, partitions: set[int]) -> None:
+        if self._pacer is not None and self._consumer is not None:
+            paused = self._pacer.forget(partitions)
+            if paused:  # a partition assigned again later must not start paused
+                self._consumer.resume([(self.topics[0], p) for p in sorted(paused)])
 
     def _close(self) -> None:
-        if self._producer is not None:
-            self._producer.flush()
-            self._producer.close()
+        # The consumer first: leaving the group revokes the partitions, whose checkpoint flushes
+        # the dead-letter producer.
         if self._consumer is not None:
-            self._consumer.close(autocommit=False)
+            self._consumer.close()
+        if self._producer is not None:
+            self._producer.close()
+        if self._pacer is not None and self._pacer.pauses:
+            log.info("pacing: predictions paused %d times to wait for outcomes", self._pacer.pauses)
         self.connected.clear()
 
 
@@ -288,8 +280,3 @@ def stored_partitions(service: Service, store: StateStore, group: str) -> dict[i
         monitor.restore(blob, None)
         partitions[p] = monitor
     return partitions
-
-
-def _log_commit_failure(offsets: Any, error: Any) -> None:
-    if isinstance(error, Exception):
-        log.warning("offset commit after checkpoint failed (the state store has them): %s", error)

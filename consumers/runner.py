@@ -34,6 +34,12 @@ def build_source(spec: InputConfig, config: DriftlineConfig) -> Source:
 
 
 def build_sources(config: DriftlineConfig) -> list[Source]:
+    """The embedded sources; with Kafka configured, its client options are checked here, so a key
+    that does not fit the client fails at start-up, naming it."""
+    if config.sources.kafka is not None:
+        from consumers.kafka_client_choice import check_client_options
+
+        check_client_options(config.sources.kafka)
     return [build_source(spec, config) for spec in config.sources.inputs]
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Literal
 
 import orjson
 import pandas as pd
@@ -364,6 +364,10 @@ def demo(
         bool,
         typer.Option("--kafka", help="Go through a local Kafka-protocol broker (Tansu) with durable state."),
     ] = False,
+    kafka_client: Annotated[
+        Literal["confluent", "kafka-python"] | None,
+        typer.Option(help="With --kafka: the Kafka client library (default: confluent when installed)."),
+    ] = None,
 ) -> None:
     """Run the demo: a churn model meets feature drift, then concept drift, on a live stream.
 
@@ -376,7 +380,14 @@ def demo(
 
     try:
         code = run_demo(
-            workdir, seed, Console(soft_wrap=True), rows=rows, speed=speed, port=port, kafka=kafka
+            workdir,
+            seed,
+            Console(soft_wrap=True),
+            rows=rows,
+            speed=speed,
+            port=port,
+            kafka=kafka,
+            kafka_client=kafka_client,
         )
     except DriftlineError as err:
         fail(err)

@@ -7,6 +7,7 @@ instead of being silently ignored.
 from __future__ import annotations
 
 from datetime import timedelta
+from importlib import util as importlib_util
 from pathlib import Path
 from typing import Any, Literal
 
@@ -160,6 +161,14 @@ class InputConfig(Strict):
         return self
 
 
+KafkaClientName = Literal["confluent", "kafka-python"]
+
+
+def _installed_kafka_client() -> KafkaClientName:
+    # find_spec, not import: the config layer loads no client library (tests/unit/test_layers.py)
+    return "confluent" if importlib_util.find_spec("confluent_kafka") is not None else "kafka-python"
+
+
 class KafkaConfig(Strict):
     """Kafka input: one consumer group over the predictions and outcomes topics.
 
@@ -179,10 +188,23 @@ class KafkaConfig(Strict):
     max_poll_interval_ms: int = Field(default=300_000, ge=1000)
     reconnect_backoff_max_ms: int = Field(default=10_000, ge=100)
     stop_when_idle: Duration | None = Field(default=None, description="exit after this long without records")
+    client: Literal["confluent", "kafka-python"] = Field(
+        default_factory=lambda: (
+            "confluent" if importlib_util.find_spec("confluent_kafka") else "kafka-python"
+        ),
+        description="the Kafka client library: confluent (librdkafka; the default when confluent-kafka is "
+        "installed) or kafka-python",
+    )
     client_options: dict[str, Any] = Field(
         default_factory=dict,
-        description="passed to kafka-python as is: security_protocol, sasl_mechanism, sasl_plain_username, "
-        "ssl_cafile, ...",
+        description="passed to the client: librdkafka property names for confluent (security.protocol, "
+        "sasl.username, ssl.ca.location, ...; the common kafka-python names are translated), kafka-python "
+        "keyword names for kafka-python (security_protocol, sasl_plain_username, ssl_cafile, ...)",
+    )
+    max_read_ahead: Duration | None = Field(
+        default=timedelta(hours=1),
+        description="pause a partition's predictions while their event time is this far ahead of its "
+        "outcomes' and outcomes are still to be read (null: never pause)",
     )
 
 

@@ -76,7 +76,7 @@ class KafkaFeed:
     """Produces the demo's events to Kafka topics (keyed by prediction id) while a KafkaSource
     consumes them into the service on a thread, with its state in an SQLite store."""
 
-    def __init__(self, service: Service, bootstrap: str, state_path: Path) -> None:
+    def __init__(self, service: Service, bootstrap: str, state_path: Path, client: str | None = None) -> None:
         from kafka import KafkaProducer
         from kafka.admin import KafkaAdminClient, NewTopic
 
@@ -103,6 +103,8 @@ class KafkaFeed:
             heartbeat_interval_ms=200,
             max_poll_interval_ms=30_000,
         )
+        if client is not None:  # else the installed default
+            config = config.model_copy(update={"client": client})
         self.source = KafkaSource(service, self.store, config)
         service.evaluator.concept.store = (
             self.store

@@ -189,6 +189,7 @@ def run_demo(
     speed: float = 3.0,
     port: int = 9108,
     kafka: bool = False,
+    kafka_client: str | None = None,
 ) -> int:
     """Returns 0 when both drifts were caught where they were injected, with no false alarm."""
     workdir.mkdir(parents=True, exist_ok=True)
@@ -246,10 +247,11 @@ def run_demo(
             feed: Feed = DirectFeed(service)
             if kafka:
                 bootstrap = stack.enter_context(local_broker(workdir / "kafka"))
-                feed = KafkaFeed(service, bootstrap, workdir / "demo-state.db")
+                feed = KafkaFeed(service, bootstrap, workdir / "demo-state.db", kafka_client)
                 stack.callback(feed.close)
                 console.print(
-                    f"   through Kafka at {bootstrap}: topics predictions and outcomes, state in SQLite"
+                    f"   through Kafka at {bootstrap} ({feed.source.config.client}): topics predictions "
+                    "and outcomes, state in SQLite"
                 )
             _stream(feed, service, events, console, reference, speed)
             feed.drain(len(events))

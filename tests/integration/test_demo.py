@@ -1,5 +1,5 @@
 """The README's main command, end to end: both drifts are caught where they were injected,
-directly and through a real Kafka-protocol broker."""
+directly and through a real Kafka-protocol broker (on each Kafka client)."""
 
 import re
 import subprocess
@@ -13,8 +13,10 @@ from tests.conftest import find_free_port
 pytestmark = pytest.mark.integration
 
 
-@pytest.mark.parametrize("kafka", [False, True], ids=["embedded", "kafka"])
-def test_demo_catches_both_drifts(tmp_path: Path, kafka: bool) -> None:
+@pytest.mark.parametrize(
+    "kafka", [None, "confluent", "kafka-python"], ids=["embedded", "kafka-confluent", "kafka-kafka-python"]
+)
+def test_demo_catches_both_drifts(tmp_path: Path, kafka: str | None) -> None:
     args = [
         sys.executable,
         "-m",
@@ -27,9 +29,13 @@ def test_demo_catches_both_drifts(tmp_path: Path, kafka: bool) -> None:
         "--port",
         str(find_free_port()),
     ]
-    done = subprocess.run([*args, "--kafka"] if kafka else args, capture_output=True, text=True, timeout=300)
+    if kafka is not None:
+        args += ["--kafka", "--kafka-client", kafka]
+    done = subprocess.run(args, capture_output=True, text=True, timeout=300)
     out = done.stdout
     assert done.returncode == 0, out[-3000:] + done.stderr[-3000:]
+    if kafka is not None:
+        assert "through Kafka at 127.0.0.1:" in out and f"({kafka})" in out
     assert "feature drift injected at window 9: detected in window 9" in out
     # The error-stream detector needs a few hundred joined pairs of the new concept (about 350
     # for this jump, documented in monitor/core/detectors.py), which takes into the next hour. The

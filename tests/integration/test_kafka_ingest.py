@@ -46,9 +46,13 @@ def _run_to_end(config: Path, name: str) -> None:
     assert instance.wait() == 0, instance.log.read_text()[-3000:]
 
 
-def test_exact_counts_from_an_independent_producer(kafka_broker, kafka_group_id, tmp_path: Path) -> None:
+def test_exact_counts_from_an_independent_producer(
+    kafka_broker, kafka_group_id, kafka_client, tmp_path: Path
+) -> None:
     n_pred, n_out = _topics(kafka_broker, 12_000)
-    config = kp.write_config(tmp_path, kafka_broker.bootstrap, kafka_group_id, "sqlite:///state.db")
+    config = kp.write_config(
+        tmp_path, kafka_broker.bootstrap, kafka_group_id, "sqlite:///state.db", client=kafka_client
+    )
     _run_to_end(config, "run")
     got = kp.summary(config, kafka_group_id)
     counters = got["counters"]
@@ -78,19 +82,27 @@ def test_exact_counts_from_an_independent_producer(kafka_broker, kafka_group_id,
 
 
 def test_kill_9_at_several_points_loses_and_doubles_nothing(
-    kafka_broker, kafka_group_id, tmp_path: Path
+    kafka_broker, kafka_group_id, kafka_client, tmp_path: Path
 ) -> None:
     n_pred, n_out = _topics(kafka_broker, 140_000)
     total = n_pred + n_out
     assert total >= 200_000
     reference = kp.write_config(
-        tmp_path / "reference", kafka_broker.bootstrap, f"{kafka_group_id}-ref", "sqlite:///state.db"
+        tmp_path / "reference",
+        kafka_broker.bootstrap,
+        f"{kafka_group_id}-ref",
+        "sqlite:///state.db",
+        client=kafka_client,
     )
     _run_to_end(reference, "reference")
     expected = kp.summary(reference, f"{kafka_group_id}-ref")
 
     crashed = kp.write_config(
-        tmp_path / "crashed", kafka_broker.bootstrap, kafka_group_id, "sqlite:///state.db"
+        tmp_path / "crashed",
+        kafka_broker.bootstrap,
+        kafka_group_id,
+        "sqlite:///state.db",
+        client=kafka_client,
     )
     state_url = f"sqlite:///{tmp_path / 'crashed' / 'state.db'}"
     kill_points = []
@@ -106,17 +118,27 @@ def test_kill_9_at_several_points_loses_and_doubles_nothing(
 
 
 def test_a_stopped_member_hands_its_partitions_over(
-    kafka_broker, kafka_group_id, tmp_path: Path, pg_url
+    kafka_broker, kafka_group_id, kafka_client, tmp_path: Path, pg_url
 ) -> None:
     n_pred, n_out = _topics(kafka_broker, 60_000)
     single = kp.write_config(
-        tmp_path / "single", kafka_broker.bootstrap, f"{kafka_group_id}-one", pg_url, stop_when_idle="6s"
+        tmp_path / "single",
+        kafka_broker.bootstrap,
+        f"{kafka_group_id}-one",
+        pg_url,
+        stop_when_idle="6s",
+        client=kafka_client,
     )
     _run_to_end(single, "single")
     expected = kp.summary(single, f"{kafka_group_id}-one")
 
     pair = kp.write_config(
-        tmp_path / "pair", kafka_broker.bootstrap, kafka_group_id, pg_url, stop_when_idle="6s"
+        tmp_path / "pair",
+        kafka_broker.bootstrap,
+        kafka_group_id,
+        pg_url,
+        stop_when_idle="6s",
+        client=kafka_client,
     )
     first, second = kp.start(pair, "first"), kp.start(pair, "second")
     kp.wait_for_checkpoint(pg_url, kafka_group_id, (n_pred + n_out) // 4, second)
@@ -136,13 +158,20 @@ def test_a_stopped_member_hands_its_partitions_over(
 
 
 def test_one_or_two_instances_give_the_same_results(
-    kafka_broker, kafka_group_id, tmp_path: Path, pg_url
+    kafka_broker, kafka_group_id, kafka_client, tmp_path: Path, pg_url
 ) -> None:
     _topics(kafka_broker, 30_000)
-    single = kp.write_config(tmp_path / "single", kafka_broker.bootstrap, f"{kafka_group_id}-one", pg_url)
+    single = kp.write_config(
+        tmp_path / "single", kafka_broker.bootstrap, f"{kafka_group_id}-one", pg_url, client=kafka_client
+    )
     _run_to_end(single, "single")
     pair = kp.write_config(
-        tmp_path / "pair", kafka_broker.bootstrap, kafka_group_id, pg_url, stop_when_idle="6s"
+        tmp_path / "pair",
+        kafka_broker.bootstrap,
+        kafka_group_id,
+        pg_url,
+        stop_when_idle="6s",
+        client=kafka_client,
     )
     first, second = kp.start(pair, "first"), kp.start(pair, "second")
     assert first.wait() == 0, first.log.read_text()[-3000:]
@@ -163,12 +192,17 @@ def test_one_or_two_instances_give_the_same_results(
 
 
 def test_broker_outage_is_survived_and_reported_by_readyz(
-    kafka_broker, kafka_group_id, tmp_path: Path
+    kafka_broker, kafka_group_id, kafka_client, tmp_path: Path
 ) -> None:
     _topics(kafka_broker, 3_000)
     port = find_free_port()
     config = kp.write_config(
-        tmp_path, kafka_broker.bootstrap, kafka_group_id, "sqlite:///state.db", stop_when_idle=None
+        tmp_path,
+        kafka_broker.bootstrap,
+        kafka_group_id,
+        "sqlite:///state.db",
+        stop_when_idle=None,
+        client=kafka_client,
     )
     data = yaml.safe_load(config.read_text())
     data["api"] = {"port": port}  # kafka_pipeline's configs serve no HTTP; this test needs /readyz
