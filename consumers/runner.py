@@ -17,7 +17,8 @@ from monitor.config import DriftlineConfig, InputConfig
 from monitor.pipeline.counters import Counters
 from monitor.service import Service
 from monitor.state.group_commit import GroupCommit
-from monitor.state.store import PartitionCheckpoint, StateStore
+from monitor.state.partitions import restore_partition, save_partitions
+from monitor.state.store import StateStore
 
 
 def build_source(spec: InputConfig, config: DriftlineConfig) -> Source:
@@ -124,7 +125,7 @@ def run_embedded(
         stored = store.load(EMBEDDED_GROUP, [0]).get(0)
         if stored is not None:
             with service.lock:
-                service.monitor.restore(stored.windows, stored.join)
+                restore_partition(store, EMBEDDED_GROUP, stored, service.monitor)
                 service.positions.update(stored.offsets)
             for source in sources:
                 source.resume(stored.offsets)
@@ -136,9 +137,10 @@ def run_embedded(
         def checkpoint() -> None:
             with saving:
                 service.dead_letters.flush()
+                # Under the lock: what changed since the last checkpoint is written, then marked
+                # saved, with nothing ingested in between (the cost follows the traffic since).
                 with service.lock:
-                    saved = PartitionCheckpoint(0, dict(service.positions), *service.monitor.snapshot())
-                store.save(EMBEDDED_GROUP, [saved])
+                    save_partitions(store, EMBEDDED_GROUP, [(0, service.positions, service.monitor)])
 
         service.readiness_checks["state_store"] = store.ping
         service.persist = GroupCommit(checkpoint)  # concurrent POSTs of events share checkpoints
