@@ -90,7 +90,7 @@ class ModelConfig(Strict):
         "until outcome_ttl + allowed_lateness + this",
     )
     read_ahead: Duration = Field(
-        default=timedelta(hours=1),
+        default=timedelta(days=1),
         description="how far (event time) one input may be read ahead of the other with exact join "
         "counts; predictions of a model without outcomes expire this long after outcome_ttl",
     )
@@ -110,12 +110,6 @@ class ModelConfig(Strict):
         clash = sorted(reserved & set(names))
         if clash:
             raise ValueError(f"model {self.name!r}: features {clash} clash with prediction/score/target")
-        if self.dedup_horizon < self.allowed_lateness + self.read_ahead:
-            # Shorter, a replayed prediction could find its id forgotten while its window is open.
-            raise ValueError(
-                f"model {self.name!r}: dedup_horizon ({self.dedup_horizon}) must be at least "
-                f"allowed_lateness + read_ahead ({self.allowed_lateness + self.read_ahead})"
-            )
         return self
 
     def feature(self, name: str) -> FeatureConfig:

@@ -25,11 +25,14 @@ outcomes are interleaved (within the read-ahead allowance R):
   belong to is late), or the outcome watermark passes that plus R; then it counts
   `unknown_prediction`. A prediction that comes while its outcome is held joins it as if it had
   come first (the outcome's own watermark decides whether it was in time).
-- Ids are remembered for de-duplication as long as they can matter: a joined id until the outcome
-  watermark passes we + dedup_horizon (a second outcome after that counts `unknown_prediction`
-  instead of `duplicate_outcome`; a replayed prediction is late by then); every id until
+- Ids are remembered for de-duplication as long as they can matter, and at least until their
+  window is closed to predictions (so a replayed prediction is late, never new): a joined id
+  until the outcome watermark passes we + dedup_horizon (a second outcome after that counts
+  `unknown_prediction` instead of `duplicate_outcome`); every id until
   we + TTL + allowed_lateness + dedup_horizon (outcomes for expired predictions count
-  `expired_prediction` until then, `unknown_prediction` after).
+  `expired_prediction` until then, `unknown_prediction` after). Whether a second outcome is a
+  duplicate or unknown can depend on the interleaving when the outcomes are read more than
+  dedup_horizon ahead of the predictions; the joins and expiries do not.
 
 Assumed by the rule: a replayed prediction carries its original timestamp, and an outcome is not
 stamped before its prediction's window. R bounds how far one input may be read ahead of the other
@@ -350,9 +353,12 @@ class JoinBuffer:
             if found is not None:
                 row, segment = found
                 end = segment.window_end
-                if seen_before >= end + rules.ttl_ms + rules.lateness_ms + rules.dedup_ms:
-                    found = None  # forgotten at this outcome's place in the stream
-                elif row.state == JOINED and seen_before >= end + rules.dedup_ms:
+                # Forgotten at this outcome's place in the stream (once no prediction of the
+                # window can be accepted any more: see expire).
+                if self.watermark >= end + rules.lateness_ms and (
+                    seen_before >= end + rules.ttl_ms + rules.lateness_ms + rules.dedup_ms
+                    or (row.state == JOINED and seen_before >= end + rules.dedup_ms)
+                ):
                     found = None
             if found is None:
                 if pid in self._held or (pid in stored_held and pid not in self._held_gone):
@@ -387,8 +393,13 @@ class JoinBuffer:
         counts: dict[tuple[str, int], int] = {}
         for sid, segment in list(self.segments.items()):
             end = segment.window_end
-            if not segment.dedup_dropped and (
-                out >= end + rules.dedup_ms or pred >= end + rules.dedup_ms + rules.read_ahead_ms
+            # Ids are forgotten only once the window is closed to predictions, so a replayed
+            # prediction is late, never new, however far the outcomes are read ahead.
+            closed = pred >= end + rules.lateness_ms
+            if (
+                not segment.dedup_dropped
+                and closed
+                and (out >= end + rules.dedup_ms or pred >= end + rules.dedup_ms + rules.read_ahead_ms)
             ):
                 segment.dedup_dropped = True
                 self._ops.drop_joined.append(sid)
@@ -397,7 +408,7 @@ class JoinBuffer:
             if not segment.expired and (out >= ttl + rules.lateness_ms or pred >= ttl + rules.read_ahead_ms):
                 segment.expired = True
                 counts[(segment.version, segment.window_start)] = segment.waiting
-            if (
+            if closed and (
                 out >= ttl + rules.lateness_ms + rules.dedup_ms
                 or pred >= ttl + rules.read_ahead_ms + rules.dedup_ms
             ):

@@ -44,7 +44,7 @@ def _config(task: str) -> DriftlineConfig:
                     "allowed_lateness": "1m",
                     "outcome_ttl": "3h",
                     "read_ahead": "3h",  # >= SKEW + allowed_lateness
-                    "dedup_horizon": "4h",
+                    "dedup_horizon": "4h",  # >= SKEW + allowed_lateness: duplicate outcomes exact too
                 }
             ]
         }

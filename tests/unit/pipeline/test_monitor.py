@@ -104,9 +104,9 @@ def test_concept_alarm_date_does_not_move_with_how_inputs_interleave(outcomes_fi
     # stream's time is capped by the input read least far. Dated by the tipping pair's outcome
     # time instead, both orders would put it up to 4 windows later.
     rng = np.random.default_rng(8)
-    # The outcomes are read ahead by all of them (14 h of event time): within the allowance only
-    # if it is that large (monitor.pipeline.join).
-    pipeline = _monitor(read_ahead="15h", dedup_horizon="16h")
+    # The outcomes are read ahead by all of them (14 h of event time): within the read-ahead
+    # allowance (1 day by default; monitor.pipeline.join).
+    pipeline = _monitor()
     predictions, outcomes = [], []
     for i in range(10):
         frame = world.rows(2000, rng, concept=i >= 5)
@@ -211,7 +211,8 @@ def test_expired_predictions_are_counted_per_window() -> None:
     monitor = _monitor()
     preds, _ = _window_batch(0, 100, rng, outcome_delay_ms=None)
     monitor.ingest(Batch(predictions={("m", "1"): preds}))
-    much_later, _ = _window_batch(8, 10, rng, outcome_delay_ms=None)  # 1h window + 6h TTL passed
+    # No outcome at all: expiry by the predictions, past 1 h window + 6 h TTL + 1 d read-ahead.
+    much_later, _ = _window_batch(32, 10, rng, outcome_delay_ms=None)
     monitor.ingest(Batch(predictions={("m", "1"): much_later}))
     results = _by_window(monitor.evaluate_due(NOW))
     assert results[0].final and results[0].expired_predictions == 100
