@@ -326,6 +326,18 @@ class JoinBuffer:
                 return
         self._set(pid, Row(row.segment, None, None, None, state))
 
+    def mark_joined(self, pid: str) -> None:
+        """Record that `pid` (added, waiting) had its outcome elsewhere: a checkpoint of schema 2."""
+        row = self._fresh[pid]
+        self._answer(pid, row, self.segments[row.segment], JOINED)
+
+    def hold(self, pid: str, timestamp: int, outcome: Any, seen_before: int) -> None:
+        """Hold an outcome whose prediction has not come."""
+        rules = self.rules
+        until = timestamp - timestamp % rules.window_ms + rules.window_ms + rules.lateness_ms
+        self._held[pid] = Held(timestamp, outcome, seen_before, until)
+        self.held_buckets[until] = self.held_buckets.get(until, 0) + 1
+
     def saw_predictions(self, latest: int) -> None:
         self.watermark = max(self.watermark, latest)
 
@@ -364,9 +376,7 @@ class JoinBuffer:
                 if pid in self._held or (pid in stored_held and pid not in self._held_gone):
                     duplicate += 1
                     continue
-                until = t - t % rules.window_ms + rules.window_ms + rules.lateness_ms
-                self._held[pid] = Held(t, values[at], seen_before, until)
-                self.held_buckets[until] = self.held_buckets.get(until, 0) + 1
+                self.hold(pid, t, values[at], seen_before)
                 held += 1
                 continue
             row, segment = found

@@ -21,6 +21,7 @@ import orjson
 from monitor.errors import DriftlineError
 from monitor.pipeline.counters import Counters
 from monitor.pipeline.join_rows import JoinDelta, JoinReader
+from monitor.pipeline.legacy_state import restore_legacy
 from monitor.pipeline.windows import WindowState
 
 if TYPE_CHECKING:
@@ -73,14 +74,17 @@ def committed(monitor: Monitor, delta: PartitionDelta, reader_of: Callable[[str]
         join.committed(reader_of(model))
 
 
-def _meta(blob: bytes, where: str) -> dict[str, Any]:
+def _meta(blob: bytes, where: str) -> dict[str, Any] | None:
+    """The meta blob's content; None for schema 2's windows blob (monitor.pipeline.legacy_state)."""
     state = orjson.loads(blob)
-    if state.get("format") != FORMAT:
+    if "format" not in state:
+        return None
+    if state["format"] != FORMAT:
         raise DriftlineError(
-            f"the checkpoint of {where} was written by an older driftline (one blob per partition); "
-            "this version stores the state by row: point state.url at a new store and read the input again"
+            f"the checkpoint of {where} has state format {state['format']}, which this driftline "
+            f"does not know ({FORMAT}); upgrade driftline or point state.url elsewhere"
         )
-    return state
+    return dict(state)
 
 
 def restore(
@@ -89,9 +93,12 @@ def restore(
     windows: Mapping[WindowKey, bytes],
     reader_of: Callable[[str], JoinReader],
     where: str = "this partition",
+    legacy_join: bytes = b"",
 ) -> None:
     """Load a stored partition into a fresh `monitor`; `reader_of(model)` reads its join rows."""
-    state = _load_common(monitor, meta, where)
+    state = _load_common(monitor, meta, where, legacy_join)
+    if state is None:
+        return  # schema 2: everything is in memory until the next checkpoint writes it
     monitor.saved_windows = {}
     for key, blob in windows.items():
         stream = monitor.streams.get(key[:2])
@@ -107,7 +114,9 @@ def restore(
 def refresh_peer(monitor: Monitor, meta: bytes, changed: Mapping[WindowKey, bytes], where: str) -> None:
     """Bring an evaluator's copy of another instance's partition up to date: its streams and
     counters, the windows changed since it last looked, and none it no longer holds."""
-    state = _load_common(monitor, meta, where)
+    state = _load_common(monitor, meta, where, b"")
+    if state is None:
+        return
     present = {tuple(k) for k in state["windows"]}
     for (model, version), stream in monitor.streams.items():
         for start in [s for s in stream.windows if (model, version, s) not in present]:
@@ -118,8 +127,11 @@ def refresh_peer(monitor: Monitor, meta: bytes, changed: Mapping[WindowKey, byte
             owner.windows[key[2]] = WindowState.from_state(orjson.loads(blob))
 
 
-def _load_common(monitor: Monitor, meta: bytes, where: str) -> dict[str, Any]:
+def _load_common(monitor: Monitor, meta: bytes, where: str, legacy_join: bytes) -> dict[str, Any] | None:
     state = _meta(meta, where)
+    if state is None:
+        restore_legacy(monitor, meta, legacy_join)
+        return None
     for model, version, stream_state in state["streams"]:
         stream = monitor.streams.get((model, version))
         if stream is not None:

@@ -38,6 +38,7 @@ def restore_partition(store: StateStore, group: str, stored: StoredPartition, mo
         stored.windows,
         lambda model: store.join_reader(group, stored.partition, model),
         f"group {group!r} partition {stored.partition}",
+        stored.legacy_join,
     )
 
 

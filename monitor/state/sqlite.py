@@ -46,6 +46,7 @@ from monitor.state.tables import Sql, StoredJoin, load_partitions, save_partitio
 
 T = TypeVar("T")
 BUSY_TIMEOUT_S = 30.0  # a second process holding the write lock for longer is a fault, not contention
+PAGE_BYTES = 1024
 CACHE_KIB = 65_536  # SQLite's page cache: interior pages of the join rows' b-trees stay in memory
 _SQL = Sql("?", lambda value: value)  # an untyped column keeps labels as text and numbers as reals
 
@@ -163,6 +164,10 @@ class SqliteStateStore:
             raise
 
     def _prepare(self) -> None:
+        # Small pages: a join row is ~60 bytes and its look-ups and updates land on random pages,
+        # so each one writes a page; 1 KiB instead of 4 KiB writes a quarter of the bytes (only
+        # takes effect on a new file).
+        self._conn.execute(f"PRAGMA page_size={PAGE_BYTES}")
         mode = self._conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
         if str(mode).lower() != "wal":
             raise ConfigError(f"state.url {self._where!r}: SQLite refused WAL mode (got {mode!r})")

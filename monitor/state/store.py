@@ -68,8 +68,9 @@ class StoredPartition:
     partition: int
     offsets: dict[str, int]
     meta: bytes
-    generation: int  # saves of this partition so far
+    generation: int  # saves of this partition so far (0: written by schema 2, see legacy_join)
     windows: dict[WindowKey, bytes]  # all of them, or those changed since a given generation
+    legacy_join: bytes = b""  # schema 2's join blob (`meta` is then its windows blob)
 
 
 RecordPut = tuple[str, str, bytes]  # (namespace, key, value)

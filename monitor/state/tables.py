@@ -104,6 +104,7 @@ def find_stream_id(cur: Cursor, q: Sql, group: str, partition: int, model: str) 
 
 
 def _save_join(cur: Cursor, q: Sql, sid: int, delta: JoinDelta) -> None:
+    """Row operations in key order: each b-tree page they touch is visited once, in order."""
     rows, held = JOIN_ROWS_TABLE, JOIN_HELD_TABLE
     if delta.drop_segments:
         cur.executemany(
@@ -116,7 +117,7 @@ def _save_join(cur: Cursor, q: Sql, sid: int, delta: JoinDelta) -> None:
         )
     if delta.deleted:
         cur.executemany(
-            q(f"DELETE FROM {rows} WHERE sid = ? AND pid = ?"), [(sid, pid) for pid in delta.deleted]
+            q(f"DELETE FROM {rows} WHERE sid = ? AND pid = ?"), [(sid, pid) for pid in sorted(delta.deleted)]
         )
     if delta.answered:
         cur.executemany(
@@ -124,7 +125,7 @@ def _save_join(cur: Cursor, q: Sql, sid: int, delta: JoinDelta) -> None:
                 f"UPDATE {rows} SET state = ?, ts = NULL, prediction = NULL, score = NULL "
                 "WHERE sid = ? AND pid = ?"
             ),
-            [(state, sid, pid) for pid, state in delta.answered],
+            [(state, sid, pid) for pid, state in sorted(delta.answered)],
         )
     if delta.inserted:
         value = q.value
@@ -137,7 +138,7 @@ def _save_join(cur: Cursor, q: Sql, sid: int, delta: JoinDelta) -> None:
             ),
             [
                 (sid, pid, r.segment, r.timestamp, value(r.prediction), r.score, r.state)
-                for pid, r in delta.inserted
+                for pid, r in sorted(delta.inserted)
             ],
         )
     if delta.release_held_until is not None:
@@ -169,13 +170,16 @@ def load_partitions(
     """Checkpoints of `partitions` (None: every one of the group) with their windows written after
     generation `seen.get(partition, 0)`."""
     cur.execute(
-        q(f"SELECT partition, offsets, windows, generation FROM {CHECKPOINT_TABLE} WHERE grp = ?"),
+        q(
+            f"SELECT partition, offsets, windows, generation, join_buffer FROM {CHECKPOINT_TABLE} "
+            "WHERE grp = ?"
+        ),
         (group,),
     )
     wanted = None if partitions is None else set(partitions)
     heads = [r for r in cur.fetchall() if wanted is None or int(r[0]) in wanted]
     out: dict[int, StoredPartition] = {}
-    for partition, offsets, meta, generation in heads:
+    for partition, offsets, meta, generation, legacy in heads:
         p = int(partition)
         since = seen.get(p, 0)
         windows: dict[WindowKey, bytes] = {}
@@ -188,7 +192,9 @@ def load_partitions(
                 (group, p, since),
             )
             windows = {(str(m), str(v), int(s)): bytes(blob) for m, v, s, blob in cur.fetchall()}
-        out[p] = StoredPartition(p, decode_offsets(offsets, group, p), bytes(meta), int(generation), windows)
+        out[p] = StoredPartition(
+            p, decode_offsets(offsets, group, p), bytes(meta), int(generation), windows, bytes(legacy)
+        )
     return out
 
 
