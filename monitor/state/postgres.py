@@ -94,13 +94,14 @@ _ROW_STATE = (
         sid BIGINT NOT NULL,
         pid TEXT NOT NULL,
         seg INTEGER NOT NULL,
+        gen BIGINT NOT NULL,
         ts BIGINT,
         prediction TEXT,
         score DOUBLE PRECISION,
         state SMALLINT NOT NULL,
         PRIMARY KEY (sid, pid)
     )""",
-    f"CREATE INDEX IF NOT EXISTS {JOIN_ROWS_TABLE}_seg ON {JOIN_ROWS_TABLE} (sid, seg)",
+    f"CREATE INDEX IF NOT EXISTS {JOIN_ROWS_TABLE}_seg ON {JOIN_ROWS_TABLE} (sid, seg, gen)",
     f"""CREATE TABLE IF NOT EXISTS {JOIN_HELD_TABLE} (
         sid BIGINT NOT NULL,
         pid TEXT NOT NULL,

@@ -61,8 +61,10 @@ _RECORDS = f"""CREATE TABLE IF NOT EXISTS {RECORDS_TABLE} (
     PRIMARY KEY (namespace, key)
 )"""
 # Schema 3: windows one row each; the join's rows keyed by (stream, prediction id), WITHOUT ROWID
-# so the key is the row's place (one b-tree, no second copy of the id), with a (stream, segment)
-# index for the segment-wide deletes; held outcomes likewise, by when they are let go.
+# so the key is the row's place (one b-tree, no second copy of the id), with a (stream, segment,
+# generation) index for the segment-wide deletes: each checkpoint's rows get a key range of their
+# own there, so its index entries are appended, not scattered over random pages like the rows.
+# Held outcomes likewise, by when they are let go.
 _ROW_STATE = (
     f"""CREATE TABLE IF NOT EXISTS {WINDOWS_TABLE} (
         grp TEXT NOT NULL,
@@ -85,13 +87,14 @@ _ROW_STATE = (
         sid INTEGER NOT NULL,
         pid TEXT NOT NULL,
         seg INTEGER NOT NULL,
+        gen INTEGER NOT NULL,
         ts INTEGER,
         prediction,
         score REAL,
         state INTEGER NOT NULL,
         PRIMARY KEY (sid, pid)
     ) WITHOUT ROWID""",
-    f"CREATE INDEX IF NOT EXISTS {JOIN_ROWS_TABLE}_seg ON {JOIN_ROWS_TABLE} (sid, seg)",
+    f"CREATE INDEX IF NOT EXISTS {JOIN_ROWS_TABLE}_seg ON {JOIN_ROWS_TABLE} (sid, seg, gen)",
     f"""CREATE TABLE IF NOT EXISTS {JOIN_HELD_TABLE} (
         sid INTEGER NOT NULL,
         pid TEXT NOT NULL,

@@ -78,7 +78,7 @@ def save_partition(cur: Cursor, q: Sql, group: str, checkpoint: PartitionCheckpo
         )
     for model, delta in sorted(checkpoint.joins.items()):
         if len(delta):
-            _save_join(cur, q, _stream_id(cur, q, group, checkpoint.partition, model), delta)
+            _save_join(cur, q, _stream_id(cur, q, group, checkpoint.partition, model), delta, generation)
 
 
 def _stream_id(cur: Cursor, q: Sql, group: str, partition: int, model: str) -> int:
@@ -103,7 +103,7 @@ def find_stream_id(cur: Cursor, q: Sql, group: str, partition: int, model: str) 
     return None if row is None else int(row[0])
 
 
-def _save_join(cur: Cursor, q: Sql, sid: int, delta: JoinDelta) -> None:
+def _save_join(cur: Cursor, q: Sql, sid: int, delta: JoinDelta, generation: int) -> None:
     """Row operations in key order: each b-tree page they touch is visited once, in order."""
     rows, held = JOIN_ROWS_TABLE, JOIN_HELD_TABLE
     if delta.drop_segments:
@@ -131,13 +131,14 @@ def _save_join(cur: Cursor, q: Sql, sid: int, delta: JoinDelta) -> None:
         value = q.value
         cur.executemany(
             q(
-                f"INSERT INTO {rows} (sid, pid, seg, ts, prediction, score, state) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?) "
-                "ON CONFLICT (sid, pid) DO UPDATE SET seg = excluded.seg, ts = excluded.ts, "
+                f"INSERT INTO {rows} (sid, pid, seg, gen, ts, prediction, score, state) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT (sid, pid) DO UPDATE SET seg = excluded.seg, gen = excluded.gen, "
+                "ts = excluded.ts, "
                 "prediction = excluded.prediction, score = excluded.score, state = excluded.state"
             ),
             [
-                (sid, pid, r.segment, r.timestamp, value(r.prediction), r.score, r.state)
+                (sid, pid, r.segment, generation, r.timestamp, value(r.prediction), r.score, r.state)
                 for pid, r in sorted(delta.inserted)
             ],
         )
