@@ -175,6 +175,10 @@ class PostgresStateStore:
         if row is None or row[0] is None:
             raise ConfigError(f"state.url {self._where!r}: no schema of the search_path exists")
         namespace = str(row[0])
+        if self._current(conn):
+            # No DDL then: CREATE INDEX IF NOT EXISTS takes a share lock on its table even when the
+            # index exists, and deadlocks with other instances' saves.
+            return namespace
         with conn.transaction():
             # Concurrent CREATE TABLE IF NOT EXISTS can still collide in the catalog: take turns.
             conn.execute("SELECT pg_advisory_xact_lock(%s)", (advisory_lock_key("schema", namespace, ""),))
@@ -188,6 +192,15 @@ class PostgresStateStore:
                     conn.execute(statement)
                 conn.execute(f"UPDATE {SCHEMA_TABLE} SET version = %s WHERE name = 'checkpoints'", (step,))
         return namespace
+
+    @staticmethod
+    def _current(conn: psycopg.Connection) -> bool:
+        """Whether the schema's tables exist at this driftline's version (newer is refused by _prepare)."""
+        row = conn.execute(f"SELECT to_regclass('{SCHEMA_TABLE}')").fetchone()
+        if row is None or row[0] is None:
+            return False
+        found = conn.execute(f"SELECT version FROM {SCHEMA_TABLE} WHERE name = 'checkpoints'").fetchone()
+        return found is not None and int(found[0]) == SCHEMA_VERSION
 
     def _fetch(self, action: str, query: str, params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
         """The rows of one SELECT (binary results: bytea comes back as bytes-like)."""
