@@ -152,6 +152,11 @@ class Monitor:
         # Each window's fingerprint when a checkpoint last wrote it (monitor.pipeline.partition_state).
         self.saved_windows: dict[tuple[str, str, int], tuple[int, ...]] = {}
 
+    def join_watermarks(self) -> dict[str, tuple[int, int]]:
+        """Per model, how far this partition's predictions and outcomes have been read (event time,
+        ms): what an edge reading two topics paces the faster one by (monitor.pipeline.join)."""
+        return {model: (join.watermark, join.outcome_watermark) for model, join in self.joins.items()}
+
     @property
     def known_versions(self) -> dict[str, set[str]]:
         versions: dict[str, set[str]] = {m: set() for m in self.models}

@@ -256,3 +256,15 @@ def test_a_window_open_when_its_baseline_is_swapped_keeps_it_across_a_restart(tm
     assert results[0].drift.baseline_id == old.id  # built before the swap
     assert results[1].drift.baseline_id == new.id  # opened after it
     state.close()
+
+
+def test_join_watermarks_say_how_far_each_input_was_read() -> None:
+    rng = np.random.default_rng(13)
+    pipeline = _monitor()
+    preds, outs = _window_batch(2, 100, rng)
+    pipeline.ingest(Batch(predictions={("m", "1"): preds}))
+    assert pipeline.monitor.join_watermarks() == {"m": (int(preds.timestamp.max()), 0)}
+    pipeline.ingest(Batch(outcomes={"m": outs}))
+    assert pipeline.monitor.join_watermarks() == {
+        "m": (int(preds.timestamp.max()), int(outs.timestamp.max()))
+    }
