@@ -44,6 +44,7 @@ from __future__ import annotations
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from itertools import repeat
 from typing import Any
 
 import numpy as np
@@ -52,6 +53,8 @@ from numpy.typing import NDArray
 from monitor.pipeline.join_rows import (
     ANSWERED_LATE,
     JOINED,
+    SEGMENT,
+    STATE,
     WAITING,
     Held,
     JoinDelta,
@@ -129,34 +132,26 @@ class Expiry:
 
 @dataclass
 class _Pairs:
-    """Pairs of one segment, collected row by row."""
+    """Pairs of one segment, collected row by row: (arrival position, outcome, outcome time, row)."""
 
-    order: list[int] = field(default_factory=list)
-    outcome: list[Any] = field(default_factory=list)
-    outcome_ts: list[int] = field(default_factory=list)
-    prediction: list[Any] = field(default_factory=list)
-    score: list[float] = field(default_factory=list)
-    prediction_ts: list[int] = field(default_factory=list)
+    items: list[tuple[int, Any, int, Row]] = field(default_factory=list)
 
     def add(self, at: int, outcome: Any, outcome_ts: int, row: Row) -> None:
-        self.order.append(at)
-        self.outcome.append(outcome)
-        self.outcome_ts.append(outcome_ts)
-        self.prediction.append(row.prediction)
-        self.score.append(np.nan if row.score is None else row.score)
-        self.prediction_ts.append(int(row.timestamp or 0))
+        self.items.append((at, outcome, outcome_ts, row))
 
     def matches(self, segment: Segment, numeric: bool) -> Matches:
         kind = np.float64 if numeric else object
+        order, outcome, outcome_ts, rows = zip(*self.items, strict=True)
+        _, ts, prediction, score, _ = zip(*rows, strict=True)
         return Matches(
             segment.version,
             segment.window_start,
-            np.asarray(self.order, np.int64),
-            _array(self.outcome, kind),
-            np.asarray(self.outcome_ts, np.int64),
-            _array(self.prediction, kind),
-            np.asarray(self.score, np.float64),
-            np.asarray(self.prediction_ts, np.int64),
+            np.asarray(order, np.int64),
+            _array(list(outcome), kind),
+            np.asarray(outcome_ts, np.int64),
+            _array(list(prediction), kind),
+            np.asarray([np.nan if v is None else v for v in score], np.float64),
+            np.asarray([v or 0 for v in ts], np.int64),
         )
 
 
@@ -201,6 +196,8 @@ class JoinBuffer:
     # ------------------------------------------------------------------ lookups
 
     def _stored_rows(self, ids: Sequence[str]) -> dict[str, Row]:
+        if isinstance(self.reader, NoRows):
+            return {}
         missing = [
             pid
             for pid in ids
@@ -219,8 +216,8 @@ class JoinBuffer:
             row = self._cache.get(pid) or stored.get(pid)
         if row is None:
             return None
-        segment = self.segments.get(row.segment)
-        if segment is None or (row.state == JOINED and segment.dedup_dropped):
+        segment = self.segments.get(row[SEGMENT])
+        if segment is None or (row[STATE] == JOINED and segment.dedup_dropped):
             return None
         return row, segment
 
@@ -235,13 +232,24 @@ class JoinBuffer:
 
     def new_ids(self, ids: list[str]) -> NDArray[np.bool_]:
         """Mask of ids not remembered and first in this batch: the rest are duplicates."""
-        stored = self._stored_rows(list(dict.fromkeys(ids)))
+        distinct = set(ids)
+        stored = self._stored_rows(list(distinct))
+        # Set operations find the few ids anything remembers; only those are looked at one by one.
+        candidates = (
+            (self._fresh.keys() & distinct)
+            | (self._changed.keys() & distinct)
+            | (self._cache.keys() & distinct)
+            | stored.keys()
+        )
+        remembered = {pid for pid in candidates if self._row(pid, stored) is not None}
         fresh = np.ones(len(ids), bool)
-        seen: set[str] = set()
-        for i, pid in enumerate(ids):
-            if pid in seen or self._row(pid, stored) is not None:
-                fresh[i] = False
-            seen.add(pid)
+        if remembered:
+            fresh &= np.fromiter((pid not in remembered for pid in ids), bool, len(ids))
+        if len(distinct) != len(ids):
+            _, first = np.unique(np.asarray(ids, dtype=object), return_index=True)
+            once = np.zeros(len(ids), bool)
+            once[first] = True
+            fresh &= once
         return fresh
 
     # ------------------------------------------------------------------ predictions
@@ -271,10 +279,10 @@ class JoinBuffer:
         sid = self._segment(version, window_start, window_end)
         segment = self.segments[sid]
         id_list = ids.tolist()
-        rows = [
-            Row(sid, t, p, None if s != s else s, WAITING)
-            for t, p, s in zip(ts.tolist(), pred.tolist(), score.tolist(), strict=True)
-        ]
+        scores = [None if s != s else s for s in score.tolist()]  # NaN: no score
+        rows: list[Row] = list(
+            zip(repeat(sid), ts.tolist(), pred.tolist(), scores, repeat(WAITING), strict=False)
+        )
         self._fresh.update(zip(id_list, rows, strict=True))
         self._fresh_by_segment.setdefault(sid, []).extend(id_list)
         segment.waiting += len(id_list)
@@ -300,7 +308,7 @@ class JoinBuffer:
             else:
                 late += 1
                 self._answer(pid, row, segment, ANSWERED_LATE)
-        return (pairs.matches(segment, self.rules.numeric) if pairs.order else None), late
+        return (pairs.matches(segment, self.rules.numeric) if pairs.items else None), late
 
     def _stored_held(self, ids: list[str]) -> dict[str, Held]:
         """Stored held outcomes of these ids that are still held."""
@@ -324,12 +332,12 @@ class JoinBuffer:
             if segment.dedup_dropped:  # past the horizon: the id need not be kept
                 self._set(pid, None)
                 return
-        self._set(pid, Row(row.segment, None, None, None, state))
+        self._set(pid, (row[SEGMENT], None, None, None, state))
 
     def mark_joined(self, pid: str) -> None:
         """Record that `pid` (added, waiting) had its outcome elsewhere: a checkpoint of schema 2."""
         row = self._fresh[pid]
-        self._answer(pid, row, self.segments[row.segment], JOINED)
+        self._answer(pid, row, self.segments[row[SEGMENT]], JOINED)
 
     def hold(self, pid: str, timestamp: int, outcome: Any, seen_before: int) -> None:
         """Hold an outcome whose prediction has not come."""
@@ -359,9 +367,18 @@ class JoinBuffer:
             stored_held = self._stored_held([pid for pid in ids if pid not in self._held])
         pairs: dict[int, _Pairs] = {}
         expired = duplicate = held = 0
+        fresh, changed, cache, segments = self._fresh, self._changed, self._cache, self.segments
         for at, pid in enumerate(ids):
             seen_before, t = int(before[at]), int(times[at])
-            found = self._row(pid, stored)
+            # self._row(pid, stored), inlined: this loop is the outcome path's cost.
+            row = fresh.get(pid)
+            if row is None:
+                row = changed[pid] if pid in changed else (cache.get(pid) or stored.get(pid))
+            found = None
+            if row is not None:
+                segment = segments.get(row[SEGMENT])
+                if segment is not None and not (row[STATE] == JOINED and segment.dedup_dropped):
+                    found = row, segment
             if found is not None:
                 row, segment = found
                 end = segment.window_end
@@ -369,7 +386,7 @@ class JoinBuffer:
                 # window can be accepted any more: see expire).
                 if self.watermark >= end + rules.lateness_ms and (
                     seen_before >= end + rules.ttl_ms + rules.lateness_ms + rules.dedup_ms
-                    or (row.state == JOINED and seen_before >= end + rules.dedup_ms)
+                    or (row[STATE] == JOINED and seen_before >= end + rules.dedup_ms)
                 ):
                     found = None
             if found is None:
@@ -380,7 +397,7 @@ class JoinBuffer:
                 held += 1
                 continue
             row, segment = found
-            if row.state != WAITING:
+            if row[STATE] != WAITING:
                 duplicate += 1
                 continue
             deadline = segment.window_end + rules.ttl_ms
@@ -388,7 +405,7 @@ class JoinBuffer:
                 expired += 1
                 self._answer(pid, row, segment, ANSWERED_LATE)
                 continue
-            pairs.setdefault(row.segment, _Pairs()).add(at, values[at], t, row)
+            pairs.setdefault(row[SEGMENT], _Pairs()).add(at, values[at], t, row)
             self._answer(pid, row, segment, JOINED)
         if times:
             self.outcome_watermark = max(self.outcome_watermark, int(ts.max()))
@@ -431,7 +448,7 @@ class JoinBuffer:
     def _drop_fresh(self, sid: int, joined_only: bool) -> None:
         for pid in self._fresh_by_segment.get(sid, ()):
             row = self._fresh.get(pid)
-            if row is not None and row.segment == sid and (row.state == JOINED or not joined_only):
+            if row is not None and row[SEGMENT] == sid and (row[STATE] == JOINED or not joined_only):
                 del self._fresh[pid]
         if not joined_only:
             self._fresh_by_segment.pop(sid, None)
@@ -456,7 +473,7 @@ class JoinBuffer:
             drop_segments=list(ops.drop_segments),
             drop_joined=list(ops.drop_joined),
             deleted=[pid for pid, row in self._changed.items() if row is None],
-            answered=[(pid, row.state) for pid, row in self._changed.items() if row is not None],
+            answered=[(pid, row[STATE]) for pid, row in self._changed.items() if row is not None],
             inserted=list(self._fresh.items()),
             release_held_until=ops.release_held_until,
             held_deleted=sorted(self._held_gone),

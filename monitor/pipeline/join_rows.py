@@ -13,22 +13,23 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple, Protocol
+from typing import Any, Final, NamedTuple, Protocol
 
 WAITING = 0  # no outcome yet
 JOINED = 1  # joined with its outcome; kept (as an id only) to tell a second outcome is a duplicate
 ANSWERED_LATE = 2  # its first outcome came after window end + TTL: still waiting, for the counts
 
 
-class Row(NamedTuple):
-    """One accepted prediction. `timestamp`, `prediction` and `score` are None once it has its
-    outcome: only the id is needed from then on."""
-
-    segment: int  # the (version, window) it belongs to: JoinBuffer.segments
-    timestamp: int | None
-    prediction: Any
-    score: float | None
-    state: int
+# One accepted prediction: (segment, timestamp, prediction, score, state), indexed by the names
+# below. A plain tuple: one is made per prediction, on the ingest path. `segment` is the
+# (version, window) it belongs to (JoinBuffer.segments); timestamp, prediction and score are None
+# once it has its outcome: only the id is needed from then on.
+Row = tuple[int, int | None, Any, float | None, int]
+SEGMENT: Final = 0
+TIMESTAMP: Final = 1
+PREDICTION: Final = 2
+SCORE: Final = 3
+STATE: Final = 4
 
 
 class Held(NamedTuple):

@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from monitor.pipeline.join_rows import Held, JoinDelta, Row
+from monitor.pipeline.join_rows import PREDICTION, SCORE, SEGMENT, STATE, TIMESTAMP, Held, JoinDelta, Row
 from monitor.state.store import (
     CHECKPOINT_TABLE,
     JOIN_HELD_TABLE,
@@ -138,7 +138,7 @@ def _save_join(cur: Cursor, q: Sql, sid: int, delta: JoinDelta, generation: int)
                 "prediction = excluded.prediction, score = excluded.score, state = excluded.state"
             ),
             [
-                (sid, pid, r.segment, generation, r.timestamp, value(r.prediction), r.score, r.state)
+                (sid, pid, r[SEGMENT], generation, r[TIMESTAMP], value(r[PREDICTION]), r[SCORE], r[STATE])
                 for pid, r in sorted(delta.inserted)
             ],
         )
@@ -212,7 +212,7 @@ def read_rows(cur: Cursor, q: Sql, sid: int, ids: Sequence[str]) -> dict[str, Ro
             (sid, *chunk),
         )
         for pid, seg, ts, prediction, score, state in cur.fetchall():
-            found[pid] = Row(int(seg), None if ts is None else int(ts), prediction, score, int(state))
+            found[pid] = (int(seg), None if ts is None else int(ts), prediction, score, int(state))
     return found
 
 
