@@ -32,7 +32,8 @@ from monitor.pipeline.events import Rejected
 from monitor.pipeline.monitor import Monitor
 from monitor.pipeline.raw_batch import RawBatch
 from monitor.service import Service
-from monitor.state.store import PartitionCheckpoint, StateStore
+from monitor.state.partitions import PeerPartitions, restore_partition, save_partitions
+from monitor.state.store import StateStore
 
 log = logging.getLogger("driftline.kafka")
 
@@ -57,6 +58,9 @@ class KafkaSource:
         self._pacer = None if ahead is None else Pacer(int(ahead.total_seconds() * 1000))
         self._last_checkpoint = time.monotonic()
         self._last_probe = 0.0
+        self._peers = PeerPartitions(
+            store, config.group_id, lambda p: Monitor(service.config, service.baselines, p)
+        )
 
     # ------------------------------------------------------------------ partitions
 
@@ -68,9 +72,8 @@ class KafkaSource:
             monitor = Monitor(self.service.config, self.service.baselines, p)
             offsets = {}
             if p in stored:
-                checkpoint = stored[p]
-                monitor.restore(checkpoint.windows, checkpoint.join)
-                offsets = dict(checkpoint.offsets)
+                restore_partition(self.store, self.config.group_id, stored[p], monitor)
+                offsets = dict(stored[p].offsets)
             with self.service.lock:
                 self.service.partitions[p] = monitor
             self.offsets[p] = offsets
@@ -97,8 +100,9 @@ class KafkaSource:
         log.info("released partitions %s", sorted(mine))
 
     def peers(self) -> list[Monitor]:
-        """Partitions owned by other instances, as of their last checkpoint (windows only)."""
-        stored = stored_partitions(self.service, self.store, self.config.group_id)
+        """Partitions owned by other instances, as of their last checkpoint (windows, streams and
+        counters; refreshed by what changed since the last call)."""
+        stored = self._peers.refresh()
         return [monitor for p, monitor in sorted(stored.items()) if p not in self.owned]
 
     def may_evaluate(self) -> bool:
@@ -115,15 +119,17 @@ class KafkaSource:
         if self._producer is not None:
             self._producer.flush()
         self.service.dead_letters.flush()
+        # Under the lock: what changed since the last checkpoint is written, then marked saved.
         with self.service.lock:
-            checkpoints = [
-                PartitionCheckpoint(p, dict(self.offsets[p]), *self.service.partitions[p].snapshot())
-                for p in chosen
-            ]
-        self.store.save(self.config.group_id, checkpoints)
+            offsets = {p: dict(self.offsets[p]) for p in chosen}
+            save_partitions(
+                self.store,
+                self.config.group_id,
+                [(p, offsets[p], self.service.partitions[p]) for p in chosen],
+            )
         self._last_checkpoint = time.monotonic()
         if commit and self._consumer is not None:
-            commits = {(t, c.partition): offset for c in checkpoints for t, offset in c.offsets.items()}
+            commits = {(t, p): offset for p in chosen for t, offset in offsets[p].items()}
             # Asynchronous: a synchronous commit blocks the loop for as long as the broker is away.
             # The store already holds the truth; Kafka's copy catches up at the next checkpoint.
             self._consumer.commit_async(commits)
@@ -274,9 +280,4 @@ class KafkaSource:
 
 def stored_partitions(service: Service, store: StateStore, group: str) -> dict[int, Monitor]:
     """Every partition of the group as of its last checkpoint (windows, error buckets, counters)."""
-    partitions = {}
-    for p, blob in store.load_windows(group).items():
-        monitor = Monitor(service.config, service.baselines, p)
-        monitor.restore(blob, None)
-        partitions[p] = monitor
-    return partitions
+    return PeerPartitions(store, group, lambda p: Monitor(service.config, service.baselines, p)).refresh()

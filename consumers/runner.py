@@ -18,8 +18,9 @@ from monitor.pipeline.counters import Counters
 from monitor.service import Service
 from monitor.state.durable_results import DurableResults
 from monitor.state.group_commit import GroupCommit
+from monitor.state.partitions import restore_partition, save_partitions
 from monitor.state.result_archive import ResultArchive, Retention
-from monitor.state.store import PartitionCheckpoint, StateStore
+from monitor.state.store import StateStore
 
 
 def build_source(spec: InputConfig, config: DriftlineConfig) -> Source:
@@ -179,7 +180,7 @@ def run_embedded(
         stored = store.load(EMBEDDED_GROUP, [0]).get(0)
         if stored is not None:
             with service.lock:
-                service.monitor.restore(stored.windows, stored.join)
+                restore_partition(store, EMBEDDED_GROUP, stored, service.monitor)
                 service.positions.update(stored.offsets)
             for source in sources:
                 source.resume(stored.offsets)
@@ -191,9 +192,10 @@ def run_embedded(
         def checkpoint() -> None:
             with saving:
                 service.dead_letters.flush()
+                # Under the lock: what changed since the last checkpoint is written, then marked
+                # saved, with nothing ingested in between (the cost follows the traffic since).
                 with service.lock:
-                    saved = PartitionCheckpoint(0, dict(service.positions), *service.monitor.snapshot())
-                store.save(EMBEDDED_GROUP, [saved])
+                    save_partitions(store, EMBEDDED_GROUP, [(0, service.positions, service.monitor)])
 
         service.readiness_checks["state_store"] = store.ping
         service.evaluator.concept.attach(store)  # the concept-drift detector's state, durable

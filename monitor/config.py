@@ -110,6 +110,17 @@ class ModelConfig(Strict):
     window: Duration = timedelta(hours=1)
     allowed_lateness: Duration = timedelta(minutes=5)
     outcome_ttl: Duration = timedelta(days=7)
+    dedup_horizon: Duration = Field(
+        default=timedelta(hours=6),
+        description="how long after its window ends a joined prediction id is remembered, so that a "
+        "second outcome for it counts as a duplicate (later: unknown_prediction); every id is remembered "
+        "until outcome_ttl + allowed_lateness + this",
+    )
+    read_ahead: Duration = Field(
+        default=timedelta(days=1),
+        description="how far (event time) one input may be read ahead of the other with exact join "
+        "counts; predictions of a model without outcomes expire this long after outcome_ttl",
+    )
     segments: list[str] = Field(default_factory=list, description="segment values allowed as labels")
     window_sample: int = Field(default=2000, ge=0, le=100_000, description="rows kept per window for reports")
     drift: DriftThresholds = Field(default_factory=DriftThresholds)
@@ -266,6 +277,12 @@ class StateConfig(Strict):
     """Where durable state lives: SQLite (embedded, one process) or PostgreSQL (shared)."""
 
     url: str = "sqlite:///driftline-state.db"
+    join_cache: int = Field(
+        default=100_000,
+        ge=0,
+        description="recent predictions per partition and model kept in memory after a checkpoint "
+        "(outcomes that come soon are joined without a store look-up); the rest wait on disk",
+    )
 
 
 class DriftlineConfig(Strict):

@@ -1,125 +1,105 @@
-"""The delayed-outcome join: predictions wait for their outcome by prediction_id, for a TTL.
+"""The delayed-outcome join of one model in one partition: predictions wait for their outcome by
+prediction_id.
 
-Predictions are stored column-wise in one *segment* per (model version, window), so that
-an outcome finds its prediction with one dict lookup and the prediction's window comes
-with it (performance is reported per prediction window), and so that expiry drops whole
-segments at once. Every prediction id seen within the TTL stays in the index, joined or
-not, which is what makes a replayed prediction a duplicate instead of a second count.
+The rows live in the join store (monitor.state), as of the last checkpoint; this class reads them
+in batches through a `JoinReader` and keeps in memory only what changed since (`JoinDelta`, written
+by the next checkpoint with the offsets), a bounded cache of recent predictions, and one small
+`Segment` per (model version, window) with its counts and where it is in its life.
 
-Time is the predictions' event time: a segment expires when the latest prediction seen is
-past its window's end plus the TTL. Outcome times do not advance it, because when
-predictions and outcomes are read from two inputs side by side, how far one is read ahead
-of the other depends on the reader; predictions of one partition come in order, so a replay
-expires exactly the same predictions however the two inputs interleave.
-Expired ids are remembered for one more TTL to tell a late outcome ("expired") from one
-that never had a prediction ("unknown", counted when its hold runs out).
+The rule, deterministic however the input is split into batches and however the predictions and
+outcomes are interleaved (within the read-ahead allowance R):
+
+- A prediction P of window [ws, we) is late if its window was closed (ws + window + allowed
+  lateness <= the largest prediction time read before it); a late prediction is counted late and
+  nothing else. An accepted (not late) P whose id is still held is a duplicate.
+- An outcome O joins P iff P was accepted and O.timestamp <= we + TTL, and O is the first outcome
+  read for that id; a first outcome past we + TTL counts `expired_prediction` (P keeps waiting),
+  later outcomes for the id count `duplicate_outcome`.
+- P expires (counted once, per window) when the partition's outcome watermark - the largest outcome
+  time read, a running maximum decided per row, so batching does not matter - passes
+  we + TTL + allowed_lateness, or, so that a model without outcomes does not keep its predictions
+  for ever, when its prediction watermark passes we + TTL + R. An outcome read after that counts
+  `expired_prediction`.
+- An outcome that comes before its prediction is held until the prediction watermark passes the
+  end of the outcome's window plus the allowed lateness (from then on any prediction it could
+  belong to is late), or the outcome watermark passes that plus R; then it counts
+  `unknown_prediction`. A prediction that comes while its outcome is held joins it as if it had
+  come first (the outcome's own watermark decides whether it was in time).
+- Ids are remembered for de-duplication as long as they can matter, and at least until their
+  window is closed to predictions (so a replayed prediction is late, never new): a joined id
+  until the outcome watermark passes we + dedup_horizon (a second outcome after that counts
+  `unknown_prediction` instead of `duplicate_outcome`); every id until
+  we + TTL + allowed_lateness + dedup_horizon (outcomes for expired predictions count
+  `expired_prediction` until then, `unknown_prediction` after). Whether a second outcome is a
+  duplicate or unknown can depend on the interleaving when the outcomes are read more than
+  dedup_horizon ahead of the predictions; the joins and expiries do not.
+
+Assumed by the rule: a replayed prediction carries its original timestamp, and an outcome is not
+stamped before its prediction's window. R bounds how far one input may be read ahead of the other
+(the Kafka edge pauses the faster topic); `watermark` and `outcome_watermark` are what it paces by.
 """
 
 from __future__ import annotations
 
+from collections import OrderedDict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from itertools import repeat
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
-ROW_BITS = 32
-ROW_MASK = (1 << ROW_BITS) - 1
+from monitor.pipeline.join_rows import (
+    ANSWERED_LATE,
+    JOINED,
+    SEGMENT,
+    STATE,
+    WAITING,
+    Held,
+    JoinDelta,
+    JoinReader,
+    NoRows,
+    Row,
+)
+
+
+@dataclass(frozen=True)
+class JoinRules:
+    ttl_ms: int
+    lateness_ms: int
+    window_ms: int
+    dedup_ms: int
+    read_ahead_ms: int
+    numeric: bool  # regression: predictions and outcomes are numbers
 
 
 @dataclass
 class Segment:
-    """Predictions of one model version in one window, stored as the batches they came in."""
+    """The predictions of one model version in one window: their count still waiting, and
+    whether their joined ids were dropped (dedup horizon) and whether they expired."""
 
     version: str
     window_start: int
     window_end: int
-    ids: list[NDArray[Any]] = field(default_factory=list)
-    timestamp: list[NDArray[np.int64]] = field(default_factory=list)
-    prediction: list[NDArray[Any]] = field(default_factory=list)
-    score: list[NDArray[np.float64]] = field(default_factory=list)
-    joined: list[NDArray[np.bool_]] = field(default_factory=list)
-    offsets: list[int] = field(default_factory=list)  # first row of each chunk
+    waiting: int = 0
+    dedup_dropped: bool = False
+    expired: bool = False
 
-    @property
-    def size(self) -> int:
-        return self.offsets[-1] + len(self.ids[-1]) if self.offsets else 0
-
-    @property
-    def waiting(self) -> int:
-        return self.size - sum(int(j.sum()) for j in self.joined)
-
-    def append(
-        self, ids: NDArray[Any], ts: NDArray[np.int64], pred: NDArray[Any], score: NDArray[np.float64]
-    ) -> int:
-        first = self.size
-        self.offsets.append(first)
-        self.ids.append(ids)
-        self.timestamp.append(ts)
-        self.prediction.append(pred)
-        self.score.append(score)
-        self.joined.append(np.zeros(len(ids), bool))
-        return first
-
-    def take(
-        self, rows: NDArray[np.int64]
-    ) -> tuple[NDArray[np.int64], NDArray[Any], NDArray[Any], NDArray[Any]]:
-        """Mark `rows` (distinct, not yet joined) as joined; return (order, timestamps, predictions,
-        scores) where `order` sorts `rows` the way the other arrays come back."""
-        chunk_of = np.searchsorted(np.asarray(self.offsets), rows, side="right") - 1
-        order = np.argsort(chunk_of, kind="stable")
-        parts: list[tuple[Any, Any, Any]] = []
-        for chunk in np.unique(chunk_of).tolist():
-            local = rows[chunk_of == chunk] - self.offsets[chunk]
-            self.joined[chunk][local] = True
-            parts.append(
-                (self.timestamp[chunk][local], self.prediction[chunk][local], self.score[chunk][local])
-            )
-        ts, pred, score = (np.concatenate([p[k] for p in parts]) for k in range(3))
-        return order, ts, pred, score
-
-    def is_joined(self, rows: NDArray[np.int64]) -> NDArray[np.bool_]:
-        chunk_of = np.searchsorted(np.asarray(self.offsets), rows, side="right") - 1
-        out = np.zeros(len(rows), bool)
-        for chunk in np.unique(chunk_of).tolist():
-            mask = chunk_of == chunk
-            out[mask] = self.joined[chunk][rows[mask] - self.offsets[chunk]]
-        return out
-
-    def all_ids(self) -> list[str]:
-        return [pid for chunk in self.ids for pid in chunk.tolist()]
-
-    def to_state(self) -> dict[str, Any]:
-        def flat(parts: list[NDArray[Any]]) -> list[Any]:
-            return np.concatenate(parts).tolist() if parts else []
-
-        score = np.concatenate(self.score) if self.score else np.zeros(0)
-        return {
-            "version": self.version,
-            "window_start": self.window_start,
-            "window_end": self.window_end,
-            "ids": flat(self.ids),
-            "timestamp": flat(self.timestamp),
-            "prediction": flat(self.prediction),
-            "score": [None if s != s else s for s in score.tolist()],
-            "joined": np.flatnonzero(np.concatenate(self.joined)).tolist() if self.joined else [],
-        }
+    def to_state(self) -> list[Any]:
+        return [
+            self.version,
+            self.window_start,
+            self.window_end,
+            self.waiting,
+            self.dedup_dropped,
+            self.expired,
+        ]
 
     @classmethod
-    def from_state(cls, state: dict[str, Any]) -> Segment:
-        seg = cls(state["version"], int(state["window_start"]), int(state["window_end"]))
-        if not state["ids"]:
-            return seg
-        prediction = state["prediction"]
-        text = isinstance(prediction[0], str)
-        seg.append(
-            np.asarray(state["ids"], dtype=object),
-            np.asarray(state["timestamp"], dtype=np.int64),
-            np.asarray(prediction, dtype=object if text else np.float64),
-            np.asarray([np.nan if s is None else s for s in state["score"]], dtype=np.float64),
-        )
-        seg.joined[0][np.asarray(state["joined"], dtype=np.int64)] = True
-        return seg
+    def from_state(cls, state: list[Any]) -> Segment:
+        version, start, end, waiting, dropped, expired = state
+        return cls(str(version), int(start), int(end), int(waiting), bool(dropped), bool(expired))
 
 
 @dataclass(frozen=True)
@@ -139,68 +119,150 @@ class Matches:
 @dataclass(frozen=True)
 class JoinOutcome:
     matches: list[Matches]
-    expired: int  # outcomes whose prediction expired before they came
-    duplicate: int  # outcomes for a prediction already joined (or twice in one batch)
-    held: int  # outcomes that came before their prediction: kept until it comes or the TTL passes
+    expired: int  # outcomes past their prediction's window end + TTL, or for an expired prediction
+    duplicate: int  # outcomes for an id that already had its first outcome
+    held: int  # outcomes that came before their prediction
 
 
 @dataclass(frozen=True)
 class Expiry:
-    predictions: dict[tuple[str, int], int]  # unjoined predictions dropped, per (version, window)
+    predictions: dict[tuple[str, int], int]  # predictions that expired waiting, per (version, window)
     unknown_outcomes: int  # held outcomes whose prediction never came
 
 
-def _as_object(values: list[Any]) -> NDArray[Any]:
+@dataclass
+class _Pairs:
+    """Pairs of one segment, collected row by row: (arrival position, outcome, outcome time, row)."""
+
+    items: list[tuple[int, Any, int, Row]] = field(default_factory=list)
+
+    def add(self, at: int, outcome: Any, outcome_ts: int, row: Row) -> None:
+        self.items.append((at, outcome, outcome_ts, row))
+
+    def matches(self, segment: Segment, numeric: bool) -> Matches:
+        kind = np.float64 if numeric else object
+        order, outcome, outcome_ts, rows = zip(*self.items, strict=True)
+        _, ts, prediction, score, _ = zip(*rows, strict=True)
+        return Matches(
+            segment.version,
+            segment.window_start,
+            np.asarray(order, np.int64),
+            _array(list(outcome), kind),
+            np.asarray(outcome_ts, np.int64),
+            _array(list(prediction), kind),
+            np.asarray([np.nan if v is None else v for v in score], np.float64),
+            np.asarray([v or 0 for v in ts], np.int64),
+        )
+
+
+def _array(values: list[Any], kind: Any) -> NDArray[Any]:
+    if kind is not object:
+        return np.asarray(values, dtype=np.float64)
     out = np.empty(len(values), dtype=object)
     out[:] = values
     return out
 
 
-@dataclass
 class JoinBuffer:
-    """Pending predictions of one model, all versions, and outcomes that came first.
-
-    Outcomes normally come long after their prediction, but two input streams read side by
-    side (two Kafka topics after a restart, say) can deliver an outcome first; it is held
-    (by event time, for the TTL) and joins when its prediction arrives, so counts do not
-    depend on how the two streams interleave.
-    """
-
-    ttl_ms: int
-    segments: dict[int, Segment] = field(default_factory=dict)
-    next_segment: int = 0
-    watermark: int = 0  # largest prediction time seen, ms (outcomes do not move it: see below)
-    outcome_watermark: int = 0  # largest outcome time seen, ms (dates concept-drift alarms only)
-    expired_ids: list[tuple[int, set[str]]] = field(default_factory=list)  # (forget after, ids)
-    early: dict[str, tuple[int, Any]] = field(default_factory=dict)  # id -> (outcome time, outcome)
-    _index: dict[str, int] = field(default_factory=dict)
-    _segment_of: dict[tuple[str, int], int] = field(default_factory=dict)
-    _early_oldest: int = 0  # a lower bound on the oldest held outcome's time
-
-    def __post_init__(self) -> None:
-        self._early_oldest = min((t for t, _ in self.early.values()), default=0)
-        for sid, seg in self.segments.items():
-            self._segment_of[(seg.version, seg.window_start)] = sid
-            ids = seg.all_ids()
-            self._index.update(zip(ids, range(sid << ROW_BITS, (sid << ROW_BITS) + len(ids)), strict=True))
+    def __init__(self, rules: JoinRules, reader: JoinReader | None = None, cache_rows: int = 100_000) -> None:
+        self.rules = rules
+        self.reader: JoinReader = reader or NoRows()
+        self.cache_rows = cache_rows
+        self.watermark = 0  # largest prediction time read, ms
+        self.outcome_watermark = 0  # largest outcome time read, ms
+        self.segments: dict[int, Segment] = {}
+        self.next_segment = 0
+        self.held_buckets: dict[int, int] = {}  # until -> held outcomes (stored and new)
+        self.released_until = -(2**62)  # held outcomes with until <= this were let go
+        self._segment_of: dict[tuple[str, int], int] = {}
+        # Since the last checkpoint: rows inserted, stored rows changed (None: deleted), held
+        # outcomes added, stored held outcomes consumed, segment and release operations.
+        self._fresh: dict[str, Row] = {}
+        self._fresh_by_segment: dict[int, list[str]] = {}
+        self._changed: dict[str, Row | None] = {}
+        self._held: dict[str, Held] = {}
+        self._held_gone: set[str] = set()
+        self._ops = JoinDelta()
+        self._cache: OrderedDict[str, Row] = OrderedDict()  # stored rows inserted recently
 
     def __len__(self) -> int:
         """Predictions still waiting for an outcome."""
-        return sum(s.waiting for s in self.segments.values())
+        return sum(s.waiting for s in self.segments.values() if not s.expired)
+
+    @property
+    def held(self) -> int:
+        return sum(self.held_buckets.values())
+
+    # ------------------------------------------------------------------ lookups
+
+    def _stored_rows(self, ids: Sequence[str]) -> dict[str, Row]:
+        if isinstance(self.reader, NoRows):
+            return {}
+        missing = [
+            pid
+            for pid in ids
+            if pid not in self._fresh and pid not in self._changed and pid not in self._cache
+        ]
+        return self.reader.rows(missing) if missing else {}
+
+    def _row(self, pid: str, stored: dict[str, Row]) -> tuple[Row, Segment] | None:
+        """The row of `pid` and its segment as things stand, if it is still remembered."""
+        row: Row | None
+        if pid in self._fresh:
+            row = self._fresh[pid]
+        elif pid in self._changed:
+            row = self._changed[pid]
+        else:
+            row = self._cache.get(pid) or stored.get(pid)
+        if row is None:
+            return None
+        segment = self.segments.get(row[SEGMENT])
+        if segment is None or (row[STATE] == JOINED and segment.dedup_dropped):
+            return None
+        return row, segment
+
+    def _set(self, pid: str, row: Row | None) -> None:
+        if pid in self._fresh:
+            if row is None:
+                del self._fresh[pid]
+            else:
+                self._fresh[pid] = row
+        else:
+            self._changed[pid] = row
 
     def new_ids(self, ids: list[str]) -> NDArray[np.bool_]:
-        """Mask of ids never seen (within the TTL) and first in this batch: the rest are duplicates."""
+        """Mask of ids not remembered and first in this batch: the rest are duplicates."""
         distinct = set(ids)
-        seen = self._index.keys() & distinct
+        stored = self._stored_rows(list(distinct))
+        # Set operations find the few ids anything remembers; only those are looked at one by one.
+        candidates = (
+            (self._fresh.keys() & distinct)
+            | (self._changed.keys() & distinct)
+            | (self._cache.keys() & distinct)
+            | stored.keys()
+        )
+        remembered = {pid for pid in candidates if self._row(pid, stored) is not None}
         fresh = np.ones(len(ids), bool)
-        if seen:
-            fresh &= np.fromiter((pid not in seen for pid in ids), bool, len(ids))
+        if remembered:
+            fresh &= np.fromiter((pid not in remembered for pid in ids), bool, len(ids))
         if len(distinct) != len(ids):
             _, first = np.unique(np.asarray(ids, dtype=object), return_index=True)
             once = np.zeros(len(ids), bool)
             once[first] = True
             fresh &= once
         return fresh
+
+    # ------------------------------------------------------------------ predictions
+
+    def _segment(self, version: str, window_start: int, window_end: int) -> int:
+        key = (version, window_start)
+        sid = self._segment_of.get(key)
+        if sid is None:
+            sid = self.next_segment
+            self.next_segment += 1
+            self._segment_of[key] = sid
+            self.segments[sid] = Segment(version, window_start, window_end)
+        return sid
 
     def add(
         self,
@@ -211,132 +273,254 @@ class JoinBuffer:
         ts: NDArray[np.int64],
         pred: NDArray[Any],
         score: NDArray[np.float64],
-    ) -> Matches | None:
-        """Add new (already de-duplicated) predictions of one window; returns the pairs they form
-        with outcomes that came before them."""
-        key = (version, window_start)
-        sid = self._segment_of.get(key)
-        if sid is None:
-            sid = self.next_segment
-            self.next_segment += 1
-            self._segment_of[key] = sid
-            self.segments[sid] = Segment(version, window_start, window_end)
-        seg = self.segments[sid]
-        first = seg.append(ids, ts, pred, score)
-        base = (sid << ROW_BITS) | first
+    ) -> tuple[Matches | None, int]:
+        """Add new (accepted, de-duplicated) predictions of one window. Returns the pairs they form
+        with held outcomes, and how many held outcomes they answered too late."""
+        sid = self._segment(version, window_start, window_end)
+        segment = self.segments[sid]
         id_list = ids.tolist()
-        self._index.update(zip(id_list, range(base, base + len(ids)), strict=True))
-        if len(ts):
-            self.watermark = max(self.watermark, int(ts.max()))
-        if not self.early or not (self.early.keys() & set(id_list)):
-            return None
-        rows = np.fromiter((i for i, pid in enumerate(id_list) if pid in self.early), np.int64)
-        waiting = [self.early.pop(id_list[r]) for r in rows.tolist()]
-        order, ts_taken, pred_taken, score_taken = seg.take(rows + first)
-        return Matches(
-            version,
-            window_start,
-            rows[order],
-            _as_object([w[1] for w in waiting])[order],
-            np.asarray([w[0] for w in waiting], dtype=np.int64)[order],
-            pred_taken,
-            score_taken,
-            ts_taken,
+        scores = [None if s != s else s for s in score.tolist()]  # NaN: no score
+        rows: list[Row] = list(
+            zip(repeat(sid), ts.tolist(), pred.tolist(), scores, repeat(WAITING), strict=False)
         )
+        self._fresh.update(zip(id_list, rows, strict=True))
+        self._fresh_by_segment.setdefault(sid, []).extend(id_list)
+        segment.waiting += len(id_list)
+        if not self.held_buckets:
+            return None, 0
+        found = {pid: self._held[pid] for pid in id_list if pid in self._held}
+        if self.held > len(self._held):  # some held outcomes are stored
+            ask = [pid for pid in id_list if pid not in found]
+            found.update(self._stored_held(ask))
+        if not found:
+            return None, 0
+        pairs, late = _Pairs(), 0
+        deadline = window_end + self.rules.ttl_ms
+        for at, pid in enumerate(id_list):
+            held = found.get(pid)
+            if held is None:
+                continue
+            self._drop_held(pid, held)
+            row = self._fresh[pid]
+            if held.timestamp <= deadline and held.seen_before < deadline + self.rules.lateness_ms:
+                pairs.add(at, held.outcome, held.timestamp, row)
+                self._answer(pid, row, segment, JOINED)
+            else:
+                late += 1
+                self._answer(pid, row, segment, ANSWERED_LATE)
+        return (pairs.matches(segment, self.rules.numeric) if pairs.items else None), late
+
+    def _stored_held(self, ids: list[str]) -> dict[str, Held]:
+        """Stored held outcomes of these ids that are still held."""
+        ask = [pid for pid in dict.fromkeys(ids) if pid not in self._held_gone]
+        found = self.reader.held(ask) if ask else {}
+        return {pid: h for pid, h in found.items() if h.until > self.released_until}
+
+    def _drop_held(self, pid: str, held: Held) -> None:
+        if self._held.pop(pid, None) is None:
+            self._held_gone.add(pid)
+        left = self.held_buckets[held.until] - 1
+        if left:
+            self.held_buckets[held.until] = left
+        else:
+            del self.held_buckets[held.until]
+
+    def _answer(self, pid: str, row: Row, segment: Segment, state: int) -> None:
+        """Record a prediction's first outcome: its data is no longer needed."""
+        if state == JOINED:
+            segment.waiting -= 1
+            if segment.dedup_dropped:  # past the horizon: the id need not be kept
+                self._set(pid, None)
+                return
+        self._set(pid, (row[SEGMENT], None, None, None, state))
+
+    def mark_joined(self, pid: str) -> None:
+        """Record that `pid` (added, waiting) had its outcome elsewhere: a checkpoint of schema 2."""
+        row = self._fresh[pid]
+        self._answer(pid, row, self.segments[row[SEGMENT]], JOINED)
+
+    def hold(self, pid: str, timestamp: int, outcome: Any, seen_before: int) -> None:
+        """Hold an outcome whose prediction has not come."""
+        rules = self.rules
+        until = timestamp - timestamp % rules.window_ms + rules.window_ms + rules.lateness_ms
+        self._held[pid] = Held(timestamp, outcome, seen_before, until)
+        self.held_buckets[until] = self.held_buckets.get(until, 0) + 1
+
+    def saw_predictions(self, latest: int) -> None:
+        self.watermark = max(self.watermark, latest)
+
+    # ------------------------------------------------------------------ outcomes
 
     def match(self, ids: list[str], ts: NDArray[np.int64], outcomes: NDArray[Any]) -> JoinOutcome:
-        """Join a batch of outcomes; each prediction joins at most once."""
-        codes = np.fromiter((self._index.get(pid, -1) for pid in ids), np.int64, len(ids))
-        if len(ts):
-            self.outcome_watermark = max(self.outcome_watermark, int(ts.max()))
-        found = codes >= 0
-        matches, duplicate, expired, held = [], 0, 0, 0
-        for row in np.flatnonzero(~found).tolist():
-            pid = ids[row]
-            if any(pid in s for _, s in self.expired_ids):
-                expired += 1
-            elif pid in self.early:
-                duplicate += 1
-            else:
-                t = int(ts[row])
-                self._early_oldest = t if not self.early else min(self._early_oldest, t)
-                self.early[pid] = (t, outcomes[row])
+        """Join a batch of outcomes, row by row in order."""
+        rules = self.rules
+        times = ts.tolist()
+        values = outcomes.tolist()
+        before = (
+            np.maximum.accumulate(np.concatenate([[self.outcome_watermark], ts[:-1]])).tolist()
+            if len(ts)
+            else []
+        )
+        stored = self._stored_rows(list(dict.fromkeys(ids)))
+        stored_held: dict[str, Held] = {}
+        if self.held > len(self._held):  # some held outcomes are stored
+            stored_held = self._stored_held([pid for pid in ids if pid not in self._held])
+        pairs: dict[int, _Pairs] = {}
+        expired = duplicate = held = 0
+        fresh, changed, cache, segments = self._fresh, self._changed, self._cache, self.segments
+        for at, pid in enumerate(ids):
+            seen_before, t = int(before[at]), int(times[at])
+            # self._row(pid, stored), inlined: this loop is the outcome path's cost.
+            row = fresh.get(pid)
+            if row is None:
+                row = changed[pid] if pid in changed else (cache.get(pid) or stored.get(pid))
+            found = None
+            if row is not None:
+                segment = segments.get(row[SEGMENT])
+                if segment is not None and not (row[STATE] == JOINED and segment.dedup_dropped):
+                    found = row, segment
+            if found is not None:
+                row, segment = found
+                end = segment.window_end
+                # Forgotten at this outcome's place in the stream (once no prediction of the
+                # window can be accepted any more: see expire).
+                if self.watermark >= end + rules.lateness_ms and (
+                    seen_before >= end + rules.ttl_ms + rules.lateness_ms + rules.dedup_ms
+                    or (row[STATE] == JOINED and seen_before >= end + rules.dedup_ms)
+                ):
+                    found = None
+            if found is None:
+                if pid in self._held or (pid in stored_held and pid not in self._held_gone):
+                    duplicate += 1
+                    continue
+                self.hold(pid, t, values[at], seen_before)
                 held += 1
-        rows = np.flatnonzero(found)
-        seg_ids = codes[rows] >> ROW_BITS
-        for sid in np.unique(seg_ids).tolist():
-            seg = self.segments[sid]
-            in_seg = rows[seg_ids == sid]
-            pred_rows = codes[in_seg] & ROW_MASK
-            # An outcome for an already joined prediction, or twice in this batch, is a duplicate.
-            _, first = np.unique(pred_rows, return_index=True)
-            keep = np.zeros(len(pred_rows), bool)
-            keep[first] = True
-            keep &= ~seg.is_joined(pred_rows)
-            duplicate += int((~keep).sum())
-            in_seg, pred_rows = in_seg[keep], pred_rows[keep]
-            if not len(pred_rows):
                 continue
-            order, ts_taken, pred, score = seg.take(pred_rows)
-            rows_in_order = in_seg[order]
-            matches.append(
-                Matches(
-                    seg.version,
-                    seg.window_start,
-                    rows_in_order,
-                    outcomes[rows_in_order],
-                    ts[rows_in_order],
-                    pred,
-                    score,
-                    ts_taken,
-                )
-            )
+            row, segment = found
+            if row[STATE] != WAITING:
+                duplicate += 1
+                continue
+            deadline = segment.window_end + rules.ttl_ms
+            if segment.expired or seen_before >= deadline + rules.lateness_ms or t > deadline:
+                expired += 1
+                self._answer(pid, row, segment, ANSWERED_LATE)
+                continue
+            pairs.setdefault(row[SEGMENT], _Pairs()).add(at, values[at], t, row)
+            self._answer(pid, row, segment, JOINED)
+        if times:
+            self.outcome_watermark = max(self.outcome_watermark, int(ts.max()))
+        matches = [p.matches(self.segments[sid], rules.numeric) for sid, p in pairs.items()]
         return JoinOutcome(matches, expired, duplicate, held)
 
+    # ------------------------------------------------------------------ expiry
+
     def expire(self) -> Expiry:
-        """Drop what is older than the TTL: unjoined predictions, and held outcomes."""
-        self.expired_ids = [(t, s) for t, s in self.expired_ids if t > self.watermark]
+        """Move every segment along its life, and let go of held outcomes, as the watermarks say."""
+        rules, pred, out = self.rules, self.watermark, self.outcome_watermark
         counts: dict[tuple[str, int], int] = {}
-        for sid in [sid for sid, s in self.segments.items() if s.window_end + self.ttl_ms <= self.watermark]:
-            seg = self.segments.pop(sid)
-            del self._segment_of[(seg.version, seg.window_start)]
-            waiting: set[str] = set()
-            for ids, joined in zip(seg.ids, seg.joined, strict=True):
-                for pid in ids.tolist():
-                    self._index.pop(pid, None)
-                waiting.update(ids[~joined].tolist())
-            counts[(seg.version, seg.window_start)] = len(waiting)
-            if waiting:
-                self.expired_ids.append((seg.window_end + 2 * self.ttl_ms, waiting))
-        stale: list[str] = []
-        # Scanning the held outcomes only when the oldest of them may have expired keeps this
-        # cheap when many are held (a replay reading the outcomes far ahead of the predictions).
-        if self.early and self._early_oldest + self.ttl_ms <= self.watermark:
-            stale = [pid for pid, (t, _) in self.early.items() if t + self.ttl_ms <= self.watermark]
-            for pid in stale:
-                del self.early[pid]
-            self._early_oldest = min((t for t, _ in self.early.values()), default=0)
-        return Expiry(counts, len(stale))
+        for sid, segment in list(self.segments.items()):
+            end = segment.window_end
+            # Ids are forgotten only once the window is closed to predictions, so a replayed
+            # prediction is late, never new, however far the outcomes are read ahead.
+            closed = pred >= end + rules.lateness_ms
+            if (
+                not segment.dedup_dropped
+                and closed
+                and (out >= end + rules.dedup_ms or pred >= end + rules.dedup_ms + rules.read_ahead_ms)
+            ):
+                segment.dedup_dropped = True
+                self._ops.drop_joined.append(sid)
+                self._drop_fresh(sid, joined_only=True)
+            ttl = end + rules.ttl_ms
+            if not segment.expired and (out >= ttl + rules.lateness_ms or pred >= ttl + rules.read_ahead_ms):
+                segment.expired = True
+                counts[(segment.version, segment.window_start)] = segment.waiting
+            if closed and (
+                out >= ttl + rules.lateness_ms + rules.dedup_ms
+                or pred >= ttl + rules.read_ahead_ms + rules.dedup_ms
+            ):
+                del self.segments[sid]
+                del self._segment_of[(segment.version, segment.window_start)]
+                self._ops.drop_segments.append(sid)
+                self._drop_fresh(sid, joined_only=False)
+        return Expiry(counts, self._release_held(max(pred, out - rules.read_ahead_ms)))
+
+    def _drop_fresh(self, sid: int, joined_only: bool) -> None:
+        for pid in self._fresh_by_segment.get(sid, ()):
+            row = self._fresh.get(pid)
+            if row is not None and row[SEGMENT] == sid and (row[STATE] == JOINED or not joined_only):
+                del self._fresh[pid]
+        if not joined_only:
+            self._fresh_by_segment.pop(sid, None)
+
+    def _release_held(self, boundary: int) -> int:
+        due = [until for until in self.held_buckets if until <= boundary]
+        if not due:
+            return 0
+        released = sum(self.held_buckets.pop(until) for until in due)
+        self._held = {pid: h for pid, h in self._held.items() if h.until > boundary}
+        self.released_until = max(self.released_until, boundary)
+        previous = self._ops.release_held_until
+        self._ops.release_held_until = boundary if previous is None else max(previous, boundary)
+        return released
+
+    # ------------------------------------------------------------------ checkpoints
+
+    def delta(self) -> JoinDelta:
+        """What changed since the last checkpoint (read it, save it, then call `committed`)."""
+        ops = self._ops
+        return JoinDelta(
+            drop_segments=list(ops.drop_segments),
+            drop_joined=list(ops.drop_joined),
+            deleted=[pid for pid, row in self._changed.items() if row is None],
+            answered=[(pid, row[STATE]) for pid, row in self._changed.items() if row is not None],
+            inserted=list(self._fresh.items()),
+            release_held_until=ops.release_held_until,
+            held_deleted=sorted(self._held_gone),
+            held_inserted=list(self._held.items()),
+        )
+
+    def committed(self, reader: JoinReader) -> None:
+        """The last `delta()` is durable: the store that `reader` reads holds it now."""
+        if isinstance(self.reader, NoRows):
+            self.reader = reader
+        cache = self._cache
+        for pid, row in self._changed.items():
+            if pid in cache:
+                if row is None:
+                    del cache[pid]
+                else:
+                    cache[pid] = row
+        for pid, row in self._fresh.items():
+            cache[pid] = row
+        while len(cache) > self.cache_rows:
+            cache.popitem(last=False)
+        self._fresh, self._fresh_by_segment, self._changed = {}, {}, {}
+        self._held, self._held_gone = {}, set()
+        self._ops = JoinDelta()
 
     def to_state(self) -> dict[str, Any]:
+        """The small part, stored in the partition's checkpoint row: segments, watermarks, counts."""
         return {
-            "ttl_ms": self.ttl_ms,
-            "next_segment": self.next_segment,
             "watermark": self.watermark,
             "outcome_watermark": self.outcome_watermark,
-            "segments": {str(k): s.to_state() for k, s in self.segments.items()},
-            "expired_ids": [[t, sorted(s)] for t, s in self.expired_ids],
-            "early": [[pid, t, y] for pid, (t, y) in self.early.items()],
+            "next_segment": self.next_segment,
+            "segments": [[sid, *s.to_state()] for sid, s in sorted(self.segments.items())],
+            "held": sorted(self.held_buckets.items()),
+            "released_until": self.released_until,
         }
 
-    @classmethod
-    def from_state(cls, state: dict[str, Any]) -> JoinBuffer:
-        return cls(
-            ttl_ms=int(state["ttl_ms"]),
-            segments={int(k): Segment.from_state(v) for k, v in state["segments"].items()},
-            next_segment=int(state["next_segment"]),
-            watermark=int(state["watermark"]),
-            outcome_watermark=int(state.get("outcome_watermark", 0)),
-            expired_ids=[(int(t), set(ids)) for t, ids in state["expired_ids"]],
-            early={pid: (int(t), y) for pid, t, y in state["early"]},
-        )
+    def load_state(self, state: dict[str, Any], reader: JoinReader) -> None:
+        """Start from a checkpoint: the rows stay in the store, read through `reader`."""
+        self.reader = reader
+        self.watermark = int(state["watermark"])
+        self.outcome_watermark = int(state["outcome_watermark"])
+        self.next_segment = int(state["next_segment"])
+        self.segments = {int(sid): Segment.from_state(rest) for sid, *rest in state["segments"]}
+        self._segment_of = {(s.version, s.window_start): sid for sid, s in self.segments.items()}
+        self.held_buckets = {int(until): int(n) for until, n in state["held"]}
+        self.released_until = int(state["released_until"])
+        self._fresh, self._fresh_by_segment, self._changed = {}, {}, {}
+        self._held, self._held_gone = {}, set()
+        self._ops = JoinDelta()
+        self._cache = OrderedDict()

@@ -13,7 +13,6 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
-import orjson
 from numpy.typing import NDArray
 
 from monitor.baselines.baseline import Baseline
@@ -23,7 +22,7 @@ from monitor.core.performance import LabelDelayHistogram
 from monitor.core.reservoir import keys_from_ids
 from monitor.pipeline.counters import Counters
 from monitor.pipeline.events import OutcomeBatch, PredictionBatch
-from monitor.pipeline.join import JoinBuffer, Matches
+from monitor.pipeline.join import JoinBuffer, JoinRules, Matches
 from monitor.pipeline.windows import WindowState, add_pairs, running_watermark, window_starts
 
 KEEP_BUCKETS = 60
@@ -52,6 +51,17 @@ def _ms(duration: Any) -> int:
     return int(duration.total_seconds() * 1000)
 
 
+def join_rules(config: ModelConfig) -> JoinRules:
+    return JoinRules(
+        ttl_ms=_ms(config.outcome_ttl),
+        lateness_ms=_ms(config.allowed_lateness),
+        window_ms=_ms(config.window),
+        dedup_ms=_ms(config.dedup_horizon),
+        read_ahead_ms=_ms(config.read_ahead),
+        numeric=config.task == "regression",
+    )
+
+
 @dataclass
 class VersionStream:
     """The live state of one (model, version)."""
@@ -71,15 +81,14 @@ class VersionStream:
         self.errors = error_buckets(self.config)
 
     def to_state(self) -> dict[str, Any]:
+        """The stream's own state; its windows are stored one by one (monitor.pipeline.partition_state)."""
         return {
-            "windows": [w.to_state() for _, w in sorted(self.windows.items())],
             "watermark": self.watermark,
             "label_delay": self.label_delay.to_state(),
             "errors": self.errors.to_state(),
         }
 
     def load_state(self, state: dict[str, Any]) -> None:
-        self.windows = {int(w["start"]): WindowState.from_state(w) for w in state["windows"]}
         self.watermark = int(state["watermark"])
         self.label_delay = LabelDelayHistogram.from_state(state["label_delay"])
         # A checkpoint from before the error buckets (it held a partition-local detector) has none.
@@ -108,8 +117,17 @@ class Monitor:
         self.partition = partition
         self.models = {m.name: m for m in config.models}
         self.streams = {key: VersionStream(self.models[key[0]], b) for key, b in baselines.items()}
-        self.joins = {m.name: JoinBuffer(_ms(m.outcome_ttl)) for m in config.models}
+        self.joins = {
+            m.name: JoinBuffer(join_rules(m), cache_rows=config.state.join_cache) for m in config.models
+        }
         self.counters = Counters()
+        # Each window's fingerprint when a checkpoint last wrote it (monitor.pipeline.partition_state).
+        self.saved_windows: dict[tuple[str, str, int], tuple[int, ...]] = {}
+
+    def join_watermarks(self) -> dict[str, tuple[int, int]]:
+        """Per model, how far this partition's predictions and outcomes have been read (event time,
+        ms): what an edge reading two topics paces the faster one by (monitor.pipeline.join)."""
+        return {model: (join.watermark, join.outcome_watermark) for model, join in self.joins.items()}
 
     @property
     def known_versions(self) -> dict[str, set[str]]:
@@ -131,14 +149,17 @@ class Monitor:
         labels = {"model": batch.model, "model_version": batch.model_version}
         stream = self.streams[(batch.model, batch.model_version)]
         join = self.joins[batch.model]
-        fresh = join.new_ids(batch.prediction_id.tolist())
         self.counters.inc("predictions", len(batch), **labels)
-        self.counters.inc("duplicate_predictions", int((~fresh).sum()), **labels)
         starts = window_starts(batch.timestamp, stream.window_ms)
         seen_before = running_watermark(batch.timestamp, stream.watermark)
+        # Late first: whether a replay of an old prediction is late does not depend on how long
+        # its id is remembered (monitor.pipeline.join).
         late = starts + stream.window_ms + stream.lateness_ms <= seen_before
-        self.counters.inc("late_predictions", int((late & fresh).sum()), **labels)
-        keep = fresh & ~late
+        self.counters.inc("late_predictions", int(late.sum()), **labels)
+        keep = ~late
+        if keep.any():
+            keep[keep] = join.new_ids(batch.prediction_id[keep].tolist())
+        self.counters.inc("duplicate_predictions", int((~late & ~keep).sum()), **labels)
         if len(batch.timestamp):
             stream.watermark = max(stream.watermark, int(batch.timestamp.max()))
         joined: list[Matches] = []
@@ -151,7 +172,7 @@ class Monitor:
                 batch.score[rows],
                 keys_from_ids(batch.prediction_id[rows]),
             )
-            early = join.add(
+            early, answered_late = join.add(
                 batch.model_version,
                 start,
                 window.end,
@@ -160,8 +181,13 @@ class Monitor:
                 batch.prediction[rows],
                 batch.score[rows],
             )
+            self.counters.inc(
+                "unmatched_outcomes", answered_late, reason="expired_prediction", model=batch.model
+            )
             if early is not None:
                 joined.append(replace(early, order=rows[early.order]))
+        if len(batch.timestamp):
+            join.saw_predictions(int(batch.timestamp.max()))
         self._join(batch.model, joined)
         self._advance_errors(batch.model)
         self._close_windows(stream)
@@ -252,29 +278,3 @@ class Monitor:
         for stream in self.streams.values():
             for window in stream.windows.values():
                 window.closed = True
-
-    # ------------------------------------------------------------------ checkpoints
-
-    def snapshot(self) -> tuple[bytes, bytes]:
-        """This partition's state as stored in a checkpoint (monitor.state): a small `windows` blob
-        (windows, error-stream summaries, counters: what evaluators read) and a large `join` blob (every
-        prediction waiting for its outcome)."""
-        windows = {
-            "streams": [[m, v, s.to_state()] for (m, v), s in sorted(self.streams.items())],
-            "counters": self.counters.to_state(),
-        }
-        joins = {model: join.to_state() for model, join in sorted(self.joins.items())}
-        return (
-            orjson.dumps(windows, option=orjson.OPT_SERIALIZE_NUMPY),
-            orjson.dumps(joins, option=orjson.OPT_SERIALIZE_NUMPY),
-        )
-
-    def restore(self, windows: bytes, join: bytes | None) -> None:
-        """Load a checkpoint's blobs (`join=None`: windows only, as an evaluator reads a peer)."""
-        state = orjson.loads(windows)
-        for model, version, stream_state in state["streams"]:
-            if (model, version) in self.streams:
-                self.streams[(model, version)].load_state(stream_state)
-        self.counters = Counters.from_state(state["counters"])
-        if join is not None:
-            self.joins = {model: JoinBuffer.from_state(s) for model, s in orjson.loads(join).items()}

@@ -1,9 +1,10 @@
 """The shared StateStore: PostgreSQL, for several driftline instances consuming one group.
 
-Each instance saves only the partitions Kafka assigned to it; a save is one transaction of
-`INSERT ... ON CONFLICT (grp, partition) DO UPDATE`, so other instances' rows are never touched and
-a failed save leaves every previous checkpoint in place. `load_windows` is one statement, hence one
-snapshot: an evaluator never mixes a partition's new state with another's from before a save.
+Each instance saves only the partitions Kafka assigned to it; a save is one transaction over the
+rows of those partitions (checkpoint row, changed windows, join rows), so other instances' rows are
+never touched and a failed save leaves every previous checkpoint in place. `load_changes` runs in
+one REPEATABLE READ transaction, hence one snapshot: an evaluator never mixes a partition's new
+state with another's from before a save.
 
 The tables live in the first schema of the connection's search_path, so one database can hold
 several deployments (`?options=-csearch_path%3Dteam_a` in the URL).
@@ -22,29 +23,34 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, TypeVar
 
 import psycopg
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from monitor.errors import ConfigError, DriftlineError
+from monitor.pipeline.join_rows import JoinReader
 from monitor.state.store import (
     CHECKPOINT_TABLE,
+    JOIN_HELD_TABLE,
+    JOIN_ROWS_TABLE,
+    JOIN_STREAMS_TABLE,
     RECORDS_TABLE,
     SCHEMA_TABLE,
     SCHEMA_VERSION,
+    WINDOWS_TABLE,
     PartitionCheckpoint,
     RecordKey,
     RecordPut,
+    StoredPartition,
     advisory_lock_key,
     check_records,
     check_schema_version,
-    decode_offsets,
-    encode_offsets,
     redact_url,
     unique_partitions,
 )
+from monitor.state.tables import Sql, StoredJoin, load_partitions, save_partition
 
 T = TypeVar("T")
 
@@ -65,8 +71,57 @@ _RECORDS = f"""CREATE TABLE IF NOT EXISTS {RECORDS_TABLE} (
     value BYTEA NOT NULL,
     PRIMARY KEY (namespace, key)
 )"""
+# Schema 3 (see monitor.state.sqlite): windows one row each, the join's rows by (stream, id).
+# Predictions and outcomes are stored as text (a number as its repr, which reads back exactly).
+_ROW_STATE = (
+    f"""CREATE TABLE IF NOT EXISTS {WINDOWS_TABLE} (
+        grp TEXT NOT NULL,
+        partition INTEGER NOT NULL,
+        model TEXT NOT NULL,
+        version TEXT NOT NULL,
+        start BIGINT NOT NULL,
+        seq BIGINT NOT NULL,
+        state BYTEA NOT NULL,
+        PRIMARY KEY (grp, partition, model, version, start)
+    )""",
+    f"""CREATE TABLE IF NOT EXISTS {JOIN_STREAMS_TABLE} (
+        sid BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        grp TEXT NOT NULL,
+        partition INTEGER NOT NULL,
+        model TEXT NOT NULL,
+        UNIQUE (grp, partition, model)
+    )""",
+    f"""CREATE TABLE IF NOT EXISTS {JOIN_ROWS_TABLE} (
+        sid BIGINT NOT NULL,
+        pid TEXT NOT NULL,
+        seg INTEGER NOT NULL,
+        gen BIGINT NOT NULL,
+        ts BIGINT,
+        prediction TEXT,
+        score DOUBLE PRECISION,
+        state SMALLINT NOT NULL,
+        PRIMARY KEY (sid, pid)
+    )""",
+    f"CREATE INDEX IF NOT EXISTS {JOIN_ROWS_TABLE}_seg ON {JOIN_ROWS_TABLE} (sid, seg, gen)",
+    f"""CREATE TABLE IF NOT EXISTS {JOIN_HELD_TABLE} (
+        sid BIGINT NOT NULL,
+        pid TEXT NOT NULL,
+        ts BIGINT NOT NULL,
+        outcome TEXT,
+        seen_before BIGINT NOT NULL,
+        hold_until BIGINT NOT NULL,
+        PRIMARY KEY (sid, pid)
+    )""",
+    f"CREATE INDEX IF NOT EXISTS {JOIN_HELD_TABLE}_until ON {JOIN_HELD_TABLE} (sid, hold_until)",
+)
 # version -> statements that bring a store from the previous version to it.
-_MIGRATIONS = {2: (_RECORDS,)}
+_MIGRATIONS = {
+    2: (_RECORDS,),
+    3: (
+        f"ALTER TABLE {CHECKPOINT_TABLE} ADD COLUMN IF NOT EXISTS generation BIGINT NOT NULL DEFAULT 0",
+        *_ROW_STATE,
+    ),
+}
 
 _CREATE = (
     f"CREATE TABLE IF NOT EXISTS {SCHEMA_TABLE} (name TEXT PRIMARY KEY, version INTEGER NOT NULL)",
@@ -74,20 +129,17 @@ _CREATE = (
         grp TEXT NOT NULL,
         partition INTEGER NOT NULL,
         offsets TEXT NOT NULL,
+        generation BIGINT NOT NULL DEFAULT 0,
         windows BYTEA NOT NULL,
         join_buffer BYTEA NOT NULL,
         PRIMARY KEY (grp, partition)
     )""",
     _RECORDS,
+    *_ROW_STATE,
     f"INSERT INTO {SCHEMA_TABLE} (name, version) VALUES ('checkpoints', {SCHEMA_VERSION}) "
     "ON CONFLICT (name) DO NOTHING",
 )
-# %b: blobs travel in binary, not as hex text twice their size.
-_UPSERT = (
-    f"INSERT INTO {CHECKPOINT_TABLE} (grp, partition, offsets, windows, join_buffer) "
-    "VALUES (%s, %s, %s, %b, %b) ON CONFLICT (grp, partition) DO UPDATE SET "
-    "offsets = EXCLUDED.offsets, windows = EXCLUDED.windows, join_buffer = EXCLUDED.join_buffer"
-)
+_SQL = Sql("%s", lambda value: None if value is None else str(value))
 
 _RECORD_UPSERT = (
     f"INSERT INTO {RECORDS_TABLE} (namespace, key, value) VALUES (%s, %s, %b) "
@@ -124,6 +176,10 @@ class PostgresStateStore:
         if row is None or row[0] is None:
             raise ConfigError(f"state.url {self._where!r}: no schema of the search_path exists")
         namespace = str(row[0])
+        if self._current(conn):
+            # No DDL then: CREATE INDEX IF NOT EXISTS takes a share lock on its table even when the
+            # index exists, and deadlocks with other instances' saves.
+            return namespace
         with conn.transaction():
             # Concurrent CREATE TABLE IF NOT EXISTS can still collide in the catalog: take turns.
             conn.execute("SELECT pg_advisory_xact_lock(%s)", (advisory_lock_key("schema", namespace, ""),))
@@ -137,6 +193,15 @@ class PostgresStateStore:
                     conn.execute(statement)
                 conn.execute(f"UPDATE {SCHEMA_TABLE} SET version = %s WHERE name = 'checkpoints'", (step,))
         return namespace
+
+    @staticmethod
+    def _current(conn: psycopg.Connection) -> bool:
+        """Whether the schema's tables exist at this driftline's version (newer is refused by _prepare)."""
+        row = conn.execute(f"SELECT to_regclass('{SCHEMA_TABLE}')").fetchone()
+        if row is None or row[0] is None:
+            return False
+        found = conn.execute(f"SELECT version FROM {SCHEMA_TABLE} WHERE name = 'checkpoints'").fetchone()
+        return found is not None and int(found[0]) == SCHEMA_VERSION
 
     def _fetch(self, action: str, query: str, params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
         """The rows of one SELECT (binary results: bytea comes back as bytes-like)."""
@@ -176,39 +241,48 @@ class PostgresStateStore:
 
     def save(self, group: str, checkpoints: Sequence[PartitionCheckpoint]) -> None:
         unique_partitions(group, checkpoints)
-        rows = [
-            (group, c.partition, encode_offsets(c.offsets), bytes(c.windows), bytes(c.join))
-            for c in checkpoints
-        ]
-        if not rows:
+        if not checkpoints:
             return
 
         def work(conn: psycopg.Connection) -> None:
             with conn.transaction(), conn.cursor() as cursor:
-                cursor.executemany(_UPSERT, rows)
+                for checkpoint in checkpoints:
+                    save_partition(cursor, _SQL, group, checkpoint)
 
         self._call(f"saving group {group!r}", work)
 
-    def load(self, group: str, partitions: Iterable[int]) -> dict[int, PartitionCheckpoint]:
+    def load(self, group: str, partitions: Iterable[int]) -> dict[int, StoredPartition]:
         wanted = sorted({int(p) for p in partitions})
         if not wanted:
             return {}
-        query = (
-            f"SELECT partition, offsets, windows, join_buffer FROM {CHECKPOINT_TABLE} "
-            "WHERE grp = %s AND partition = ANY(%s)"
+        return self._read(
+            f"loading group {group!r}", lambda cur: load_partitions(cur, _SQL, group, wanted, {})
         )
 
-        rows = self._fetch(f"loading group {group!r}", query, (group, wanted))
-        return {
-            p: PartitionCheckpoint(p, decode_offsets(offsets, group, p), bytes(windows), bytes(join))
-            for p, offsets, windows, join in rows
-        }
+    def load_changes(self, group: str, seen: Mapping[int, int]) -> dict[int, StoredPartition]:
+        return self._read(
+            f"loading windows of group {group!r}", lambda cur: load_partitions(cur, _SQL, group, None, seen)
+        )
 
-    def load_windows(self, group: str) -> dict[int, bytes]:
-        query = f"SELECT partition, windows FROM {CHECKPOINT_TABLE} WHERE grp = %s"
+    def _read(self, action: str, work: Callable[[psycopg.Cursor[Any]], T]) -> T:
+        """`work` on a cursor in one read-only snapshot of the database."""
 
-        rows = self._fetch(f"loading windows of group {group!r}", query, (group,))
-        return {p: bytes(windows) for p, windows in rows}
+        def run(conn: psycopg.Connection) -> T:
+            with conn.transaction(), conn.cursor() as cursor:
+                cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+                return work(cursor)
+
+        return self._call(action, run)
+
+    def join_reader(self, group: str, partition: int, model: str) -> JoinReader:
+        def run(work: Callable[[psycopg.Cursor[Any]], T]) -> T:
+            def on(conn: psycopg.Connection) -> T:
+                with conn.cursor() as cursor:
+                    return work(cursor)
+
+            return self._call(f"reading join rows of model {model!r}", on)
+
+        return StoredJoin(run, _SQL, group, partition, model)
 
     def write_records(self, puts: Sequence[RecordPut] = (), deletes: Sequence[RecordKey] = ()) -> None:
         check_records(puts, deletes)

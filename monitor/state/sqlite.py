@@ -8,35 +8,47 @@ Sharing: a second process opening the same file waits on SQLite's own file locks
 instead of failing or corrupting it. The evaluation lock, however, is only exclusive inside one
 process: SQLite is the single-instance backend, and several instances need PostgreSQL.
 
-Threads: one connection guarded by a mutex; the ingestion thread's `save` and an evaluator's
-`load_windows` take turns.
+Threads: one connection guarded by a mutex; the ingestion thread's `save` and join look-ups and
+an evaluator's `load_changes` take turns.
+
+Memory: SQLite's page cache is bounded (`CACHE_KIB`); the join rows live in the file, and the
+operating system's file cache, not this process, holds what is read often.
 """
 
 from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from monitor.errors import ConfigError, DriftlineError
+from monitor.pipeline.join_rows import JoinReader
 from monitor.state.store import (
     CHECKPOINT_TABLE,
+    JOIN_HELD_TABLE,
+    JOIN_ROWS_TABLE,
+    JOIN_STREAMS_TABLE,
     RECORDS_TABLE,
     SCHEMA_TABLE,
     SCHEMA_VERSION,
+    WINDOWS_TABLE,
     PartitionCheckpoint,
     RecordKey,
     RecordPut,
+    StoredPartition,
     check_records,
     check_schema_version,
-    decode_offsets,
-    encode_offsets,
     unique_partitions,
 )
+from monitor.state.tables import Sql, StoredJoin, load_partitions, save_partition
 
+T = TypeVar("T")
 BUSY_TIMEOUT_S = 30.0  # a second process holding the write lock for longer is a fault, not contention
+PAGE_BYTES = 1024
+CACHE_KIB = 65_536  # SQLite's page cache: interior pages of the join rows' b-trees stay in memory
+_SQL = Sql("?", lambda value: value)  # an untyped column keeps labels as text and numbers as reals
 
 # Evaluation locks of every SQLite store in this process: (database file, group) -> holder's token.
 _evaluators: dict[tuple[str, str], object] = {}
@@ -48,29 +60,78 @@ _RECORDS = f"""CREATE TABLE IF NOT EXISTS {RECORDS_TABLE} (
     value BLOB NOT NULL,
     PRIMARY KEY (namespace, key)
 )"""
-# version -> statements that bring a store from the previous version to it.
-_MIGRATIONS = {2: (_RECORDS,)}
+# Schema 3: windows one row each; the join's rows keyed by (stream, prediction id), WITHOUT ROWID
+# so the key is the row's place (one b-tree, no second copy of the id), with a (stream, segment,
+# generation) index for the segment-wide deletes: each checkpoint's rows get a key range of their
+# own there, so its index entries are appended, not scattered over random pages like the rows.
+# Held outcomes likewise, by when they are let go.
+_ROW_STATE = (
+    f"""CREATE TABLE IF NOT EXISTS {WINDOWS_TABLE} (
+        grp TEXT NOT NULL,
+        partition INTEGER NOT NULL,
+        model TEXT NOT NULL,
+        version TEXT NOT NULL,
+        start INTEGER NOT NULL,
+        seq INTEGER NOT NULL,
+        state BLOB NOT NULL,
+        PRIMARY KEY (grp, partition, model, version, start)
+    )""",
+    f"""CREATE TABLE IF NOT EXISTS {JOIN_STREAMS_TABLE} (
+        sid INTEGER PRIMARY KEY,
+        grp TEXT NOT NULL,
+        partition INTEGER NOT NULL,
+        model TEXT NOT NULL,
+        UNIQUE (grp, partition, model)
+    )""",
+    f"""CREATE TABLE IF NOT EXISTS {JOIN_ROWS_TABLE} (
+        sid INTEGER NOT NULL,
+        pid TEXT NOT NULL,
+        seg INTEGER NOT NULL,
+        gen INTEGER NOT NULL,
+        ts INTEGER,
+        prediction,
+        score REAL,
+        state INTEGER NOT NULL,
+        PRIMARY KEY (sid, pid)
+    ) WITHOUT ROWID""",
+    f"CREATE INDEX IF NOT EXISTS {JOIN_ROWS_TABLE}_seg ON {JOIN_ROWS_TABLE} (sid, seg, gen)",
+    f"""CREATE TABLE IF NOT EXISTS {JOIN_HELD_TABLE} (
+        sid INTEGER NOT NULL,
+        pid TEXT NOT NULL,
+        ts INTEGER NOT NULL,
+        outcome,
+        seen_before INTEGER NOT NULL,
+        hold_until INTEGER NOT NULL,
+        PRIMARY KEY (sid, pid)
+    ) WITHOUT ROWID""",
+    f"CREATE INDEX IF NOT EXISTS {JOIN_HELD_TABLE}_until ON {JOIN_HELD_TABLE} (sid, hold_until)",
+)
+# version -> statements that bring a store from the previous version to it. Checkpoints of schema 2
+# keep their blobs (generation 0); monitor.pipeline.partition_state reads them once, and the next
+# save writes the rows.
+_MIGRATIONS = {
+    2: (_RECORDS,),
+    3: (f"ALTER TABLE {CHECKPOINT_TABLE} ADD COLUMN generation INTEGER NOT NULL DEFAULT 0", *_ROW_STATE),
+}
 
-# `join` is an SQL keyword, hence join_buffer. Blob columns last, join last of all: SQLite stops
-# reading a row's overflow pages once it has the columns a query asks for.
+# `join` is an SQL keyword, hence join_buffer (only schema 2 filled it; `windows` holds the meta
+# blob since schema 3). Blob columns last: SQLite stops reading a row's overflow pages once it has
+# the columns a query asks for.
 _CREATE = (
     f"CREATE TABLE IF NOT EXISTS {SCHEMA_TABLE} (name TEXT PRIMARY KEY, version INTEGER NOT NULL)",
     f"""CREATE TABLE IF NOT EXISTS {CHECKPOINT_TABLE} (
         grp TEXT NOT NULL,
         partition INTEGER NOT NULL,
         offsets TEXT NOT NULL,
+        generation INTEGER NOT NULL DEFAULT 0,
         windows BLOB NOT NULL,
         join_buffer BLOB NOT NULL,
         PRIMARY KEY (grp, partition)
     )""",
     _RECORDS,
+    *_ROW_STATE,
     f"INSERT INTO {SCHEMA_TABLE} (name, version) VALUES ('checkpoints', {SCHEMA_VERSION}) "
     "ON CONFLICT (name) DO NOTHING",
-)
-_UPSERT = (
-    f"INSERT INTO {CHECKPOINT_TABLE} (grp, partition, offsets, windows, join_buffer) "
-    "VALUES (?, ?, ?, ?, ?) ON CONFLICT (grp, partition) DO UPDATE SET "
-    "offsets = excluded.offsets, windows = excluded.windows, join_buffer = excluded.join_buffer"
 )
 
 _RECORD_UPSERT = (
@@ -106,10 +167,15 @@ class SqliteStateStore:
             raise
 
     def _prepare(self) -> None:
+        # Small pages: a join row is ~60 bytes and its look-ups and updates land on random pages,
+        # so each one writes a page; 1 KiB instead of 4 KiB writes a quarter of the bytes (only
+        # takes effect on a new file).
+        self._conn.execute(f"PRAGMA page_size={PAGE_BYTES}")
         mode = self._conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
         if str(mode).lower() != "wal":
             raise ConfigError(f"state.url {self._where!r}: SQLite refused WAL mode (got {mode!r})")
         self._conn.execute("PRAGMA synchronous=FULL")
+        self._conn.execute(f"PRAGMA cache_size=-{CACHE_KIB}")
         self._conn.execute("BEGIN IMMEDIATE")
         try:
             for statement in _CREATE:
@@ -137,10 +203,6 @@ class SqliteStateStore:
 
     def save(self, group: str, checkpoints: Sequence[PartitionCheckpoint]) -> None:
         unique_partitions(group, checkpoints)
-        rows = [
-            (group, c.partition, encode_offsets(c.offsets), bytes(c.windows), bytes(c.join))
-            for c in checkpoints
-        ]
         with self._mutex:
             conn = self._open_connection()
             try:
@@ -148,7 +210,9 @@ class SqliteStateStore:
             except sqlite3.Error as err:
                 raise self._failed(f"saving group {group!r}", err) from err
             try:
-                conn.executemany(_UPSERT, rows)
+                cursor = conn.cursor()
+                for checkpoint in checkpoints:
+                    save_partition(cursor, _SQL, group, checkpoint)
                 conn.execute("COMMIT")
             except BaseException as err:
                 _rollback(conn)
@@ -156,33 +220,45 @@ class SqliteStateStore:
                     raise self._failed(f"saving group {group!r}", err) from err
                 raise
 
-    def _fetch(self, action: str, query: str, params: tuple[Any, ...]) -> list[Any]:
-        """The rows of one SELECT; a database error names `action`."""
+    def _run(self, action: str, work: Callable[[sqlite3.Cursor], T]) -> T:
+        """`work` on a cursor, outside any transaction (it reads the last committed state)."""
         with self._mutex:
             try:
-                return self._open_connection().execute(query, params).fetchall()
+                return work(self._open_connection().cursor())
             except sqlite3.Error as err:
                 raise self._failed(action, err) from err
 
-    def load(self, group: str, partitions: Iterable[int]) -> dict[int, PartitionCheckpoint]:
+    def _fetch(self, action: str, query: str, params: tuple[Any, ...]) -> list[Any]:
+        """The rows of one SELECT; a database error names `action`."""
+        return self._run(action, lambda cursor: cursor.execute(query, params).fetchall())
+
+    def load(self, group: str, partitions: Iterable[int]) -> dict[int, StoredPartition]:
         wanted = sorted({int(p) for p in partitions})
         if not wanted:
             return {}
-        marks = ", ".join("?" * len(wanted))
-        query = (
-            f"SELECT partition, offsets, windows, join_buffer FROM {CHECKPOINT_TABLE} "
-            f"WHERE grp = ? AND partition IN ({marks})"
+        return self._run(
+            f"loading group {group!r}", lambda cursor: load_partitions(cursor, _SQL, group, wanted, {})
         )
-        rows = self._fetch(f"loading group {group!r}", query, (group, *wanted))
-        return {
-            p: PartitionCheckpoint(p, decode_offsets(offsets, group, p), bytes(windows), bytes(join))
-            for p, offsets, windows, join in rows
-        }
 
-    def load_windows(self, group: str) -> dict[int, bytes]:
-        query = f"SELECT partition, windows FROM {CHECKPOINT_TABLE} WHERE grp = ?"
-        rows = self._fetch(f"loading windows of group {group!r}", query, (group,))
-        return {p: bytes(windows) for p, windows in rows}
+    def load_changes(self, group: str, seen: Mapping[int, int]) -> dict[int, StoredPartition]:
+        # One read transaction: every partition as of the same commit.
+        def work(cursor: sqlite3.Cursor) -> dict[int, StoredPartition]:
+            cursor.execute("BEGIN")
+            try:
+                return load_partitions(cursor, _SQL, group, None, seen)
+            finally:
+                cursor.execute("COMMIT")
+
+        return self._run(f"loading windows of group {group!r}", work)
+
+    def join_reader(self, group: str, partition: int, model: str) -> JoinReader:
+        return StoredJoin(
+            lambda work: self._run(f"reading join rows of model {model!r}", work),
+            _SQL,
+            group,
+            partition,
+            model,
+        )
 
     def write_records(self, puts: Sequence[RecordPut] = (), deletes: Sequence[RecordKey] = ()) -> None:
         check_records(puts, deletes)

@@ -1,9 +1,21 @@
-"""Durable checkpoints of the ingestion state, one row per (consumer group, input partition).
+"""Durable checkpoints of the ingestion state, per (consumer group, input partition).
 
-A checkpoint holds the next offset to read of every input of a partition together with two
-opaque blobs: `windows` (sketches, detectors, counters: what evaluation reads) and `join` (the
-pending predictions). Offsets and state are saved in one transaction, so after a crash the
-service resumes from a point where the state reflects exactly the inputs read before it.
+A checkpoint holds, in one transaction, the next offset to read of every input of a partition and
+what changed in its state since the previous checkpoint:
+
+- `meta`: a small blob rewritten every time (counters, each stream's watermark, detector and
+  label-delay state, the join's segments and watermarks, the keys of the windows it holds);
+- `windows`: the windows whose content changed (one row each; None deletes one);
+- `joins`: per model, the join's row changes (monitor.pipeline.join_rows.JoinDelta).
+
+So a checkpoint costs what the traffic since the last one changed, not the state's size, and a
+restore reads offsets, the meta blob and the windows, never the pending predictions: the join
+reads those rows from the store when outcomes ask for them (`join_reader`). After a crash the
+service resumes from a point where the stored state reflects exactly the inputs read before it.
+
+Each save bumps the partition's `generation`; windows carry the generation that wrote them, so an
+evaluator of another instance reads only the windows changed since it last looked
+(`load_changes`).
 
 Backends, chosen by `state.url`:
 
@@ -19,27 +31,46 @@ deployment never imports the PostgreSQL driver.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Protocol
 from urllib.parse import urlsplit, urlunsplit
 
 import orjson
 
 from monitor.errors import ConfigError, DriftlineError
+from monitor.pipeline.join_rows import JoinDelta, JoinReader
 
-SCHEMA_VERSION = 2  # bump together with a migration in both backends (their _MIGRATIONS)
+SCHEMA_VERSION = 3  # bump together with a migration in both backends (their _MIGRATIONS)
 CHECKPOINT_TABLE = "driftline_checkpoints"
 SCHEMA_TABLE = "driftline_schema"
 RECORDS_TABLE = "driftline_records"  # schema 2: small durable records (alert state, outbox, logs)
+# Schema 3: state by row instead of two whole blobs per partition.
+WINDOWS_TABLE = "driftline_windows"
+JOIN_STREAMS_TABLE = "driftline_join_streams"  # (group, partition, model) -> a small integer
+JOIN_ROWS_TABLE = "driftline_join_rows"
+JOIN_HELD_TABLE = "driftline_join_held"
+
+WindowKey = tuple[str, str, int]  # model, version, window start (ms)
 
 
 @dataclass(frozen=True)
 class PartitionCheckpoint:
     partition: int  # input partition number (Kafka partition; 0 for embedded sources)
     offsets: dict[str, int]  # input (topic or file name) -> next offset to read
-    windows: bytes  # opaque blob: window sketches, detectors, counters (what evaluation reads)
-    join: bytes  # opaque blob: the join buffer (pending predictions)
+    meta: bytes  # opaque blob: counters, stream states, join segments (small, rewritten each time)
+    windows: Mapping[WindowKey, bytes | None] = field(default_factory=dict)  # changed; None: deleted
+    joins: Mapping[str, JoinDelta] = field(default_factory=dict)  # model -> row changes
+
+
+@dataclass(frozen=True)
+class StoredPartition:
+    partition: int
+    offsets: dict[str, int]
+    meta: bytes
+    generation: int  # saves of this partition so far (0: written by schema 2, see legacy_join)
+    windows: dict[WindowKey, bytes]  # all of them, or those changed since a given generation
+    legacy_join: bytes = b""  # schema 2's join blob (`meta` is then its windows blob)
 
 
 RecordPut = tuple[str, str, bytes]  # (namespace, key, value)
@@ -50,12 +81,16 @@ class StateStore(Protocol):
     def save(self, group: str, checkpoints: Sequence[PartitionCheckpoint]) -> None:
         """Atomically replace the stored checkpoints of these partitions (all or nothing)."""
 
-    def load(self, group: str, partitions: Iterable[int]) -> dict[int, PartitionCheckpoint]:
-        """Stored checkpoints of these partitions (missing ones absent)."""
+    def load(self, group: str, partitions: Iterable[int]) -> dict[int, StoredPartition]:
+        """Stored checkpoints of these partitions with all their windows (missing ones absent)."""
 
-    def load_windows(self, group: str) -> dict[int, bytes]:
-        """The `windows` blob of every stored partition of the group (what an evaluator merges),
-        without reading the (large) join blobs."""
+    def load_changes(self, group: str, seen: Mapping[int, int]) -> dict[int, StoredPartition]:
+        """Every stored partition of the group, read in one snapshot, with only the windows written
+        after generation `seen[partition]` (all of a partition not in `seen`): what an evaluator
+        merging other instances' partitions reads on each tick."""
+
+    def join_reader(self, group: str, partition: int, model: str) -> JoinReader:
+        """The stored join rows of one model in one partition, for lookups by prediction id."""
 
     def try_lock_evaluation(self, group: str) -> bool:
         """Become the group's only evaluator, without blocking; True if this store now holds the lock.

@@ -146,8 +146,9 @@ def live(prometheus_server: Any, tmp_path: Path) -> Any:
         prom = prometheus_server([f"127.0.0.1:{metrics.port}"], scrape_interval="1s", rule_files=[RULES])
         prom.wait_for('driftline_predictions_total{model="m"} == 3000', timeout=30)
         time.sleep(2)  # a few scrapes of the first step, so the second step shows as an increase
-        # Step 2: the drifted hours, a late prediction (hour 0 is closed), a repeated id, a bad message.
-        late_and_duplicate = [prediction("late-1", 0), prediction("6-0", 6), b"[1, 2"]
+        # Step 2: the drifted hours, a late prediction (hour 0 is closed), a repeated id (of hour 8,
+        # still open: a repeat for a closed hour counts late), a bad message.
+        late_and_duplicate = [prediction("late-1", 0), prediction("8-0", 8), b"[1, 2"]
         feed(service, range(6, 9), rng, extra=late_and_duplicate)
         service.evaluate(flush=True)
         prom.wait_for('driftline_predictions_total{model="m"} == 4502', timeout=30)

@@ -28,12 +28,16 @@ from monitor.state.factory import open_state_store
 from monitor.state.postgres import PostgresStateStore
 from monitor.state.store import (
     CHECKPOINT_TABLE,
+    JOIN_HELD_TABLE,
+    JOIN_ROWS_TABLE,
+    JOIN_STREAMS_TABLE,
     RECORDS_TABLE,
     SCHEMA_TABLE,
     SCHEMA_VERSION,
+    WINDOWS_TABLE,
     PartitionCheckpoint,
 )
-from tests.unit.state.test_store import checkpoint, save_from_two_threads
+from tests.unit.state.test_store import as_saved, checkpoint, save_from_two_threads, view
 
 pytestmark = pytest.mark.integration
 
@@ -106,12 +110,14 @@ def terminate_sessions(admin: psycopg.Connection, application_name: str) -> int:
 
 def test_round_trip_replace_and_partial_loads(open_store: Callable[[], PostgresStateStore]) -> None:
     store = open_store()
-    odd = PartitionCheckpoint(7, {"predictions": 2**40, "outcomes": 0}, bytes(range(256)) * 300, b"\x00")
+    odd = PartitionCheckpoint(
+        7, {"predictions": 2**40, "outcomes": 0}, bytes(range(256)) * 300, {("m", "v", -1): b"\x00"}
+    )
     store.save("g", [checkpoint(0, 1), checkpoint(1, 1), odd])
     store.save("g", [checkpoint(1, 2)])
     store.save("other", [checkpoint(0, 9)])
-    assert store.load("g", [0, 1, 7, 8]) == {0: checkpoint(0, 1), 1: checkpoint(1, 2), 7: odd}
-    assert store.load("g", [1]) == {1: checkpoint(1, 2)}
+    assert view(store.load("g", [0, 1, 7, 8])) == as_saved(checkpoint(0, 1), checkpoint(1, 2), odd)
+    assert view(store.load("g", [1])) == as_saved(checkpoint(1, 2))
     assert store.load("g", []) == {}
     assert store.load("missing", [0]) == {}
 
@@ -123,7 +129,18 @@ def test_tables_are_created_in_the_urls_schema_with_a_version_row(
     tables = admin.execute(
         "SELECT table_name FROM information_schema.tables WHERE table_schema = %s ORDER BY 1", (schema,)
     ).fetchall()
-    assert tables == [(CHECKPOINT_TABLE,), (RECORDS_TABLE,), (SCHEMA_TABLE,)]
+    assert tables == sorted(
+        (t,)
+        for t in (
+            CHECKPOINT_TABLE,
+            JOIN_HELD_TABLE,
+            JOIN_ROWS_TABLE,
+            JOIN_STREAMS_TABLE,
+            RECORDS_TABLE,
+            SCHEMA_TABLE,
+            WINDOWS_TABLE,
+        )
+    )
     version = admin.execute(
         sql.SQL("SELECT name, version FROM {}.{}").format(
             sql.Identifier(schema), sql.Identifier(SCHEMA_TABLE)
@@ -133,12 +150,18 @@ def test_tables_are_created_in_the_urls_schema_with_a_version_row(
     open_store()  # opening again finds the tables and the version in place
 
 
-def test_load_windows_returns_only_the_groups_windows(open_store: Callable[[], PostgresStateStore]) -> None:
+def test_load_changes_returns_the_groups_windows_written_since(
+    open_store: Callable[[], PostgresStateStore],
+) -> None:
     store = open_store()
     store.save("a", [checkpoint(0, 1), checkpoint(3, 4)])
     store.save("b", [checkpoint(0, 8)])
-    assert store.load_windows("a") == {0: checkpoint(0, 1).windows, 3: checkpoint(3, 4).windows}
-    assert store.load_windows("empty") == {}
+    assert view(store.load_changes("a", {})) == as_saved(checkpoint(0, 1), checkpoint(3, 4))
+    store.save("a", [PartitionCheckpoint(3, {}, b"m", {("m", "1", 0): b"new", ("m", "1", 3_600_000): None})])
+    changed = store.load_changes("a", {0: 1, 3: 1})
+    assert changed[0].windows == {} and changed[3].windows == {("m", "1", 0): b"new"}
+    assert set(store.load("a", [3])[3].windows) == {("m", "1", 0), ("m", "1", 7_200_000)}
+    assert store.load_changes("empty", {}) == {}
 
 
 def test_failed_saves_leave_every_previous_checkpoint(
@@ -161,9 +184,9 @@ def test_failed_saves_leave_every_previous_checkpoint(
     )
     with pytest.raises(DriftlineError, match="partition 99 refused"):
         store.save("g", [checkpoint(0, 3), checkpoint(1, 3), checkpoint(99, 3)])
-    assert store.load("g", [0, 1, 99]) == {0: checkpoint(0, 1), 1: checkpoint(1, 1)}
+    assert view(store.load("g", [0, 1, 99])) == as_saved(checkpoint(0, 1), checkpoint(1, 1))
     store.save("g", [checkpoint(0, 4)])  # the connection is usable after the failure
-    assert store.load("g", [0]) == {0: checkpoint(0, 4)}
+    assert view(store.load("g", [0])) == as_saved(checkpoint(0, 4))
 
 
 def test_two_stores_save_their_own_partitions_of_one_group_concurrently(
@@ -171,10 +194,10 @@ def test_two_stores_save_their_own_partitions_of_one_group_concurrently(
 ) -> None:
     stores = [open_store(), open_store()]
     assert save_from_two_threads(stores, 20) == []
-    assert stores[0].load("g", range(4)) == {p: checkpoint(p, 20) for p in range(4)}
+    assert view(stores[0].load("g", range(4))) == as_saved(*(checkpoint(p, 20) for p in range(4)))
 
 
-def test_load_windows_sees_whole_saves_of_another_store(open_store: Callable[[], PostgresStateStore]) -> None:
+def test_load_changes_sees_whole_saves_of_another_store(open_store: Callable[[], PostgresStateStore]) -> None:
     writer, evaluator = open_store(), open_store()
     writer.save("g", [checkpoint(p, 0, size=20_000) for p in range(4)])
     done = threading.Event()
@@ -182,7 +205,7 @@ def test_load_windows_sees_whole_saves_of_another_store(open_store: Callable[[],
 
     def evaluate() -> None:
         while not done.is_set():
-            snapshots.append(evaluator.load_windows("g"))
+            snapshots.append({p: s.meta for p, s in evaluator.load_changes("g", {}).items()})
 
     reader = threading.Thread(target=evaluate)
     reader.start()
@@ -193,7 +216,7 @@ def test_load_windows_sees_whole_saves_of_another_store(open_store: Callable[[],
     assert len(snapshots) > 1
     for snapshot in snapshots:
         generations = {blob.split(b":")[0] for blob in snapshot.values()}
-        assert len(generations) == 1, f"one load_windows mixed saves: {generations}"
+        assert len(generations) == 1, f"one load_changes mixed saves: {generations}"
 
 
 def test_evaluation_lock_is_exclusive_and_released_on_release_and_close(
@@ -252,7 +275,7 @@ def test_a_dropped_connection_is_reopened_and_forgets_its_lock(
     assert terminate_sessions(admin, schema) == 2
 
     holder.save("g", [checkpoint(0, 2)])  # reconnects once, transparently
-    assert holder.load("g", [0]) == {0: checkpoint(0, 2)}
+    assert view(holder.load("g", [0])) == as_saved(checkpoint(0, 2))
     # The lock died with the holder's session; the other store takes it, and the holder,
     # asking again, learns it no longer has it.
     assert other.try_lock_evaluation("g")
@@ -283,11 +306,11 @@ def test_an_unreachable_server_raises_then_recovers(admin: psycopg.Connection, s
         assert scratch_database in str(caught.value)
         assert not store.ping()
         with pytest.raises(DriftlineError):
-            store.load_windows("g")
+            store.load_changes("g", {})
 
         admin.execute(sql.SQL("ALTER DATABASE {} ALLOW_CONNECTIONS true").format(database))
         assert store.ping()
-        assert store.load("g", [0]) == {0: checkpoint(0, 1)}
+        assert view(store.load("g", [0])) == as_saved(checkpoint(0, 1))
     finally:
         store.close()
 

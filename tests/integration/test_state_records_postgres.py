@@ -17,7 +17,7 @@ from tests.unit.state.test_records import (
     check_records_and_checkpoints_live_side_by_side,
     check_round_trip_and_namespaces,
 )
-from tests.unit.state.test_store import checkpoint
+from tests.unit.state.test_store import as_saved, checkpoint, view
 
 pytestmark = pytest.mark.integration
 Opener = Callable[[], PostgresStateStore]
@@ -56,7 +56,7 @@ def test_a_schema_1_store_is_migrated(
         sql.SQL("UPDATE {}.{} SET version = 1").format(sql.Identifier(schema), sql.Identifier(SCHEMA_TABLE))
     )
     store = open_store()
-    assert store.load("g", [0])[0] == checkpoint(0, 2)
+    assert view(store.load("g", [0])) == as_saved(checkpoint(0, 2))
     store.write_records([("n", "k", b"v")])
     assert store.load_records("n") == {"k": b"v"}
     version = admin.execute(

@@ -1,88 +1,158 @@
+"""The join's rule case by case, in memory and with its rows in a real SQLite store."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
 import numpy as np
+import pytest
 
-from monitor.pipeline.join import JoinBuffer
+from monitor.pipeline.join import JoinBuffer, JoinRules
+from monitor.state.sqlite import SqliteStateStore
+from monitor.state.store import PartitionCheckpoint
 
-HOUR = 3_600_000
+H = 3_600_000
+M = 60_000
+RULES = JoinRules(ttl_ms=6 * H, lateness_ms=M, window_ms=H, dedup_ms=2 * H, read_ahead_ms=H, numeric=False)
 
 
-def _add(buf: JoinBuffer, ids: list[str], start: int = 0, ts: int = 0, version: str = "1") -> None:
+def _add(buf: JoinBuffer, ids: list[str], start: int = 0, ts: int = 0, version: str = "1") -> int:
+    """Add predictions of window [start, start + 1 h); returns how many held outcomes they joined."""
     n = len(ids)
-    buf.add(
+    matched, _ = buf.add(
         version,
         start,
-        start + HOUR,
+        start + H,
         np.asarray(ids, dtype=object),
         np.full(n, ts, np.int64),
         np.array(["1"] * n, dtype=object),
         np.full(n, 0.5),
     )
+    buf.saw_predictions(ts)
+    return 0 if matched is None else len(matched.order)
 
 
-def _outcomes(n: int) -> np.ndarray:
-    return np.array(["0"] * n, dtype=object)
+def _outcomes(buf: JoinBuffer, ids: list[str], ts: int) -> tuple[int, int, int, int]:
+    """(joined, expired, duplicate, held) of a batch of outcomes at time `ts`."""
+    got = buf.match(ids, np.full(len(ids), ts, np.int64), np.array(["0"] * len(ids), dtype=object))
+    return sum(len(m.order) for m in got.matches), got.expired, got.duplicate, got.held
 
 
-def test_outcome_joins_its_prediction_once() -> None:
-    buf = JoinBuffer(ttl_ms=24 * HOUR)
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[SqliteStateStore]:
+    opened = SqliteStateStore(tmp_path / "state.db")
+    yield opened
+    opened.close()
+
+
+def _checkpoint(buf: JoinBuffer, store: SqliteStateStore) -> None:
+    store.save("g", [PartitionCheckpoint(0, {}, b"{}", {}, {"m": buf.delta()})])
+    buf.committed(store.join_reader("g", 0, "m"))
+
+
+def test_an_outcome_joins_its_prediction_once_and_later_ones_are_duplicates() -> None:
+    buf = JoinBuffer(RULES)
     _add(buf, ["a", "b", "c"])
-    first = buf.match(["b", "zz", "b"], np.array([10, 10, 10], np.int64), _outcomes(3))
-    assert [(m.version, m.window_start, m.order.tolist()) for m in first.matches] == [("1", 0, [0])]
-    assert first.matches[0].outcome_timestamp.tolist() == [10]
-    assert (first.held, first.expired, first.duplicate) == (1, 0, 1)
-    again = buf.match(["b"], np.array([11], np.int64), _outcomes(1))
-    assert again.matches == [] and again.duplicate == 1
+    assert _outcomes(buf, ["b", "zz", "b"], 10) == (1, 0, 1, 1)
+    assert _outcomes(buf, ["b"], 11) == (0, 0, 1, 0)
     assert len(buf) == 2
+    assert buf.new_ids(["a", "d", "d", "b"]).tolist() == [False, True, False, False]
 
 
-def test_an_outcome_that_comes_first_joins_its_prediction_later() -> None:
-    buf = JoinBuffer(ttl_ms=HOUR)
-    early = buf.match(["late-pred"], np.array([50], np.int64), np.array(["1"], dtype=object))
-    assert early.held == 1 and early.matches == []
-    matched = buf.add(
-        "1",
-        0,
-        HOUR,
-        np.asarray(["x", "late-pred"], dtype=object),
-        np.array([10, 20], np.int64),
-        np.array(["0", "1"], dtype=object),
-        np.full(2, 0.5),
-    )
-    assert matched is not None and matched.order.tolist() == [1]
-    assert matched.outcome.tolist() == ["1"] and matched.prediction_timestamp.tolist() == [20]
-    assert buf.early == {} and len(buf) == 1
+def test_an_outcome_that_comes_first_joins_its_prediction_when_it_comes() -> None:
+    buf = JoinBuffer(RULES)
+    assert _outcomes(buf, ["late-pred", "late-pred"], 50) == (0, 0, 1, 1)
+    assert _add(buf, ["x", "late-pred"], ts=20) == 1
+    assert len(buf) == 1 and buf.held == 0
 
 
-def test_held_outcomes_expire_as_unknown() -> None:
-    buf = JoinBuffer(ttl_ms=HOUR)
-    buf.match(["nobody"], np.array([0], np.int64), _outcomes(1))
-    _add(buf, ["c"], start=2 * HOUR, ts=2 * HOUR)
-    assert buf.expire().unknown_outcomes == 1 and buf.early == {}
+def test_held_outcomes_are_let_go_when_their_prediction_can_no_longer_come() -> None:
+    buf = JoinBuffer(RULES)
+    _outcomes(buf, ["nobody"], 10)  # held until predictions pass 1 h + lateness
+    _add(buf, ["c"], start=0, ts=H)
+    assert buf.expire().unknown_outcomes == 0
+    _add(buf, ["d"], start=H, ts=H + M)
+    assert buf.expire().unknown_outcomes == 1 and buf.held == 0
 
 
-def test_new_ids_flags_seen_and_in_batch_duplicates() -> None:
-    buf = JoinBuffer(ttl_ms=HOUR)
+def test_predictions_expire_by_the_outcome_watermark_and_late_outcomes_count_expired() -> None:
+    buf = JoinBuffer(RULES)
+    _add(buf, ["a", "b", "c"])
+    assert _outcomes(buf, ["a"], 100) == (1, 0, 0, 0)
+    # An outcome past window end + TTL answers, too late: counted expired, its prediction waits on.
+    assert _outcomes(buf, ["c"], H + 6 * H + 1) == (0, 1, 0, 0)
+    assert buf.expire().predictions == {}  # the outcome watermark is not past end + TTL + lateness
+    assert _outcomes(buf, ["zz"], 7 * H + M) == (0, 0, 0, 1)
+    assert buf.expire().predictions == {("1", 0): 2}  # b and c, once
+    assert buf.expire().predictions == {}
+    assert _outcomes(buf, ["b", "c"], 7 * H + M) == (0, 1, 1, 0)  # b expired, c had its answer
+    assert len(buf) == 0
+
+
+def test_predictions_of_a_model_without_outcomes_expire_by_the_prediction_watermark() -> None:
+    buf = JoinBuffer(RULES)
     _add(buf, ["a"])
-    assert buf.new_ids(["a", "b", "b", "c"]).tolist() == [False, True, False, True]
-
-
-def test_expiry_counts_unjoined_and_classifies_late_outcomes() -> None:
-    buf = JoinBuffer(ttl_ms=HOUR)
-    _add(buf, ["a", "b"], start=0)
-    buf.match(["a"], np.array([100], np.int64), _outcomes(1))
-    _add(buf, ["c"], start=2 * HOUR, ts=2 * HOUR)  # watermark passes window end + TTL
+    _add(buf, ["b"], start=8 * H - H, ts=8 * H - 1)  # 1 h + 6 h TTL + 1 h read-ahead - 1 ms
+    assert buf.expire().predictions == {}
+    _add(buf, ["c"], start=8 * H, ts=8 * H)
     assert buf.expire().predictions == {("1", 0): 1}
-    late = buf.match(["b", "nobody"], np.array([2 * HOUR, 2 * HOUR], np.int64), _outcomes(2))
-    assert (late.expired, late.held) == (1, 1)
-    # An expired id is no longer a duplicate: the TTL bounds memory.
-    assert buf.new_ids(["a"]).tolist() == [True]
 
 
-def test_state_round_trip() -> None:
-    buf = JoinBuffer(ttl_ms=HOUR)
+def test_joined_ids_are_forgotten_after_the_dedup_horizon_and_all_ids_after_ttl_plus_it() -> None:
+    buf = JoinBuffer(RULES)
+    _add(buf, ["a", "b", "c"])
+    _outcomes(buf, ["a"], 10)
+    _outcomes(buf, ["x"], 3 * H)  # outcome watermark past window end + 2 h horizon
+    buf.expire()
+    # Not while the window is open to predictions: a replay of a would be counted again.
+    assert _outcomes(buf, ["a"], 3 * H) == (0, 0, 1, 0)
+    _add(buf, ["z"], start=H, ts=H + M)  # closes window 0
+    buf.expire()
+    assert _outcomes(buf, ["a"], 3 * H) == (0, 0, 0, 1)  # forgotten: held, as if unknown
+    assert _outcomes(buf, ["b"], 3 * H) == (1, 0, 0, 0)  # joined past the horizon: not kept
+    assert _outcomes(buf, ["b"], 3 * H) == (0, 0, 0, 1)
+    _outcomes(buf, ["x"], H + 6 * H + M + 2 * H)
+    assert buf.expire().predictions == {("1", 0): 1, ("1", H): 1}  # c, and z
+    assert 0 not in buf.segments  # and every id of window 0 is forgotten
+    assert buf.new_ids(["c"]).tolist() == [True]
+
+
+def test_checkpointed_rows_are_read_back_from_the_store(store: SqliteStateStore) -> None:
+    buf = JoinBuffer(RULES, cache_rows=0)
+    _add(buf, ["a", "b", "c", "d"])
+    _outcomes(buf, ["early"], 5)
+    _checkpoint(buf, store)
+    assert buf.new_ids(["a", "e"]).tolist() == [False, True]  # from the store: the cache is off
+    assert _outcomes(buf, ["a"], 10) == (1, 0, 0, 0)
+    _checkpoint(buf, store)  # a is joined in the store now
+    assert _outcomes(buf, ["a"], 11) == (0, 0, 1, 0)
+    assert _add(buf, ["early"], ts=3) == 1  # the held outcome, read from the store
+    _checkpoint(buf, store)
+    assert _outcomes(buf, ["early"], 12) == (0, 0, 1, 0)
+
+    restarted = JoinBuffer(RULES, cache_rows=0)
+    restarted.load_state(buf.to_state(), store.join_reader("g", 0, "m"))
+    assert _outcomes(restarted, ["a", "early", "b"], 13) == (1, 0, 2, 0)
+    assert len(restarted) == 2  # c and d
+
+
+def test_the_cache_is_bounded_and_forgets_the_oldest(store: SqliteStateStore) -> None:
+    buf = JoinBuffer(RULES, cache_rows=2)
+    _add(buf, ["a", "b", "c"])
+    _checkpoint(buf, store)
+    assert list(buf._cache) == ["b", "c"]
+    assert _outcomes(buf, ["a", "c"], 10) == (2, 0, 0, 0)  # a from the store, c from the cache
+
+
+def test_dropped_segments_leave_the_store(store: SqliteStateStore) -> None:
+    buf = JoinBuffer(RULES, cache_rows=0)
     _add(buf, ["a", "b"])
-    buf.match(["a", "early"], np.array([5, 5], np.int64), _outcomes(2))
-    restored = JoinBuffer.from_state(buf.to_state())
-    assert restored.to_state() == buf.to_state()
-    result = restored.match(["b", "a"], np.array([6, 6], np.int64), _outcomes(2))
-    assert [m.order.tolist() for m in result.matches] == [[0]] and result.duplicate == 1
-    assert restored.early == {"early": (5, "0")}
+    _outcomes(buf, ["a"], 10)
+    _checkpoint(buf, store)
+    _add(buf, ["c"], start=12 * H, ts=12 * H)
+    _outcomes(buf, ["c"], 12 * H)
+    buf.expire()
+    _checkpoint(buf, store)
+    rows = store._conn.execute("SELECT pid FROM driftline_join_rows ORDER BY pid").fetchall()
+    assert rows == [("c",)]

@@ -9,6 +9,8 @@ from monitor.baselines.store import BaselineStore
 from monitor.pipeline.monitor import Batch, Monitor
 from monitor.service import Service
 from monitor.sinks.dead_letters import MemoryDeadLetters
+from monitor.state.partitions import restore_partition, save_partitions
+from monitor.state.sqlite import SqliteStateStore
 from tests.unit import stream_world as world
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
@@ -222,7 +224,8 @@ def test_expired_predictions_are_counted_per_window() -> None:
     monitor = _monitor()
     preds, _ = _window_batch(0, 100, rng, outcome_delay_ms=None)
     monitor.ingest(Batch(predictions={("m", "1"): preds}))
-    much_later, _ = _window_batch(8, 10, rng, outcome_delay_ms=None)  # 1h window + 6h TTL passed
+    # No outcome at all: expiry by the predictions, past 1 h window + 6 h TTL + 1 d read-ahead.
+    much_later, _ = _window_batch(32, 10, rng, outcome_delay_ms=None)
     monitor.ingest(Batch(predictions={("m", "1"): much_later}))
     results = _by_window(monitor.evaluate_due(NOW))
     assert results[0].final and results[0].expired_predictions == 100
@@ -259,11 +262,25 @@ def test_a_window_open_when_its_baseline_is_swapped_keeps_it_across_a_restart(tm
     service.monitor.ingest(Batch(predictions={("m", "1"): _window_batch(0, 2000, rng)[0]}))
     store.save(new)
     assert service.swap_baseline(new) is old
-    windows, join = service.monitor.snapshot()
+    state = SqliteStateStore(tmp_path / "state.db")
+    save_partitions(state, "g", [(0, {}, service.monitor)])
 
     restarted = Service(cfg, {("m", "1"): store.load("m", "1")}, MemoryDeadLetters(), clock=lambda: NOW)
-    restarted.monitor.restore(windows, join)
+    restore_partition(state, "g", state.load("g", [0])[0], restarted.monitor)
     restarted.monitor.ingest(Batch(predictions={("m", "1"): _window_batch(1, 2000, rng)[0]}))
     results = _by_window(restarted.evaluate(flush=True))
     assert results[0].drift.baseline_id == old.id  # built before the swap
     assert results[1].drift.baseline_id == new.id  # opened after it
+    state.close()
+
+
+def test_join_watermarks_say_how_far_each_input_was_read() -> None:
+    rng = np.random.default_rng(13)
+    pipeline = _monitor()
+    preds, outs = _window_batch(2, 100, rng)
+    pipeline.ingest(Batch(predictions={("m", "1"): preds}))
+    assert pipeline.monitor.join_watermarks() == {"m": (int(preds.timestamp.max()), 0)}
+    pipeline.ingest(Batch(outcomes={"m": outs}))
+    assert pipeline.monitor.join_watermarks() == {
+        "m": (int(preds.timestamp.max()), int(outs.timestamp.max()))
+    }

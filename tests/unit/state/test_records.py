@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from monitor.state.sqlite import SqliteStateStore
-from monitor.state.store import RECORDS_TABLE, SCHEMA_TABLE, SCHEMA_VERSION, StateStore
-from tests.unit.state.test_store import checkpoint
+from monitor.state.store import CHECKPOINT_TABLE, SCHEMA_TABLE, SCHEMA_VERSION, StateStore
+from tests.unit.state.test_store import as_saved, checkpoint, view
 
 
 def check_round_trip_and_namespaces(store: StateStore) -> None:
@@ -36,7 +36,7 @@ def check_a_failing_batch_changes_nothing(store: StateStore) -> None:
 def check_records_and_checkpoints_live_side_by_side(store: StateStore) -> None:
     store.save("g", [checkpoint(0, 1)])
     store.write_records([("g", "0", b"record")])
-    assert store.load("g", [0])[0] == checkpoint(0, 1)
+    assert view(store.load("g", [0])) == as_saved(checkpoint(0, 1))
     assert store.load_records("g") == {"0": b"record"}
 
 
@@ -70,18 +70,23 @@ def test_records_survive_reopening(tmp_path: Path) -> None:
 
 def test_a_schema_1_store_is_migrated_keeping_its_checkpoints(tmp_path: Path) -> None:
     path = tmp_path / "old.db"
-    old = SqliteStateStore(path)
-    old.save("g", [checkpoint(0, 3)])
-    old.close()
-    with sqlite3.connect(path) as conn:  # make it look like a store written by schema 1
-        conn.execute(f"DROP TABLE {RECORDS_TABLE}")
-        conn.execute(f"UPDATE {SCHEMA_TABLE} SET version = 1")
+    with sqlite3.connect(path) as conn:  # the tables as schema 1 wrote them
+        conn.execute(f"CREATE TABLE {SCHEMA_TABLE} (name TEXT PRIMARY KEY, version INTEGER NOT NULL)")
+        conn.execute(f"INSERT INTO {SCHEMA_TABLE} VALUES ('checkpoints', 1)")
+        conn.execute(
+            f"CREATE TABLE {CHECKPOINT_TABLE} (grp TEXT NOT NULL, partition INTEGER NOT NULL, offsets TEXT "
+            "NOT NULL, windows BLOB NOT NULL, join_buffer BLOB NOT NULL, PRIMARY KEY (grp, partition))"
+        )
+        conn.execute(f"INSERT INTO {CHECKPOINT_TABLE} VALUES ('g', 0, '{{\"in\": 7}}', x'01', x'02')")
     conn.close()
     migrated = SqliteStateStore(path)
     try:
-        assert migrated.load("g", [0])[0] == checkpoint(0, 3)
+        old = migrated.load("g", [0])[0]
+        assert (old.offsets, old.meta, old.generation, old.windows) == ({"in": 7}, b"\x01", 0, {})
         migrated.write_records([("n", "k", b"v")])
         assert migrated.load_records("n") == {"k": b"v"}
+        migrated.save("g", [checkpoint(0, 3)])  # the row-level tables are there
+        assert view(migrated.load("g", [0])) == as_saved(checkpoint(0, 3))
     finally:
         migrated.close()
     with sqlite3.connect(path) as conn:

@@ -26,6 +26,7 @@ from monitor.state.store import (
     SCHEMA_VERSION,
     PartitionCheckpoint,
     StateStore,
+    StoredPartition,
     advisory_lock_key,
     redact_url,
 )
@@ -34,12 +35,25 @@ REPO_ROOT = Path(__file__).resolve().parents[3]
 
 
 def checkpoint(partition: int, generation: int, size: int = 1000) -> PartitionCheckpoint:
-    """A checkpoint whose every field says which partition and save generation wrote it."""
-    windows = (f"w{generation}:{partition};".encode() * size)[: size + generation % 13]
-    join = (f"j{generation}:{partition};".encode() * size)[: 2 * size + generation % 7]
+    """A checkpoint whose every field says which partition and save generation wrote it: its
+    meta blob and three windows (rewritten by every generation)."""
+    meta = (f"w{generation}:{partition};".encode() * size)[: size + generation % 13]
+    windows = {
+        ("m", "1", k * 3_600_000): (f"w{generation}:{partition}:{k};".encode() * size)[: size + k]
+        for k in range(3)
+    }
     return PartitionCheckpoint(
-        partition, {"predictions": generation, "outcomes": 2 * generation}, windows, join
+        partition, {"predictions": generation, "outcomes": 2 * generation}, meta, windows
     )
+
+
+def view(stored: dict[int, StoredPartition]) -> dict[int, tuple[object, ...]]:
+    """What a load returned, comparable with the checkpoints saved (`as_saved`)."""
+    return {p: (s.offsets, s.meta, s.windows) for p, s in stored.items()}
+
+
+def as_saved(*checkpoints: PartitionCheckpoint) -> dict[int, tuple[object, ...]]:
+    return {c.partition: (c.offsets, c.meta, dict(c.windows)) for c in checkpoints}
 
 
 @pytest.fixture
@@ -56,33 +70,39 @@ def store(db_path: Path) -> Iterator[SqliteStateStore]:
 
 def test_round_trip_keeps_bytes_and_offsets(store: SqliteStateStore) -> None:
     saved = [
-        PartitionCheckpoint(0, {"predictions": 17, "outcomes": 3}, bytes(range(256)) * 40, b"\x00join\x00"),
-        PartitionCheckpoint(1, {}, b"", b""),
-        PartitionCheckpoint(5, {"stdin": 2**40}, b"\xff" * 70_000, b"\x00" * 3),
+        PartitionCheckpoint(
+            0, {"predictions": 17, "outcomes": 3}, bytes(range(256)) * 40, {("m", "1", 0): b"\x00"}
+        ),
+        PartitionCheckpoint(1, {}, b""),
+        PartitionCheckpoint(5, {"stdin": 2**40}, b"\xff" * 70_000, {("m", "2", -5): b"\xff" * 70_000}),
     ]
     store.save("g", saved)
-    assert store.load("g", [0, 1, 5]) == {c.partition: c for c in saved}
+    assert view(store.load("g", [0, 1, 5])) == as_saved(*saved)
 
 
 @settings(max_examples=25, deadline=None)
 @given(
     offsets=st.dictionaries(st.text(min_size=1, max_size=20), st.integers(0, 2**62), max_size=4),
-    windows=st.binary(max_size=2000),
-    join=st.binary(max_size=2000),
+    meta=st.binary(max_size=2000),
+    windows=st.dictionaries(
+        st.tuples(st.text(min_size=1, max_size=5), st.text(max_size=5), st.integers(-(2**62), 2**62)),
+        st.binary(max_size=500),
+        max_size=4,
+    ),
     partition=st.integers(0, 2**31 - 1),
 )
 def test_any_checkpoint_round_trips(
     tmp_path_factory: pytest.TempPathFactory,
     offsets: dict[str, int],
-    windows: bytes,
-    join: bytes,
+    meta: bytes,
+    windows: dict[tuple[str, str, int], bytes],
     partition: int,
 ) -> None:
     store = SqliteStateStore(tmp_path_factory.mktemp("prop") / "state.db")
     try:
-        saved = PartitionCheckpoint(partition, offsets, windows, join)
+        saved = PartitionCheckpoint(partition, offsets, meta, windows)
         store.save("g", [saved])
-        assert store.load("g", [partition]) == {partition: saved}
+        assert view(store.load("g", [partition])) == as_saved(saved)
     finally:
         store.close()
 
@@ -90,44 +110,38 @@ def test_any_checkpoint_round_trips(
 def test_save_replaces_only_the_partitions_it_names(store: SqliteStateStore) -> None:
     store.save("g", [checkpoint(p, 1) for p in range(3)])
     store.save("g", [checkpoint(1, 2)])
-    assert store.load("g", range(3)) == {0: checkpoint(0, 1), 1: checkpoint(1, 2), 2: checkpoint(2, 1)}
+    assert view(store.load("g", range(3))) == as_saved(checkpoint(0, 1), checkpoint(1, 2), checkpoint(2, 1))
 
 
 def test_partial_loads_and_groups_are_separate(store: SqliteStateStore) -> None:
     store.save("a", [checkpoint(0, 1), checkpoint(1, 1)])
     store.save("b", [checkpoint(1, 9)])
-    assert store.load("a", [1, 7]) == {1: checkpoint(1, 1)}
-    assert store.load("b", [0, 1]) == {1: checkpoint(1, 9)}
+    assert view(store.load("a", [1, 7])) == as_saved(checkpoint(1, 1))
+    assert view(store.load("b", [0, 1])) == as_saved(checkpoint(1, 9))
     assert store.load("a", []) == {}
     assert store.load("missing", [0]) == {}
 
 
-def test_load_windows_returns_windows_without_reading_join_blobs(store: SqliteStateStore) -> None:
+def test_load_changes_reads_only_windows_written_since_a_generation(store: SqliteStateStore) -> None:
     store.save("a", [checkpoint(0, 1), checkpoint(3, 4)])
     store.save("b", [checkpoint(0, 8)])
-    columns_read: set[str] = set()
-
-    def record(action: int, table: str | None, column: str | None, *_: object) -> int:
-        if action == sqlite3.SQLITE_READ and table == CHECKPOINT_TABLE and column:
-            columns_read.add(column)
-        return sqlite3.SQLITE_OK
-
-    # White-box: SQLite's authorizer lists every column a statement reads.
-    store._conn.set_authorizer(record)
-    windows = store.load_windows("a")
-    store._conn.set_authorizer(None)
-
-    assert windows == {0: checkpoint(0, 1).windows, 3: checkpoint(3, 4).windows}
-    assert "windows" in columns_read
-    assert "join_buffer" not in columns_read
-    assert store.load_windows("empty") == {}
+    everything = store.load_changes("a", {})
+    assert view(everything) == as_saved(checkpoint(0, 1), checkpoint(3, 4))
+    assert {p: s.generation for p, s in everything.items()} == {0: 1, 3: 1}
+    # Partition 3 rewrites one window and drops another; partition 0 does not change.
+    store.save("a", [PartitionCheckpoint(3, {}, b"m", {("m", "1", 0): b"new", ("m", "1", 3_600_000): None})])
+    changed = store.load_changes("a", {0: 1, 3: 1})
+    assert changed[0].windows == {} and changed[0].meta == checkpoint(0, 1).meta
+    assert changed[3].generation == 2 and changed[3].windows == {("m", "1", 0): b"new"}
+    assert set(store.load("a", [3])[3].windows) == {("m", "1", 0), ("m", "1", 7_200_000)}
+    assert store.load_changes("empty", {}) == {}
 
 
 def test_duplicate_partition_in_one_save_is_refused_and_changes_nothing(store: SqliteStateStore) -> None:
     store.save("g", [checkpoint(0, 1), checkpoint(1, 1)])
     with pytest.raises(ValueError, match="partition 1 twice"):
         store.save("g", [checkpoint(0, 2), checkpoint(1, 2), checkpoint(1, 3)])
-    assert store.load("g", [0, 1]) == {0: checkpoint(0, 1), 1: checkpoint(1, 1)}
+    assert view(store.load("g", [0, 1])) == as_saved(checkpoint(0, 1), checkpoint(1, 1))
 
 
 def test_save_failing_mid_transaction_keeps_every_previous_checkpoint(
@@ -142,9 +156,9 @@ def test_save_failing_mid_transaction_keeps_every_previous_checkpoint(
     # Partitions 0 and 1 are written before 99 fails inside the same transaction.
     with pytest.raises(DriftlineError, match="partition 99 refused"):
         store.save("g", [checkpoint(0, 2), checkpoint(1, 2), checkpoint(99, 2)])
-    assert store.load("g", [0, 1, 99]) == {0: checkpoint(0, 1), 1: checkpoint(1, 1)}
+    assert view(store.load("g", [0, 1, 99])) == as_saved(checkpoint(0, 1), checkpoint(1, 1))
     store.save("g", [checkpoint(0, 3)])  # the store is usable after the failure
-    assert store.load("g", [0]) == {0: checkpoint(0, 3)}
+    assert view(store.load("g", [0])) == as_saved(checkpoint(0, 3))
 
 
 def test_checkpoints_survive_reopening_and_the_schema_version_is_recorded(db_path: Path) -> None:
@@ -153,7 +167,7 @@ def test_checkpoints_survive_reopening_and_the_schema_version_is_recorded(db_pat
     first.close()
     second = SqliteStateStore(db_path)
     try:
-        assert second.load("g", [2]) == {2: checkpoint(2, 5)}
+        assert view(second.load("g", [2])) == as_saved(checkpoint(2, 5))
     finally:
         second.close()
     with sqlite3.connect(db_path) as conn:
@@ -221,7 +235,7 @@ def test_killing_a_process_mid_save_leaves_a_complete_checkpoint(db_path: Path) 
         finally:
             store.close()
         generation = stored[0].offsets["predictions"]
-        assert stored == {p: checkpoint(p, generation, size=150_000) for p in range(4)}
+        assert view(stored) == as_saved(*(checkpoint(p, generation, size=150_000) for p in range(4)))
         assert generation >= acknowledged[-1], "a save that returned was lost"
         progress.append(generation)
     assert progress == sorted(progress)
@@ -255,19 +269,19 @@ def test_two_stores_on_one_file_save_concurrently_without_errors(db_path: Path) 
     failures = save_from_two_threads(stores, 30)
     try:
         assert failures == []
-        assert stores[0].load("g", range(4)) == {p: checkpoint(p, 30) for p in range(4)}
+        assert view(stores[0].load("g", range(4))) == as_saved(*(checkpoint(p, 30) for p in range(4)))
     finally:
         for store in stores:
             store.close()
 
 
-def test_load_windows_on_another_thread_sees_whole_saves(store: SqliteStateStore) -> None:
+def test_load_changes_on_another_thread_sees_whole_saves(store: SqliteStateStore) -> None:
     done = threading.Event()
     snapshots: list[dict[int, bytes]] = []
 
     def evaluate() -> None:
         while not done.is_set():
-            snapshots.append(store.load_windows("g"))
+            snapshots.append({p: s.meta for p, s in store.load_changes("g", {}).items()})
 
     store.save("g", [checkpoint(p, 0) for p in range(4)])
     reader = threading.Thread(target=evaluate)
@@ -279,7 +293,7 @@ def test_load_windows_on_another_thread_sees_whole_saves(store: SqliteStateStore
     assert snapshots
     for snapshot in snapshots:
         generations = {blob.split(b":")[0] for blob in snapshot.values()}
-        assert len(generations) == 1, f"one load_windows mixed saves: {generations}"
+        assert len(generations) == 1, f"one load_changes mixed saves: {generations}"
 
 
 def test_evaluation_lock_is_exclusive_within_the_process(db_path: Path, tmp_path: Path) -> None:
@@ -309,7 +323,7 @@ def test_closed_store_refuses_work_and_does_not_answer_ping(store: SqliteStateSt
     with pytest.raises(DriftlineError, match="closed"):
         store.save("g", [checkpoint(0, 1)])
     with pytest.raises(DriftlineError, match="closed"):
-        store.load_windows("g")
+        store.load_changes("g", {})
 
 
 def test_sqlite_urls_resolve_relative_to_the_config_folder(tmp_path: Path) -> None:
