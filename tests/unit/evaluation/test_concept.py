@@ -7,9 +7,12 @@ from pathlib import Path
 
 import pytest
 
+from monitor.pipeline.monitor import Monitor
 from monitor.pipeline.windows import ms_to_datetime
 from monitor.service import Service
 from monitor.state.factory import open_state_store
+from monitor.state.partitions import restore_partition, save_partitions
+from monitor.state.store import StateStore
 from tests.unit.evaluation import concept_world as world
 from tests.unit.evaluation.concept_world import H, Stream, feed, hour_of
 
@@ -81,15 +84,28 @@ def test_four_partitions_are_one_error_stream() -> None:
     assert one[0].start // 60_000 == four[0].start // 60_000 and one[0].alarms == four[0].alarms
 
 
-def test_a_partition_restored_from_an_older_checkpoint_counts_nothing_twice() -> None:
+def checkpoint(store: StateStore, service: Service, partition: int) -> None:
+    save_partitions(store, "g", [(partition, {}, service.partition(partition))])
+
+
+def restart_from_checkpoint(store: StateStore, service: Service, partition: int) -> None:
+    """The partition's process died: a fresh monitor restored from its last checkpoint replaces it."""
+    monitor = Monitor(service.config, service.baselines, partition)
+    restore_partition(store, "g", store.load("g", [partition])[partition], monitor)
+    with service.lock:
+        service.partitions[partition] = monitor
+
+
+def test_a_partition_restored_from_an_older_checkpoint_counts_nothing_twice(tmp_path: Path) -> None:
     stream = Stream("classification", lambda i: False, partitions=2)
     service = world.service(world.config("classification"))
+    store = open_state_store(f"sqlite:///{tmp_path / 'state.db'}")
     run = feed(service, stream, range(3), finish=False)
-    checkpoint = service.partition(1).snapshot()  # partition 1's checkpoint after hour 2
+    checkpoint(store, service, 1)  # partition 1's checkpoint after hour 2
     run = feed(service, stream, range(3, 5), run, finish=False)
     pairs = service.evaluator.concept.status("m", "1")["pairs"]  # type: ignore[index]
     # Partition 1 crashes: it restarts from its checkpoint and reads hours 3-4 again.
-    service.partition(1).restore(*checkpoint)
+    restart_from_checkpoint(store, service, 1)
     replayed = [stream.hour(i) for i in range(2, 5)]
     for i, (predictions, _) in zip(range(2, 5), replayed, strict=True):
         if i >= 3:
@@ -102,6 +118,7 @@ def test_a_partition_restored_from_an_older_checkpoint_counts_nothing_twice() ->
     feed(service, stream, range(5, 7), run)
     joined = sum(service.partition(p).counters.total("joined") for p in (0, 1))
     assert service.evaluator.concept.status("m", "1")["pairs"] == joined == 10_500  # type: ignore[index]
+    store.close()
 
 
 def _sqlite(tmp_path: Path) -> object:
@@ -121,11 +138,11 @@ def test_the_detector_continues_after_a_restart_and_on_another_instance(tmp_path
     first.evaluator.concept.store = store  # type: ignore[assignment]
     run = feed(first, stream, range(9), finish=False)
     assert first.evaluator.concept.episodes("m", "1") == expected[:1]
-    windows, join = first.monitor.snapshot()
+    checkpoint(store, first, 0)  # type: ignore[arg-type]
     # The process dies. The next one (or another instance taking over evaluation with the same
     # store) restores the partition's checkpoint and reads the detector's record back.
     second = world.service(world.config("regression"))
-    second.monitor.restore(windows, join)
+    restart_from_checkpoint(store, second, 0)  # type: ignore[arg-type]
     second.evaluator.concept.store = store  # type: ignore[assignment]
     feed(second, stream, range(9, 14), run)
     assert second.evaluator.concept.episodes("m", "1") == expected
