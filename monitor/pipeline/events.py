@@ -26,6 +26,9 @@ Rules worth knowing:
   and integral floats below 2**53 (3.0 -> "3"); anything else is `wrong_type`.
 - NaN/Infinity tokens anywhere are `non_finite`; a number beyond float range (1e999) is
   `non_finite` where it is used and ignored in an unconfigured field.
+- a finite number past the accepted range (|x| > 1e100, monitor.core.limits, which says why) in
+  a numeric feature or a regression prediction or outcome is `value_out_of_range`; a score has
+  its own range, [0, 1] (`out_of_range`).
 - the message keys are fixed by the format ("prediction", "score", "outcome"); the column names
   in `ModelConfig` describe the reference data, not the messages.
 - timestamps: ISO 8601 with "Z" or an offset, or a number of epoch seconds; naive strings and

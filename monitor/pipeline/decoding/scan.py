@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from monitor.config import ModelConfig
+from monitor.core.limits import MAX_ABS_VALUE
 from monitor.pipeline.decoding import _scan
 from monitor.pipeline.decoding.columns import Columns
 
@@ -55,7 +56,7 @@ def _plan(signature: tuple) -> _Plan:
         numeric.append(tuple(n for n, kind in features if kind == "numeric"))
         categorical.append(tuple(n for n, kind in features if kind != "numeric"))
     rows = zip(models, classification, numeric, categorical, strict=True)
-    capsule = _scan.make_plan([(m, c, list(n), list(k)) for m, c, n, k in rows], _HASH_SEED)
+    capsule = _scan.make_plan([(m, c, list(n), list(k)) for m, c, n, k in rows], _HASH_SEED, MAX_ABS_VALUE)
     return _Plan(capsule, tuple(models), tuple(classification), tuple(numeric), tuple(categorical))
 
 

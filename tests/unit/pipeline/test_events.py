@@ -276,6 +276,44 @@ def test_numbers_beyond_float_range_are_non_finite_where_used() -> None:
     assert batch is not None and batch.features["age"].tolist() == [42.0]
 
 
+@pytest.mark.parametrize("token", [b"1e200", b"-1e308", b"1.0000000000000002e100", str(10**101).encode()])
+def test_numbers_past_the_accepted_range_are_value_out_of_range(token: bytes) -> None:
+    # Finite, but past monitor.core.limits.MAX_ABS_VALUE: an accumulator could overflow on them.
+    raw = orjson.dumps(with_features(age=12345)).replace(b"12345", token)
+    reject = reject_of(raw)
+    assert reject.reason == "value_out_of_range" and reject.detail.startswith("features.age:")
+    assert "1e+100" in reject.detail and reject.raw == raw
+    regression = orjson.dumps(prediction(model="price", features={"rooms": 3}, prediction=12345))
+    reject = reject_of(regression.replace(b"12345", token))
+    assert reject.reason == "value_out_of_range" and reject.detail.startswith("prediction:")
+    outcome = orjson.dumps({"prediction_id": "p-1", "model": "price", "timestamp": T0, "outcome": 12345})
+    _, rejected = decode_outcomes([outcome.replace(b"12345", token)], MODELS)
+    assert [(r.reason, r.detail.split(":")[0]) for r in rejected] == [("value_out_of_range", "outcome")]
+
+
+def test_the_accepted_range_is_inclusive_and_unconfigured_fields_are_free() -> None:
+    batch, _ = decode_one(with_features(age=1e100, monthly_spend=-1e100))
+    assert batch is not None and batch.features["age"].tolist() == [1e100]
+    assert batch.features["monthly_spend"].tolist() == [-1e100]
+    batch, _ = decode_one(with_features(unused=1e300))
+    assert batch is not None
+    regression = prediction(model="price", features={"rooms": 3}, prediction=-1e100)
+    assert decode_one(regression)[0].prediction.tolist() == [-1e100]
+    assert reject_of(prediction(score=1e200)).reason == "out_of_range"  # the score's own rule first
+    assert reject_of(prediction(prediction=1e200)).reason == "wrong_type"  # not a class label
+
+
+def test_one_value_out_of_range_rejects_only_its_row() -> None:
+    messages = encode(
+        with_features(age=1.0),
+        prediction(prediction_id="p-2", features={"age": 1e200, "plan": "pro"}),
+        prediction(prediction_id="p-3"),
+    )
+    batches, rejected = decode_predictions(messages, MODELS)
+    assert batches[("churn", "3")].prediction_id.tolist() == ["p-1", "p-3"]
+    assert [(r.reason, r.position) for r in rejected] == [("value_out_of_range", 1)]
+
+
 # ---------------------------------------------------------------------------------- timestamps
 
 
