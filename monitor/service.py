@@ -144,10 +144,13 @@ class Service:
         a window closes. Returns the rejects (the Kafka edge forwards them to its topic)."""
         monitor = self.partition(partition)
         max_bytes = self.config.sources.max_message_bytes
+        # Event time is bounded by the service's clock: a message from the future is a reject,
+        # never a watermark (one such message would make every normal one after it late).
+        not_after = int((self.clock() + self.config.sources.max_future).timestamp() * 1000)
         predictions, rejected_p = decode_predictions(
-            raw.predictions, monitor.models, monitor.known_versions, max_bytes
+            raw.predictions, monitor.models, monitor.known_versions, max_bytes, not_after
         )
-        outcomes, rejected_o = decode_outcomes(raw.outcomes, monitor.models, max_bytes)
+        outcomes, rejected_o = decode_outcomes(raw.outcomes, monitor.models, max_bytes, not_after)
         rejected = [replace(r, topic="predictions") for r in rejected_p]
         rejected += [replace(r, topic="outcomes") for r in rejected_o]
         if rejected:

@@ -33,7 +33,8 @@ Rules worth knowing:
   in `ModelConfig` describe the reference data, not the messages.
 - timestamps: ISO 8601 with "Z" or an offset, or a number of epoch seconds; naive strings and
   instants outside 1970..2200 are `bad_timestamp`. ISO strings are truncated to the
-  millisecond, epoch-second numbers rounded to it.
+  millisecond, epoch-second numbers rounded to it. With `not_after_ms` (the service passes its
+  clock plus `sources.max_future`), a later instant is `future_timestamp`; past ones are fine.
 - `known_versions=None` accepts any version; otherwise a model missing from the mapping has no
   known version, so its messages are `unknown_version`.
 - batches and rejects keep input order; a required field that is null is `missing_field`.
@@ -119,12 +120,14 @@ def decode_predictions(
     models: Mapping[str, ModelConfig],
     known_versions: Mapping[str, AbstractSet[str]] | None = None,
     max_bytes: int = 1_000_000,
+    not_after_ms: int | None = None,
 ) -> tuple[dict[tuple[str, str], PredictionBatch], list[Rejected]]:
-    """Decode prediction messages into batches keyed by (model, model_version), plus the rejects."""
+    """Decode prediction messages into batches keyed by (model, model_version), plus the rejects.
+    `not_after_ms`: the latest event time accepted (later is `future_timestamp`), None for no bound."""
     plans = {name: FeaturePlan(config) for name, config in models.items()}
 
     def build(part: Part, pieces: dict[Any, list[Columns]]) -> None:
-        _prediction_pieces(part, models, plans, known_versions, pieces)
+        _prediction_pieces(part, models, plans, known_versions, pieces, not_after_ms)
 
     def finish(key: tuple[str, str], columns: Columns) -> PredictionBatch:
         plan = plans[key[0]]
@@ -142,24 +145,28 @@ def decode_predictions(
         )
 
     def scan(raws: list[Any]) -> Scanned:
-        return scan_predictions(raws, models, known_versions, max_bytes)
+        return scan_predictions(raws, models, known_versions, max_bytes, not_after_ms)
 
     return _decode(messages, scan, build, finish, max_bytes)
 
 
 def decode_outcomes(
-    messages: Sequence[bytes], models: Mapping[str, ModelConfig], max_bytes: int = 1_000_000
+    messages: Sequence[bytes],
+    models: Mapping[str, ModelConfig],
+    max_bytes: int = 1_000_000,
+    not_after_ms: int | None = None,
 ) -> tuple[dict[str, OutcomeBatch], list[Rejected]]:
-    """Decode outcome messages into batches keyed by model, plus the rejects."""
+    """Decode outcome messages into batches keyed by model, plus the rejects (`not_after_ms` as
+    for predictions)."""
 
     def build(part: Part, pieces: dict[Any, list[Columns]]) -> None:
-        _outcome_pieces(part, models, pieces)
+        _outcome_pieces(part, models, pieces, not_after_ms)
 
     def finish(model: str, columns: Columns) -> OutcomeBatch:
         return OutcomeBatch(model, columns["prediction_id"], columns["timestamp"], columns["outcome"])
 
     def scan(raws: list[Any]) -> Scanned:
-        return scan_outcomes(raws, models, max_bytes)
+        return scan_outcomes(raws, models, max_bytes, not_after_ms)
 
     return _decode(messages, scan, build, finish, max_bytes)
 
@@ -226,6 +233,7 @@ def _prediction_pieces(
     plans: Mapping[str, FeaturePlan],
     known_versions: Mapping[str, AbstractSet[str]] | None,
     pieces: dict,
+    not_after_ms: int | None,
 ) -> None:
     faults = part.faults
     ids, names, versions, times, features, predictions, scores, segments = top_columns(
@@ -247,7 +255,7 @@ def _prediction_pieces(
         plan, found = plans[model], Faults()
         columns = feature_columns(take(features, rows), plan, found)
         columns["prediction_id"] = np.array(take(ids, rows), dtype=object)
-        columns["timestamp"] = timestamps_ms(take(times, rows), found)
+        columns["timestamp"] = timestamps_ms(take(times, rows), found, not_after_ms)
         columns["prediction"] = target_column(
             take(predictions, rows), plan.classification, "prediction", found
         )
@@ -256,7 +264,9 @@ def _prediction_pieces(
         _add_piece(pieces, (model, version), part, rows, columns, found)
 
 
-def _outcome_pieces(part: Part, models: Mapping[str, ModelConfig], pieces: dict) -> None:
+def _outcome_pieces(
+    part: Part, models: Mapping[str, ModelConfig], pieces: dict, not_after_ms: int | None
+) -> None:
     faults = part.faults
     ids, names, times, outcomes = top_columns(part, _OUTCOME_FIELDS, ())
     check_ids_and_models(ids, names, faults)
@@ -268,7 +278,7 @@ def _outcome_pieces(part: Part, models: Mapping[str, ModelConfig], pieces: dict)
         classification = models[model].task == "classification"
         columns = {
             "prediction_id": np.array(take(ids, rows), dtype=object),
-            "timestamp": timestamps_ms(take(times, rows), found),
+            "timestamp": timestamps_ms(take(times, rows), found, not_after_ms),
             "outcome": target_column(take(outcomes, rows), classification, "outcome", found),
         }
         _add_piece(pieces, model, part, rows, columns, found)

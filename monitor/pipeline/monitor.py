@@ -86,7 +86,8 @@ class VersionStream:
     config: ModelConfig
     baseline: Baseline
     windows: dict[int, WindowState] = field(default_factory=dict)
-    watermark: int = -1  # largest prediction timestamp seen, ms
+    watermark: int = -1  # second-largest prediction timestamp seen, ms (windows.running_watermark)
+    latest: int = -1  # largest prediction timestamp seen, ms: one message alone moves no watermark
     detector: Any = None
     label_delay: LabelDelayHistogram = field(
         default_factory=LabelDelayHistogram
@@ -102,6 +103,7 @@ class VersionStream:
         return {
             "windows": [w.to_state() for _, w in sorted(self.windows.items())],
             "watermark": self.watermark,
+            "latest": self.latest,
             "detector": self.detector.to_state(),
             "label_delay": self.label_delay.to_state(),
             "concept_alarm_at": self.concept_alarm_at,
@@ -110,6 +112,7 @@ class VersionStream:
     def load_state(self, state: dict[str, Any]) -> None:
         self.windows = {int(w["start"]): WindowState.from_state(w) for w in state["windows"]}
         self.watermark = int(state["watermark"])
+        self.latest = int(state.get("latest", self.watermark))  # states before it: the largest
         self.detector = type(self.detector).from_state(state["detector"])
         self.label_delay = LabelDelayHistogram.from_state(state["label_delay"])
         self.concept_alarm_at = state["concept_alarm_at"]
@@ -163,13 +166,12 @@ class Monitor:
         self.counters.inc("predictions", len(batch), **labels)
         self.counters.inc("duplicate_predictions", int((~fresh).sum()), **labels)
         starts = window_starts(batch.timestamp, stream.window_ms)
-        seen_before = running_watermark(batch.timestamp, stream.watermark)
+        seen_before, watermark, latest = running_watermark(batch.timestamp, stream.watermark, stream.latest)
         late = starts + stream.window_ms + stream.lateness_ms <= seen_before
         self.counters.inc("late_predictions", int((late & fresh).sum()), **labels)
         keep = fresh & ~late
         read_before = stream.watermark  # how far the predictions were read before this batch
-        if len(batch.timestamp):
-            stream.watermark = max(stream.watermark, int(batch.timestamp.max()))
+        stream.watermark, stream.latest = watermark, latest
         joined: list[Matches] = []
         for start in np.unique(starts[keep]).tolist():
             rows = np.flatnonzero(keep & (starts == start))

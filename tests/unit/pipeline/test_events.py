@@ -367,6 +367,50 @@ def test_a_bad_timestamp_rejects_only_its_row() -> None:
     assert batch.timestamp.tolist() == [T0_MS, T0_MS + 1000, T0_MS + 3000]
 
 
+@pytest.mark.parametrize(
+    "timestamp",
+    [
+        "2026-11-21T10:00:00.001Z",
+        "2026-11-21T11:00:01+01:00",
+        "2199-12-31T23:59:59Z",  # accepted before: it moved the watermark for good
+        T0_MS / 1000 + 0.001,
+        T0_MS // 1000 + 3600,
+    ],
+)
+def test_timestamps_after_the_bound_are_future_timestamp(timestamp: Any) -> None:
+    reject = reject_of(prediction(timestamp=timestamp), not_after_ms=T0_MS)
+    assert reject.reason == "future_timestamp" and reject.detail.startswith("timestamp:")
+    assert "2026-11-21T10:00:00Z" in reject.detail  # names the bound
+    outcome = orjson.dumps({"prediction_id": "p-1", "model": "churn", "timestamp": timestamp, "outcome": 1})
+    _, rejected = decode_outcomes([outcome], MODELS, not_after_ms=T0_MS)
+    assert [r.reason for r in rejected] == ["future_timestamp"]
+
+
+@pytest.mark.parametrize(
+    "timestamp", [T0, T0_MS / 1000, "2026-11-21T11:00:00+01:00", "1970-01-01T00:00:00Z", 0]
+)
+def test_the_bound_is_inclusive_and_the_past_stays_open(timestamp: Any) -> None:
+    batch, _ = decode_one(prediction(timestamp=timestamp), not_after_ms=T0_MS)
+    assert batch is not None
+    outcome = orjson.dumps({"prediction_id": "p-1", "model": "churn", "timestamp": timestamp, "outcome": 1})
+    batches, _ = decode_outcomes([outcome], MODELS, not_after_ms=T0_MS)
+    assert len(batches["churn"]) == 1
+
+
+def test_past_the_representable_range_is_still_a_bad_timestamp() -> None:
+    assert (
+        reject_of(prediction(timestamp="2200-01-01T00:00:00Z"), not_after_ms=T0_MS).reason == "bad_timestamp"
+    )
+
+
+def test_a_future_timestamp_rejects_only_its_row() -> None:
+    stamps = [T0, "2199-01-01T00:00:00Z", "2026-11-21T09:00:00Z", T0_MS / 1000 + 60]
+    messages = encode(*(prediction(prediction_id=f"p-{i}", timestamp=t) for i, t in enumerate(stamps)))
+    batches, rejected = decode_predictions(messages, MODELS, not_after_ms=T0_MS)
+    assert batches[("churn", "3")].prediction_id.tolist() == ["p-0", "p-2"]
+    assert [(r.reason, r.position) for r in rejected] == [("future_timestamp", 1), ("future_timestamp", 3)]
+
+
 def test_mixed_timestamp_forms_in_one_batch() -> None:
     stamps: list[Any] = [T0, "2026-11-21T11:00:00+01:00", T0_MS / 1000, "2026-11-21T10:00:00.000Z"]
     batches, rejected = decode_predictions(encode(*(prediction(timestamp=t) for t in stamps)), MODELS)
