@@ -32,6 +32,7 @@ from monitor.evaluation.results import ResultSink, WindowResult
 from monitor.pipeline.counters import Counters
 from monitor.pipeline.events import Rejected, decode_outcomes, decode_predictions
 from monitor.pipeline.monitor import Batch, Monitor, VersionStream
+from monitor.pipeline.quarantine import decode_isolated, group_rejects
 from monitor.pipeline.raw_batch import RawBatch
 from monitor.sinks.dead_letters import DeadLetterSink
 from monitor.sinks.prometheus import StreamView
@@ -147,25 +148,41 @@ class Service:
         # Event time is bounded by the service's clock: a message from the future is a reject,
         # never a watermark (one such message would make every normal one after it late).
         not_after = int((self.clock() + self.config.sources.max_future).timestamp() * 1000)
-        predictions, rejected_p = decode_predictions(
-            raw.predictions, monitor.models, monitor.known_versions, max_bytes, not_after
+        known = monitor.known_versions
+        predictions, rejected_p = decode_isolated(
+            lambda m: decode_predictions(m, monitor.models, known, max_bytes, not_after), raw.predictions
         )
-        outcomes, rejected_o = decode_outcomes(raw.outcomes, monitor.models, max_bytes, not_after)
+        outcomes, rejected_o = decode_isolated(
+            lambda m: decode_outcomes(m, monitor.models, max_bytes, not_after), raw.outcomes
+        )
         rejected = [replace(r, topic="predictions") for r in rejected_p]
         rejected += [replace(r, topic="outcomes") for r in rejected_o]
         if rejected:
             self.dead_letters.write(rejected)
         with self.lock:
             closed_before = self._closed(monitor)
-            monitor.ingest(Batch(predictions, outcomes))
+            # Never raises for a message: a group that fails is undone and dead-lettered below,
+            # and the offsets move on, so replaying it after a restart cannot fail the service.
+            failures = monitor.ingest(Batch(predictions, outcomes))
+            failed = group_rejects(failures, predictions, outcomes, raw.predictions, raw.outcomes)
             if raw.positions:
                 self.positions.update(raw.positions)
-            for r in rejected:
+            for r in rejected + failed:
                 monitor.counters.inc("rejected", reason=r.reason, topic=r.topic)
             closed = self._closed(monitor) != closed_before
+        for failure in failures:
+            log.error(
+                "ingesting %s of model %s%s failed; dead-lettered as internal_error",
+                "outcomes" if failure.model_version is None else "predictions",
+                failure.model,
+                "" if failure.model_version is None else f" version {failure.model_version}",
+                exc_info=failure.error,
+            )
+        if failed:
+            self.dead_letters.write(failed)
         if closed and self.scheduler is not None:
             self.scheduler.add_job(self.evaluate, id="on-close", replace_existing=True)
-        return rejected
+        return rejected + failed
 
     def swap_baseline(self, baseline: Baseline) -> Baseline | None:
         """Make `baseline` active for its (model, version) in the running service, atomically with

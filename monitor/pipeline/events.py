@@ -44,7 +44,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from collections.abc import Set as AbstractSet
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from operator import itemgetter
 from typing import Any
 
@@ -97,6 +97,7 @@ class PredictionBatch:
     prediction: np.ndarray  # classification: object array of str labels; regression: float64
     score: np.ndarray  # float64, NaN where absent
     segment: np.ndarray  # object array, None where absent
+    position: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))  # input index per row
 
     def __len__(self) -> int:
         return len(self.prediction_id)
@@ -110,6 +111,7 @@ class OutcomeBatch:
     prediction_id: np.ndarray
     timestamp: np.ndarray
     outcome: np.ndarray  # typed like PredictionBatch.prediction
+    position: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))  # input index per row
 
     def __len__(self) -> int:
         return len(self.prediction_id)
@@ -142,6 +144,7 @@ def decode_predictions(
             prediction=columns["prediction"],
             score=columns["score"],
             segment=columns["segment"],
+            position=columns["position"],
         )
 
     def scan(raws: list[Any]) -> Scanned:
@@ -163,7 +166,9 @@ def decode_outcomes(
         _outcome_pieces(part, models, pieces, not_after_ms)
 
     def finish(model: str, columns: Columns) -> OutcomeBatch:
-        return OutcomeBatch(model, columns["prediction_id"], columns["timestamp"], columns["outcome"])
+        return OutcomeBatch(
+            model, columns["prediction_id"], columns["timestamp"], columns["outcome"], columns["position"]
+        )
 
     def scan(raws: list[Any]) -> Scanned:
         return scan_outcomes(raws, models, max_bytes, not_after_ms)

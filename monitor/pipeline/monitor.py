@@ -8,7 +8,7 @@ wraps it with sources, a scheduler, locks and exporters.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -24,7 +24,18 @@ from monitor.core.reservoir import keys_from_ids
 from monitor.pipeline.counters import Counters
 from monitor.pipeline.events import OutcomeBatch, PredictionBatch
 from monitor.pipeline.join import JoinBuffer, Matches
+from monitor.pipeline.savepoint import Savepoint
 from monitor.pipeline.windows import WindowState, add_pairs, running_watermark, window_starts
+
+
+@dataclass(frozen=True)
+class GroupFailure:
+    """A group of a batch (the predictions of one model version, or the outcomes of one model:
+    `model_version` None) whose ingest raised, and was undone."""
+
+    model: str
+    model_version: str | None
+    error: Exception
 
 
 @dataclass
@@ -141,6 +152,7 @@ class Monitor:
         self.streams = {key: VersionStream(self.models[key[0]], b) for key, b in baselines.items()}
         self.joins = {m.name: JoinBuffer(_ms(m.outcome_ttl)) for m in config.models}
         self.counters = Counters()
+        self._savepoint: Savepoint | None = None  # set while a group is ingested
 
     @property
     def known_versions(self) -> dict[str, set[str]]:
@@ -151,12 +163,36 @@ class Monitor:
 
     # ------------------------------------------------------------------ ingestion
 
-    def ingest(self, batch: Batch) -> None:
-        """Predictions first, so an outcome in the same batch as its prediction joins it."""
-        for predictions in batch.predictions.values():
-            self._ingest_predictions(predictions)
-        for outcomes in batch.outcomes.values():
-            self._ingest_outcomes(outcomes)
+    def ingest(self, batch: Batch) -> list[GroupFailure]:
+        """Predictions first, so an outcome in the same batch as its prediction joins it. Each group
+        (the predictions of one model version, the outcomes of one model) goes in whole or not at
+        all (monitor.pipeline.savepoint): one that raises is undone and returned, the others go in."""
+        failures: list[GroupFailure] = []
+        for (model, version), predictions in batch.predictions.items():
+            failures += self._all_or_nothing(model, version, self._ingest_predictions, predictions)
+        for model, outcomes in batch.outcomes.items():
+            failures += self._all_or_nothing(model, None, self._ingest_outcomes, outcomes)
+        return failures
+
+    def _all_or_nothing(
+        self, model: str, version: str | None, ingest: Callable[[Any], None], group: Any
+    ) -> list[GroupFailure]:
+        self._savepoint = Savepoint(self, model)
+        try:
+            ingest(group)
+        except Exception as error:  # a bug: every value the decoder admits is one that ingests
+            self._savepoint.undo()
+            return [GroupFailure(model, version, error)]
+        finally:
+            self._savepoint = None
+        return []
+
+    def _writable(self, stream: VersionStream, start: int) -> WindowState | None:
+        """The window of `stream` at `start`, about to change (None if it does not exist yet)."""
+        if self._savepoint is None:
+            return stream.windows.get(start)
+        window: WindowState | None = self._savepoint.writable(stream, start)
+        return window
 
     def _ingest_predictions(self, batch: PredictionBatch) -> None:
         labels = {"model": batch.model, "model_version": batch.model_version}
@@ -198,7 +234,7 @@ class Monitor:
         self._expire(batch.model)
 
     def _window(self, stream: VersionStream, version: str, start: int) -> WindowState:
-        window = stream.windows.get(start)
+        window = self._writable(stream, start)
         if window is None:
             cfg = stream.config
             window = WindowState.open(
@@ -258,7 +294,8 @@ class Monitor:
 
     def _join_window(self, stream: VersionStream, match: Matches) -> NDArray[np.float64]:
         """Add joined pairs to their prediction's window; return the per-pair errors."""
-        window = stream.windows[match.window_start]
+        window = self._writable(stream, match.window_start)
+        assert window is not None, "a joined prediction's window is kept until its segment expires"
         truth = match.outcome
         add_pairs(window.performance, truth, match.prediction, match.score)
         window.sketch.update_target(truth)
@@ -276,7 +313,7 @@ class Monitor:
         )
         for (version, start), waiting in expiry.predictions.items():
             stream = self.streams[(model, version)]
-            window = stream.windows.get(start)
+            window = self._writable(stream, start)
             self.counters.inc("expired_predictions", waiting, model=model, model_version=version)
             if window is not None:
                 window.expired += waiting
