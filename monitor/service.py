@@ -13,7 +13,7 @@ import logging
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import replace
-from datetime import UTC
+from datetime import UTC, datetime
 from typing import Any
 
 from apscheduler.executors.pool import ThreadPoolExecutor
@@ -26,7 +26,8 @@ from monitor.clock import Clock, utc_now
 from monitor.config import DriftlineConfig
 from monitor.core.performance import LabelDelayHistogram
 from monitor.errors import BaselineError
-from monitor.evaluation.evaluator import Evaluator
+from monitor.evaluation.evaluator import Due, Evaluator
+from monitor.evaluation.failures import EvaluationErrors
 from monitor.evaluation.result_store import ResultStore
 from monitor.evaluation.results import ResultSink, WindowResult
 from monitor.pipeline.counters import Counters
@@ -34,6 +35,7 @@ from monitor.pipeline.events import Rejected, decode_outcomes, decode_prediction
 from monitor.pipeline.monitor import Batch, Monitor, VersionStream
 from monitor.pipeline.quarantine import decode_isolated, group_rejects
 from monitor.pipeline.raw_batch import RawBatch
+from monitor.pipeline.windows import ms_to_datetime
 from monitor.sinks.dead_letters import DeadLetterSink
 from monitor.sinks.prometheus import StreamView
 
@@ -77,6 +79,7 @@ class Service:
         self.results = results or ResultStore(
             history=config.evaluation.history, samples_kept=config.api.report_windows
         )
+        self.evaluation_errors = EvaluationErrors()  # windows that could not be evaluated
         self.sinks: list[ResultSink] = []  # exporters and alerts, fed after every evaluation pass
         self.collectors: list[Collector] = []  # the sinks' own Prometheus metrics, served on /metrics
         # Input positions (file offsets) that partition 0's state reflects, updated with it under
@@ -224,12 +227,25 @@ class Service:
                 due = self.evaluator.due(partitions)
                 self.evaluator.drop_final(partitions)
             now = self.clock()
-            results = [self.evaluator.evaluate(d, now) for d in due]
+            results = [r for r in (self._evaluate_one(d, now) for d in due) if r is not None]
             for result in results:
                 self.results.add(result)
             if results:
                 self._publish(results)
             return results
+
+    def _evaluate_one(self, due: Due, now: datetime) -> WindowResult | None:
+        """One window's result, or None if its evaluation failed: recorded, logged and counted
+        (monitor.evaluation.failures), and the other windows of the pass go on."""
+        window = due.window
+        start, end = ms_to_datetime(window.start), ms_to_datetime(window.end)
+        try:
+            result = self.evaluator.evaluate(due, now)
+        except Exception as error:
+            self.evaluation_errors.record(due.model, due.version, start, end, error, now)
+            return None
+        self.evaluation_errors.resolved(due.model, due.version, start)
+        return result
 
     def _publish(self, results: list[WindowResult]) -> None:
         for sink in self.sinks:
@@ -263,6 +279,7 @@ class Service:
             label_delays=delays,
             min_pairs={m.name: m.performance.min_pairs for m in self.config.models},
             concept_drift=concept,
+            evaluation_errors=self.evaluation_errors.counts(),
         )
 
     # ------------------------------------------------------------------ lifecycle

@@ -132,6 +132,11 @@ def list_models(request: Request) -> dict[str, Any]:
                 baseline = service.baselines.get((cfg.name, version))
             latest = service.results.latest(cfg.name, version)
             state, reasons = stream_state(latest, [a for a in alerts if _matches(a, cfg.name, version)])
+            failing = service.evaluation_errors.failing(cfg.name, version)
+            if failing and state in ("unknown", "green"):
+                state = "amber"
+            if failing:
+                reasons.append(f"{len(failing)} window(s) could not be evaluated")
             versions.append(
                 {
                     "version": version,
@@ -147,6 +152,7 @@ def list_models(request: Request) -> dict[str, Any]:
                     "last_window": None if latest is None else _window_summary(latest),
                     "state": state,
                     "reasons": reasons,
+                    "evaluation_errors": [e.document() for e in failing],
                 }
             )
         worst = max((v["state"] for v in versions), key=STATES.index, default="unknown")
@@ -176,6 +182,8 @@ def list_windows(
         "model": model,
         "model_version": version,
         "windows": [window_document(r) for r in results],
+        # windows whose latest evaluation failed (each is evaluated again when it changes)
+        "evaluation_errors": [e.document() for e in service.evaluation_errors.failing(model, version)],
     }
 
 
