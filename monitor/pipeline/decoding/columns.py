@@ -145,7 +145,7 @@ def target_column(values: Sequence[Any], classification: bool, field: str, found
 
 
 def range_detail(field: str, value: float) -> str:
-    return f"{field}: {value!r} is outside the accepted range [-{MAX_ABS_VALUE:g}, {MAX_ABS_VALUE:g}]"
+    return f"{field}: {float(value)!r} is outside the accepted range [-{MAX_ABS_VALUE:g}, {MAX_ABS_VALUE:g}]"
 
 
 def _number_column(values: Sequence[Any], allowed: frozenset[type], field: str, found: Faults) -> np.ndarray:

@@ -282,7 +282,7 @@ def test_numbers_past_the_accepted_range_are_value_out_of_range(token: bytes) ->
     raw = orjson.dumps(with_features(age=12345)).replace(b"12345", token)
     reject = reject_of(raw)
     assert reject.reason == "value_out_of_range" and reject.detail.startswith("features.age:")
-    assert "1e+100" in reject.detail and reject.raw == raw
+    assert "1e+100" in reject.detail and "np." not in reject.detail and reject.raw == raw
     regression = orjson.dumps(prediction(model="price", features={"rooms": 3}, prediction=12345))
     reject = reject_of(regression.replace(b"12345", token))
     assert reject.reason == "value_out_of_range" and reject.detail.startswith("prediction:")
