@@ -5,6 +5,11 @@ window close and on a periodic tick. The monitor's state is touched under one lo
 only to ingest a batch or to snapshot the windows due for evaluation; the evaluation
 itself (the slow part) runs outside the lock, so a slow evaluation never holds up
 ingestion.
+
+No message can stop it: `handle` dead-letters what the decoder rejects and what fails to ingest
+(monitor.pipeline.quarantine), and never raises for a message, so the input offsets move past
+it and a replay after a restart meets the same outcome. `evaluate` evaluates each due window on
+its own: one that fails is recorded (monitor.evaluation.failures) and the others go on.
 """
 
 from __future__ import annotations

@@ -1,5 +1,6 @@
 """`Monitor`: the streaming core. Routes decoded batches by (model, version), updates window
-sketches, joins outcomes to predictions, and evaluates windows when they close.
+sketches, joins outcomes to predictions, and evaluates windows when they close. Each group of a
+batch goes in whole or not at all (monitor.pipeline.savepoint).
 
 Pure with respect to time and I/O: timestamps come from the events, `now` is passed in,
 and nothing here reads a clock, a socket or a file. The service (monitor/service.py)
