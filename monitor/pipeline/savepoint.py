@@ -53,8 +53,13 @@ def fork(value: Any) -> Any:
     if isinstance(value, set):
         return set(value)
     if hasattr(value, "__dict__") and not isinstance(value, type):
+        # A class may name attributes it replaces but never changes in place (__fork_shared__):
+        # those are shared, which spares copying a window's row sample on every group.
+        shared = getattr(type(value), "__fork_shared__", ())
         copied = object.__new__(type(value))
-        copied.__dict__.update({name: fork(item) for name, item in value.__dict__.items()})
+        copied.__dict__.update(
+            {name: item if name in shared else fork(item) for name, item in value.__dict__.items()}
+        )
         return copied
     return copy.deepcopy(value)
 
