@@ -150,6 +150,13 @@ def test_a_window_that_cannot_be_evaluated_does_not_stop_the_others() -> None:
     assert 'driftline_evaluation_errors_total{model="price",reason="invalid_data"} 1.0' in text
     assert service.evaluate() == []  # unchanged: not retried every tick
     assert service.evaluation_errors.counts() == {("price", "invalid_data"): 1}
+    # Changed (one more row): evaluated again, and still failing, counted again.
+    more = world_prediction_batch("price", start, {"area": np.array([80.0]), "rooms": np.array([2.0])})
+    more.prediction_id = np.array(["direct-more"], dtype=object)
+    assert service.monitor.ingest(Batch(predictions={("price", "1"): more})) == []
+    assert service.evaluate() == []
+    assert service.evaluation_errors.counts() == {("price", "invalid_data"): 2}
+    assert len(service.evaluation_errors.failing("price", "1")) == 1
 
 
 def world_prediction_batch(model: str, start_s: int, features: dict[str, np.ndarray]) -> PredictionBatch:
