@@ -227,6 +227,12 @@ class SourcesConfig(Strict):
     batch_size: int = Field(default=10_000, ge=1, le=1_000_000)
     poll_interval: Duration = timedelta(milliseconds=500)
     max_message_bytes: int = Field(default=1_000_000, ge=1024)
+    max_future: Duration = Field(
+        default=timedelta(minutes=5),
+        ge=timedelta(0),
+        description="events timestamped further ahead of the service's clock are dead-lettered "
+        "(future_timestamp): one message dated years ahead must not move a stream's watermark",
+    )
     dead_letters: Path = Path("dead-letters.jsonl")
     checkpoint_interval: Duration = Field(
         default=timedelta(seconds=5), description="embedded sources: how often state and offsets are saved"

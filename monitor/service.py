@@ -5,6 +5,11 @@ window close and on a periodic tick. The monitor's state is touched under one lo
 only to ingest a batch or to snapshot the windows due for evaluation; the evaluation
 itself (the slow part) runs outside the lock, so a slow evaluation never holds up
 ingestion.
+
+No message can stop it: `handle` dead-letters what the decoder rejects and what fails to ingest
+(monitor.pipeline.quarantine), and never raises for a message, so the input offsets move past
+it and a replay after a restart meets the same outcome. `evaluate` evaluates each due window on
+its own: one that fails is recorded (monitor.evaluation.failures) and the others go on.
 """
 
 from __future__ import annotations
@@ -13,7 +18,7 @@ import logging
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import replace
-from datetime import UTC
+from datetime import UTC, datetime
 from typing import Any
 
 from apscheduler.executors.pool import ThreadPoolExecutor
@@ -27,13 +32,16 @@ from monitor.config import DriftlineConfig
 from monitor.core.performance import LabelDelayHistogram
 from monitor.errors import BaselineError
 from monitor.evaluation.concept import StreamEpisodeEvent
-from monitor.evaluation.evaluator import Evaluator
+from monitor.evaluation.evaluator import Due, Evaluator
+from monitor.evaluation.failures import EvaluationErrors
 from monitor.evaluation.result_store import ResultStore
 from monitor.evaluation.results import ResultSink, WindowResult
 from monitor.pipeline.counters import Counters
 from monitor.pipeline.events import Rejected, decode_outcomes, decode_predictions
 from monitor.pipeline.monitor import Batch, Monitor, VersionStream
+from monitor.pipeline.quarantine import decode_isolated, group_rejects
 from monitor.pipeline.raw_batch import RawBatch
+from monitor.pipeline.windows import ms_to_datetime
 from monitor.sinks.dead_letters import DeadLetterSink
 from monitor.sinks.prometheus import StreamView
 
@@ -77,6 +85,7 @@ class Service:
         self.results = results or ResultStore(
             history=config.evaluation.history, samples_kept=config.api.report_windows
         )
+        self.evaluation_errors = EvaluationErrors()  # windows that could not be evaluated
         self.sinks: list[ResultSink] = []  # exporters and alerts, fed after every evaluation pass
         self.collectors: list[Collector] = []  # the sinks' own Prometheus metrics, served on /metrics
         # Input positions (file offsets) that partition 0's state reflects, updated with it under
@@ -145,25 +154,44 @@ class Service:
         a window closes. Returns the rejects (the Kafka edge forwards them to its topic)."""
         monitor = self.partition(partition)
         max_bytes = self.config.sources.max_message_bytes
-        predictions, rejected_p = decode_predictions(
-            raw.predictions, monitor.models, monitor.known_versions, max_bytes
+        # Event time is bounded by the service's clock: a message from the future is a reject,
+        # never a watermark (one such message would make every normal one after it late).
+        not_after = int((self.clock() + self.config.sources.max_future).timestamp() * 1000)
+        known = monitor.known_versions
+        predictions, rejected_p = decode_isolated(
+            lambda m: decode_predictions(m, monitor.models, known, max_bytes, not_after), raw.predictions
         )
-        outcomes, rejected_o = decode_outcomes(raw.outcomes, monitor.models, max_bytes)
+        outcomes, rejected_o = decode_isolated(
+            lambda m: decode_outcomes(m, monitor.models, max_bytes, not_after), raw.outcomes
+        )
         rejected = [replace(r, topic="predictions") for r in rejected_p]
         rejected += [replace(r, topic="outcomes") for r in rejected_o]
         if rejected:
             self.dead_letters.write(rejected)
         with self.lock:
             closed_before = self._closed(monitor)
-            monitor.ingest(Batch(predictions, outcomes))
+            # Never raises for a message: a group that fails is undone and dead-lettered below,
+            # and the offsets move on, so replaying it after a restart cannot fail the service.
+            failures = monitor.ingest(Batch(predictions, outcomes))
+            failed = group_rejects(failures, predictions, outcomes, raw.predictions, raw.outcomes)
             if raw.positions:
                 self.positions.update(raw.positions)
-            for r in rejected:
+            for r in rejected + failed:
                 monitor.counters.inc("rejected", reason=r.reason, topic=r.topic)
             closed = self._closed(monitor) != closed_before
+        for failure in failures:
+            log.error(
+                "ingesting %s of model %s%s failed; dead-lettered as internal_error",
+                "outcomes" if failure.model_version is None else "predictions",
+                failure.model,
+                "" if failure.model_version is None else f" version {failure.model_version}",
+                exc_info=failure.error,
+            )
+        if failed:
+            self.dead_letters.write(failed)
         if closed and self.scheduler is not None:
             self.scheduler.add_job(self.evaluate, id="on-close", replace_existing=True)
-        return rejected
+        return rejected + failed
 
     def swap_baseline(self, baseline: Baseline) -> Baseline | None:
         """Make `baseline` active for its (model, version) in the running service, atomically with
@@ -209,7 +237,7 @@ class Service:
                 due = self.evaluator.due(partitions)
                 self.evaluator.drop_final(partitions)
             now = self.clock()
-            results = [self.evaluator.evaluate(d, now) for d in due]
+            results = [r for r in (self._evaluate_one(d, now) for d in due) if r is not None]
             for result in results:
                 self.results.add(result)
             if results:
@@ -226,6 +254,19 @@ class Service:
                     write(events)
                 except Exception:  # one broken sink must not stop evaluation or the other sinks
                     log.exception("result sink %s failed on concept-drift episodes", type(sink).__name__)
+
+    def _evaluate_one(self, due: Due, now: datetime) -> WindowResult | None:
+        """One window's result, or None if its evaluation failed: recorded, logged and counted
+        (monitor.evaluation.failures), and the other windows of the pass go on."""
+        window = due.window
+        start, end = ms_to_datetime(window.start), ms_to_datetime(window.end)
+        try:
+            result = self.evaluator.evaluate(due, now)
+        except Exception as error:
+            self.evaluation_errors.record(due.model, due.version, start, end, error, now)
+            return None
+        self.evaluation_errors.resolved(due.model, due.version, start)
+        return result
 
     def _publish(self, results: list[WindowResult]) -> None:
         for sink in self.sinks:
@@ -261,6 +302,7 @@ class Service:
             label_delays=delays,
             min_pairs={m.name: m.performance.min_pairs for m in self.config.models},
             concept_episodes=concept,
+            evaluation_errors=self.evaluation_errors.counts(),
         )
 
     # ------------------------------------------------------------------ lifecycle

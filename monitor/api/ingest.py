@@ -8,7 +8,10 @@ BaselineStore and, unless `activate=false`, swapped into the running service at 
 
 Events: a JSON batch of prediction and outcome messages (or JSON lines, exactly as a file
 source reads them) becomes a RawBatch for Service.handle, so validation, counting and
-dead-lettering are those of every other source. Accepted events join partition 0, and the
+dead-lettering are those of every other source. The answer is 200 with the rejects listed
+when some messages were accepted, and 422 (same body, plus the error) when none was: a
+message the service cannot process is the client's to fix, never a 500 (Service.handle
+dead-letters what fails to ingest as internal_error). Accepted events join partition 0, and the
 answer comes after a checkpoint has made them durable (`Service.persist`, set by the embedded
 runner of `driftline run`): a crash after a 200 loses none of them. A client that re-sends
 after an error does not count a prediction twice: the join drops ids it has seen within the
@@ -236,7 +239,7 @@ def _check_count(count: int, limit: int) -> None:
     summary="Ingest prediction and outcome messages (for services without Kafka)",
     openapi_extra={"requestBody": _EVENTS_BODY},
 )
-async def post_events(request: Request) -> dict[str, Any]:
+async def post_events(request: Request) -> Any:
     service = service_of(request)
     if service.config.sources.kafka is not None:
         raise ApiError(
@@ -277,10 +280,19 @@ async def post_events(request: Request) -> dict[str, Any]:
                 "detail": r.detail,
             }
         )
-    return {
+    reasons = dict(Counter(r.reason for r in rejected))
+    summary = {
         "received": len(raw),
         "accepted": len(raw) - len(rejected),
         "rejected": len(rejected),
-        "reasons": dict(Counter(r.reason for r in rejected)),
+        "reasons": reasons,
         "rejects": listed,
     }
+    if rejected and len(rejected) == len(raw):
+        # Nothing taken: the client's messages are at fault (and dead-lettered), so it should not
+        # retry them as they are. A batch with some accepted stays 200 with the rejects listed.
+        counts = ", ".join(f"{n} {reason}" for reason, n in sorted(reasons.items()))
+        text = f"none of the {len(raw)} messages was accepted ({counts}); see rejects"
+        error = {"status": 422, "message": text, "field": "body"}
+        return JSONResponse({"error": error} | summary, status_code=422)
+    return summary

@@ -140,6 +140,11 @@ def list_models(request: Request) -> dict[str, Any]:
             concept = concept_summary(service, cfg.name, version)
             matching = [a for a in alerts if _matches(a, cfg.name, version)]
             state, reasons = stream_state(latest, matching, concept["open"])
+            failing = service.evaluation_errors.failing(cfg.name, version)
+            if failing and state in ("unknown", "green"):
+                state = "amber"
+            if failing:
+                reasons.append(f"{len(failing)} window(s) could not be evaluated")
             versions.append(
                 {
                     "version": version,
@@ -156,6 +161,7 @@ def list_models(request: Request) -> dict[str, Any]:
                     "concept_drift": concept,
                     "state": state,
                     "reasons": reasons,
+                    "evaluation_errors": [e.document() for e in failing],
                 }
             )
         worst = max((v["state"] for v in versions), key=STATES.index, default="unknown")
@@ -185,6 +191,8 @@ def list_windows(
         "model": model,
         "model_version": version,
         "windows": [window_document(r) for r in results],
+        # windows whose latest evaluation failed (each is evaluated again when it changes)
+        "evaluation_errors": [e.document() for e in service.evaluation_errors.failing(model, version)],
     }
 
 

@@ -22,6 +22,7 @@ from numpy.typing import NDArray
 from monitor.baselines.reference_performance import held_out_origin, in_sample_origin, inflate
 from monitor.config import BaselineStoreConfig, ModelConfig
 from monitor.core.labels import canonical_labels
+from monitor.core.limits import MAX_ABS_VALUE, out_of_range
 from monitor.core.performance import compute_performance
 from monitor.core.reservoir import RowReservoir
 from monitor.core.sketch import NumericSketch, Sketch, ValueCounts, quantile_edges
@@ -111,6 +112,14 @@ def _numeric_column(frame: pd.DataFrame, name: str, model: str) -> NDArray[np.fl
     values = column.to_numpy(dtype=np.float64, na_value=np.nan)
     if np.isinf(values).any():
         raise DataError(f"model {model!r}: column {name!r} holds infinite values")
+    wide = np.flatnonzero(out_of_range(values))
+    if len(wide):
+        # The live decoder dead-letters such values (value_out_of_range): monitor.core.limits says why.
+        raise DataError(
+            f"model {model!r}: column {name!r} holds {len(wide)} value(s) outside the accepted range "
+            f"[-{MAX_ABS_VALUE:g}, {MAX_ABS_VALUE:g}] (e.g. {float(values[wide[0]])!r} at index "
+            f"{frame.index[wide[0]]!r}); live messages with such values are rejected as value_out_of_range"
+        )
     return values
 
 

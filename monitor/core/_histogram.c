@@ -6,6 +6,9 @@
  * Slots as numpy.searchsorted(edges, x, side="right"): slot 0 holds x < edges[0], slot k holds
  * edges[k-1] <= x < edges[k], slot len(edges) holds x > edges[-1]; x == edges[-1] goes to the
  * last bin (slot len(edges) - 1), which is closed.
+ *
+ * Nothing here fails on a finite value: a value sum or m2 that float64 cannot hold becomes inf
+ * (only for values past monitor/core/limits.py's bound, which the decoder keeps out).
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -67,6 +70,15 @@ static PyObject *update(PyObject *self, PyObject *args) {
     }
     Py_ssize_t present = n - missing;
     double mean = present ? total / (double)present : 0.0, m2 = 0.0;
+    if (present && !isfinite(total)) {
+        /* The sum overflowed (values near the float limit, past the range the decoder admits:
+         * monitor/core/limits.py): the mean of the scaled values is finite whatever they are. */
+        mean = 0.0;
+        for (Py_ssize_t i = 0; i < n; i++) {
+            double x = *(const double *)(base + i * stride);
+            if (!isnan(x)) mean += x / (double)present;
+        }
+    }
     for (Py_ssize_t i = 0; present && i < n; i++) {
         double x = *(const double *)(base + i * stride);
         if (!isnan(x)) m2 += (x - mean) * (x - mean);

@@ -37,6 +37,10 @@ class RowReservoir:
     keys: NDArray[np.float64] = field(default_factory=lambda: np.empty(0))
     columns: dict[str, NDArray[Any]] = field(default_factory=dict)
 
+    # Replaced by every update, never changed in place: a copy of the reservoir may share them
+    # (monitor.pipeline.savepoint.fork).
+    __fork_shared__ = ("keys", "columns")
+
     def update(
         self, columns: dict[str, NDArray[Any]], n_rows: int, keys: NDArray[np.float64] | None = None
     ) -> RowReservoir:

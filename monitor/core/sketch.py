@@ -9,10 +9,14 @@
 
 Every update is vectorised (no per-event Python loop); `merge` adds counts, so it is
 exact, associative and commutative for everything but float sums (exact up to rounding).
+No update or merge raises on a finite value: inside the range the decoder admits
+(monitor.core.limits) every sum is finite; past it, a sum float64 cannot hold becomes inf.
 """
 
 from __future__ import annotations
 
+import math
+import sys
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -43,8 +47,21 @@ class Moments:
         n = self.n + other.n
         delta = other.mean - self.mean
         mean = self.mean + delta * other.n / n
-        m2 = self.m2 + other.m2 + delta**2 * self.n * other.n / n
+        m2 = self.m2 + other.m2 + delta * delta * self.n * other.n / n  # `delta**2` raises on overflow
+        if not (math.isfinite(mean) and math.isfinite(m2)):
+            mean, m2 = self._merged_scaled(other, n)
         return Moments(n, mean, m2, min(self.min, other.min), max(self.max, other.max))
+
+    def _merged_scaled(self, other: Moments, n: int) -> tuple[float, float]:
+        """Mean and m2 of a merge whose plain formulas overflowed (means near the float limit):
+        the mean as a weighted average of halves is finite for any finite means, and m2 is inf
+        only when the true value is beyond float range."""
+        share = other.n / n
+        mean = (self.mean / 2 + (other.mean / 2 - self.mean / 2) * share) * 2
+        if not math.isfinite(mean):  # |mean| within a rounding step of the float limit
+            mean = math.copysign(sys.float_info.max, mean)
+        half = other.mean / 2 - self.mean / 2
+        return mean, self.m2 + other.m2 + 4.0 * half * half * (self.n * share)
 
     @property
     def std(self) -> float:

@@ -26,11 +26,15 @@ Rules worth knowing:
   and integral floats below 2**53 (3.0 -> "3"); anything else is `wrong_type`.
 - NaN/Infinity tokens anywhere are `non_finite`; a number beyond float range (1e999) is
   `non_finite` where it is used and ignored in an unconfigured field.
+- a finite number past the accepted range (|x| > 1e100, monitor.core.limits, which says why) in
+  a numeric feature or a regression prediction or outcome is `value_out_of_range`; a score has
+  its own range, [0, 1] (`out_of_range`).
 - the message keys are fixed by the format ("prediction", "score", "outcome"); the column names
   in `ModelConfig` describe the reference data, not the messages.
 - timestamps: ISO 8601 with "Z" or an offset, or a number of epoch seconds; naive strings and
   instants outside 1970..2200 are `bad_timestamp`. ISO strings are truncated to the
-  millisecond, epoch-second numbers rounded to it.
+  millisecond, epoch-second numbers rounded to it. With `not_after_ms` (the service passes its
+  clock plus `sources.max_future`), a later instant is `future_timestamp`; past ones are fine.
 - `known_versions=None` accepts any version; otherwise a model missing from the mapping has no
   known version, so its messages are `unknown_version`.
 - batches and rejects keep input order; a required field that is null is `missing_field`.
@@ -40,7 +44,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from collections.abc import Set as AbstractSet
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from operator import itemgetter
 from typing import Any
 
@@ -93,6 +97,7 @@ class PredictionBatch:
     prediction: np.ndarray  # classification: object array of str labels; regression: float64
     score: np.ndarray  # float64, NaN where absent
     segment: np.ndarray  # object array, None where absent
+    position: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))  # input index per row
 
     def __len__(self) -> int:
         return len(self.prediction_id)
@@ -106,6 +111,7 @@ class OutcomeBatch:
     prediction_id: np.ndarray
     timestamp: np.ndarray
     outcome: np.ndarray  # typed like PredictionBatch.prediction
+    position: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))  # input index per row
 
     def __len__(self) -> int:
         return len(self.prediction_id)
@@ -116,12 +122,14 @@ def decode_predictions(
     models: Mapping[str, ModelConfig],
     known_versions: Mapping[str, AbstractSet[str]] | None = None,
     max_bytes: int = 1_000_000,
+    not_after_ms: int | None = None,
 ) -> tuple[dict[tuple[str, str], PredictionBatch], list[Rejected]]:
-    """Decode prediction messages into batches keyed by (model, model_version), plus the rejects."""
+    """Decode prediction messages into batches keyed by (model, model_version), plus the rejects.
+    `not_after_ms`: the latest event time accepted (later is `future_timestamp`), None for no bound."""
     plans = {name: FeaturePlan(config) for name, config in models.items()}
 
     def build(part: Part, pieces: dict[Any, list[Columns]]) -> None:
-        _prediction_pieces(part, models, plans, known_versions, pieces)
+        _prediction_pieces(part, models, plans, known_versions, pieces, not_after_ms)
 
     def finish(key: tuple[str, str], columns: Columns) -> PredictionBatch:
         plan = plans[key[0]]
@@ -136,27 +144,34 @@ def decode_predictions(
             prediction=columns["prediction"],
             score=columns["score"],
             segment=columns["segment"],
+            position=columns["position"],
         )
 
     def scan(raws: list[Any]) -> Scanned:
-        return scan_predictions(raws, models, known_versions, max_bytes)
+        return scan_predictions(raws, models, known_versions, max_bytes, not_after_ms)
 
     return _decode(messages, scan, build, finish, max_bytes)
 
 
 def decode_outcomes(
-    messages: Sequence[bytes], models: Mapping[str, ModelConfig], max_bytes: int = 1_000_000
+    messages: Sequence[bytes],
+    models: Mapping[str, ModelConfig],
+    max_bytes: int = 1_000_000,
+    not_after_ms: int | None = None,
 ) -> tuple[dict[str, OutcomeBatch], list[Rejected]]:
-    """Decode outcome messages into batches keyed by model, plus the rejects."""
+    """Decode outcome messages into batches keyed by model, plus the rejects (`not_after_ms` as
+    for predictions)."""
 
     def build(part: Part, pieces: dict[Any, list[Columns]]) -> None:
-        _outcome_pieces(part, models, pieces)
+        _outcome_pieces(part, models, pieces, not_after_ms)
 
     def finish(model: str, columns: Columns) -> OutcomeBatch:
-        return OutcomeBatch(model, columns["prediction_id"], columns["timestamp"], columns["outcome"])
+        return OutcomeBatch(
+            model, columns["prediction_id"], columns["timestamp"], columns["outcome"], columns["position"]
+        )
 
     def scan(raws: list[Any]) -> Scanned:
-        return scan_outcomes(raws, models, max_bytes)
+        return scan_outcomes(raws, models, max_bytes, not_after_ms)
 
     return _decode(messages, scan, build, finish, max_bytes)
 
@@ -223,6 +238,7 @@ def _prediction_pieces(
     plans: Mapping[str, FeaturePlan],
     known_versions: Mapping[str, AbstractSet[str]] | None,
     pieces: dict,
+    not_after_ms: int | None,
 ) -> None:
     faults = part.faults
     ids, names, versions, times, features, predictions, scores, segments = top_columns(
@@ -244,7 +260,7 @@ def _prediction_pieces(
         plan, found = plans[model], Faults()
         columns = feature_columns(take(features, rows), plan, found)
         columns["prediction_id"] = np.array(take(ids, rows), dtype=object)
-        columns["timestamp"] = timestamps_ms(take(times, rows), found)
+        columns["timestamp"] = timestamps_ms(take(times, rows), found, not_after_ms)
         columns["prediction"] = target_column(
             take(predictions, rows), plan.classification, "prediction", found
         )
@@ -253,7 +269,9 @@ def _prediction_pieces(
         _add_piece(pieces, (model, version), part, rows, columns, found)
 
 
-def _outcome_pieces(part: Part, models: Mapping[str, ModelConfig], pieces: dict) -> None:
+def _outcome_pieces(
+    part: Part, models: Mapping[str, ModelConfig], pieces: dict, not_after_ms: int | None
+) -> None:
     faults = part.faults
     ids, names, times, outcomes = top_columns(part, _OUTCOME_FIELDS, ())
     check_ids_and_models(ids, names, faults)
@@ -265,7 +283,7 @@ def _outcome_pieces(part: Part, models: Mapping[str, ModelConfig], pieces: dict)
         classification = models[model].task == "classification"
         columns = {
             "prediction_id": np.array(take(ids, rows), dtype=object),
-            "timestamp": timestamps_ms(take(times, rows), found),
+            "timestamp": timestamps_ms(take(times, rows), found, not_after_ms),
             "outcome": target_column(take(outcomes, rows), classification, "outcome", found),
         }
         _add_piece(pieces, model, part, rows, columns, found)

@@ -1,5 +1,6 @@
 """`Monitor`: the streaming core. Routes decoded batches by (model, version), updates window
-sketches, joins outcomes to predictions, and evaluates windows when they close.
+sketches, joins outcomes to predictions, and evaluates windows when they close. Each group of a
+batch goes in whole or not at all (monitor.pipeline.savepoint).
 
 Pure with respect to time and I/O: timestamps come from the events, `now` is passed in,
 and nothing here reads a clock, a socket or a file. The service (monitor/service.py)
@@ -8,7 +9,7 @@ wraps it with sources, a scheduler, locks and exporters.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -23,9 +24,20 @@ from monitor.core.reservoir import keys_from_ids
 from monitor.pipeline.counters import Counters
 from monitor.pipeline.events import OutcomeBatch, PredictionBatch
 from monitor.pipeline.join import JoinBuffer, JoinRules, Matches
+from monitor.pipeline.savepoint import Savepoint
 from monitor.pipeline.windows import WindowState, add_pairs, running_watermark, window_starts
 
 KEEP_BUCKETS = 60
+
+
+@dataclass(frozen=True)
+class GroupFailure:
+    """A group of a batch (the predictions of one model version, or the outcomes of one model:
+    `model_version` None) whose ingest raised, and was undone."""
+
+    model: str
+    model_version: str | None
+    error: Exception
 
 
 @dataclass
@@ -69,7 +81,8 @@ class VersionStream:
     config: ModelConfig
     baseline: Baseline
     windows: dict[int, WindowState] = field(default_factory=dict)
-    watermark: int = -1  # largest prediction timestamp seen, ms
+    watermark: int = -1  # second-largest prediction timestamp seen, ms (windows.running_watermark)
+    latest: int = -1  # largest prediction timestamp seen, ms: one message alone moves no watermark
     label_delay: LabelDelayHistogram = field(
         default_factory=LabelDelayHistogram
     )  # all windows, for Prometheus
@@ -84,12 +97,14 @@ class VersionStream:
         """The stream's own state; its windows are stored one by one (monitor.pipeline.partition_state)."""
         return {
             "watermark": self.watermark,
+            "latest": self.latest,
             "label_delay": self.label_delay.to_state(),
             "errors": self.errors.to_state(),
         }
 
     def load_state(self, state: dict[str, Any]) -> None:
         self.watermark = int(state["watermark"])
+        self.latest = int(state.get("latest", self.watermark))  # states before it: the largest
         self.label_delay = LabelDelayHistogram.from_state(state["label_delay"])
         # A checkpoint from before the error buckets (it held a partition-local detector) has none.
         if "errors" in state:
@@ -123,6 +138,7 @@ class Monitor:
         self.counters = Counters()
         # Each window's fingerprint when a checkpoint last wrote it (monitor.pipeline.partition_state).
         self.saved_windows: dict[tuple[str, str, int], tuple[int, ...]] = {}
+        self._savepoint: Savepoint | None = None  # set while a group is ingested
 
     def join_watermarks(self) -> dict[str, tuple[int, int]]:
         """Per model, how far this partition's predictions and outcomes have been read (event time,
@@ -138,12 +154,36 @@ class Monitor:
 
     # ------------------------------------------------------------------ ingestion
 
-    def ingest(self, batch: Batch) -> None:
-        """Predictions first, so an outcome in the same batch as its prediction joins it."""
-        for predictions in batch.predictions.values():
-            self._ingest_predictions(predictions)
-        for outcomes in batch.outcomes.values():
-            self._ingest_outcomes(outcomes)
+    def ingest(self, batch: Batch) -> list[GroupFailure]:
+        """Predictions first, so an outcome in the same batch as its prediction joins it. Each group
+        (the predictions of one model version, the outcomes of one model) goes in whole or not at
+        all (monitor.pipeline.savepoint): one that raises is undone and returned, the others go in."""
+        failures: list[GroupFailure] = []
+        for (model, version), predictions in batch.predictions.items():
+            failures += self._all_or_nothing(model, version, self._ingest_predictions, predictions)
+        for model, outcomes in batch.outcomes.items():
+            failures += self._all_or_nothing(model, None, self._ingest_outcomes, outcomes)
+        return failures
+
+    def _all_or_nothing(
+        self, model: str, version: str | None, ingest: Callable[[Any], None], group: Any
+    ) -> list[GroupFailure]:
+        self._savepoint = Savepoint(self, model)
+        try:
+            ingest(group)
+        except Exception as error:  # a bug: every value the decoder admits is one that ingests
+            self._savepoint.undo()
+            return [GroupFailure(model, version, error)]
+        finally:
+            self._savepoint = None
+        return []
+
+    def _writable(self, stream: VersionStream, start: int) -> WindowState | None:
+        """The window of `stream` at `start`, about to change (None if it does not exist yet)."""
+        if self._savepoint is None:
+            return stream.windows.get(start)
+        window: WindowState | None = self._savepoint.writable(stream, start)
+        return window
 
     def _ingest_predictions(self, batch: PredictionBatch) -> None:
         labels = {"model": batch.model, "model_version": batch.model_version}
@@ -151,7 +191,7 @@ class Monitor:
         join = self.joins[batch.model]
         self.counters.inc("predictions", len(batch), **labels)
         starts = window_starts(batch.timestamp, stream.window_ms)
-        seen_before = running_watermark(batch.timestamp, stream.watermark)
+        seen_before, watermark, latest = running_watermark(batch.timestamp, stream.watermark, stream.latest)
         # Late first: whether a replay of an old prediction is late does not depend on how long
         # its id is remembered (monitor.pipeline.join).
         late = starts + stream.window_ms + stream.lateness_ms <= seen_before
@@ -160,8 +200,7 @@ class Monitor:
         if keep.any():
             keep[keep] = join.new_ids(batch.prediction_id[keep].tolist())
         self.counters.inc("duplicate_predictions", int((~late & ~keep).sum()), **labels)
-        if len(batch.timestamp):
-            stream.watermark = max(stream.watermark, int(batch.timestamp.max()))
+        stream.watermark, stream.latest = watermark, latest
         joined: list[Matches] = []
         for start in np.unique(starts[keep]).tolist():
             rows = np.flatnonzero(keep & (starts == start))
@@ -194,7 +233,7 @@ class Monitor:
         self._expire(batch.model)
 
     def _window(self, stream: VersionStream, version: str, start: int) -> WindowState:
-        window = stream.windows.get(start)
+        window = self._writable(stream, start)
         if window is None:
             cfg = stream.config
             window = WindowState.open(
@@ -249,7 +288,8 @@ class Monitor:
 
     def _join_window(self, stream: VersionStream, match: Matches) -> NDArray[np.float64]:
         """Add joined pairs to their prediction's window; return the per-pair errors."""
-        window = stream.windows[match.window_start]
+        window = self._writable(stream, match.window_start)
+        assert window is not None, "a joined prediction's window is kept until its segment expires"
         truth = match.outcome
         add_pairs(window.performance, truth, match.prediction, match.score)
         window.sketch.update_target(truth)
@@ -267,7 +307,7 @@ class Monitor:
         )
         for (version, start), waiting in expiry.predictions.items():
             stream = self.streams[(model, version)]
-            window = stream.windows.get(start)
+            window = self._writable(stream, start)
             self.counters.inc("expired_predictions", waiting, model=model, model_version=version)
             if window is not None:
                 window.expired += waiting

@@ -18,12 +18,27 @@ def window_starts(timestamps_ms: NDArray[np.int64], window_ms: int) -> NDArray[n
     return timestamps_ms - timestamps_ms % window_ms
 
 
-def running_watermark(timestamps_ms: NDArray[np.int64], before: int) -> NDArray[np.int64]:
-    """For each row, the largest timestamp seen *before* it (the batch split does not matter)."""
+def running_watermark(
+    timestamps_ms: NDArray[np.int64], before: int, latest: int
+) -> tuple[NDArray[np.int64], int, int]:
+    """For each row, the stream's watermark *before* it; and the watermark and `latest` after the
+    batch. `before` and `latest` are the watermark and the largest timestamp seen so far.
+
+    The watermark is the second-largest timestamp seen (with repeats: two messages at t make it
+    t), and windows close and predictions count as late by it. So no single message, however far
+    ahead of the stream it is dated (a producer's clock off by hours, one replayed message from
+    today in a backfill), can close windows or make the predictions after it late; a second
+    message as far ahead does. The decoder bounds the future further (future_timestamp). An
+    in-order stream's watermark trails the largest timestamp by one message. The batch split does
+    not matter: the same rows give the same watermarks however they are batched.
+    """
     if len(timestamps_ms) == 0:
-        return timestamps_ms
-    seen = np.maximum.accumulate(np.concatenate([[before], timestamps_ms[:-1]]))
-    return seen.astype(np.int64)
+        return timestamps_ms, before, latest
+    largest = np.maximum.accumulate(np.concatenate([[latest], timestamps_ms]))
+    # A row competes for second place with what it does not beat: itself, or the largest so far.
+    contender = np.minimum(timestamps_ms, largest[:-1])
+    second = np.maximum.accumulate(np.concatenate([[before], contender]))
+    return second[:-1].astype(np.int64), int(second[-1]), int(largest[-1])
 
 
 Performance = ClassificationPerformance | RegressionPerformance

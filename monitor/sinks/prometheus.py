@@ -9,7 +9,7 @@ raw category values.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector, CollectorRegistry
@@ -75,6 +75,7 @@ class StreamView:
     min_pairs: Mapping[str, int]
     # Per model version: (is a concept-drift episode open, episodes so far) (monitor.evaluation.concept)
     concept_episodes: Mapping[tuple[str, str], tuple[bool, int]]
+    evaluation_errors: Mapping[tuple[str, str], int] = field(default_factory=dict)  # (model, reason)
 
 
 def _gauge(name: str, doc: str, labels: list[str]) -> GaugeMetricFamily:
@@ -107,6 +108,7 @@ class DriftlineCollector(Collector):
         yield from self._drift(latest)
         yield from self._performance(view)
         yield from self._counters(view.counters)
+        yield from self._evaluation_errors(view.evaluation_errors)
         yield from self._label_delay(view.label_delays)
 
     def _drift(self, latest: list[WindowResult]) -> Iterator[Metric]:
@@ -230,6 +232,16 @@ class DriftlineCollector(Collector):
                 family = families[name] = CounterMetricFamily(metric, doc, labels=sorted(labels))
             family.add_metric([labels[k] for k in sorted(labels)], value)
         yield from families.values()
+
+    def _evaluation_errors(self, counts: Mapping[tuple[str, str], int]) -> Iterator[Metric]:
+        family = CounterMetricFamily(
+            "driftline_evaluation_errors",
+            "Window evaluations that failed (the other windows went on), by reason",
+            labels=["model", "reason"],
+        )
+        for (model, reason), value in sorted(counts.items()):
+            family.add_metric([model, reason], value)
+        yield family
 
     def _label_delay(self, delays: Mapping[tuple[str, str], LabelDelayHistogram]) -> Iterator[Metric]:
         family = HistogramMetricFamily(

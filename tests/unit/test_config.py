@@ -27,6 +27,13 @@ def test_durations(text: object, expected: int) -> None:
     assert parse_config(data).models[0].window == timedelta(seconds=expected)
 
 
+def test_max_future_bounds_event_time_ahead_of_the_clock() -> None:
+    assert parse_config(MINIMAL).sources.max_future == timedelta(minutes=5)
+    assert parse_config({**MINIMAL, "sources": {"max_future": "1h"}}).sources.max_future == timedelta(hours=1)
+    with pytest.raises(ConfigError, match=r"sources\.max_future: Input should be greater than or equal to 0"):
+        parse_config({**MINIMAL, "sources": {"max_future": -60}})
+
+
 def test_misspelled_key_is_named() -> None:
     data = {"models": [{**MINIMAL["models"][0], "windw": "1h"}]}
     with pytest.raises(ConfigError, match=r"models\.0\.windw: unknown key"):

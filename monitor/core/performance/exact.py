@@ -37,22 +37,47 @@ def exact_sum(values: np.ndarray) -> int:
     return total
 
 
+# Below this the Veltkamp split and its products stay finite; squares of larger values (past the
+# range the decoder admits, monitor.core.limits) are summed with Python integers, row by row.
+_SPLIT_LIMIT = 2.0**500
+
+
 def exact_sum_of_squares(values: np.ndarray) -> int:
     """Exact sum of x**2 (Veltkamp split: x = hi + lo, each product below is exact in float64)."""
+    wide = np.abs(values) >= _SPLIT_LIMIT
+    total = 0
+    if wide.any():
+        total = sum(square_units(x) for x in values[wide].tolist())
+        values = values[~wide]
     scaled = 134217729.0 * values  # 2**27 + 1
     high = scaled - (scaled - values)
     low = values - high
     parts = np.concatenate([high * high, 2.0 * high * low, low * low])
-    if not np.all(np.isfinite(parts)):
-        raise DataError("values too large to square exactly (|x| must stay below 1e150)")
-    return exact_sum(parts)
+    return total + exact_sum(parts)
+
+
+def exact_units(value: float) -> int:
+    """A finite double as an exact integer number of 2**-1127 units."""
+    if not math.isfinite(value):
+        raise DataError("cannot sum non-finite values exactly")
+    mantissa, exponent = math.frexp(value)
+    return int(mantissa * 2.0**53) << (exponent + 1074)
+
+
+def square_units(value: float) -> int:
+    """value**2 in 2**-1127 units, exactly, for |value| >= 1 (any finite size)."""
+    if not math.isfinite(value) or abs(value) < 1.0:
+        raise DataError(f"square_units takes finite values of at least 1 in size, got {value!r}")
+    mantissa, exponent = math.frexp(value)
+    whole = int(mantissa * 2.0**53)
+    return whole * whole << (2 * exponent - 106 + UNIT_BITS)
 
 
 def units_to_float(units: int) -> float:
     try:
         return units / (1 << UNIT_BITS)  # int / int is correctly rounded in CPython
     except OverflowError:
-        return math.copysign(math.inf, units)
+        return math.inf if units > 0 else -math.inf  # copysign would convert the int, and overflow
 
 
 def float_array(values: Any, field: str, *, allow_nan: bool = False) -> np.ndarray:

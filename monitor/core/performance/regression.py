@@ -12,6 +12,7 @@ from monitor.core.performance.exact import (
     check_state_kind,
     exact_sum,
     exact_sum_of_squares,
+    exact_units,
     float_array,
     ratio,
     units_to_float,
@@ -39,9 +40,12 @@ class RegressionPerformance:
         pred = float_array(y_pred, "y_pred")
         if true.shape != pred.shape:
             raise DataError(f"y_true has {true.size} rows but y_pred has {pred.size}")
-        error = true - pred
-        if not np.all(np.isfinite(error)):
-            raise DataError("y_true - y_pred overflows float64")
+        with np.errstate(over="ignore"):
+            error = true - pred
+        wide = ~np.isfinite(error)  # both near the float limit, opposite signs: past monitor.core.limits
+        if wide.any():
+            self._add_wide(true[wide], pred[wide])
+            true, pred, error = true[~wide], pred[~wide], error[~wide]
         abs_error = np.abs(error)
         with np.errstate(divide="ignore", over="ignore", invalid="ignore"):
             pct_error = abs_error / np.abs(true)
@@ -55,6 +59,22 @@ class RegressionPerformance:
         self._n += int(true.size)
         self._n_pct += int(nonzero.sum())
         return self
+
+    def _add_wide(self, true: np.ndarray, pred: np.ndarray) -> None:
+        """Rows whose error float64 cannot hold, summed exactly with Python integers (no float
+        error exists to sum; such values are past the range the decoder admits)."""
+        for t, p in zip(true.tolist(), pred.tolist(), strict=True):
+            error = exact_units(t) - exact_units(p)
+            self._units["abs_error"] += abs(error)
+            # exact: the error overflowed, so both values are at least 2**970 in size and the
+            # error is a multiple of 2**2045 units
+            self._units["squared_error"] += error * error >> UNIT_BITS
+            # int / int is rounded once, like the float ratio of the other rows
+            self._units["pct_error"] += exact_units(abs(error) / abs(exact_units(t)))
+        self._units["y"] += exact_sum(true)
+        self._units["y_squared"] += exact_sum_of_squares(true)
+        self._n += len(true)
+        self._n_pct += len(true)  # y is far from 0 in these rows
 
     def _centred_ratio(self, sum_key: str, squares_key: str) -> tuple[int, int]:
         """(n * sum(x**2) - sum(x)**2) * 2**1127 as an exact integer, and its scale n**2 * 2**(2*1127).
@@ -83,7 +103,10 @@ class RegressionPerformance:
                 r2 = -math.inf
         # Spread of |error|: sum(|e|**2) is the squared-error sum, so no extra accumulator is needed.
         abs_numerator = (n * units["squared_error"] << UNIT_BITS) - units["abs_error"] ** 2
-        abs_error_std = math.sqrt(abs_numerator / (n * n << (2 * UNIT_BITS)))
+        try:
+            abs_error_std = math.sqrt(abs_numerator / (n * n << (2 * UNIT_BITS)))
+        except OverflowError:  # errors past the range the decoder admits
+            abs_error_std = math.inf
         return {
             "n": n,
             "mae": mae,

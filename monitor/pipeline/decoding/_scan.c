@@ -8,7 +8,8 @@
  * It accepts a strict subset of what the reference path (orjson, monitor/pipeline/decoding/parsing.py)
  * accepts, and gives the same values for it. Whatever falls outside that subset is marked
  * not-ok and decoded again by the reference path, which accepts it or names its reject
- * reason: escapes in keys, model names and timestamps, NaN/Infinity tokens, numbers beyond float range, duplicate
+ * reason: escapes in keys, model names and timestamps, NaN/Infinity tokens, numbers beyond float range, numeric
+ * feature values and regression targets past the accepted range (monitor/core/limits.py), duplicate
  * keys, unknown models, out-of-range scores, timestamps not in the "YYYY-MM-DDTHH:MM:SS[.f]Z"
  * layout or in epoch seconds, float class labels, and malformed JSON of any kind. So this file
  * never decides a reject; it only decides what it can vouch for.
@@ -97,6 +98,7 @@ typedef struct {
     int classification;
     int n_numeric;
     int n_labels;
+    double max_abs; /* numeric values past it are left to the reference path (value_out_of_range) */
     uint64_t seed;  /* of hash_bytes */
     Table features; /* name -> column: numeric 0..n_numeric-1, then labels */
     char *names;    /* storage of the feature names the table points into */
@@ -108,6 +110,7 @@ typedef struct {
 
 typedef struct {
     uint64_t seed;
+    double max_abs; /* as ModelPlan.max_abs */
     int n_models;
     int max_numeric;
     int max_labels;
@@ -140,14 +143,16 @@ static char *copy_utf8(PyObject *text, Py_ssize_t *len) {
     return out;
 }
 
-/* make_plan([(model, classification, [numeric names], [label names]), ...], seed) -> capsule */
+/* make_plan([(model, classification, [numeric names], [label names]), ...], seed, max_abs) -> capsule */
 static PyObject *make_plan(PyObject *self, PyObject *args) {
     PyObject *models;
     unsigned long long seed;
-    if (!PyArg_ParseTuple(args, "O!K", &PyList_Type, &models, &seed)) return NULL;
+    double max_abs;
+    if (!PyArg_ParseTuple(args, "O!Kd", &PyList_Type, &models, &seed, &max_abs)) return NULL;
     Plan *plan = PyMem_Calloc(1, sizeof(Plan));
     if (!plan) return PyErr_NoMemory();
     plan->seed = seed;
+    plan->max_abs = max_abs;
     plan->n_models = (int)PyList_GET_SIZE(models);
     plan->models = PyMem_Calloc((size_t)plan->n_models + 1, sizeof(ModelPlan));
     if (!plan->models) goto fail;
@@ -161,6 +166,7 @@ static PyObject *make_plan(PyObject *self, PyObject *args) {
         if (!(mp->name = copy_utf8(name, &mp->name_len))) goto fail;
         mp->classification = classification;
         mp->seed = seed;
+        mp->max_abs = max_abs;
         mp->n_numeric = (int)PyList_GET_SIZE(numeric);
         mp->n_labels = (int)PyList_GET_SIZE(labels);
         int total = mp->n_numeric + mp->n_labels;
@@ -692,7 +698,9 @@ static int read_features(Cursor *c, const ModelPlan *mp, Out *out, Py_ssize_t ro
         if (scan_scalar(c, &value) < 0) return -1;
         if (j < mp->n_numeric) {
             switch (value.kind) {
-            case T_NUMBER: if (number_value(&value, &numbers[j]) < 0) return -1; break;
+            case T_NUMBER:
+                if (number_value(&value, &numbers[j]) < 0 || fabs(numbers[j]) > mp->max_abs) return -1;
+                break;
             case T_TRUE: numbers[j] = 1.0; break;
             case T_FALSE: numbers[j] = 0.0; break;
             case T_NULL: break; /* stays NaN */
@@ -760,7 +768,8 @@ static int read_message(const Plan *plan, int outcome, const unsigned char *data
     if (mp->classification) {
         if ((code = label_code(target_vocab, target, 0)) < 0) return code == -3 ? -1 : 0;
         codes[outcome ? 0 : C_PREDICTION] = code;
-    } else if (target->kind != T_NUMBER || number_value(target, &out->target[row]) < 0) {
+    } else if (target->kind != T_NUMBER || number_value(target, &out->target[row]) < 0 ||
+               fabs(out->target[row]) > mp->max_abs) {
         return 0;
     }
     if (!outcome) {
@@ -871,7 +880,8 @@ done:
 }
 
 static PyMethodDef methods[] = {
-    {"make_plan", make_plan, METH_VARARGS, "make_plan(models) -> plan: models as (name, classification, numeric, labels)"},
+    {"make_plan", make_plan, METH_VARARGS,
+     "make_plan(models, seed, max_abs) -> plan: models as (name, classification, numeric, labels)"},
     {"scan", scan, METH_VARARGS, "scan(messages, plan, outcome, max_bytes, *buffers) -> (ids, vocabularies)"},
     {NULL, NULL, 0, NULL},
 };

@@ -9,6 +9,8 @@ from typing import Any
 
 import numpy as np
 
+from monitor.core.limits import MAX_ABS_VALUE, out_of_range
+
 Columns = dict[str, np.ndarray]  # one group's arrays of one chunk, one row per message
 
 
@@ -136,7 +138,14 @@ def _label(value: Any) -> Any:
 def target_column(values: Sequence[Any], classification: bool, field: str, found: Faults) -> np.ndarray:
     if classification:
         return label_column(values, field, found, nullable=False)
-    return _number_column(values, NUMBER, field, found)
+    numbers = _number_column(values, NUMBER, field, found)
+    for at in np.flatnonzero(out_of_range(numbers)):
+        found.add(int(at), "value_out_of_range", range_detail(field, numbers[at]))
+    return numbers
+
+
+def range_detail(field: str, value: float) -> str:
+    return f"{field}: {float(value)!r} is outside the accepted range [-{MAX_ABS_VALUE:g}, {MAX_ABS_VALUE:g}]"
 
 
 def _number_column(values: Sequence[Any], allowed: frozenset[type], field: str, found: Faults) -> np.ndarray:

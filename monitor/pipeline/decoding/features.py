@@ -1,5 +1,6 @@
 """The configured features of one model group as columns: numeric features as one float64
-matrix (numbers and booleans), categorical features as label arrays."""
+matrix (numbers and booleans), categorical features as label arrays. A numeric value past
+monitor.core.limits.MAX_ABS_VALUE is `value_out_of_range`."""
 
 from __future__ import annotations
 
@@ -12,7 +13,15 @@ from typing import Any
 import numpy as np
 
 from monitor.config import ModelConfig
-from monitor.pipeline.decoding.columns import NUMERIC_FEATURE, Columns, Faults, label_column, show
+from monitor.core.limits import out_of_range
+from monitor.pipeline.decoding.columns import (
+    NUMERIC_FEATURE,
+    Columns,
+    Faults,
+    label_column,
+    range_detail,
+    show,
+)
 
 
 class FeaturePlan:
@@ -40,6 +49,12 @@ def feature_columns(records: Sequence[dict[str, Any]], plan: FeaturePlan, found:
     if np.isinf(matrix).any():  # only from numbers beyond float range such as 1e999
         for row, j in zip(*np.nonzero(np.isinf(matrix)), strict=True):
             found.add(int(row), "non_finite", f"features.{plan.numeric[j]}: number beyond float range")
+    wide = out_of_range(matrix)
+    if wide.any():
+        for row, j in zip(*np.nonzero(wide), strict=True):
+            found.add(
+                int(row), "value_out_of_range", range_detail(f"features.{plan.numeric[j]}", matrix[row, j])
+            )
     columns = {"numeric": matrix}
     for name, column in zip(plan.categorical, labels, strict=True):
         columns[f"features.{name}"] = label_column(column, f"features.{name}", found, nullable=True)

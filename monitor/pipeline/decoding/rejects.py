@@ -6,18 +6,21 @@ from dataclasses import dataclass
 
 REJECT_REASONS = frozenset(
     {
-        "empty",
-        "oversize",
+        "empty",  # empty or whitespace-only
+        "oversize",  # over sources.max_message_bytes
         "invalid_utf8",
         "invalid_json",
-        "non_finite",
+        "non_finite",  # NaN / Infinity tokens, or a number beyond float range, where used
         "not_an_object",
-        "missing_field",
+        "missing_field",  # a required field absent or null
         "wrong_type",
-        "out_of_range",
-        "bad_timestamp",
+        "out_of_range",  # a score outside [0, 1]
+        "value_out_of_range",  # a finite number past monitor.core.limits.MAX_ABS_VALUE (1e100)
+        "bad_timestamp",  # unparsable, naive, or outside 1970..2200
+        "future_timestamp",  # later than the service's clock plus sources.max_future
         "unknown_model",
         "unknown_version",
+        "internal_error",  # decoded, but ingesting it failed: a bug, logged with the model named
     }
 )
 

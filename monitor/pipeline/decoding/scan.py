@@ -4,8 +4,8 @@
 timestamp columns and codes every label over a per-call vocabulary, so a label column is one
 numpy take from its vocabulary. A message the scanner does not vouch for is returned in
 `rest` (input positions), for the reference path to accept or reject; the scanner never
-decides a reject. The result holds the columns of each (model, version) group, or of each
-model for outcomes, with each row's input position.
+decides a reject (a timestamp after `not_after_ms` included). The result holds the columns of
+each (model, version) group, or of each model for outcomes, with each row's input position.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from monitor.config import ModelConfig
+from monitor.core.limits import MAX_ABS_VALUE
 from monitor.pipeline.decoding import _scan
 from monitor.pipeline.decoding.columns import Columns
 
@@ -55,7 +56,7 @@ def _plan(signature: tuple) -> _Plan:
         numeric.append(tuple(n for n, kind in features if kind == "numeric"))
         categorical.append(tuple(n for n, kind in features if kind != "numeric"))
     rows = zip(models, classification, numeric, categorical, strict=True)
-    capsule = _scan.make_plan([(m, c, list(n), list(k)) for m, c, n, k in rows], _HASH_SEED)
+    capsule = _scan.make_plan([(m, c, list(n), list(k)) for m, c, n, k in rows], _HASH_SEED, MAX_ABS_VALUE)
     return _Plan(capsule, tuple(models), tuple(classification), tuple(numeric), tuple(categorical))
 
 
@@ -87,15 +88,25 @@ def _run(
     return out, ids, vocabularies
 
 
+def _in_time(out: dict[str, np.ndarray], not_after_ms: int | None) -> np.ndarray:
+    """The rows the scanner decoded, less those timestamped after `not_after_ms`: the reference
+    path rejects those as future_timestamp."""
+    ok = out["ok"].view(bool)
+    if not_after_ms is not None:
+        ok &= out["timestamp"] <= not_after_ms  # rows not ok hold anything: they stay not ok
+    return ok
+
+
 def scan_predictions(
     messages: list[Any],
     models: Mapping[str, ModelConfig],
     known_versions: Mapping[str, Any] | None,
     max_bytes: int,
+    not_after_ms: int | None = None,
 ) -> Scanned:
     plan = _plan(signature(models))
     out, ids, vocabularies = _run(messages, plan, False, max_bytes)
-    ok = out["ok"].view(bool)
+    ok = _in_time(out, not_after_ms)
     codes = out["codes"]
     # One group per (model, version) pair present: model index * versions + version code. A
     # version spelled two ways ("3" and "\u0033") has two codes: both map to the first one.
@@ -131,10 +142,12 @@ def scan_predictions(
     return Scanned(groups, np.flatnonzero(~ok))
 
 
-def scan_outcomes(messages: list[Any], models: Mapping[str, ModelConfig], max_bytes: int) -> Scanned:
+def scan_outcomes(
+    messages: list[Any], models: Mapping[str, ModelConfig], max_bytes: int, not_after_ms: int | None = None
+) -> Scanned:
     plan = _plan(signature(models))
     out, ids, vocabularies = _run(messages, plan, True, max_bytes)
-    ok = out["ok"].view(bool)
+    ok = _in_time(out, not_after_ms)
     id_column = np.array(ids, dtype=object)
     labels = _labels(vocabularies[0])
     groups: dict[Any, Columns] = {}

@@ -1,5 +1,10 @@
 """Message timestamps to epoch milliseconds (UTC): a vectorised path for the common ISO layout,
-and a row-by-row path that names every bad row."""
+and a row-by-row path that names every bad row.
+
+Event time is bounded on both sides: instants outside 1970..2200 are `bad_timestamp`, and with
+`not_after_ms` (the service's clock plus `sources.max_future`) a later instant is
+`future_timestamp`, so no single message can carry a stream's watermark into the future. The
+past stays open: replaying history is a normal use."""
 
 from __future__ import annotations
 
@@ -20,18 +25,25 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _ONE_MS = timedelta(milliseconds=1)
 
 
-def timestamps_ms(values: Sequence[Any], found: Faults) -> np.ndarray:
+def timestamps_ms(values: Sequence[Any], found: Faults, not_after_ms: int | None = None) -> np.ndarray:
     kinds = set(map(type, values))
     millis = None
     if kinds == STR:
         millis = _iso_utc_fast(values)
     elif kinds <= NUMBER:
         millis = np.rint(np.array(values, dtype=np.float64) * 1000.0)
-    if millis is not None and ((millis >= 0) & (millis < _MAX_MS)).all():
+    upper = _MAX_MS if not_after_ms is None else min(_MAX_MS, not_after_ms + 1)
+    if millis is not None and ((millis >= 0) & (millis < upper)).all():
         return millis.astype(np.int64)
     out = np.zeros(len(values), dtype=np.int64)
     for row, value in enumerate(values):
-        out[row] = _one_timestamp_ms(value, row, found)
+        ms = _one_timestamp_ms(value, row, found)
+        if not_after_ms is not None and ms > not_after_ms:
+            limit = datetime.fromtimestamp(not_after_ms / 1000, UTC).isoformat().replace("+00:00", "Z")
+            detail = f"timestamp: {show(value)} is after {limit}, the service's clock plus sources.max_future"
+            found.add(row, "future_timestamp", detail)
+            ms = 0
+        out[row] = ms
     return out
 
 

@@ -5,8 +5,11 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import pytest
 
+from monitor.pipeline.events import PredictionBatch
+from monitor.pipeline.monitor import Batch
 from monitor.service import Service
 from tests.unit.api import api_world as world
 from tests.unit.api.conftest import WRITE
@@ -87,6 +90,44 @@ def test_one_window_has_drift_quality_performance_and_report_link(client: Any) -
     assert {q["column"] for q in doc["drift"]["quality"]} == set(world.FEATURES)
     assert doc["performance"]["metrics"]["accuracy"] == pytest.approx(0.9, abs=0.05)
     assert doc["report_url"] == f"/api/v1/models/churn/windows/{wid}/report?version=1"
+
+
+def test_a_window_that_cannot_be_evaluated_is_listed_and_counted(make_client: Any) -> None:
+    # +-1e308 in one window (fed to the monitor directly: the decoder rejects them), on the binned
+    # path (more rows than window_sample): its evaluation raises, the other windows' do not.
+    service, client = make_client(api_key=world.KEY)
+    rng = np.random.default_rng(4)
+    for hour in range(2):
+        world.feed(service, "fraud", hour, 600, rng)
+        world.feed(service, "churn", hour, 100, rng)
+    n, start_ms = 2, (world.START_S + world.HOUR_S) * 1000
+    batch = PredictionBatch(
+        model="fraud",
+        model_version="1",
+        prediction_id=np.array(["x-1", "x-2"], dtype=object),
+        timestamp=np.full(n, start_ms + 1000, dtype=np.int64),
+        features={
+            "age": np.full(n, 40.0),
+            "spend": np.array([1e308, -1e308]),
+            "plan": np.full(n, "pro", object),
+        },
+        prediction=np.full(n, "1", dtype=object),
+        score=np.full(n, np.nan),
+        segment=np.full(n, None, dtype=object),
+    )
+    assert service.monitor.ingest(Batch(predictions={("fraud", "1"): batch})) == []
+    results = service.evaluate(flush=True)
+    assert len(results) == 3  # fraud hour 0, churn hours 0 and 1
+    models = {m["name"]: m for m in client.get("/api/v1/models").json()["models"]}
+    (fraud,) = models["fraud"]["versions"]
+    (failed,) = fraud["evaluation_errors"]
+    assert failed["window_id"] == str(world.START_S + world.HOUR_S) and failed["reason"] == "invalid_data"
+    assert fraud["state"] == "amber" and "1 window(s) could not be evaluated" in fraud["reasons"]
+    assert models["churn"]["versions"][0]["evaluation_errors"] == []
+    windows = client.get("/api/v1/models/fraud/windows").json()
+    assert windows["evaluation_errors"] == [failed] and len(windows["windows"]) == 1
+    metrics = client.get("/metrics").text
+    assert 'driftline_evaluation_errors_total{model="fraud",reason="invalid_data"} 1.0' in metrics
 
 
 @pytest.mark.parametrize(

@@ -82,6 +82,46 @@ def test_bad_reference_data_names_the_column(change, message: str) -> None:
         _build(change(_frame()))
 
 
+def _with(frame: pd.DataFrame, column: str, row: int, value: float) -> pd.DataFrame:
+    frame = frame.copy()
+    frame[column] = frame[column].astype(float)
+    frame.loc[row, column] = value
+    return frame
+
+
+@pytest.mark.parametrize("value", [1e200, -1e101, 1.7976931348623157e308])
+def test_values_past_the_accepted_range_are_refused_naming_column_and_row(value: float) -> None:
+    # The live decoder rejects them (value_out_of_range): a baseline summarising them could not
+    # be compared with any window, and its sums could overflow.
+    with pytest.raises(DataError, match=r"model 'churn': column 'age' holds 1 value\(s\) outside") as caught:
+        _build(_frame().pipe(_with, "age", 12, value))
+    assert f"{value!r} at index 12" in str(caught.value) and "value_out_of_range" in str(caught.value)
+    regressor = parse_config(
+        {
+            "models": [
+                {
+                    "name": "price",
+                    "task": "regression",
+                    "features": [{"name": "rooms", "kind": "numeric"}],
+                    "target": "sold_for",
+                }
+            ]
+        }
+    ).models[0]
+    frame = pd.DataFrame(
+        {"rooms": [1.0, 2.0, 3.0], "prediction": [1e5, 2e5, 3e5], "sold_for": [1e5, 2e5, 3e5]}
+    )
+    for column in ("rooms", "prediction", "sold_for"):
+        with pytest.raises(DataError, match=f"column '{column}' holds 1 value"):
+            build_baseline(_with(frame, column, 1, value), regressor, CONFIG.baselines, "1", "t.csv", NOW)
+
+
+def test_the_bounds_of_the_accepted_range_are_accepted() -> None:
+    frame = _frame().pipe(_with, "age", 3, 1e100).pipe(_with, "age", 4, -1e100)
+    age = _build(frame).profile.features["age"]
+    assert (age.moments.min, age.moments.max) == (-1e100, 1e100) and np.isfinite(age.moments.m2)
+
+
 def test_store_round_trip_and_active_pointer(tmp_path: Path) -> None:
     store = BaselineStore(tmp_path)
     first = _build(_frame())

@@ -2,6 +2,7 @@
 
 import json
 import math
+from fractions import Fraction
 from typing import Any
 
 import numpy as np
@@ -146,6 +147,41 @@ def test_r2_has_no_cancellation_when_the_mean_dwarfs_the_spread():
     pred = y + rng.normal(0.0, 0.5, y.size)
     # Reference computed around the mean, as scikit-learn does.
     assert compute_performance("regression", y, pred)["r2"] == pytest.approx(skm.r2_score(y, pred), rel=TOL)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    rows=st.lists(
+        st.tuples(
+            st.floats(allow_nan=False, allow_infinity=False), st.floats(allow_nan=False, allow_infinity=False)
+        ),
+        min_size=1,
+        max_size=8,
+    ),
+    cut=st.integers(0, 8),
+)
+def test_regression_sums_stay_exact_for_any_finite_values(rows, cut):
+    # Past the decoder's range (monitor.core.limits) too: errors that overflow float64 (1e308 - -1e308)
+    # and squares past 1e154 are summed exactly instead of raising.
+    y = np.array([r[0] for r in rows])
+    pred = np.array([r[1] for r in rows])
+    whole = RegressionPerformance().update(y, pred)
+    assert (
+        merge(
+            RegressionPerformance().update(y[:cut], pred[:cut]),
+            RegressionPerformance().update(y[cut:], pred[cut:]),
+        )
+        == whole
+    )
+    got = whole.metrics()
+    total = sum(abs(Fraction(a) - Fraction(b)) for a, b in rows)
+    try:
+        expected = float(total) / len(rows)
+    except OverflowError:  # the sum rounds past the float limit (so does the accumulator's)
+        expected = math.inf
+    assert got["mae"] == pytest.approx(expected, rel=1e-12)
+    assert got["rmse"] is not None and got["rmse"] >= 0 and got["abs_error_std"] is not None
+    assert got["n"] == len(rows)
 
 
 def test_bad_inputs_raise_data_errors_naming_the_field():

@@ -1,7 +1,12 @@
+import math
+
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from monitor.core import _histogram
+from monitor.core.limits import MAX_ABS_VALUE
 from monitor.core.sketch import Moments, NumericSketch, ValueCounts, quantile_edges
 from monitor.core.window_sketch import WindowSketch
 
@@ -62,6 +67,58 @@ def test_moments_match_numpy_after_updates_and_merges() -> None:
     assert moments.n == len(everything)
     assert moments.mean == pytest.approx(everything.mean(), rel=1e-12)
     assert moments.std == pytest.approx(everything.std(), rel=1e-12)
+
+
+finite_floats = st.floats(allow_nan=False, allow_infinity=False)
+
+
+@given(st.lists(st.lists(finite_floats, max_size=6), min_size=1, max_size=6))
+def test_updates_and_merges_never_raise_on_any_finite_value(batches: list[list[float]]) -> None:
+    # Values up to the float limit (the issue's 1e200 after normal rows raised OverflowError in
+    # the merge): no exception, counts and extremes exact, the mean finite.
+    edges = np.array([-1.0, 0.0, 1.0])
+    sketch, merged = NumericSketch(edges), Moments()
+    for batch in batches:
+        sketch.update(np.array(batch, dtype=np.float64))
+        merged = merged.merge(NumericSketch(edges).update(np.array(batch, dtype=np.float64)).moments)
+    values = [v for batch in batches for v in batch]
+    for moments in (sketch.moments, merged):
+        assert moments.n == len(values) == sketch.n_present
+        if values:
+            assert (moments.min, moments.max) == (min(values), max(values))
+            assert math.isfinite(moments.mean) and moments.min <= moments.mean <= moments.max
+            assert not math.isnan(moments.m2) and moments.m2 >= 0
+
+
+@given(st.lists(st.lists(st.floats(-MAX_ABS_VALUE, MAX_ABS_VALUE), max_size=6), min_size=1, max_size=6))
+def test_inside_the_admitted_range_every_moment_and_sum_is_finite(batches: list[list[float]]) -> None:
+    edges = np.array([-1.0, 0.0, 1.0])
+    sketch, merged = NumericSketch(edges), Moments()
+    for batch in batches:
+        sketch.update(np.array(batch, dtype=np.float64))
+        merged = merged.merge(NumericSketch(edges).update(np.array(batch, dtype=np.float64)).moments)
+    values = np.array([v for batch in batches for v in batch], dtype=np.float64)
+    assert np.isfinite(sketch.sums).all()
+    for moments in (sketch.moments, merged):
+        assert math.isfinite(moments.m2) and math.isfinite(moments.std)
+        if len(values):
+            # m2 is within rounding of numpy's on the same values (relative to the values' scale).
+            scale = float(np.abs(values).max()) ** 2 * len(values)
+            assert abs(moments.m2 - float(((values - values.mean()) ** 2).sum())) <= 1e-9 * scale
+
+
+def test_the_issue_values_keep_the_moments_defined() -> None:
+    edges = np.array([0.0, 1.0])
+    sketch = NumericSketch(edges).update(np.array([0.5, 0.7]))
+    sketch.update(np.array([1e200]))  # raised OverflowError in Moments.merge
+    assert sketch.moments.n == 3 and sketch.moments.max == 1e200
+    assert math.isfinite(sketch.moments.mean) and sketch.moments.m2 == math.inf  # 1e400 is not a float
+    both = NumericSketch(edges).update(np.array([1e308, -1e308, 1e308]))
+    assert both.moments.mean == pytest.approx(1e308 / 3) and both.moments.m2 == math.inf
+    same = NumericSketch(edges).update(np.array([1e308, 1e308]))
+    assert same.moments.mean == 1e308 and same.moments.m2 == 0.0  # the sum overflowed; the mean did not
+    far = Moments(1, 1.7e308, 0.0, 1.7e308, 1.7e308).merge(Moments(1, -1.7e308, 0.0, -1.7e308, -1.7e308))
+    assert far.mean == 0.0 and far.m2 == math.inf
 
 
 def test_value_counts_unseen_bound_and_overflow() -> None:

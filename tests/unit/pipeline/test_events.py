@@ -276,6 +276,44 @@ def test_numbers_beyond_float_range_are_non_finite_where_used() -> None:
     assert batch is not None and batch.features["age"].tolist() == [42.0]
 
 
+@pytest.mark.parametrize("token", [b"1e200", b"-1e308", b"1.0000000000000002e100", str(10**101).encode()])
+def test_numbers_past_the_accepted_range_are_value_out_of_range(token: bytes) -> None:
+    # Finite, but past monitor.core.limits.MAX_ABS_VALUE: an accumulator could overflow on them.
+    raw = orjson.dumps(with_features(age=12345)).replace(b"12345", token)
+    reject = reject_of(raw)
+    assert reject.reason == "value_out_of_range" and reject.detail.startswith("features.age:")
+    assert "1e+100" in reject.detail and "np." not in reject.detail and reject.raw == raw
+    regression = orjson.dumps(prediction(model="price", features={"rooms": 3}, prediction=12345))
+    reject = reject_of(regression.replace(b"12345", token))
+    assert reject.reason == "value_out_of_range" and reject.detail.startswith("prediction:")
+    outcome = orjson.dumps({"prediction_id": "p-1", "model": "price", "timestamp": T0, "outcome": 12345})
+    _, rejected = decode_outcomes([outcome.replace(b"12345", token)], MODELS)
+    assert [(r.reason, r.detail.split(":")[0]) for r in rejected] == [("value_out_of_range", "outcome")]
+
+
+def test_the_accepted_range_is_inclusive_and_unconfigured_fields_are_free() -> None:
+    batch, _ = decode_one(with_features(age=1e100, monthly_spend=-1e100))
+    assert batch is not None and batch.features["age"].tolist() == [1e100]
+    assert batch.features["monthly_spend"].tolist() == [-1e100]
+    batch, _ = decode_one(with_features(unused=1e300))
+    assert batch is not None
+    regression = prediction(model="price", features={"rooms": 3}, prediction=-1e100)
+    assert decode_one(regression)[0].prediction.tolist() == [-1e100]
+    assert reject_of(prediction(score=1e200)).reason == "out_of_range"  # the score's own rule first
+    assert reject_of(prediction(prediction=1e200)).reason == "wrong_type"  # not a class label
+
+
+def test_one_value_out_of_range_rejects_only_its_row() -> None:
+    messages = encode(
+        with_features(age=1.0),
+        prediction(prediction_id="p-2", features={"age": 1e200, "plan": "pro"}),
+        prediction(prediction_id="p-3"),
+    )
+    batches, rejected = decode_predictions(messages, MODELS)
+    assert batches[("churn", "3")].prediction_id.tolist() == ["p-1", "p-3"]
+    assert [(r.reason, r.position) for r in rejected] == [("value_out_of_range", 1)]
+
+
 # ---------------------------------------------------------------------------------- timestamps
 
 
@@ -327,6 +365,50 @@ def test_a_bad_timestamp_rejects_only_its_row() -> None:
     assert [r.reason for r in rejected] == ["bad_timestamp"] and rejected[0].raw == messages[2]
     assert batch.prediction_id.tolist() == ["p-0", "p-1", "p-3"]
     assert batch.timestamp.tolist() == [T0_MS, T0_MS + 1000, T0_MS + 3000]
+
+
+@pytest.mark.parametrize(
+    "timestamp",
+    [
+        "2026-11-21T10:00:00.001Z",
+        "2026-11-21T11:00:01+01:00",
+        "2199-12-31T23:59:59Z",  # accepted before: it moved the watermark for good
+        T0_MS / 1000 + 0.001,
+        T0_MS // 1000 + 3600,
+    ],
+)
+def test_timestamps_after_the_bound_are_future_timestamp(timestamp: Any) -> None:
+    reject = reject_of(prediction(timestamp=timestamp), not_after_ms=T0_MS)
+    assert reject.reason == "future_timestamp" and reject.detail.startswith("timestamp:")
+    assert "2026-11-21T10:00:00Z" in reject.detail  # names the bound
+    outcome = orjson.dumps({"prediction_id": "p-1", "model": "churn", "timestamp": timestamp, "outcome": 1})
+    _, rejected = decode_outcomes([outcome], MODELS, not_after_ms=T0_MS)
+    assert [r.reason for r in rejected] == ["future_timestamp"]
+
+
+@pytest.mark.parametrize(
+    "timestamp", [T0, T0_MS / 1000, "2026-11-21T11:00:00+01:00", "1970-01-01T00:00:00Z", 0]
+)
+def test_the_bound_is_inclusive_and_the_past_stays_open(timestamp: Any) -> None:
+    batch, _ = decode_one(prediction(timestamp=timestamp), not_after_ms=T0_MS)
+    assert batch is not None
+    outcome = orjson.dumps({"prediction_id": "p-1", "model": "churn", "timestamp": timestamp, "outcome": 1})
+    batches, _ = decode_outcomes([outcome], MODELS, not_after_ms=T0_MS)
+    assert len(batches["churn"]) == 1
+
+
+def test_past_the_representable_range_is_still_a_bad_timestamp() -> None:
+    assert (
+        reject_of(prediction(timestamp="2200-01-01T00:00:00Z"), not_after_ms=T0_MS).reason == "bad_timestamp"
+    )
+
+
+def test_a_future_timestamp_rejects_only_its_row() -> None:
+    stamps = [T0, "2199-01-01T00:00:00Z", "2026-11-21T09:00:00Z", T0_MS / 1000 + 60]
+    messages = encode(*(prediction(prediction_id=f"p-{i}", timestamp=t) for i, t in enumerate(stamps)))
+    batches, rejected = decode_predictions(messages, MODELS, not_after_ms=T0_MS)
+    assert batches[("churn", "3")].prediction_id.tolist() == ["p-0", "p-2"]
+    assert [(r.reason, r.position) for r in rejected] == [("future_timestamp", 1), ("future_timestamp", 3)]
 
 
 def test_mixed_timestamp_forms_in_one_batch() -> None:

@@ -66,6 +66,7 @@ COMMON = [
     with_features(age=None, plan=None),
     with_features(age=True, plan=7, region="région-ÿ€𝄞"),
     with_features(monthly_spend=-0.0, age=1e-7, plan=-12),
+    with_features(monthly_spend=-1e100, age=1e100),  # the bounds of the accepted range
     with_features(extra={"nested": [1, 2.5, {"deep": [None, True, "x"]}], "big": 1e300}),
     prediction(score=None, trace={"id": "abc", "spans": []}),
     {"prediction": 99.5, "features": {"rooms": 3}, "model": "price", "model_version": "1", "timestamp": T0}
@@ -114,6 +115,9 @@ def test_common_messages_take_the_native_path() -> None:
         orjson.dumps(prediction()).replace(b'"model":"churn"', b'"model":"churn","model":"churn"'),
         orjson.dumps(prediction()).replace(b"42", b"NaN"),
         orjson.dumps(prediction()).replace(b"42", b"1e999"),
+        orjson.dumps(prediction()).replace(b"42", b"1e200"),  # past monitor.core.limits.MAX_ABS_VALUE
+        orjson.dumps(prediction()).replace(b"42", b"-1.0000000000000002e100"),
+        orjson.dumps(prediction(model="price", features={"rooms": 1}, prediction=-1e101)),
         orjson.dumps(prediction()).replace(b"42", b"042"),
         orjson.dumps(prediction(model="fraud")),
         orjson.dumps(prediction(model_version=True)),
