@@ -24,8 +24,13 @@ def decoded(model: str, hour: int, n: int, seed: int, prefix: str = "") -> Batch
 
 
 def state(monitor: Monitor) -> bytes:
-    windows, _ = monitor.snapshot()
-    return windows
+    """What a checkpoint stores of the partition but its join: counters, streams and their windows."""
+    streams = [
+        [m, v, s.to_state(), [w.to_state() for _, w in sorted(s.windows.items())]]
+        for (m, v), s in sorted(monitor.streams.items())
+    ]
+    document = {"counters": monitor.counters.to_state(), "streams": streams}
+    return orjson.dumps(document, option=orjson.OPT_SERIALIZE_NUMPY)
 
 
 def test_a_fork_shares_nothing_it_could_change() -> None:
