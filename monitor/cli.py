@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -18,12 +18,21 @@ from monitor.baselines.view import render_baseline
 from monitor.config import load_config
 from monitor.errors import DriftlineError
 
+# Plain click help (no rich panels): paragraphs are re-flowed to the terminal instead of keeping
+# the docstrings' line breaks, and boolean options show as switches without a type.
+HELP_SETTINGS: dict[str, Any] = {
+    "rich_markup_mode": None,
+    "context_settings": {"max_content_width": 120, "help_option_names": ["--help", "-h"]},
+}
 app = typer.Typer(
     help="driftline: model monitoring and drift detection against versioned training baselines.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    **HELP_SETTINGS,
 )
-baseline_app = typer.Typer(help="Build and inspect baselines (summaries of a model's training data).")
+baseline_app = typer.Typer(
+    help="Build and inspect baselines (summaries of a model's training data).", **HELP_SETTINGS
+)
 app.add_typer(baseline_app, name="baseline")
 app.add_typer(alerts_app, name="alerts")  # driftline alerts test (alerts/cli.py)
 

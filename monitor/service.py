@@ -147,9 +147,12 @@ class Service:
         predictions, rejected_p = decode_predictions(
             raw.predictions, monitor.models, monitor.known_versions, max_bytes
         )
-        outcomes, rejected_o = decode_outcomes(raw.outcomes, monitor.models, max_bytes)
+        outcomes, rejected_o = decode_outcomes(raw.outcomes + raw.unsorted, monitor.models, max_bytes)
         rejected = [replace(r, topic="predictions") for r in rejected_p]
-        rejected += [replace(r, topic="outcomes") for r in rejected_o]
+        sorted_outcomes = len(raw.outcomes)
+        rejected += [
+            replace(r, topic="outcomes" if r.position < sorted_outcomes else "mixed") for r in rejected_o
+        ]
         if rejected:
             self.dead_letters.write(rejected)
         with self.lock:
