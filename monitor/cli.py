@@ -109,6 +109,73 @@ def baseline_show(
 
 
 @app.command()
+def init(
+    data: Annotated[Path, typer.Option("--data", "-d", help="Training data: a .csv or .parquet file.")],
+    prediction: Annotated[
+        str, typer.Option("--prediction", "-p", help="Column with the model's output on that data.")
+    ] = "prediction",
+    target: Annotated[
+        str | None, typer.Option("--target", "-t", help="Column with the ground truth, if any.")
+    ] = None,
+    score: Annotated[
+        str | None,
+        typer.Option("--score", "-s", help="Column with the positive class's probability, if any."),
+    ] = None,
+    model: Annotated[
+        str | None, typer.Option("--model", "-m", help="Model name (default: from the file's name).")
+    ] = None,
+    task: Annotated[
+        str | None,
+        typer.Option(help="classification or regression (default: inferred from the target or prediction)."),
+    ] = None,
+    exclude: Annotated[
+        list[str] | None, typer.Option("--exclude", "-x", help="A column that is not a feature (repeatable).")
+    ] = None,
+    config: Annotated[Path, typer.Option("--config", "-c", help="Where to write the config.")] = Path(
+        "driftline.yaml"
+    ),
+    version: Annotated[str, typer.Option("--version", "-v", help="Model version of the baseline.")] = "1",
+    force: Annotated[bool, typer.Option("--force", help="Overwrite an existing config.")] = False,
+) -> None:
+    """Write a commented config for a model from its training file, and build its baseline.
+
+    Every column but the prediction, score and target is a candidate feature; its kind is
+    inferred by a stated rule (Evidently's), printed with each decision, and written beside it in
+    the config, with default alert rules, a state database, a directory source and the HTTP API.
+    Edit the config afterwards rather than typing it. An existing config is kept unless --force.
+    """
+    from monitor.init.command import InitRequest, write_config
+
+    if task not in (None, "classification", "regression"):
+        fail(DriftlineError(f"--task must be classification or regression, not {task!r}"))
+    request = InitRequest(
+        data=data,
+        config=config,
+        model=model,
+        prediction=prediction,
+        score=score,
+        target=target,
+        task=task,  # type: ignore[arg-type]  # checked above
+        exclude=tuple(exclude or ()),
+        force=force,
+    )
+    try:
+        choices = write_config(request, datetime.now(UTC), console)
+    except DriftlineError as err:
+        fail(err)
+    console.print(f"wrote {config}")
+    baseline_build(config=config, model=choices.model, data=data, version=version, activate=True)
+    console.print(
+        "next:\n"
+        f"  edit {config} (feature kinds, window, alert receivers), then\n"
+        f"  driftline baseline show -c {config} -m {choices.model} -v {version}\n"
+        f"  driftline replay -c {config} --data HISTORY   # what it would have said on past predictions\n"
+        f"  driftline run -c {config}   # then log events with driftline.client, or as JSON lines in events/",
+        soft_wrap=True,
+    )
+
+
+@app.command()
 def run(config: ConfigOption) -> None:
     """Run the service: read the configured sources, evaluate windows, serve the status page,
     the HTTP API and /metrics.

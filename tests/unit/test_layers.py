@@ -38,7 +38,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("monitor.service", "monitor.baseline_sharing"),
     ("alerts",),
     ("monitor.api", "consumers"),  # the edges that feed the service
-    ("monitor.cli", "monitor.demo"),  # entry points
+    ("monitor.cli", "monitor.demo", "monitor.init"),  # entry points
 ]
 STATE_LAYER = 6
 # Libraries that talk to the outside world: none of them below the state store.
