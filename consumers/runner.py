@@ -41,6 +41,17 @@ def build_sources(config: DriftlineConfig) -> list[Source]:
 def attach_sinks(service: Service, config: DriftlineConfig) -> None:
     """Create the configured exporters and the alert engine; the service feeds each of them the
     results of every evaluation pass and closes them at shutdown (`Service.close_sinks`)."""
+    attach_exporters(service, config)
+    if config.alerts.active:
+        from alerts.engine import attach_alerts
+        from alerts.metrics import AlertEngineCollector
+
+        engine = attach_alerts(service, config)  # a sink, service.alert_snapshot, its delivery thread
+        service.collectors.append(AlertEngineCollector(engine))
+
+
+def attach_exporters(service: Service, config: DriftlineConfig) -> None:
+    """The configured result exporters (Elasticsearch), without the alert engine."""
     if config.sinks.elasticsearch is not None:
         from monitor.sinks.elasticsearch.exporter import ElasticsearchExporter
         from monitor.sinks.elasticsearch.metrics import ElasticsearchExporterCollector
@@ -49,12 +60,6 @@ def attach_sinks(service: Service, config: DriftlineConfig) -> None:
         exporter = ElasticsearchExporter(config.sinks.elasticsearch, clock=service.clock)
         service.sinks.append(exporter)
         service.collectors.append(ElasticsearchExporterCollector(exporter.stats))
-    if config.alerts.active:
-        from alerts.engine import attach_alerts
-        from alerts.metrics import AlertEngineCollector
-
-        engine = attach_alerts(service, config)  # a sink, service.alert_snapshot, its delivery thread
-        service.collectors.append(AlertEngineCollector(engine))
 
 
 EMBEDDED_GROUP = "embedded"  # the state-store key of the embedded sources' single partition

@@ -153,19 +153,33 @@ class Service:
         rejected += [
             replace(r, topic="outcomes" if r.position < sorted_outcomes else "mixed") for r in rejected_o
         ]
+        self.ingest(Batch(predictions, outcomes), rejected, partition, raw.positions)
+        return rejected
+
+    def ingest(
+        self,
+        batch: Batch,
+        rejected: list[Rejected],
+        partition: int = 0,
+        positions: dict[str, int] | None = None,
+    ) -> bool:
+        """Ingest decoded events, dead-letter and count the rejects (their `topic` set), and wake
+        the evaluator when a window closes; returns whether one closed. `handle` decodes raw
+        messages into this; a replay of a columnar file builds the batches itself."""
+        monitor = self.partition(partition)
         if rejected:
             self.dead_letters.write(rejected)
         with self.lock:
             closed_before = self._closed(monitor)
-            monitor.ingest(Batch(predictions, outcomes))
-            if raw.positions:
-                self.positions.update(raw.positions)
+            monitor.ingest(batch)
+            if positions:
+                self.positions.update(positions)
             for r in rejected:
                 monitor.counters.inc("rejected", reason=r.reason, topic=r.topic)
             closed = self._closed(monitor) != closed_before
         if closed and self.scheduler is not None:
             self.scheduler.add_job(self.evaluate, id="on-close", replace_existing=True)
-        return rejected
+        return closed
 
     def swap_baseline(self, baseline: Baseline) -> Baseline | None:
         """Make `baseline` active for its (model, version) in the running service, atomically with

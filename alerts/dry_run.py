@@ -1,0 +1,74 @@
+"""The alert engine in dry run, for `driftline replay`: the configured rules, state machine,
+repeats, cooldowns and retraining policies run over replayed results in event time, and what
+would have been sent is recorded instead of sent.
+
+The engine keeps its state in a private temporary SQLite store, so a back-test neither reads nor
+changes the live alert state, and its delivery thread never starts: after each pass the outbox is
+drained into `deliveries` (per receiver), and every notice and retraining trigger is kept in
+`events` (the same documents the Elasticsearch events index gets).
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections import Counter
+from collections.abc import Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from alerts.engine import AlertEngine
+from alerts.outbox import OUTBOX, load
+from monitor.evaluation.results import WindowResult
+from monitor.state.sqlite import SqliteStateStore
+
+if TYPE_CHECKING:
+    from monitor.service import Service
+
+
+class DryRunAlerts:
+    """A result sink: alert notices of the replayed results, recorded, never delivered."""
+
+    def __init__(self, service: Service) -> None:
+        config = service.config
+        self._folder = tempfile.TemporaryDirectory(prefix="driftline-replay-alerts-")
+        self.store = SqliteStateStore(Path(self._folder.name) / "alerts.db")
+        self.engine = AlertEngine(
+            config.alerts,
+            self.store,
+            {m.name: m.performance.min_pairs for m in config.models},
+            streams=list(service.baselines),
+            counters=lambda: service.counters,
+            clock=service.clock,
+        )
+        self.events: list[dict[str, Any]] = []  # {"kind": "alert" | "retraining", "at", "document"}
+        self.deliveries: Counter[str] = Counter()  # receiver (or retraining:<model>) -> notifications
+        self.engine.event_listeners.append(self._record)
+        self._checked: datetime | None = None
+
+    def _record(self, kind: str, _id: str, document: dict[str, Any], at: datetime) -> None:
+        self.events.append({"kind": kind, "at": at, "document": document})
+
+    def write(self, results: Sequence[WindowResult]) -> None:
+        self.engine.write(results)
+        self._drain()
+
+    def check(self, now: datetime) -> None:
+        """Staleness and repeat notifications at event time `now`, at most once per check_interval."""
+        interval = self.engine.config.delivery.check_interval
+        if self._checked is not None and now - self._checked < interval:
+            return
+        self._checked = now
+        self.engine.check(now)
+        self._drain()
+
+    def _drain(self) -> None:
+        entries = load(self.store.load_records(OUTBOX))
+        if entries:
+            self.deliveries.update(e.receiver for e in entries)
+            self.store.write_records(deletes=[(OUTBOX, e.key) for e in entries])
+
+    def close(self) -> None:
+        """Drop the private store (the engine's own close would try to deliver)."""
+        self.store.close()
+        self._folder.cleanup()
