@@ -125,11 +125,13 @@ Feed = tuple[int, int | None, int | None, Callable[[], None]]  # events, newest 
 
 def _batches(service: Service, history: History, size: int, columnar: bool) -> Any:
     if isinstance(history, Jsonl):
-        for start in range(0, len(history.lines), size):
-            lines = history.lines[start : start + size]
+        for start, end in history.chunks(size):
             raw = RawBatch()
-            raw.add(lines, "mixed")
-            yield len(lines), None, None, lambda raw=raw: service.handle(raw)
+            raw.add(history.lines[start:end], "mixed")
+            readable = history.times[start:end][history.times[start:end] >= 0]
+            newest = int(readable.max()) if len(readable) else None
+            oldest = int(readable.min()) if len(readable) else None
+            yield end - start, newest, oldest, lambda raw=raw: service.handle(raw)
         return
     for rows, outcome_at in history.chunks(size):
         times = np.concatenate(

@@ -29,6 +29,7 @@ from monitor.config import DriftlineConfig, ModelConfig
 from monitor.errors import DataError
 from monitor.pipeline.decoding.columns import Faults
 from monitor.pipeline.decoding.timestamps import timestamps_ms
+from monitor.pipeline.raw_batch import FEATURES_KEY
 
 JSONL_SUFFIXES = {".jsonl", ".ndjson", ".json"}
 Progress = Callable[[int, int], None]
@@ -60,26 +61,58 @@ class Columnar:
     outcome_times: np.ndarray
     outcome_time_good: np.ndarray
     order: np.ndarray  # merged event order: index < n is a prediction row, else an outcome
+    sort_times: np.ndarray  # event time of each index of `order` (ms; -1 where unreadable)
 
     @property
     def events(self) -> int:
         return len(self.order)
 
     def chunks(self, size: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-        """(prediction rows, positions into outcome_rows) of each batch of `size` events."""
+        """(prediction rows, positions into outcome_rows) of each batch: at most `size` events,
+        and a batch ends at the first event past a window's close (so windows are evaluated at
+        the event time they closed, not at the end of a long batch)."""
         n = len(self.frame)
-        for start in range(0, len(self.order), size):
-            part = self.order[start : start + size]
+        times = self.sort_times[self.order]
+        for start, end in batch_bounds(times, self.order < n, size, self.config):
+            part = self.order[start:end]
             yield part[part < n], part[part >= n] - n
 
 
 @dataclass
 class Jsonl:
     lines: list[bytes]  # in event-time order
+    times: np.ndarray  # their event times (ms; -1 where unreadable)
+    config: ModelConfig  # the model with the shortest window: its closes cut the batches
 
     @property
     def events(self) -> int:
         return len(self.lines)
+
+    def chunks(self, size: int) -> Iterator[tuple[int, int]]:
+        """[start, end) of each batch of lines (see `batch_bounds`)."""
+        predictions = np.array([FEATURES_KEY in line for line in self.lines], dtype=bool)
+        return batch_bounds(self.times, predictions, size, self.config)
+
+
+def batch_bounds(
+    times: np.ndarray, predictions: np.ndarray, size: int, model: ModelConfig
+) -> Iterator[tuple[int, int]]:
+    """[start, end) of each batch over sorted event times: at most `size` events, and a batch ends
+    with the first prediction at or past a window close (window end + allowed lateness): the
+    event that closes the window when the service ingests it (outcomes close none)."""
+    window = int(model.window.total_seconds() * 1000)
+    lateness = int(model.allowed_lateness.total_seconds() * 1000)
+    at = np.flatnonzero(predictions)
+    period = (times[at] - lateness) // window
+    cuts = at[np.flatnonzero(np.diff(period) != 0) + 1] + 1  # just after the first of a new period
+    start = 0
+    for cut in [*cuts.tolist(), len(times)]:
+        while cut - start > size:
+            yield start, start + size
+            start += size
+        if cut > start:
+            yield start, cut
+            start = cut
 
 
 History = Columnar | Jsonl
@@ -90,12 +123,12 @@ def read_history(path: Path, config: DriftlineConfig, options: ColumnOptions, pr
     if not path.is_file():
         raise DataError(f"history file {path} does not exist")
     if suffixes and suffixes[-1] in JSONL_SUFFIXES:
-        return _read_jsonl(path, progress)
+        return _read_jsonl(path, config, progress)
     frame = read_reference(path, None, progress)
     return _columnar(frame, config, options, path.name)
 
 
-def _read_jsonl(path: Path, progress: Progress) -> Jsonl:
+def _read_jsonl(path: Path, config: DriftlineConfig, progress: Progress) -> Jsonl:
     lines = [line.rstrip(b"\r") for line in path.read_bytes().split(b"\n") if line.strip()]
     values = []
     for line in lines:
@@ -109,7 +142,8 @@ def _read_jsonl(path: Path, progress: Progress) -> Jsonl:
     times[list(faults.found)] = -1
     order = np.argsort(times, kind="stable")
     progress(len(lines), len(lines))
-    return Jsonl([lines[i] for i in order.tolist()])
+    shortest = min(config.models, key=lambda m: m.window)
+    return Jsonl([lines[i] for i in order.tolist()], times[order], shortest)
 
 
 def _columnar(frame: pd.DataFrame, config: DriftlineConfig, options: ColumnOptions, name: str) -> Columnar:
@@ -163,7 +197,9 @@ def _columnar(frame: pd.DataFrame, config: DriftlineConfig, options: ColumnOptio
     sort_times = np.concatenate([np.where(good, times, -1), np.where(outcome_good, outcome_times, -1)])
     kinds = np.concatenate([np.zeros(n, dtype=np.int8), np.ones(len(outcome_rows), dtype=np.int8)])
     order = np.lexsort((kinds, sort_times))  # by time; at equal times predictions first
-    return Columnar(frame, model, names, times, good, outcome_rows, outcome_times, outcome_good, order)
+    return Columnar(
+        frame, model, names, times, good, outcome_rows, outcome_times, outcome_good, order, sort_times
+    )
 
 
 def _model(config: DriftlineConfig, model: str | None, name: str) -> ModelConfig:

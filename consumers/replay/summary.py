@@ -51,7 +51,7 @@ def summary_json(summary: ReplaySummary) -> dict[str, Any]:
 
 
 def _alert_fields(doc: dict[str, Any]) -> dict[str, Any]:
-    keys = ("status", "rule", "severity", "model", "model_version", "subject", "value", "summary", "reason")
+    keys = ("status", "repeat", "rule", "severity", "model", "model_version", "subject", "value", "summary")
     return {k: doc[k] for k in keys if k in doc}
 
 
@@ -86,11 +86,20 @@ def summary_tables(summary: ReplaySummary) -> list[Table]:
             f"{model} v{version} performance",
             f"degraded in {len(degraded)} windows; concept drift flagged in {len(concept)}",
         )
-    firing = [a for a in summary.alerts if a["kind"] == "alert" and a["document"].get("status") == "firing"]
+    firing = [
+        a
+        for a in summary.alerts
+        if a["kind"] == "alert"
+        and a["document"].get("status") == "firing"
+        and not a["document"].get("repeat")
+    ]
     by_rule = Counter(a["document"].get("rule") for a in firing)
     run.add_row(
         "alerts that would have fired", ", ".join(f"{k} ×{v}" for k, v in sorted(by_rule.items())) or "none"
     )
+    retraining = [a for a in summary.alerts if a["kind"] == "retraining"]
+    if retraining:
+        run.add_row("retraining webhooks (dry run)", f"{len(retraining)} triggers")
     if summary.deliveries:
         sent = ", ".join(f"{k} ×{v}" for k, v in sorted(summary.deliveries.items()))
         run.add_row("notifications (dry run)", sent)

@@ -13,12 +13,14 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
+from hypothesis import given
+from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from alerts.dry_run import DryRunAlerts
 from consumers.replay.backtest import EventClock, replay
 from consumers.replay.columnar import outcome_message, prediction_message
-from consumers.replay.history import ColumnOptions, read_history
+from consumers.replay.history import ColumnOptions, batch_bounds, read_history
 from monitor.baselines.store import BaselineStore
 from monitor.cli import app
 from monitor.errors import DataError
@@ -158,3 +160,32 @@ def test_the_command_prints_what_would_have_fired(tmp_path: Path) -> None:
     assert {a["rule"] for a in found["alerts"]} >= {"feature_drift"}
     quiet = CliRunner().invoke(app, [*args, "--no-alerts", "--json"])
     assert json.loads(quiet.stdout)["alerts"] == []
+
+
+@given(
+    st.lists(st.tuples(st.integers(-1, 20_000), st.booleans()), max_size=200),
+    st.integers(1, 50),
+)
+def test_batches_cover_everything_and_end_where_a_window_closes(events: list[Any], size: int) -> None:
+    """Bounds tile the events in order, hold at most `size`, and a prediction that enters a new
+    close period (window 1 s, lateness 100 ms here) is always the last event of its batch."""
+    model = (
+        world.config(Path("."), **{})
+        .model("clf")
+        .model_copy(update={"window": timedelta(seconds=1), "allowed_lateness": timedelta(milliseconds=100)})
+    )
+    times = np.sort(np.array([t for t, _ in events], dtype=np.int64))
+    predictions = np.array([p for _, p in events], dtype=bool)
+    bounds = list(batch_bounds(times, predictions, size, model))
+    assert [b for b in bounds if b[0] >= b[1]] == []
+    assert [s for s, _ in bounds] == ([0, *[e for _, e in bounds[:-1]]] if bounds else [])
+    assert (bounds[-1][1] if bounds else 0) == len(times)
+    assert all(e - s <= size for s, e in bounds)
+    period = (times - 100) // 1000
+    seen = None
+    for s, e in bounds:
+        for i in range(s, e):
+            if predictions[i]:
+                if seen is not None and period[i] != seen and i != e - 1:
+                    raise AssertionError(f"event {i} closes a window inside batch {s}..{e}")
+                seen = period[i]
