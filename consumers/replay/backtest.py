@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -120,10 +121,10 @@ def replay(
     )
 
 
-Feed = tuple[int, int | None, int | None, Callable[[], None]]  # events, newest ms, oldest ms, ingest
+Feed = tuple[int, int | None, int | None, Callable[[], object]]  # events, newest ms, oldest ms, ingest
 
 
-def _batches(service: Service, history: History, size: int, columnar: bool) -> Any:
+def _batches(service: Service, history: History, size: int, columnar: bool) -> Iterator[Feed]:
     if isinstance(history, Jsonl):
         for start, end in history.chunks(size):
             raw = RawBatch()
@@ -131,7 +132,7 @@ def _batches(service: Service, history: History, size: int, columnar: bool) -> A
             readable = history.times[start:end][history.times[start:end] >= 0]
             newest = int(readable.max()) if len(readable) else None
             oldest = int(readable.min()) if len(readable) else None
-            yield end - start, newest, oldest, lambda raw=raw: service.handle(raw)
+            yield end - start, newest, oldest, partial(service.handle, raw)
         return
     for rows, outcome_at in history.chunks(size):
         times = np.concatenate(
@@ -146,7 +147,7 @@ def _batches(service: Service, history: History, size: int, columnar: bool) -> A
             len(rows) + len(outcome_at),
             newest,
             oldest,
-            lambda rows=rows, at=outcome_at: _feed_columnar(service, history, rows, at, columnar),
+            partial(_feed_columnar, service, history, rows, outcome_at, columnar),
         )
 
 
