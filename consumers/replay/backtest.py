@@ -82,26 +82,37 @@ def replay(
     def evaluate(flush: bool = False) -> None:
         for result in service.evaluate(flush=flush):
             latest[(result.model, result.model_version, result.window_start)] = result
-        if alerts is not None:
-            alerts.check(clock())
+
+    interval = service.config.alerts.delivery.check_interval
 
     done = 0
     first: int | None = None
     for size, newest, oldest, feed in _batches(service, history, batch_size, columnar):
-        if newest is not None:
-            clock.advance(newest)
         if oldest is not None and first is None:
             first = oldest
+        resumed = None if oldest is None else datetime.fromtimestamp(oldest / 1000, UTC)
+        checked = None if alerts is None else alerts.checked
+        if (
+            alerts is not None
+            and checked is not None
+            and resumed is not None
+            and resumed - checked >= interval
+        ):
+            alerts.check(resumed)  # a gap in the history shows as staleness
+        if newest is not None:
+            clock.advance(newest)
         before = _closed_windows(service)
         feed()
         if _closed_windows(service) != before:
             evaluate()
-        elif alerts is not None:
-            alerts.check(clock())
+        if alerts is not None and newest is not None:
+            alerts.check(clock())  # arrivals noted at the time they happened
         done += size
         progress(done, history.events)
     service.dead_letters.flush()
     evaluate(flush=True)  # the end of the history: every window is complete
+    if alerts is not None and clock() > EPOCH:
+        alerts.check(clock())
     counters = service.counters
     rejected: Counter[str] = Counter()
     for name, labels, value in counters.items():

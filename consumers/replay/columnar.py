@@ -70,6 +70,8 @@ def labels(column: pd.Series, allow_missing: bool) -> tuple[np.ndarray, np.ndarr
 
 
 def _labels(column: pd.Series, allow_missing: bool, bools: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    if pd.api.types.infer_dtype(column, skipna=False) == "string":  # all strings (ids): nothing to map
+        return column.to_numpy(dtype=object), np.ones(len(column), dtype=bool)
     codes, uniques = pd.factorize(column, use_na_sentinel=True)  # each distinct value once
     mapped = [_BAD if not bools and isinstance(v, bool | np.bool_) else _label(v) for v in uniques.tolist()]
     names = np.array([None if m is _BAD else m for m in mapped] + [None], dtype=object)

@@ -97,14 +97,16 @@ class Jsonl:
 def batch_bounds(
     times: np.ndarray, predictions: np.ndarray, size: int, model: ModelConfig
 ) -> Iterator[tuple[int, int]]:
-    """[start, end) of each batch over sorted event times: at most `size` events, and a batch ends
-    with the first prediction at or past a window close (window end + allowed lateness): the
-    event that closes the window when the service ingests it (outcomes close none)."""
+    """[start, end) of each batch over sorted event times: at most `size` events, and the first
+    prediction at or past a window close (window end + allowed lateness), the event that closes
+    the window when the service ingests it (outcomes close none), is a batch of its own: the
+    service evaluates right after it, and the time before it (a gap in the history) is seen."""
     window = int(model.window.total_seconds() * 1000)
     lateness = int(model.allowed_lateness.total_seconds() * 1000)
     at = np.flatnonzero(predictions)
     period = (times[at] - lateness) // window
-    cuts = at[np.flatnonzero(np.diff(period) != 0) + 1] + 1  # just after the first of a new period
+    closing = at[np.flatnonzero(np.diff(period) != 0) + 1]
+    cuts = np.unique(np.concatenate([closing, closing + 1]))
     start = 0
     for cut in [*cuts.tolist(), len(times)]:
         while cut - start > size:
