@@ -69,12 +69,17 @@ class DryRunAlerts:
         self._drain()
 
     def check(self, now: datetime) -> None:
-        """Staleness and repeat notifications at event time `now` (the live engine runs this every
-        `delivery.check_interval`; the replay runs it after every batch, and before a batch that
-        follows a gap longer than that, so a gap shows as staleness)."""
+        """Staleness and repeat notifications at event time `now`. The live engine runs this every
+        `delivery.check_interval`; the replay runs it after each window close and before a batch
+        that follows a gap longer than that (so the gap shows as staleness), and notes arrivals
+        after every batch (`arrived`)."""
         self.checked = now
         self.engine.check(now)
         self._drain()
+
+    def arrived(self, now: datetime) -> None:
+        """Predictions ingested so far arrived by event time `now` (for staleness)."""
+        self.engine.note_arrivals(now)
 
     def _drain(self) -> None:
         entries = load(self.store.load_records(OUTBOX))

@@ -82,6 +82,8 @@ def replay(
     def evaluate(flush: bool = False) -> None:
         for result in service.evaluate(flush=flush):
             latest[(result.model, result.model_version, result.window_start)] = result
+        if alerts is not None:
+            alerts.check(clock())  # repeats, cooldowns, staleness: at each window close
 
     interval = service.config.alerts.delivery.check_interval
 
@@ -106,13 +108,11 @@ def replay(
         if _closed_windows(service) != before:
             evaluate()
         if alerts is not None and newest is not None:
-            alerts.check(clock())  # arrivals noted at the time they happened
+            alerts.arrived(clock())  # arrivals noted at the time they happened
         done += size
         progress(done, history.events)
     service.dead_letters.flush()
     evaluate(flush=True)  # the end of the history: every window is complete
-    if alerts is not None and clock() > EPOCH:
-        alerts.check(clock())
     counters = service.counters
     rejected: Counter[str] = Counter()
     for name, labels, value in counters.items():
