@@ -10,6 +10,7 @@ COPY pyproject.toml README.md ./
 COPY monitor monitor
 COPY consumers consumers
 COPY alerts alerts
+COPY driftline driftline
 RUN pip wheel --no-cache-dir --no-deps --wheel-dir /wheels .
 
 FROM python:3.11-slim

@@ -10,7 +10,12 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-alerts_app = typer.Typer(help="Alert rules, receivers and retraining webhooks.", no_args_is_help=True)
+alerts_app = typer.Typer(
+    help="Alert rules, receivers and retraining webhooks.",
+    no_args_is_help=True,
+    rich_markup_mode=None,  # as monitor/cli.py: re-flowed paragraphs, switches without a type
+    context_settings={"max_content_width": 120, "help_option_names": ["--help", "-h"]},
+)
 
 
 def sample_notification(now: datetime) -> dict[str, Any]:

@@ -24,7 +24,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BeforeValidator, ConfigDict, Field, model_validator
 
 from alerts.defaults import DEFAULT_RULE_SPECS
-from monitor.config_types import Duration, Strict, parse_duration
+from monitor.config_types import Duration, Strict, duration, parse_duration
 from monitor.core.performance.degradation import HIGHER_IS_BETTER
 
 Signal = Literal[
@@ -53,6 +53,15 @@ def _seconds(value: Any) -> Any:
 Threshold = Annotated[float, BeforeValidator(_seconds)]
 
 
+def _windows_or_duration(value: Any) -> Any:
+    """`for`: a count of windows (an integer) or a duration; a string must be a duration, and its
+    error is the duration's (not one error per member of the union)."""
+    return duration(value) if isinstance(value, str) else value
+
+
+WindowsOrDuration = Annotated[int | timedelta, BeforeValidator(_windows_or_duration)]
+
+
 class RuleConfig(Strict):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
@@ -63,7 +72,7 @@ class RuleConfig(Strict):
     resolve_threshold: Threshold | None = Field(
         default=None, description="hysteresis: resolves only once the value is past this, not the threshold"
     )
-    for_: int | Duration = Field(
+    for_: WindowsOrDuration = Field(
         default=1, alias="for", description="consecutive breaching windows, or how long (a duration)"
     )
     severity: Literal["info", "warning", "critical"] = "warning"

@@ -140,6 +140,12 @@ class AlertEngine:
                 observations += [(o, None) for o in observe_staleness(rule, self._last_seen, now)]
             self._apply(observations, now, repeats=True)
 
+    def note_arrivals(self, now: datetime) -> None:
+        """Date the predictions that arrived since the last look at `now` (what `check` does first;
+        a replay calls it after every batch, so arrivals get their event time)."""
+        with self._lock:
+            self._note_arrivals(now)
+
     def _note_arrivals(self, now: datetime) -> None:
         if self.counters is None:
             return

@@ -75,6 +75,18 @@ def attach_sinks(service: Service, config: DriftlineConfig) -> None:
     """Store evaluated windows durably, and create the configured exporters and the alert engine;
     the service feeds each of them the results of every evaluation pass and closes them at
     shutdown (`Service.close_sinks`)."""
+    attach_exporters(service, config)
+    if config.alerts.active:
+        from alerts.engine import attach_alerts
+        from alerts.metrics import AlertEngineCollector
+
+        engine = attach_alerts(service, config)  # a sink, service.alert_snapshot, its delivery thread
+        service.collectors.append(AlertEngineCollector(engine))
+
+
+def attach_exporters(service: Service, config: DriftlineConfig) -> None:
+    """Where evaluated windows go besides the alert engine (a replay runs its own, dry): the state
+    store (durable results, read by `driftline windows`) and the configured exporters."""
     attach_durable_results(service, config)
     if config.sinks.elasticsearch is not None:
         from monitor.sinks.elasticsearch.exporter import ElasticsearchExporter
@@ -84,12 +96,6 @@ def attach_sinks(service: Service, config: DriftlineConfig) -> None:
         exporter = ElasticsearchExporter(config.sinks.elasticsearch, clock=service.clock)
         service.sinks.append(exporter)
         service.collectors.append(ElasticsearchExporterCollector(exporter.stats))
-    if config.alerts.active:
-        from alerts.engine import attach_alerts
-        from alerts.metrics import AlertEngineCollector
-
-        engine = attach_alerts(service, config)  # a sink, service.alert_snapshot, its delivery thread
-        service.collectors.append(AlertEngineCollector(engine))
 
 
 EMBEDDED_GROUP = "embedded"  # the state-store key of the embedded sources' single partition

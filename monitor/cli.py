@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import orjson
 import pandas as pd
@@ -25,12 +25,21 @@ from monitor.evaluation.result_json import window_document, window_id
 if TYPE_CHECKING:
     from monitor.service import Service
 
+# Plain click help (no rich panels): paragraphs are re-flowed to the terminal instead of keeping
+# the docstrings' line breaks, and boolean options show as switches without a type.
+HELP_SETTINGS: dict[str, Any] = {
+    "rich_markup_mode": None,
+    "context_settings": {"max_content_width": 120, "help_option_names": ["--help", "-h"]},
+}
 app = typer.Typer(
     help="driftline: model monitoring and drift detection against versioned training baselines.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    **HELP_SETTINGS,
 )
-baseline_app = typer.Typer(help="Build and inspect baselines (summaries of a model's training data).")
+baseline_app = typer.Typer(
+    help="Build and inspect baselines (summaries of a model's training data).", **HELP_SETTINGS
+)
 app.add_typer(baseline_app, name="baseline")
 app.add_typer(alerts_app, name="alerts")  # driftline alerts test (alerts/cli.py)
 
@@ -158,6 +167,73 @@ def baseline_show(
 
 
 @app.command()
+def init(
+    data: Annotated[Path, typer.Option("--data", "-d", help="Training data: a .csv or .parquet file.")],
+    prediction: Annotated[
+        str, typer.Option("--prediction", "-p", help="Column with the model's output on that data.")
+    ] = "prediction",
+    target: Annotated[
+        str | None, typer.Option("--target", "-t", help="Column with the ground truth, if any.")
+    ] = None,
+    score: Annotated[
+        str | None,
+        typer.Option("--score", "-s", help="Column with the positive class's probability, if any."),
+    ] = None,
+    model: Annotated[
+        str | None, typer.Option("--model", "-m", help="Model name (default: from the file's name).")
+    ] = None,
+    task: Annotated[
+        str | None,
+        typer.Option(help="classification or regression (default: inferred from the target or prediction)."),
+    ] = None,
+    exclude: Annotated[
+        list[str] | None, typer.Option("--exclude", "-x", help="A column that is not a feature (repeatable).")
+    ] = None,
+    config: Annotated[Path, typer.Option("--config", "-c", help="Where to write the config.")] = Path(
+        "driftline.yaml"
+    ),
+    version: Annotated[str, typer.Option("--version", "-v", help="Model version of the baseline.")] = "1",
+    force: Annotated[bool, typer.Option("--force", help="Overwrite an existing config.")] = False,
+) -> None:
+    """Write a commented config for a model from its training file, and build its baseline.
+
+    Every column but the prediction, score and target is a candidate feature; its kind is
+    inferred by a stated rule (Evidently's), printed with each decision, and written beside it in
+    the config, with default alert rules, a state database, a directory source and the HTTP API.
+    Edit the config afterwards rather than typing it. An existing config is kept unless --force.
+    """
+    from monitor.init.command import InitRequest, write_config
+
+    if task not in (None, "classification", "regression"):
+        fail(DriftlineError(f"--task must be classification or regression, not {task!r}"))
+    request = InitRequest(
+        data=data,
+        config=config,
+        model=model,
+        prediction=prediction,
+        score=score,
+        target=target,
+        task=task,  # type: ignore[arg-type]  # checked above
+        exclude=tuple(exclude or ()),
+        force=force,
+    )
+    try:
+        choices = write_config(request, datetime.now(UTC), console)
+    except DriftlineError as err:
+        fail(err)
+    console.print(f"wrote {config}")
+    baseline_build(config=config, model=choices.model, data=data, version=version, activate=True)
+    console.print(
+        "next:\n"
+        f"  edit {config} (feature kinds, window, alert receivers), then\n"
+        f"  driftline baseline show -c {config} -m {choices.model} -v {version}\n"
+        f"  driftline replay -c {config} --data HISTORY   # what it would have said on past predictions\n"
+        f"  driftline run -c {config}   # then log events with driftline.client, or as JSON lines in events/",
+        soft_wrap=True,
+    )
+
+
+@app.command()
 def run(config: ConfigOption) -> None:
     """Run the service: read the configured sources, evaluate windows, serve the status page,
     the HTTP API and /metrics.
@@ -233,6 +309,129 @@ def print_windows(service: Service, limit: int = 48) -> None:
     for model, version in service.results.streams():
         results = service.results.windows(model, version)
         out.print(windows_table(model, version, results[-limit:], stored=len(results)))
+
+
+@app.command()
+def replay(
+    config: ConfigOption,
+    data: Annotated[
+        Path,
+        typer.Option(
+            "--data", "-d", help="History: .csv, .parquet (one row per prediction) or .jsonl (messages)."
+        ),
+    ],
+    model: Annotated[
+        str | None, typer.Option("--model", "-m", help="Model of a columnar file (default: the only one).")
+    ] = None,
+    version: Annotated[
+        str | None,
+        typer.Option(
+            "--version",
+            "-v",
+            help="Model version, if the file has no model_version column (default: the only one).",
+        ),
+    ] = None,
+    id_column: Annotated[str, typer.Option("--id", help="Column with the prediction ids.")] = "prediction_id",
+    timestamp: Annotated[str, typer.Option(help="Column with the prediction times.")] = "timestamp",
+    outcome: Annotated[
+        str | None, typer.Option(help="Column with the outcomes (default: outcome, else the model's target).")
+    ] = None,
+    outcome_timestamp: Annotated[
+        str, typer.Option(help="Column with the times the outcomes were known (default: at the prediction).")
+    ] = "outcome_timestamp",
+    batch_size: Annotated[
+        int | None, typer.Option(min=1, help="Events per batch (default: sources.batch_size).")
+    ] = None,
+    alerts: Annotated[
+        bool, typer.Option(help="Evaluate the configured alert rules (never sent: a dry run).")
+    ] = True,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the summary as JSON on standard output.")
+    ] = False,
+) -> None:
+    """Run a historical log of predictions and outcomes through the pipeline: what this monitor would
+    have told you over that period.
+
+    Events are sorted by event time and fed as fast as they go, with the service's clock at the
+    replay's event time, so windows, drift, performance, concept drift and the alert rules
+    (repeats, cooldowns, staleness included) come out as they would have live. Windows are
+    evaluated as they close; results go to the service's result store and, when configured,
+    Elasticsearch. Alerts are a dry run: what would have fired, and to which receivers, is printed,
+    never sent. Rejected events go to replay-dead-letters.jsonl beside the configured dead-letter
+    file. A columnar file holds one model's predictions: feature columns named as in the config, an
+    id, a timestamp (ISO 8601 with a zone, epoch seconds, or a datetime column with a zone), the
+    model's prediction and score columns, and optionally the outcome and when it was known.
+    """
+    import json
+
+    from rich.progress import MofNCompleteColumn
+
+    from alerts.dry_run import DryRunAlerts
+    from consumers.replay.backtest import EventClock
+    from consumers.replay.backtest import replay as run_replay
+    from consumers.replay.history import ColumnOptions, read_history
+    from consumers.replay.summary import summary_json, summary_tables
+    from consumers.runner import attach_exporters
+    from monitor.service import Service, load_baselines
+    from monitor.sinks.dead_letters import JsonlDeadLetters
+
+    try:
+        cfg = load_config(config)
+        baselines = load_baselines(cfg)
+        target = model or (cfg.models[0].name if len(cfg.models) == 1 else None)
+        versions = sorted(v for (m, v) in baselines if m == target)
+        options = ColumnOptions(
+            model=model,
+            version=version,
+            only_version=versions[0] if len(versions) == 1 else None,
+            id=id_column,
+            timestamp=timestamp,
+            outcome=outcome,
+            outcome_timestamp=outcome_timestamp,
+        )
+        with Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeRemainingColumn(),
+            console=console,
+            transient=True,
+            disable=not console.is_terminal,
+        ) as bar:
+            reading = bar.add_task(f"reading {data.name}", total=None)
+            history = read_history(data, cfg, options, lambda d, t: bar.update(reading, completed=d, total=t))
+            bar.remove_task(reading)
+            dead = cfg.sources.dead_letters
+            clock = EventClock()
+            service = Service(
+                cfg, baselines, JsonlDeadLetters(dead.with_name(f"replay-{dead.name}")), clock=clock
+            )
+            attach_exporters(service, cfg)
+            dry_run = DryRunAlerts(service) if alerts and cfg.alerts.active else None
+            if dry_run is not None:
+                service.sinks.append(dry_run)
+            task = bar.add_task("replaying", total=history.events)
+            try:
+                summary = run_replay(
+                    service,
+                    clock,
+                    history,
+                    batch_size or cfg.sources.batch_size,
+                    dry_run,
+                    lambda done, total: bar.update(task, completed=done, total=total),
+                )
+            finally:
+                service.close_sinks()
+                service.dead_letters.close()
+    except DriftlineError as err:
+        fail(err)
+    if as_json:
+        typer.echo(json.dumps(summary_json(summary), indent=2))
+        return
+    for table in summary_tables(summary):
+        Console(soft_wrap=True).print(table)
+    if alerts and not cfg.alerts.active:
+        console.print("alerts: off in the config (add an alerts: section with a receiver to evaluate rules)")
 
 
 @app.command()

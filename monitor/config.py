@@ -317,15 +317,42 @@ class DriftlineConfig(Strict):
         raise ConfigError(f"unknown model {name!r}; the config defines: {known}")
 
 
-def _format_errors(err: ValidationError) -> str:
-    lines = []
+def _format_errors(err: ValidationError, data: Any) -> str:
+    """One line per problem. The same mistake in several items of a list (`kind: numerical` in
+    every feature) is one line naming the items, not one line per item."""
+    groups: dict[tuple[tuple[Any, ...], str], list[tuple[tuple[Any, ...], str, str | None]]] = {}
     for e in err.errors():
-        loc = ".".join(str(p) for p in e["loc"]) or "(top level)"
-        msg = e["msg"]
-        if e["type"] == "extra_forbidden":
-            msg = "unknown key (misspelled?)"
-        lines.append(f"  {loc}: {msg}")
+        loc = tuple(e["loc"])
+        msg = "unknown key (misspelled?)" if e["type"] == "extra_forbidden" else e["msg"]
+        msg = msg.removeprefix("Value error, ")
+        got = repr(e["input"]) if e["type"] in ("literal_error", "enum") else None
+        last = max((i for i, p in enumerate(loc) if isinstance(p, int)), default=None)
+        pattern = loc if last is None else (*loc[:last], "*", *loc[last + 1 :])
+        item = "" if last is None else _item_name(data, loc[: last + 1])
+        groups.setdefault((pattern, msg), []).append((loc, item, got))
+    lines = []
+    for (pattern, msg), found in groups.items():
+        given = list(dict.fromkeys(g for _, _, g in found if g is not None))
+        text = f"{msg} (got {', '.join(given)})" if given else msg
+        path = ".".join(str(p) for p in (pattern if len(found) > 1 else found[0][0])) or "(top level)"
+        if len(found) > 1:
+            names = [n for _, n, _ in found]
+            shown = ", ".join(names[:10]) + (f" and {len(names) - 10} more" if len(names) > 10 else "")
+            text += f" [{len(found)} entries: {shown}]"
+        lines.append(f"  {path}: {text}")
     return "\n".join(lines)
+
+
+def _item_name(data: Any, loc: tuple[Any, ...]) -> str:
+    """The list item at `loc` of the raw config: its `name` if it has one, else its index."""
+    node = data
+    for part in loc:
+        try:
+            node = node[part]
+        except (KeyError, IndexError, TypeError):
+            return str(loc[-1])
+    name = node.get("name") if isinstance(node, dict) else None
+    return str(name) if isinstance(name, str) else str(loc[-1])
 
 
 def parse_config(data: Any, source: str = "config") -> DriftlineConfig:
@@ -334,7 +361,7 @@ def parse_config(data: Any, source: str = "config") -> DriftlineConfig:
     try:
         return DriftlineConfig.model_validate(data)
     except ValidationError as err:
-        raise ConfigError(f"{source} is invalid:\n{_format_errors(err)}") from None
+        raise ConfigError(f"{source} is invalid:\n{_format_errors(err, data)}") from None
 
 
 def load_config(path: str | Path) -> DriftlineConfig:

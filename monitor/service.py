@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
@@ -158,24 +158,51 @@ class Service:
         # never a watermark (one such message would make every normal one after it late).
         not_after = int((self.clock() + self.config.sources.max_future).timestamp() * 1000)
         known = monitor.known_versions
+        outcome_messages = raw.outcomes + raw.unsorted
         predictions, rejected_p = decode_isolated(
             lambda m: decode_predictions(m, monitor.models, known, max_bytes, not_after), raw.predictions
         )
         outcomes, rejected_o = decode_isolated(
-            lambda m: decode_outcomes(m, monitor.models, max_bytes, not_after), raw.outcomes
+            lambda m: decode_outcomes(m, monitor.models, max_bytes, not_after), outcome_messages
         )
         rejected = [replace(r, topic="predictions") for r in rejected_p]
-        rejected += [replace(r, topic="outcomes") for r in rejected_o]
+        sorted_outcomes = len(raw.outcomes)
+        rejected += [
+            replace(r, topic="outcomes" if r.position < sorted_outcomes else "mixed") for r in rejected_o
+        ]
+        failed, _ = self.ingest(
+            Batch(predictions, outcomes),
+            rejected,
+            partition,
+            raw.positions,
+            (raw.predictions, outcome_messages),
+        )
+        return rejected + failed
+
+    def ingest(
+        self,
+        batch: Batch,
+        rejected: list[Rejected],
+        partition: int = 0,
+        positions: dict[str, int] | None = None,
+        raws: tuple[Sequence[bytes], Sequence[bytes]] | None = None,
+    ) -> tuple[list[Rejected], bool]:
+        """Ingest decoded events, dead-letter and count the rejects (their `topic` set), and wake
+        the evaluator when a window closes. `handle` decodes raw messages into this; a replay of a
+        columnar file builds the batches itself. Never raises for a message: a group that fails is
+        undone and dead-lettered as internal_error (with its original bytes when `raws`, the
+        predictions and outcomes the batch was decoded from, are given), and the offsets move on,
+        so replaying it after a restart cannot fail the service. Returns those internal_error
+        rejects and whether a window closed."""
+        monitor = self.partition(partition)
         if rejected:
             self.dead_letters.write(rejected)
         with self.lock:
             closed_before = self._closed(monitor)
-            # Never raises for a message: a group that fails is undone and dead-lettered below,
-            # and the offsets move on, so replaying it after a restart cannot fail the service.
-            failures = monitor.ingest(Batch(predictions, outcomes))
-            failed = group_rejects(failures, predictions, outcomes, raw.predictions, raw.outcomes)
-            if raw.positions:
-                self.positions.update(raw.positions)
+            failures = monitor.ingest(batch)
+            failed = group_rejects(failures, batch.predictions, batch.outcomes, *(raws or (None, None)))
+            if positions:
+                self.positions.update(positions)
             for r in rejected + failed:
                 monitor.counters.inc("rejected", reason=r.reason, topic=r.topic)
             closed = self._closed(monitor) != closed_before
@@ -191,7 +218,7 @@ class Service:
             self.dead_letters.write(failed)
         if closed and self.scheduler is not None:
             self.scheduler.add_job(self.evaluate, id="on-close", replace_existing=True)
-        return rejected + failed
+        return failed, closed
 
     def swap_baseline(self, baseline: Baseline) -> Baseline | None:
         """Make `baseline` active for its (model, version) in the running service, atomically with

@@ -13,7 +13,7 @@ status page, all reading one running Service.
     GET  /api/v1/alerts                      active and recent alerts
     POST /api/v1/models/{m}/baselines        upload reference data or a baseline (API key)
     POST /api/v1/events                      ingest messages over HTTP (API key)
-    GET  /openapi.json, /docs                the API described
+    GET  /openapi.json, /docs, /redoc        the API described (docs assets: monitor/api/docs.py)
 
 /healthz, /readyz and /metrics never need the key (probes and Prometheus scrape them).
 
@@ -37,6 +37,7 @@ from prometheus_client import CollectorRegistry
 from prometheus_client.exposition import choose_encoder
 
 from monitor.api import ingest, models, reports
+from monitor.api.docs import install_docs
 from monitor.api.protocol import install_error_handlers
 from monitor.api.settings import ApiConfig
 from monitor.service import Service
@@ -62,7 +63,8 @@ def create_app(
     settings = settings or service.config.api
     if registry is None:
         registry = registry_for(service.results, service.view, service.collectors)
-    app = FastAPI(title="driftline", version="1", description=DESCRIPTION)
+    app = FastAPI(title="driftline", version="1", description=DESCRIPTION, docs_url=None, redoc_url=None)
+    install_docs(app)  # /docs and /redoc with packaged assets (FastAPI's load them from a CDN)
     app.state.service = service
     app.state.settings = settings
     app.state.registry = registry

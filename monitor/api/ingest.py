@@ -268,14 +268,13 @@ async def post_events(request: Request) -> Any:
     slots: dict[bytes, list[int]] = {}
     for i, message in enumerate(ordered):
         slots.setdefault(message, []).append(i)
-    predictions = set(raw.predictions)
     listed = []
     for r in rejected[:MAX_REJECTS_LISTED]:
         free = slots.get(r.raw)
         listed.append(
             {
                 "index": free.pop(0) if free else None,  # position in the request, from 0
-                "topic": "predictions" if r.raw in predictions else "outcomes",
+                "topic": r.topic,
                 "reason": r.reason,
                 "detail": r.detail,
             }

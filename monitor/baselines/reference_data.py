@@ -15,8 +15,10 @@ CHUNK_ROWS = 200_000
 Progress = Callable[[int, int], None]  # (bytes or rows done, total)
 
 
-def read_reference(path: Path, columns: Sequence[str], progress: Progress | None = None) -> pd.DataFrame:
-    """Read the named columns (those present) of a CSV or Parquet file."""
+def read_reference(
+    path: Path, columns: Sequence[str] | None, progress: Progress | None = None
+) -> pd.DataFrame:
+    """Read the named columns (those present; None: every column) of a CSV or Parquet file."""
     if not path.is_file():
         raise DataError(f"reference data file {path} does not exist")
     suffix = path.suffix.lower()
@@ -27,11 +29,11 @@ def read_reference(path: Path, columns: Sequence[str], progress: Progress | None
     raise DataError(f"cannot read {path}: expected a .csv or .parquet file")
 
 
-def _read_csv(path: Path, columns: Sequence[str], progress: Progress | None) -> pd.DataFrame:
+def _read_csv(path: Path, columns: Sequence[str] | None, progress: Progress | None) -> pd.DataFrame:
     total = path.stat().st_size
     if total == 0:
         raise DataError(f"reference data file {path} is empty")
-    wanted = set(columns)
+    wanted = None if columns is None else set(columns)
     chunks = []
     try:
         with path.open("rb") as raw:
@@ -39,7 +41,7 @@ def _read_csv(path: Path, columns: Sequence[str], progress: Progress | None) -> 
                 raw,
                 sep="\t" if path.suffix == ".tsv" else ",",
                 chunksize=CHUNK_ROWS,
-                usecols=lambda c: c in wanted,
+                usecols=None if wanted is None else (lambda c: c in wanted),
                 compression="gzip" if path.suffix == ".gz" else None,
                 low_memory=False,
             )
@@ -57,12 +59,13 @@ def _read_csv(path: Path, columns: Sequence[str], progress: Progress | None) -> 
     return frame
 
 
-def _read_parquet(path: Path, columns: Sequence[str], progress: Progress | None) -> pd.DataFrame:
+def _read_parquet(path: Path, columns: Sequence[str] | None, progress: Progress | None) -> pd.DataFrame:
     try:
         handle = pq.ParquetFile(path)
     except (pa.ArrowInvalid, OSError) as err:
         raise DataError(f"cannot read {path} as Parquet: {err}") from None
-    present = [c for c in columns if c in handle.schema_arrow.names]
+    names = handle.schema_arrow.names
+    present = names if columns is None else [c for c in columns if c in names]
     total = handle.metadata.num_rows
     tables, done = [], 0
     for i in range(handle.num_row_groups):

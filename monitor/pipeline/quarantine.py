@@ -15,7 +15,7 @@ logged by the service with the model named, and the input offsets move past them
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import fields, replace
 from typing import Any
 
@@ -82,12 +82,13 @@ def _concatenate(parts: list[Any]) -> Any:
 
 def group_rejects(
     failures: Sequence[GroupFailure],
-    predictions: dict[tuple[str, str], Any],
-    outcomes: dict[str, Any],
-    raw_predictions: Sequence[bytes],
-    raw_outcomes: Sequence[bytes],
+    predictions: Mapping[tuple[str, str], Any],
+    outcomes: Mapping[str, Any],
+    raw_predictions: Sequence[bytes] | None,
+    raw_outcomes: Sequence[bytes] | None,
 ) -> list[Rejected]:
-    """The messages of the groups `Monitor.ingest` undid, as internal_error rejects."""
+    """The messages of the groups `Monitor.ingest` undid, as internal_error rejects (with their
+    original bytes when the raw messages are given; a replay of a columnar file has none)."""
     rejected = []
     for failure in failures:
         if failure.model_version is None:
@@ -101,6 +102,9 @@ def group_rejects(
             )
             what = f"the predictions of model {failure.model!r} version {failure.model_version!r}"
         detail = f"ingesting {what} failed: {describe(failure.error)}"
-        for at in batch.position.tolist():
-            rejected.append(Rejected(as_bytes(raws[at]), "internal_error", detail, at, topic))
+        # Batches built without raw messages (a columnar replay) carry no positions: their rows.
+        positions = batch.position.tolist() if len(batch.position) == len(batch) else range(len(batch))
+        for at in positions:
+            raw = b"" if raws is None else as_bytes(raws[at])
+            rejected.append(Rejected(raw, "internal_error", detail, at, topic))
     return sorted(rejected, key=lambda r: (r.topic, r.position))

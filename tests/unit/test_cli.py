@@ -1,7 +1,12 @@
+import itertools
+import re
 from pathlib import Path
 
+import click
 import numpy as np
 import pandas as pd
+import pytest
+import typer
 import yaml
 from typer.testing import CliRunner
 
@@ -108,3 +113,39 @@ def test_help_explains_commands() -> None:
     assert result.exit_code == 0
     for command in ("baseline", "run", "demo"):
         assert command in result.stdout
+
+
+def _commands(group: click.Group, path: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    found = []
+    for name, command in group.commands.items():
+        found.append((*path, name))
+        if isinstance(command, click.Group):
+            found += _commands(command, (*path, name))
+    return found
+
+
+WIDTH = 100
+
+
+@pytest.mark.parametrize("command", _commands(typer.main.get_command(app)), ids=" ".join)  # type: ignore[arg-type]
+def test_help_is_reflowed_and_switches_have_no_type(command: tuple[str, ...]) -> None:
+    """Paragraphs fill the line (no line breaks kept from the docstring: a line that had room for
+    the next word would be one), and boolean options are switches without a `<bool>` value."""
+    result = runner.invoke(app, [*command, "--help"], terminal_width=WIDTH)
+    assert result.exit_code == 0, result.output
+    assert "<bool>" not in result.output
+    text = result.output.split("\nOptions:")[0]
+    paragraphs = [p.splitlines() for p in text.split("\n\n")[1:]]  # after the usage line
+    for lines in paragraphs:
+        for line, following in itertools.pairwise(lines):
+            next_word = following.split()[0]
+            assert len(line) + 1 + len(next_word) > WIDTH - 2, f"hard wrap before {next_word!r}:\n{line}"
+    options = result.output.split("\nOptions:")[1]
+    assert "--help" in options
+
+
+def test_boolean_options_are_switches() -> None:
+    result = runner.invoke(app, ["baseline", "build", "--help"])
+    assert "--activate / --no-activate" in result.output
+    result = runner.invoke(app, ["demo", "--help"])
+    assert re.search(r"^  --kafka +Go through", result.output, re.M), result.output

@@ -1,14 +1,19 @@
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
+import yaml
 
 from monitor.config import load_config, parse_config
+from monitor.config_types import DURATION_FORMAT
 from monitor.errors import ConfigError
 
 MINIMAL = {
     "models": [{"name": "churn", "task": "classification", "features": [{"name": "age", "kind": "numeric"}]}]
 }
+
+RULE = {"name": "stale", "signal": "staleness", "threshold": "2h"}
 
 
 def test_minimal_config_gets_defaults() -> None:
@@ -88,3 +93,70 @@ def test_result_retention_defaults_to_history_and_may_not_undercut_it() -> None:
     assert kept.evaluation.stored_windows == 720 and kept.evaluation.retention.max_age == timedelta(days=30)
     with pytest.raises(ConfigError, match=r"retention.windows \(10\) is below history \(24\)"):
         parse_config({**MINIMAL, "evaluation": {"history": 24, "retention": {"windows": 10}}})
+
+
+@pytest.mark.parametrize(
+    ("where", "value"),
+    [
+        (("models", 0, "window"), "1 hour"),
+        (("alerts", "rules", 0, "for"), "2 hours"),
+        (("alerts", "cooldown"), "soon"),
+    ],
+)
+def test_a_bad_duration_says_what_is_accepted(where: tuple, value: str) -> None:
+    data = {**MINIMAL, "models": [dict(MINIMAL["models"][0])], "alerts": {"rules": [dict(RULE)]}}
+    node: Any = data
+    for key in where[:-1]:
+        node = node[key]
+    node[where[-1]] = value
+    with pytest.raises(ConfigError) as raised:
+        parse_config(data)
+    lines = str(raised.value).splitlines()[1:]
+    path = ".".join(str(p) for p in where)
+    assert lines == [f"  {path}: {value!r} is not a duration: write {DURATION_FORMAT}"]
+    assert "e.g. 500ms, 90s, 15m, 1h, 7d" in DURATION_FORMAT
+
+
+def test_other_timedelta_spellings_still_pass() -> None:
+    for text, seconds in (("PT1H", 3600), ("01:30:00", 5400), ("500ms", 0.5), (90, 90)):
+        data = {"models": [{**MINIMAL["models"][0], "window": text}]}
+        assert parse_config(data).models[0].window == timedelta(seconds=seconds)
+
+
+def test_the_same_mistake_in_every_feature_is_one_error() -> None:
+    features = [{"name": f"f{i}", "kind": "numerical"} for i in range(30)]
+    features[3]["kind"] = "numeric"
+    model = {"name": "m", "task": "classification", "features": features, "windw": "1h"}
+    with pytest.raises(ConfigError) as raised:
+        parse_config({"models": [model]})
+    lines = str(raised.value).splitlines()[1:]
+    assert len(lines) == 2, lines  # the kind (29 features), the misspelled key
+    assert lines[0].startswith(
+        "  models.0.features.*.kind: Input should be 'numeric' or 'categorical' (got 'numerical') "
+        "[29 entries: f0, f1, f2, f4, f5"
+    )
+    assert lines[0].endswith("and 19 more]")
+    assert lines[1] == "  models.0.windw: unknown key (misspelled?)"
+
+
+def test_different_mistakes_stay_apart() -> None:
+    features = [{"name": "a", "kind": "numerical"}, {"name": "b", "kind": "numeric", "threshold": -1}]
+    with pytest.raises(ConfigError) as raised:
+        parse_config({"models": [{"name": "m", "task": "regression", "features": features}]})
+    assert str(raised.value).splitlines()[1:] == [
+        "  models.0.features.0.kind: Input should be 'numeric' or 'categorical' (got 'numerical')",
+        "  models.0.features.1.threshold: Input should be greater than 0",
+    ]
+
+
+def test_the_readme_example_config_is_valid_with_alerts_on() -> None:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    example = readme[readme.index("A config (every key") :]
+    text = example[example.index("```yaml\n") + 8 : example.index("```\n", example.index("```yaml"))]
+    cfg = parse_config(yaml.safe_load(text))
+    assert cfg.alerts.active and [r.kind for r in cfg.alerts.receivers] == ["log"]
+    assert {r.name for r in cfg.alerts.effective_rules()} >= {
+        "feature_drift",
+        "dataset_drift",
+        "concept_drift",
+    }

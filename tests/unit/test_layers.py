@@ -10,13 +10,15 @@ from __future__ import annotations
 
 import ast
 import re
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-PACKAGES = ("monitor", "consumers", "alerts")
+PACKAGES = ("monitor", "consumers", "alerts", "driftline")
 
 # Lowest first. A module belongs to the layer of the longest prefix that names it.
 LAYERS: list[tuple[str, ...]] = [
@@ -37,8 +39,10 @@ LAYERS: list[tuple[str, ...]] = [
     ("monitor.sinks",),
     ("monitor.service", "monitor.baseline_sharing"),
     ("alerts",),
-    ("monitor.api", "consumers"),  # the edges that feed the service
-    ("monitor.cli", "monitor.demo"),  # entry points
+    # The edges that feed the service; driftline (the client library) runs inside the user's model
+    # service, so it imports nothing of the project (test_the_client_library_stands_alone).
+    ("monitor.api", "consumers", "driftline"),
+    ("monitor.cli", "monitor.demo", "monitor.init"),  # entry points
 ]
 STATE_LAYER = 6
 # Libraries that talk to the outside world: none of them below the state store.
@@ -237,3 +241,20 @@ def test_the_documents_match_the_tree() -> None:
     for name in top:
         assert f"monitor/{name}" in architecture, f"ARCHITECTURE.md does not place monitor/{name}"
         assert name in layout, f"the README's layout does not list monitor/{name}"
+
+
+def test_the_client_library_stands_alone(graph: tuple[dict[str, set[str]], dict[str, set[str]]]) -> None:
+    """driftline.client runs in the user's model service: it imports no module of the service and
+    no heavy library, so importing it loads none (checked in a fresh interpreter)."""
+    edges, _ = graph
+    outside = {t for s, targets in edges.items() if s.startswith("driftline") for t in targets}
+    assert sorted(t for t in outside if not t.startswith("driftline")) == []
+    probe = (
+        "import sys, driftline.client; "
+        "print(sorted({m.split('.')[0] for m in sys.modules} & {'numpy', 'pandas', 'monitor', 'consumers', "
+        "'alerts', 'fastapi', 'pydantic', 'kafka', 'scipy', 'sklearn', 'evidently', 'httpx', 'requests'}))"
+    )
+    loaded = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True, cwd=ROOT
+    )
+    assert loaded.stdout.strip() == "[]", loaded.stdout

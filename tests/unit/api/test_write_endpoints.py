@@ -383,3 +383,20 @@ def test_bad_baseline_uploads_are_4xx_naming_the_field(
     assert found["field"] == field
     assert words in found["message"]
     assert service.baselines[("churn", "1")].id == before
+
+
+def test_a_line_that_is_neither_kind_is_counted_under_mixed(make_client: Any) -> None:
+    """A mixed source's line with neither "features" nor "outcome" is not counted as a bad outcome:
+    its reject carries the topic "mixed"; an outcome whose key is spelled with an escape still joins."""
+    service, client = make_client(api_key=world.KEY)
+    escaped = rb'{"prediction_id": "nope", "model": "churn", "timestamp": 1, "\u006futcome": "1"}'
+    body = b"\n".join([b'{"hello": "world"}', b"{broken", escaped])
+    answer = client.post(
+        "/api/v1/events", content=body, headers={**WRITE, "content-type": "application/x-ndjson"}
+    )
+    assert answer.status_code == 200, answer.text
+    found = answer.json()
+    assert [r["topic"] for r in found["rejects"]] == ["mixed", "mixed"], found
+    assert found["accepted"] == 1  # the escaped outcome (unknown prediction: counted, not rejected)
+    rejected = {(k["reason"], k["topic"]): v for n, k, v in service.counters.items() if n == "rejected"}
+    assert rejected == {("invalid_json", "mixed"): 1, ("missing_field", "mixed"): 1}, rejected

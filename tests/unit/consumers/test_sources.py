@@ -9,10 +9,10 @@ PRED = b'{"prediction_id": "1", "features": {}}'
 OUT = b'{"prediction_id": "1", "outcome": 1}'
 
 
-def test_mixed_batches_split_by_features_key() -> None:
+def test_mixed_batches_split_by_features_and_outcome_keys() -> None:
     batch = RawBatch()
     batch.add([PRED, OUT, b"garbage"], "mixed")
-    assert batch.predictions == [PRED] and batch.outcomes == [OUT, b"garbage"]
+    assert batch.predictions == [PRED] and batch.outcomes == [OUT] and batch.unsorted == [b"garbage"]
     batch.add([OUT], "predictions")
     assert batch.predictions[-1] == OUT and len(batch) == 4
 
@@ -39,7 +39,7 @@ def test_directory_source_follows_appends_and_new_files(tmp_path: Path) -> None:
         handle.write(b'": 1}\n')
     (tmp_path / "b.jsonl").write_bytes(OUT + b"\n")
     second, third = next(stream), next(stream)
-    assert second.outcomes == [b'{"partial": 1}'] and third.outcomes == [OUT]
+    assert second.unsorted == [b'{"partial": 1}'] and third.outcomes == [OUT]
     assert source.offsets == {"a.jsonl": (tmp_path / "a.jsonl").stat().st_size, "b.jsonl": len(OUT) + 1}
     stop.set()
     assert list(stream) == []
@@ -63,7 +63,7 @@ def test_stdin_source_flushes_on_pause_and_ends_at_eof() -> None:
     os.close(write_fd)
     rest = list(stream)
     assert [m for b in rest for m in b.predictions] == [PRED]
-    assert [m for b in rest for m in b.outcomes] == [b"last-line-without-newline"]
+    assert [m for b in rest for m in b.unsorted] == [b"last-line-without-newline"]
     os.close(read_fd)
 
 
