@@ -11,6 +11,7 @@ from monitor.pipeline.events import decode_outcomes, decode_predictions
 from monitor.pipeline.monitor import Batch, GroupFailure, Monitor
 from monitor.pipeline.savepoint import fork
 from tests.unit import poison_world as world
+from tests.unit.partition_state import state_bytes
 
 CONFIG = world.config()
 BASELINES = world.baselines(CONFIG)
@@ -24,13 +25,7 @@ def decoded(model: str, hour: int, n: int, seed: int, prefix: str = "") -> Batch
 
 
 def state(monitor: Monitor) -> bytes:
-    """What a checkpoint stores of the partition but its join: counters, streams and their windows."""
-    streams = [
-        [m, v, s.to_state(), [w.to_state() for _, w in sorted(s.windows.items())]]
-        for (m, v), s in sorted(monitor.streams.items())
-    ]
-    document = {"counters": monitor.counters.to_state(), "streams": streams}
-    return orjson.dumps(document, option=orjson.OPT_SERIALIZE_NUMPY)
+    return state_bytes(monitor, join=False)  # the join is not part of a savepoint (savepoint.py)
 
 
 def test_a_fork_shares_nothing_it_could_change() -> None:
