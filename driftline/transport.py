@@ -90,14 +90,14 @@ class HttpTransport:
             request = urllib.request.Request(self.endpoint, data=body, headers=headers, method="POST")
             try:
                 with urllib.request.urlopen(request, timeout=self.timeout) as response:
-                    answer = orjson.loads(response.read())
-                return [
-                    Rejection(int(r["index"]), str(r["reason"]), str(r.get("detail", "")))
-                    for r in answer.get("rejects", [])
-                    if r.get("index") is not None
-                ]
+                    return _rejections(orjson.loads(response.read()))
             except urllib.error.HTTPError as err:
-                message = _server_message(err)
+                reply = err.read()[:1_000_000]
+                if err.code == 422 and (answer := _json(reply)) and "rejects" in answer:
+                    # Every message of the batch was rejected (and dead-lettered by the service):
+                    # the answer lists them as a 200 does, and re-sending them would not help.
+                    return _rejections(answer)
+                message = _server_message(err, reply)
                 if err.code < 500 and err.code != 429:
                     raise ClientError(f"{self.endpoint}: HTTP {err.code}: {message}", err.code) from None
                 last = f"HTTP {err.code}: {message}"
@@ -109,12 +109,27 @@ class HttpTransport:
         """Nothing held between requests."""
 
 
-def _server_message(err: urllib.error.HTTPError) -> str:
-    body = err.read()[:2000]
+def _rejections(answer: dict[str, Any]) -> list[Rejection]:
+    return [
+        Rejection(int(r["index"]), str(r["reason"]), str(r.get("detail", "")))
+        for r in answer.get("rejects", [])
+        if r.get("index") is not None
+    ]
+
+
+def _json(body: bytes) -> dict[str, Any] | None:
+    try:
+        answer = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return None
+    return answer if isinstance(answer, dict) else None
+
+
+def _server_message(err: urllib.error.HTTPError, body: bytes) -> str:
     try:
         return str(orjson.loads(body)["error"]["message"])
     except (orjson.JSONDecodeError, KeyError, TypeError):
-        return body.decode("utf-8", "replace").strip() or str(err.reason)
+        return body[:2000].decode("utf-8", "replace").strip() or str(err.reason)
 
 
 class KafkaTransport:

@@ -98,15 +98,19 @@ def batch_bounds(
     times: np.ndarray, predictions: np.ndarray, size: int, model: ModelConfig
 ) -> Iterator[tuple[int, int]]:
     """[start, end) of each batch over sorted event times: at most `size` events, and the first
-    prediction at or past a window close (window end + allowed lateness), the event that closes
-    the window when the service ingests it (outcomes close none), is a batch of its own: the
-    service evaluates right after it, and the time before it (a gap in the history) is seen."""
+    two predictions at or past a window close (window end + allowed lateness) end a batch of their
+    own: the second is the event that closes the window when the service ingests it (the
+    watermark is the second-largest prediction time, monitor.pipeline.windows.running_watermark;
+    outcomes close none), so the service evaluates right after it, and the time before them (a
+    gap in the history) is seen."""
     window = int(model.window.total_seconds() * 1000)
     lateness = int(model.allowed_lateness.total_seconds() * 1000)
     at = np.flatnonzero(predictions)
     period = (times[at] - lateness) // window
-    closing = at[np.flatnonzero(np.diff(period) != 0) + 1]
-    cuts = np.unique(np.concatenate([closing, closing + 1]))
+    first = np.flatnonzero(np.diff(period) != 0) + 1  # index into `at` of each close's first prediction
+    closing = at[first]
+    closed_by = at[np.minimum(first + 1, len(at) - 1)] + 1  # just past the second one
+    cuts = np.unique(np.concatenate([closing, closed_by]))
     start = 0
     for cut in [*cuts.tolist(), len(times)]:
         while cut - start > size:

@@ -24,7 +24,7 @@ WAIT_S = 180  # generous: two cores shared with other work, Tansu's group joins;
 
 
 def instance_config(folder: Path, bootstrap: str, group: str, state_url: str, port: int) -> Path:
-    path = kp.write_config(folder, bootstrap, group, state_url, stop_when_idle=None)
+    path = kp.write_config(folder, bootstrap, group, state_url, client="confluent", stop_when_idle=None)
     data = yaml.safe_load(path.read_text())
     data["api"] = {"port": port}
     data["evaluation"] = {"interval": "300ms"}
