@@ -12,8 +12,8 @@ range assignor gives the same partition numbers of co-partitioned topics to one 
 so the join is local to a partition and to an instance.
 
 The Kafka client is either confluent-kafka or kafka-python (`sources.kafka.client`), behind the
-interface of `consumers/kafka_client.py`. After each batch, partitions whose predictions run too
-far ahead of their outcomes in event time are paused (`consumers/pacing.py`).
+interface of `consumers/kafka_client.py`. After each batch, a partition's predictions or outcomes
+that run too far ahead of the other in event time are paused (`consumers/pacing.py`).
 """
 
 from __future__ import annotations
@@ -238,33 +238,35 @@ class KafkaSource:
     # ------------------------------------------------------------------ pacing
 
     def _pace(self) -> None:
-        """Pause the predictions of partitions that run too far ahead of their outcomes, resume
-        them once the gap closes or the outcomes are caught up (consumers/pacing.py)."""
+        """Pause the predictions or the outcomes of partitions where one runs too far ahead of the
+        other, resume them once the gap closes or the other is caught up (consumers/pacing.py)."""
         if self._pacer is None or self._consumer is None:
             return
         predictions, outcomes = self.topics
         with self.service.lock:
             times = {p: partition_event_times(self.service.partitions[p]) for p in self.owned}
         for p, (predictions_ms, outcomes_ms) in sorted(times.items()):
-            lag = self._consumer.lag((outcomes, p), self.offsets[p].get(outcomes))
-            change = self._pacer.update(p, predictions_ms, outcomes_ms, lag)
-            if change is not None:
-                (self._consumer.pause if change else self._consumer.resume)([(predictions, p)])
+            lags = {t: self._consumer.lag((t, p), self.offsets[p].get(t)) for t in self.topics}
+            changes = self._pacer.update(p, predictions_ms, outcomes_ms, lags[predictions], lags[outcomes])
+            for side, pause in changes:
+                topic, other = (predictions, outcomes) if side == "predictions" else (outcomes, predictions)
+                (self._consumer.pause if pause else self._consumer.resume)([(topic, p)])
                 log.debug(
-                    "%s %s-%d: %.1f h ahead of %s, %s outcome records to read",
-                    "paused" if change else "resumed",
-                    predictions,
+                    "%s %s-%d: %.1f h ahead of %s, %s records of it to read",
+                    "paused" if pause else "resumed",
+                    topic,
                     p,
-                    (predictions_ms - outcomes_ms) / 3_600_000,
-                    outcomes,
-                    lag,
+                    abs(predictions_ms - outcomes_ms) / 3_600_000,
+                    other,
+                    lags[other],
                 )
 
     def _unpace(self, partitions: set[int]) -> None:
         if self._pacer is not None and self._consumer is not None:
             paused = self._pacer.forget(partitions)
             if paused:  # a partition assigned again later must not start paused
-                self._consumer.resume([(self.topics[0], p) for p in sorted(paused)])
+                topic = {"predictions": self.topics[0], "outcomes": self.topics[1]}
+                self._consumer.resume([(topic[side], p) for side, p in sorted(paused)])
 
     def _close(self) -> None:
         # The consumer first: leaving the group revokes the partitions, whose checkpoint flushes
@@ -273,8 +275,11 @@ class KafkaSource:
             self._consumer.close()
         if self._producer is not None:
             self._producer.close()
-        if self._pacer is not None and self._pacer.pauses:
-            log.info("pacing: predictions paused %d times to wait for outcomes", self._pacer.pauses)
+        if self._pacer is not None:
+            for side, other in (("predictions", "outcomes"), ("outcomes", "predictions")):
+                if self._pacer.pauses[side]:
+                    n = self._pacer.pauses[side]
+                    log.info("pacing: %s paused %d times to wait for %s", side, n, other)
         self.connected.clear()
 
 

@@ -1,33 +1,41 @@
-"""Pacing the faster topic: keep a partition's predictions from being read far ahead of its outcomes.
+"""Pacing the faster topic: keep a partition's predictions and outcomes within a bound of each
+other in event time.
 
-The join holds a prediction until its outcome arrives or it expires; read the predictions topic
-days ahead of the outcomes topic (a replay, a backlog, big outcome records that fetch slower) and
-predictions expire before their outcomes are read, so fewer pairs join than when both topics are
-read in time order. The fix is at the edge: per partition, when the predictions topic-partition's
-event time runs ahead of the outcomes topic-partition's by more than `sources.kafka.max_read_ahead`
-while the outcomes topic-partition still has records to read, stop fetching predictions until the
-gap closes or the outcomes are caught up.
+The join (monitor.pipeline.join) decides expiry by the watermarks: a prediction waits for its
+outcome until the outcome watermark passes its window's end plus the TTL. Read one topic far ahead
+of the other and pairs are lost: predictions read days ahead of their outcomes (a replay, a
+backlog, big outcome records that fetch slower) are still waiting when the TTL runs out, and
+outcomes read far ahead of their predictions move the outcome watermark past the TTL of
+predictions not read yet. So fewer pairs join than when both topics are read in time order. The
+fix is at the edge: per partition, when one topic-partition's event time runs ahead of the other's
+by more than `sources.kafka.max_read_ahead` while the other still has records to read, stop
+fetching the one ahead until the gap closes or the other is caught up. The two conditions exclude
+each other, so at most one side of a partition is paused and nothing deadlocks.
 
 A topic-partition's event time is the furthest event time read from it: the largest prediction
 (outcome) watermark of the partition's join buffers over all models. The largest, because a model
-that gets no outcomes must not hold back the others; and a model whose outcomes never come cannot
-stall anything either, since a pause needs outcome records still to read, and reading them is
-never paused. An outcomes topic-partition with no event time yet (nothing read) counts as being at
-the start of time: predictions wait while it has records, and not once it is empty. One not fetched
-yet counts as having records: its first fetch (a poll or two away) says, and until then a client
-that buffers whole fetches would hand out days of predictions (kafka-python learns the outcomes'
-high watermark only after the predictions fetched before them are handed out).
+that gets no outcomes must not hold back the others; and a side whose records never come cannot
+stall the other either, since a pause needs records still to read on the other side, and reading
+those is never paused. A side with no event time yet (nothing read) counts as being at the start of
+time: the other waits while it has records, and not once it is empty. One not fetched yet counts as
+having records: its first fetch (a poll or two away) says, and until then a client that buffers
+whole fetches would hand out days of the other topic (kafka-python learns a topic's high watermark
+only after the records fetched before it are handed out).
 
 The check runs between polls, so one poll can still bring up to `max_poll_records` records of a
-partition's predictions past the bound: keep `max_read_ahead` plus that span below the join's
-allowance for reading predictions ahead.
+partition past the bound: keep `max_read_ahead` plus that span below the join's allowance for
+reading one input ahead (the model's `read_ahead`).
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
+from typing import Literal
 
 from monitor.pipeline.monitor import Monitor
+
+Side = Literal["predictions", "outcomes"]
 
 
 def partition_event_times(monitor: Monitor) -> tuple[int, int]:
@@ -36,38 +44,48 @@ def partition_event_times(monitor: Monitor) -> tuple[int, int]:
     return max((j.watermark for j in joins), default=0), max((j.outcome_watermark for j in joins), default=0)
 
 
-def predictions_ahead(
-    predictions_ms: int, outcomes_ms: int, outcome_lag: int | None, max_ahead_ms: int
-) -> bool:
-    """Whether the predictions topic-partition must wait: ahead by more than the bound, and
-    outcome records still to read or not fetched yet (lag None)."""
-    return (outcome_lag is None or outcome_lag > 0) and predictions_ms - outcomes_ms > max_ahead_ms
+def ahead(leader_ms: int, other_ms: int, other_lag: int | None, max_ahead_ms: int) -> bool:
+    """Whether a topic-partition must wait: its event time ahead of the other side's by more than
+    the bound, and the other side has records still to read or is not fetched yet (lag None)."""
+    return (other_lag is None or other_lag > 0) and leader_ms - other_ms > max_ahead_ms
 
 
 @dataclass
 class Pacer:
-    """Which partitions' predictions are paused; `update` says when that changes."""
+    """Which partitions' predictions or outcomes are paused; `update` says when that changes."""
 
     max_ahead_ms: int
-    paused: set[int] = field(default_factory=set)
-    pauses: int = 0  # how often a partition was paused, for the log
+    paused: set[tuple[Side, int]] = field(default_factory=set)
+    pauses: Counter[Side] = field(default_factory=Counter)  # how often a side was paused, for the log
 
     def update(
-        self, partition: int, predictions_ms: int, outcomes_ms: int, outcome_lag: int | None
-    ) -> bool | None:
-        """True: pause this partition's predictions now; False: resume them now; None: no change."""
-        wait = predictions_ahead(predictions_ms, outcomes_ms, outcome_lag, self.max_ahead_ms)
-        if wait and partition not in self.paused:
-            self.paused.add(partition)
-            self.pauses += 1
-            return True
-        if not wait and partition in self.paused:
-            self.paused.discard(partition)
-            return False
-        return None
+        self,
+        partition: int,
+        predictions_ms: int,
+        outcomes_ms: int,
+        prediction_lag: int | None,
+        outcome_lag: int | None,
+    ) -> list[tuple[Side, bool]]:
+        """The changes for this partition: (side, True) pause that side now, (side, False) resume it."""
+        changes: list[tuple[Side, bool]] = []
+        sides: tuple[tuple[Side, int, int, int | None], ...] = (
+            ("predictions", predictions_ms, outcomes_ms, outcome_lag),
+            ("outcomes", outcomes_ms, predictions_ms, prediction_lag),
+        )
+        for side, leader, other, lag in sides:
+            wait = ahead(leader, other, lag, self.max_ahead_ms)
+            key = (side, partition)
+            if wait and key not in self.paused:
+                self.paused.add(key)
+                self.pauses[side] += 1
+                changes.append((side, True))
+            elif not wait and key in self.paused:
+                self.paused.discard(key)
+                changes.append((side, False))
+        return changes
 
-    def forget(self, partitions: set[int]) -> set[int]:
-        """Partitions leaving this instance; returns those that were paused (to resume them)."""
-        was = self.paused & partitions
-        self.paused -= partitions
+    def forget(self, partitions: set[int]) -> set[tuple[Side, int]]:
+        """Partitions leaving this instance; returns their paused sides (to resume them)."""
+        was = {key for key in self.paused if key[1] in partitions}
+        self.paused -= was
         return was

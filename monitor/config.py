@@ -214,8 +214,8 @@ class KafkaConfig(Strict):
     )
     max_read_ahead: Duration | None = Field(
         default=timedelta(hours=1),
-        description="pause a partition's predictions while their event time is this far ahead of its "
-        "outcomes' and outcomes are still to be read (null: never pause)",
+        description="pause a partition's predictions (outcomes) while their event time is this far "
+        "ahead of its outcomes' (predictions') and those are still to be read (null: never pause)",
     )
 
 

@@ -1,5 +1,6 @@
-"""The pacing rule: predictions wait only while they are too far ahead AND outcomes are still to
-be read; the pacer reports each change once."""
+"""The pacing rule: a side (predictions or outcomes) of a partition waits only while it is too far
+ahead of the other AND the other still has records to read; at most one side waits; the pacer
+reports each change once."""
 
 from datetime import timedelta
 
@@ -7,7 +8,7 @@ import numpy as np
 from hypothesis import given
 from hypothesis import strategies as st
 
-from consumers.pacing import Pacer, partition_event_times, predictions_ahead
+from consumers.pacing import Pacer, ahead, partition_event_times
 from monitor.pipeline.monitor import Batch, Monitor
 from tests.unit import stream_world as world
 
@@ -18,47 +19,64 @@ bounds = st.integers(min_value=0, max_value=30 * 24 * H)
 
 
 @given(times, times, lags, bounds)
-def test_waits_exactly_when_ahead_and_outcomes_remain(p: int, o: int, lag: int | None, bound: int) -> None:
-    assert predictions_ahead(p, o, lag, bound) == ((lag is None or lag > 0) and p - o > bound)
+def test_waits_exactly_when_ahead_and_the_other_side_has_records(
+    a: int, b: int, lag: int | None, bound: int
+) -> None:
+    assert ahead(a, b, lag, bound) == ((lag is None or lag > 0) and a - b > bound)
 
 
 @given(times, times, bounds)
-def test_caught_up_outcomes_never_hold_predictions(p: int, o: int, bound: int) -> None:
+def test_a_caught_up_side_never_holds_the_other(a: int, b: int, bound: int) -> None:
     # A model with no outcomes at all has nothing to read on the outcomes topic: it never stalls.
-    assert not predictions_ahead(p, o, 0, bound)
+    assert not ahead(a, b, 0, bound)
 
 
-@given(times, times, bounds)
-def test_outcomes_not_fetched_yet_hold_predictions_that_are_ahead(p: int, o: int, bound: int) -> None:
-    assert predictions_ahead(p, o, None, bound) == (p - o > bound)
+def test_nothing_read_from_the_other_side_yet_holds_a_side_while_records_remain() -> None:
+    assert ahead(3 * 24 * H, 0, 5, H)
+    assert ahead(3 * 24 * H, 0, None, H)
+    assert not ahead(3 * 24 * H, 0, 0, H)
 
 
-def test_nothing_read_from_outcomes_yet_holds_predictions_while_outcomes_remain() -> None:
-    assert predictions_ahead(3 * 24 * H, 0, 5, H)
-    assert not predictions_ahead(3 * 24 * H, 0, 0, H)
+@given(times, times, lags, lags, bounds)
+def test_at_most_one_side_of_a_partition_waits(
+    p: int, o: int, pl: int | None, ol: int | None, bound: int
+) -> None:
+    pacer = Pacer(bound)
+    pacer.update(0, p, o, pl, ol)
+    assert len(pacer.paused) <= 1
 
 
-@given(st.lists(st.tuples(st.integers(0, 3), times, times, lags), max_size=60), bounds)
+@given(st.lists(st.tuples(st.integers(0, 3), times, times, lags, lags), max_size=60), bounds)
 def test_pacer_reports_each_change_once_and_tracks_the_paused_set(steps, bound: int) -> None:
     pacer = Pacer(bound)
-    paused: set[int] = set()
-    pauses = 0
-    for partition, p, o, lag in steps:
-        change = pacer.update(partition, p, o, lag)
-        wait = predictions_ahead(p, o, lag, bound)
-        expected = (
-            True if wait and partition not in paused else False if not wait and partition in paused else None
-        )
-        assert change is expected
-        if change is True:
-            paused.add(partition)
-            pauses += 1
-        elif change is False:
-            paused.discard(partition)
+    paused: set[tuple[str, int]] = set()
+    pauses = {"predictions": 0, "outcomes": 0}
+    for partition, p, o, pl, ol in steps:
+        changes = pacer.update(partition, p, o, pl, ol)
+        expected = []
+        for side, wait in (("predictions", ahead(p, o, ol, bound)), ("outcomes", ahead(o, p, pl, bound))):
+            key = (side, partition)
+            if wait and key not in paused:
+                expected.append((side, True))
+                paused.add(key)
+                pauses[side] += 1
+            elif not wait and key in paused:
+                expected.append((side, False))
+                paused.discard(key)
+        assert changes == expected
         assert pacer.paused == paused
-    assert pacer.pauses == pauses
-    assert pacer.forget({0, 1}) == paused & {0, 1}
-    assert pacer.paused == paused - {0, 1}
+    assert dict(pacer.pauses) == {k: v for k, v in pauses.items() if v}
+    assert pacer.forget({0, 1}) == {k for k in paused if k[1] in {0, 1}}
+    assert pacer.paused == {k for k in paused if k[1] not in {0, 1}}
+
+
+def test_outcomes_read_far_ahead_wait_for_their_predictions() -> None:
+    """Outcomes fetched faster than predictions (small outcome records, a backlog of predictions)
+    would move the outcome watermark past the TTL of predictions not read yet: they wait."""
+    pacer = Pacer(H)
+    assert pacer.update(0, 10 * H, 13 * H, 50, 50) == [("outcomes", True)]
+    assert pacer.update(0, 12 * H + 1, 13 * H, 40, 50) == [("outcomes", False)]
+    assert pacer.update(0, 10 * H, 13 * H, 0, 50) == []  # no predictions left to read: no wait
 
 
 def test_a_partitions_event_times_are_the_furthest_read_over_its_models() -> None:
@@ -73,4 +91,5 @@ def test_a_partitions_event_times_are_the_furthest_read_over_its_models() -> Non
     assert partition_event_times(monitor) == (7 * H, 0)
     monitor.ingest(Batch(outcomes={"m": world.outcomes(frame.iloc[:2], ids[:2], np.array([6 * H, 5 * H]))}))
     assert partition_event_times(monitor) == (7 * H, 6 * H)
-    assert Pacer(int(timedelta(minutes=30).total_seconds() * 1000)).update(0, 7 * H, 6 * H, 1) is True
+    bound = int(timedelta(minutes=30).total_seconds() * 1000)
+    assert Pacer(bound).update(0, 7 * H, 6 * H, 1, 1) == [("predictions", True)]
