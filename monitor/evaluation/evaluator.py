@@ -62,15 +62,18 @@ class Evaluator:
         self.fetch: Callable[[str, str, str], Baseline | None] | None = None
 
     def due(self, partitions: Sequence[Monitor]) -> list[Due]:
-        """Merged copies of the closed windows that changed since they were last evaluated."""
+        """Merged copies of the closed windows (`_complete`) that changed since they were last
+        evaluated."""
         parts: dict[Key, list[WindowState]] = {}
+        furthest: dict[tuple[str, str], int] = {}  # the largest partition watermark per stream
         for monitor in partitions:
             for (model, version), stream in monitor.streams.items():
+                furthest[(model, version)] = max(furthest.get((model, version), -1), stream.watermark)
                 for start, window in stream.windows.items():
                     parts.setdefault((model, version, start), []).append(window)
         due = []
         for key, windows in sorted(parts.items()):
-            closed = any(w.closed for w in windows)
+            closed = self._complete(key[0], windows, furthest[key[:2]])
             fingerprint = tuple(sum(values) for values in zip(*(w.fingerprint for w in windows), strict=True))
             # The concept flag is part of it: an episode reaching a window already evaluated re-evaluates it.
             concept = self.concept.flag(key[0], key[1], windows[0].start, windows[0].end)
@@ -85,6 +88,19 @@ class Evaluator:
         live = set(parts)
         self._seen = {k: v for k, v in self._seen.items() if k in live}
         return due
+
+    def _complete(self, model: str, windows: Sequence[WindowState], furthest: int) -> bool:
+        """Whether a window is ready to evaluate: closed in every partition that holds it (a
+        partition behind the others still has its share to add: evaluated before, a window would
+        raise alarms on part of its data). So that a partition that gets no more predictions
+        cannot hold a window back for ever, it is also ready once one partition closed it and the
+        furthest partition is a whole window length past its close."""
+        if all(w.closed for w in windows):
+            return True
+        first = windows[0]
+        lateness = int(self.models[model].allowed_lateness.total_seconds() * 1000)
+        grace = first.end + lateness + (first.end - first.start)
+        return any(w.closed for w in windows) and furthest >= grace
 
     @staticmethod
     def drop_final(partitions: Sequence[Monitor]) -> None:
