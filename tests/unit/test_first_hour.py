@@ -2,10 +2,10 @@
 model trained on it, `driftline init` on the training file, then `driftline replay` of generated
 prediction events with a shift injected into one feature; the replay names that feature.
 
-A classifier with scores (breast cancer) and a regressor (diabetes). The README's next steps,
-`driftline windows --config C --json` and `driftline report --config C --model M --window latest
---out F`, read results from the state store, which another branch makes durable; they are not on
-this branch, so this test stops at the replay's own report (`--json`).
+A classifier with scores (breast cancer) and a regressor (diabetes). Then the README's next steps,
+still without a server: `driftline windows --config C --json` reads the replayed windows back from
+the state store, and `driftline report --config C --model M --window latest --out F` renders the
+newest window's Evidently report from the stored row sample, where the shifted feature drifted.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from sklearn.preprocessing import StandardScaler
 from typer.testing import CliRunner
 
 from monitor.cli import app
+from tests.unit.api.test_reports import evidently_verdicts
 
 HOURS, SHIFT_FROM, PER_HOUR = 6, 3, 2000
 runner = CliRunner()
@@ -92,3 +93,15 @@ def test_from_a_scikit_learn_csv_to_the_drifted_feature(tmp_path: Path, make: An
         a["subject"] for a in report["alerts"] if a["rule"] == "feature_drift" and a["status"] == "firing"
     }
     assert shifted in fired  # init's config has the default alert rules on
+
+    listed = runner.invoke(app, ["windows", "--config", str(config), "--model", name, "--json"])
+    assert listed.exit_code == 0, listed.output
+    (stream,) = json.loads(listed.stdout)["streams"]
+    windows = stream["windows"]
+    assert [shifted in w["drift"]["drifted_features"] for w in windows] == flagged
+    html = tmp_path / "report.html"
+    shown = runner.invoke(
+        app, ["report", "--config", str(config), "--model", name, "--window", "latest", "--out", str(html)]
+    )
+    assert shown.exit_code == 0, shown.output
+    assert evidently_verdicts(html.read_text())[shifted] is True
