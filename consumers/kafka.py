@@ -276,10 +276,9 @@ class KafkaSource:
         if self._producer is not None:
             self._producer.close()
         if self._pacer is not None:
-            for side, other in (("predictions", "outcomes"), ("outcomes", "predictions")):
-                if self._pacer.pauses[side]:
-                    n = self._pacer.pauses[side]
-                    log.info("pacing: %s paused %d times to wait for %s", side, n, other)
+            for side, n in sorted(self._pacer.pauses.items()):
+                other = "outcomes" if side == "predictions" else "predictions"
+                log.info("pacing: %s paused %d times to wait for %s", side, n, other)
         self.connected.clear()
 
 
