@@ -260,6 +260,12 @@ class RetentionConfig(Strict):
 
 class EvaluationConfig(Strict):
     interval: Duration = Field(default=timedelta(seconds=10), description="periodic re-evaluation tick")
+    idle_close: Duration | None = Field(
+        default=timedelta(minutes=5),
+        description="once no prediction of a model version has come (in a partition) for this long, "
+        "close its windows whose end plus allowed_lateness has passed on the service's clock: a quiet "
+        "source does not keep its last window open for ever (null: only event time closes windows)",
+    )
     history: int = Field(default=168, ge=1, description="windows of results kept per model version")
     retention: RetentionConfig = Field(default_factory=RetentionConfig)
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -103,6 +104,10 @@ class Service:
             "recent": [],
         }
         self.clock = clock
+        # When each (partition, model, version) last got predictions (monotonic seconds), for the
+        # idle close (evaluation.idle_close); a stream not seen since the start counts from it.
+        self._arrived: dict[tuple[int, str, str], float] = {}
+        self._started = time.monotonic()
         self.lock = threading.Lock()
         self._evaluation_lock = threading.Lock()  # one evaluation pass at a time, in order
         self.scheduler: BackgroundScheduler | None = None
@@ -200,6 +205,9 @@ class Service:
         with self.lock:
             closed_before = self._closed(monitor)
             failures = monitor.ingest(batch)
+            arrived = time.monotonic()
+            for model, version in batch.predictions:
+                self._arrived[(partition, model, version)] = arrived
             failed = group_rejects(failures, batch.predictions, batch.outcomes, *(raws or (None, None)))
             if positions:
                 self.positions.update(positions)
@@ -257,6 +265,8 @@ class Service:
                 if flush:
                     for monitor in partitions:
                         monitor.close_all()
+                else:
+                    self._close_quiet()
                 errors = self.evaluator.concept.collect(partitions)
             # Outside the lock: it reads and writes its state in the store (monitor.evaluation.concept).
             self.evaluator.concept.advance(errors, self._publish_episodes, final=flush)
@@ -270,6 +280,47 @@ class Service:
             if results:
                 self._publish(results)
             return results
+
+    def _close_quiet(self) -> None:
+        """The idle close (evaluation.idle_close): in this instance's partitions, a stream without
+        predictions for the grace period gets the windows closed that ended (plus the allowed
+        lateness) by the service's clock. Call under the lock."""
+        grace = self.config.evaluation.idle_close
+        if grace is None:
+            return
+        quiet_before = time.monotonic() - grace.total_seconds()
+        now_ms = int(self.clock().timestamp() * 1000)
+        for number, monitor in self.partitions.items():
+            for key in monitor.streams:
+                if self._arrived.get((number, *key), self._started) <= quiet_before:
+                    monitor.close_ended(key, now_ms)
+
+    def open_windows(self, model: str, version: str) -> list[dict[str, Any]]:
+        """The windows of a model version still open in some partition, merged: their range, the
+        rows so far, and when they close (event time: a prediction past `closes_at`; or on the
+        service's clock after evaluation.idle_close without predictions)."""
+        lateness = self.evaluator.models[model].allowed_lateness
+        found: dict[int, list[Any]] = {}
+        peers = self.peers()  # outside the lock, as evaluate reads them
+        with self.lock:
+            for monitor in list(self.partitions.values()) + peers:
+                stream = monitor.streams.get((model, version))
+                for start, window in ({} if stream is None else stream.windows).items():
+                    found.setdefault(start, []).append(window)
+        opened = []
+        for start, windows in sorted(found.items()):
+            if all(w.closed for w in windows):
+                continue
+            end = ms_to_datetime(windows[0].end)
+            opened.append(
+                {
+                    "window_start": ms_to_datetime(start).isoformat(),
+                    "window_end": end.isoformat(),
+                    "rows": sum(w.sketch.n_rows for w in windows),
+                    "closes_at": (end + lateness).isoformat(),
+                }
+            )
+        return opened
 
     def _publish_episodes(self, events: list[StreamEpisodeEvent]) -> None:
         """Concept-drift episode starts and ends, to the sinks that take them (`write_episodes`:

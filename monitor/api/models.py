@@ -157,6 +157,7 @@ def list_models(request: Request) -> dict[str, Any]:
                         "n_rows": baseline.n_rows,
                     },
                     "windows": len(service.results.windows(cfg.name, version)),
+                    "open_windows": service.open_windows(cfg.name, version),
                     "last_window": None if latest is None else _window_summary(latest),
                     "concept_drift": concept,
                     "state": state,

@@ -313,6 +313,17 @@ class Monitor:
                 window.expired += waiting
                 window.closed = window.final = True
 
+    def close_ended(self, key: tuple[str, str], until_ms: int) -> bool:
+        """Close the windows of stream `key` whose end plus the allowed lateness is at or before
+        `until_ms` (a quiet input: the service's idle close). Returns whether any closed. A window
+        closed this way still takes rows that come after all and is evaluated again."""
+        stream = self.streams[key]
+        closed = False
+        for window in stream.windows.values():
+            if not window.closed and window.end + stream.lateness_ms <= until_ms:
+                window.closed = closed = True
+        return closed
+
     def close_all(self) -> None:
         """End of a finite input: every window is complete."""
         for stream in self.streams.values():
