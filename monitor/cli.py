@@ -243,6 +243,7 @@ def run(config: ConfigOption) -> None:
     evaluating every window, including the last partial one.
     """
     import logging
+    import os
     import threading
 
     from consumers.runner import attach_sinks, build_sources, run_embedded, run_kafka, stop_on_signals
@@ -263,7 +264,13 @@ def run(config: ConfigOption) -> None:
     if not sources and cfg.sources.kafka is None:
         fail(DriftlineError(f"{config}: no sources: set sources.inputs or sources.kafka"))
     stop = threading.Event()
-    stop_on_signals(stop, lambda signum: console.print(f"signal {signum}: finishing the current batch"))
+
+    def _note_signal(signum: int) -> None:
+        # os.write, not the console: a handler that prints through rich while the main thread
+        # is printing raises "reentrant call" inside that print.
+        os.write(2, f"signal {signum}: finishing the current batch\n".encode())
+
+    stop_on_signals(stop, _note_signal)
     metrics = None
     service.expect_state()  # the runners restore the checkpoint after the API has started
     if cfg.api.enabled:

@@ -20,10 +20,23 @@ from monitor.errors import BaselineError
 ACTIVE = "ACTIVE"
 
 
+def _umask() -> int:
+    mask = os.umask(0o022)  # the only way to read it is to set it: put it straight back
+    os.umask(mask)
+    return mask
+
+
+FILE_MODE = 0o666 & ~_umask()  # what open() would give a new file (read once, at import)
+
+
 def atomic_write(path: Path, data: bytes) -> None:
+    """Write `path` whole or not at all (a temporary file renamed over it), with the mode a plain
+    open() gives (mkstemp's files are private: a report or a baseline must stay readable by the
+    other users, e.g. the compose stack's containers, that a normal file would be)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
+        os.fchmod(fd, FILE_MODE)
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
             handle.flush()

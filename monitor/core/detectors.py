@@ -159,6 +159,9 @@ class RateDesign:
         }
 
 
+MIN_CV = 1e-3  # the smallest coefficient of variation of reference errors a level design uses
+
+
 @dataclass(frozen=True)
 class LevelDesign:
     """Gamma LLR CUSUM on winsorised absolute errors: reference mean m0 against degraded m1."""
@@ -228,6 +231,10 @@ def level_design(
         raise DataError(
             f"reference absolute errors need a positive mean and spread, got mean {m0}, spread {spread}"
         )
+    # Errors that barely vary (coefficient of variation under MIN_CV) are taken to vary by MIN_CV:
+    # a gamma law of shape 10^6 is already a point mass for any stream, and the square of a
+    # larger ratio overflows.
+    spread = max(spread, m0 * MIN_CV)
     cap_bin = math.floor(math.log2(m0 + settings.clip_spreads * spread) * BINS_PER_OCTAVE)
     shape, ratio = (m0 / spread) ** 2, m0 / m1
     kl = shape * (ratio - 1.0 - math.log(ratio))  # KL(gamma(mean=m0) || gamma(mean=m1))

@@ -238,3 +238,10 @@ def test_warmup_false_alarms_stay_within_budget() -> None:
         design = design_from_warmup(short, ErrorSummary.of(warm, np.zeros(1000, np.int64)))
         alarms += first_alarm(design, errors(rng, 0.10, 100_000)) is not None
     assert alarms <= 6
+
+
+def test_a_reference_whose_errors_barely_vary_gives_a_finite_design() -> None:
+    """A near-perfect reference (errors all but equal) must not overflow the gamma shape."""
+    settings = DetectorSettings(task="regression")
+    design = design_from_reference(settings, {"mae": 1.0, "abs_error_std": 1e-200})
+    assert design is not None and math.isfinite(design.threshold) and design.shape == pytest.approx(1e6)
