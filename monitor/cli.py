@@ -256,7 +256,14 @@ def run(config: ConfigOption) -> None:
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
     try:
         cfg = load_config(config)
-        service = Service(cfg, load_baselines(cfg), JsonlDeadLetters(cfg.sources.dead_letters))
+        baselines = load_baselines(cfg, required=not cfg.api.enabled)
+        if not baselines:  # the API is on: a baseline can come through it
+            console.print(
+                f"[yellow]no baselines yet[/] under {cfg.baselines.path}: predictions are dead-lettered "
+                "(unknown_version) until one is uploaded (POST /api/v1/models/{model}/baselines) or "
+                "built with `driftline baseline build` (then restart); /readyz says not ready until then"
+            )
+        service = Service(cfg, baselines, JsonlDeadLetters(cfg.sources.dead_letters))
         sources = build_sources(cfg)
         attach_sinks(service, cfg)
     except DriftlineError as err:

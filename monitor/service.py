@@ -52,14 +52,15 @@ log = logging.getLogger("driftline.service")
 logging.getLogger("apscheduler.scheduler").setLevel(logging.ERROR)
 
 
-def load_baselines(config: DriftlineConfig) -> dict[tuple[str, str], Baseline]:
-    """The active baseline of every version of every configured model."""
+def load_baselines(config: DriftlineConfig, required: bool = True) -> dict[tuple[str, str], Baseline]:
+    """The active baseline of every version of every configured model; with `required`, at least
+    one (a service may also start without, and take baselines uploaded through its API)."""
     store = BaselineStore(config.baselines.path)
     baselines = {}
     for model in config.models:
         for version, baseline in store.load_all(model.name).items():
             baselines[(model.name, version)] = baseline
-    if not baselines:
+    if not baselines and required:
         names = ", ".join(m.name for m in config.models)
         raise BaselineError(
             f"no baselines under {config.baselines.path} for any configured model ({names}); "

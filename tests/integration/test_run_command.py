@@ -5,8 +5,10 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import orjson
@@ -148,3 +150,65 @@ def test_kill_9_then_restart_counts_every_line_once(tmp_path: Path) -> None:
     assert (
         "48,000 predictions, 48,000 outcomes, 48,000 joined, 1 rejected, 6 windows evaluated" in done.stderr
     )
+
+
+def test_run_starts_without_a_baseline_and_takes_one_uploaded_through_the_api(tmp_path: Path) -> None:
+    """The path of the compose stack with one's own model: the service starts before any baseline
+    exists (not ready, predictions dead-lettered as unknown_version), a baseline uploaded over the
+    API makes it ready, and the predictions that follow are monitored."""
+    (tmp_path / "in").mkdir()
+    port = find_free_port()
+    config = _config(tmp_path, [{"kind": "directory", "path": "in"}], port)
+    for path in (tmp_path / "baselines").rglob("*"):  # _config built one: this user has none yet
+        if path.is_file():
+            path.unlink()
+    base = f"http://127.0.0.1:{port}"
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "DRIFTLINE_API_KEY": "upload-key-3b7e"}
+    process = subprocess.Popen(
+        _driftline("run", "--config", str(config)), stderr=subprocess.PIPE, text=True, env=env
+    )
+    try:
+        ready = _wait_json(f"{base}/readyz", lambda body: body["checks"].get("state_loaded") is True)
+        assert ready["checks"]["baselines_loaded"] is False and ready["ready"] is False, ready
+        reference = world.rows(5000, np.random.default_rng(3)).to_csv(index=False).encode()
+        upload = urllib.request.Request(
+            f"{base}/api/v1/models/m/baselines",
+            data=reference,
+            method="POST",
+            headers={"Content-Type": "text/csv", "Authorization": "Bearer upload-key-3b7e"},
+        )
+        with urllib.request.urlopen(upload, timeout=60) as response:
+            assert response.status == 201
+        assert _wait_json(f"{base}/readyz", lambda body: body["ready"])["ready"] is True
+        _write_inputs(tmp_path / "in", windows=3, n=200)
+        predictions = 'driftline_predictions_total{model="m",model_version="1"} 600.0'
+        deadline = time.monotonic() + 60
+        body = ""
+        while predictions not in body and time.monotonic() < deadline:
+            body = urllib.request.urlopen(f"{base}/metrics", timeout=5).read().decode()
+            time.sleep(0.2)
+        assert predictions in body
+        process.send_signal(signal.SIGTERM)
+        _, stderr = process.communicate(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 0, stderr
+    assert "no baselines yet" in stderr
+
+
+def _wait_json(url: str, done: Any) -> dict[str, Any]:
+    deadline = time.monotonic() + 60
+    body: dict[str, Any] = {}
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=5) as response:
+                body = orjson.loads(response.read())
+        except urllib.error.HTTPError as err:  # /readyz answers 503 while not ready
+            body = orjson.loads(err.read())
+        except OSError:
+            body = {}
+        if body and done(body):
+            return body
+        time.sleep(0.2)
+    raise AssertionError(f"{url} never answered as expected; last: {body}")

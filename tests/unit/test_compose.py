@@ -171,3 +171,23 @@ def test_dockerfile_builds_the_locked_package_and_runs_the_config(services: dict
     _, target = deploy_config(services)
     assert f'CMD ["driftline", "run", "--config", "{target}"]' in dockerfile
     assert "EXPOSE 9108" in dockerfile
+
+
+def test_the_demo_is_a_profile_that_the_service_does_not_need(services: dict[str, Any]) -> None:
+    """`docker compose up` with one's own model must start: the demo's baseline job and producer
+    run only with `--profile demo`, and nothing outside the profile waits on them for sure."""
+    demo = {name for name, service in services.items() if "demo" in service.get("profiles", [])}
+    assert demo == {"demo-baseline", "demo-producer"}
+    for name, service in services.items():
+        if name in demo:
+            continue
+        assert not service.get("profiles"), f"{name} must run without a profile"
+        for dependency, condition in service.get("depends_on", {}).items():
+            if dependency in demo:
+                assert condition.get("required") is False, f"{name} would never start without the demo"
+
+
+def test_the_readme_gives_both_ways_to_bring_ones_own_baseline() -> None:
+    readme = (REPO_ROOT / "README.md").read_text()
+    assert "docker compose --profile demo up --build" in readme
+    assert "/api/v1/models/" in readme and "baseline build" in readme
