@@ -33,8 +33,6 @@ import yaml
 from alerts.config import AlertsConfig
 from consumers.runner import attach_sinks
 from monitor.api.app import ApiServer
-from monitor.baselines.baseline import Baseline, build_baseline
-from monitor.config import DriftlineConfig
 from monitor.pipeline.raw_batch import RawBatch
 from monitor.service import Service
 from monitor.sinks.dead_letters import MemoryDeadLetters
@@ -125,24 +123,6 @@ def recording_rules() -> dict[str, str]:
     return {r["record"]: r["expr"] for g in groups for r in g["rules"] if "record" in r}
 
 
-def baselines(cfg: DriftlineConfig) -> dict[tuple[str, str], Baseline]:
-    """Both models' baselines, with reference performance measured on held-out rows, so every
-    performance panel has its reference line."""
-    built = {}
-    for i, model in enumerate(world.MODELS):
-        built[(model, "1")] = build_baseline(
-            world.rows(model, 4000, np.random.default_rng(i)),
-            cfg.model(model),
-            cfg.baselines,
-            "1",
-            "train.csv",
-            datetime(2026, 5, 1, tzinfo=UTC),
-            performance=world.rows(model, 2000, np.random.default_rng(100 + i)),
-            performance_source="held-out",
-        )
-    return built
-
-
 def feed(service: Service, hours: range, rng: np.random.Generator, extra: list[bytes]) -> None:
     """Hours `hours` of both models; each drifts from hour 6 (churn in spend, price in area). Hour
     0 gets outcomes for only half its predictions, so the rest expire once the stream is past the
@@ -196,8 +176,11 @@ def live(prometheus_server: Any, tmp_path: Path) -> Iterator[tuple[PrometheusSer
     drifting streams, scraped every second by a real Prometheus that evaluates the repo's recording
     rules. Yields (prometheus, metrics text)."""
     alerts = AlertsConfig.model_validate({"receivers": [{"name": "log", "kind": "log"}]})
-    cfg = world.config(tmp_path).model_copy(update={"alerts": alerts})  # state.db: the alert engine's store
-    service = Service(cfg, baselines(cfg), MemoryDeadLetters(), clock=lambda: datetime.now(UTC))
+    cfg = world.decided_by_p_values(world.config(tmp_path), "churn")  # both regimes of `auto`
+    cfg = cfg.model_copy(update={"alerts": alerts})  # state.db in tmp_path: the alert engine's store
+    # Reference performance measured on held-out rows, so every performance panel has its reference.
+    built = {(model, "1"): world.baseline(cfg, model, held_out=2000) for model in world.MODELS}
+    service = Service(cfg, built, MemoryDeadLetters(), clock=lambda: datetime.now(UTC))
     attach_sinks(service, cfg)
     metrics = ApiServer(service, "127.0.0.1", 0)
     try:
