@@ -35,8 +35,8 @@ pytestmark = pytest.mark.integration
 NDJSON = Path(__file__).resolve().parents[2] / "dashboards" / "kibana" / "driftline.ndjson"
 NUMERIC = {"double", "float", "long", "integer"}
 FIELD_TYPES = {
-    "max": NUMERIC | {"date"},
-    "min": NUMERIC | {"date"},
+    "max": NUMERIC,
+    "min": NUMERIC,
     "avg": NUMERIC,
     "terms": {"keyword", "boolean", "long"},
     "date_histogram": {"date"},
