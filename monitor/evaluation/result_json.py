@@ -38,6 +38,9 @@ def _numbers(values: Mapping[str, float | None]) -> dict[str, float | None]:
 
 
 def feature_document(drift: FeatureDrift) -> dict[str, Any]:
+    """`value` is the deciding statistic (a p-value for KS and chi-square, else a distance);
+    `distance` the column's effect size, higher meaning more drift whatever the method."""
+    distance = drift.distance
     return {
         "column": drift.column,
         "kind": drift.kind,
@@ -46,6 +49,8 @@ def feature_document(drift: FeatureDrift) -> dict[str, Any]:
         "threshold": _number(drift.threshold),
         "drift_detected": drift.drift_detected,
         "p_value": _number(drift.p_value),
+        "distance": None if distance is None else _number(distance[1]),
+        "distance_method": None if distance is None else distance[0],
         "n_reference": drift.n_reference,
         "n_current": drift.n_current,
         "exact": drift.exact,

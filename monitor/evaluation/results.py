@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -31,6 +32,22 @@ class FeatureDrift:
     n_current: int
     exact: bool
     statistics: Mapping[str, float] = field(default_factory=dict)
+
+    @property
+    def distance(self) -> tuple[str, float] | None:
+        """(name, value) of the column's effect size, higher meaning more drift whatever decided:
+        the method's own statistic when it is a distance, else the distance `auto` pairs with the
+        test on large references (KS with normed Wasserstein, chi-square with Jensen-Shannon;
+        Jensen-Shannon where there is no Wasserstein). None when either side had no values."""
+        for name in (self.method, *DISTANCES_OF_TEST.get(self.method, ())):
+            value = self.statistics.get(name)
+            if value is not None and math.isfinite(value):
+                return name, value
+        return None
+
+
+# The distances standing in for a p-value test, in order of preference.
+DISTANCES_OF_TEST = {"ks": ("wasserstein", "jensen_shannon"), "chi_square": ("jensen_shannon",)}
 
 
 @dataclass(frozen=True)

@@ -2,12 +2,17 @@
 
 Naming (DESIGN.md): `driftline_` prefix, base units, `_total` for counters, `_ratio` for
 0..1 quantities, one quantity per metric name. Labels come from a bounded set: model,
-model_version, feature, reason, window ("latest" or "reference") — never prediction ids or
-raw category values.
+model_version, feature, reason, window ("latest" or "reference"), method (the distance a
+`*_drift_distance` holds) — never prediction ids or raw category values.
+
+Every drift metric has one direction: a distance grows with drift, a p-value falls with it. A
+column's decision may rest on either (p-values on small references), so the two are exported
+apart as `driftline_{feature,prediction,target}_drift_{distance,p_value}`, never mixed on one name.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 
@@ -16,11 +21,13 @@ from prometheus_client.registry import Collector, CollectorRegistry
 
 from monitor.core.performance import LabelDelayHistogram
 from monitor.evaluation.result_store import ResultStore
-from monitor.evaluation.results import WindowResult
+from monitor.evaluation.results import FeatureDrift, WindowResult
 from monitor.pipeline.counters import Counters
 
 STREAM = ["model", "model_version"]
 FEATURE = [*STREAM, "feature"]
+# The drifting columns: features (one series each) and the model's prediction and target.
+COLUMN_ROLES = {"feature": FEATURE, "prediction": STREAM, "target": STREAM}
 
 # statistic key in FeatureDrift.statistics -> (metric name, help)
 FEATURE_STATISTICS = {
@@ -82,6 +89,18 @@ def _gauge(name: str, doc: str, labels: list[str]) -> GaugeMetricFamily:
     return GaugeMetricFamily(name, doc, labels=labels)
 
 
+def _add_column_drift(
+    distance: GaugeMetricFamily, p_value: GaugeMetricFamily, labels: list[str], drift: FeatureDrift
+) -> None:
+    """A column's drift on two names of one direction each: its distance (labelled with which
+    one) and its test's p-value; either is left out when it was not computed."""
+    measured = drift.distance
+    if measured is not None:
+        distance.add_metric([*labels, measured[0]], measured[1])
+    if drift.p_value is not None and math.isfinite(drift.p_value):
+        p_value.add_metric(labels, drift.p_value)
+
+
 def registry_for(
     results: ResultStore, view: Callable[[], StreamView], extra: Iterable[Collector] = ()
 ) -> CollectorRegistry:
@@ -113,7 +132,22 @@ class DriftlineCollector(Collector):
 
     def _drift(self, latest: list[WindowResult]) -> Iterator[Metric]:
         stats = {key: _gauge(name, doc, FEATURE) for key, (name, doc) in FEATURE_STATISTICS.items()}
-        p_value = _gauge("driftline_feature_drift_p_value", "p-value of the KS or chi-square test", FEATURE)
+        distances = {
+            role: _gauge(
+                f"driftline_{role}_drift_distance",
+                f"Drift distance of the {role}: higher is more drift (method: which distance)",
+                [*labels, "method"],
+            )
+            for role, labels in COLUMN_ROLES.items()
+        }
+        p_values = {
+            role: _gauge(
+                f"driftline_{role}_drift_p_value",
+                f"p-value of the KS or chi-square test of the {role}: lower is more drift",
+                labels,
+            )
+            for role, labels in COLUMN_ROLES.items()
+        }
         detected = _gauge(
             "driftline_feature_drift_detected", "1 if the feature drifted in the latest window", FEATURE
         )
@@ -136,9 +170,7 @@ class DriftlineCollector(Collector):
         pred = _gauge(
             "driftline_prediction_drift_detected", "1 if the prediction distribution drifted", STREAM
         )
-        pred_score = _gauge("driftline_prediction_drift_score", "Drift statistic of the prediction", STREAM)
         target = _gauge("driftline_target_drift_detected", "1 if the target distribution drifted", STREAM)
-        target_score = _gauge("driftline_target_drift_score", "Drift statistic of the target", STREAM)
         rows = _gauge("driftline_window_rows", "Predictions in the latest evaluated window", STREAM)
         end = _gauge("driftline_window_end_timestamp_seconds", "End of the latest evaluated window", STREAM)
         evaluated = _gauge(
@@ -151,8 +183,7 @@ class DriftlineCollector(Collector):
                 for stat, value in f.statistics.items():
                     if stat in stats:
                         stats[stat].add_metric(labels, value)
-                if f.p_value is not None:
-                    p_value.add_metric(labels, f.p_value)
+                _add_column_drift(distances["feature"], p_values["feature"], labels, f)
                 detected.add_metric(labels, float(f.drift_detected))
             for q in r.drift.quality:
                 labels = [*key, q.column]
@@ -166,16 +197,18 @@ class DriftlineCollector(Collector):
             dataset.add_metric(key, float(r.drift.dataset_drift))
             if r.drift.prediction is not None:
                 pred.add_metric(key, float(r.drift.prediction.drift_detected))
-                pred_score.add_metric(key, r.drift.prediction.value)
+                _add_column_drift(distances["prediction"], p_values["prediction"], key, r.drift.prediction)
             if r.drift.target is not None:
                 target.add_metric(key, float(r.drift.target.drift_detected))
-                target_score.add_metric(key, r.drift.target.value)
+                _add_column_drift(distances["target"], p_values["target"], key, r.drift.target)
             rows.add_metric(key, r.drift.n_rows)
             end.add_metric(key, r.window_end.timestamp())
             evaluated.add_metric(key, r.evaluated_at.timestamp())
         yield from stats.values()
-        yield from (p_value, detected, missing, out_of_range, unseen, share, drifted, dataset)
-        yield from (pred, pred_score, target, target_score, rows, end, evaluated)
+        yield from distances.values()
+        yield from p_values.values()
+        yield from (detected, missing, out_of_range, unseen, share, drifted, dataset)
+        yield from (pred, target, rows, end, evaluated)
 
     def _performance(self, view: StreamView) -> Iterator[Metric]:
         labels = [*STREAM, "window"]

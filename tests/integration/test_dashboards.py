@@ -1,9 +1,14 @@
-"""The Grafana dashboards work: every panel query, run against a real Prometheus that scrapes the real
-service (with the repo's recording rules), returns data.
+"""The Grafana dashboards work for every kind of model: every panel query, run against a real
+Prometheus that scrapes the real service (with the repo's recording rules), returns data for a
+classifier with scores (`churn`) and for a regressor (`price`).
 
-Grafana cannot run here, so the test does what Grafana would: substitute the template variables
-into each target's PromQL and query Prometheus. The stream is fed in two steps with scrapes in
-between, so counters grow while Prometheus watches and the 5-minute rates are non-zero.
+Grafana cannot run here, so the test does what Grafana would: evaluate the template variables
+(label_values queries) for the model picked, substitute them into each target's PromQL and query
+Prometheus. A row repeated over a variable is drawn once per value of it, so its panels are checked
+with each value; a kind's rows must be drawn for that kind (the classifier's performance rows for
+churn, the regression row for price) and every drawn panel must return data. The stream is fed in
+two steps with scrapes in between, so counters grow while Prometheus watches and the 5-minute rates
+are non-zero.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ import shutil
 import subprocess
 import time
 import urllib.request
+from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -27,12 +33,11 @@ import yaml
 from alerts.config import AlertsConfig
 from consumers.runner import attach_sinks
 from monitor.api.app import ApiServer
-from monitor.config import StateConfig
 from monitor.pipeline.raw_batch import RawBatch
 from monitor.service import Service
 from monitor.sinks.dead_letters import MemoryDeadLetters
 from tests.integration.conftest import PrometheusServer
-from tests.unit import stream_world as world
+from tests.unit import results_world as world
 
 pytestmark = pytest.mark.integration
 
@@ -42,22 +47,25 @@ PROMETHEUS_DIR = REPO_ROOT / "dashboards" / "prometheus"
 RULES = PROMETHEUS_DIR / "driftline.rules.yml"
 DASHBOARDS = [GRAFANA_DIR / "fleet-overview.json", GRAFANA_DIR / "model-drilldown.json"]
 
-# What Grafana would put in place of each variable for the seeded world: its one model version and
-# "All" (allValue ".*") for features. Intervals are short because the test runs for seconds.
-VARIABLE_VALUES = {
-    "model": "m",
-    "model_version": "1",
+# The world's two kinds of model, and the repeated rows each must get (by their variable).
+KIND_ROWS = {"churn": {"classifier", "scored"}, "price": {"regressor"}}
+# What Grafana puts in place of the variables that are not queried: "All" (allValue ".*") for
+# versions and features; intervals short because the test runs for seconds.
+FIXED_VALUES = {
+    "model_version": ".*",
     "feature": ".*",
     "__rate_interval": "1m",
     "__interval": "1m",
     "__range": "1h",
 }
-EXPECTED_VARIABLE_VALUES = {"model": ["m"], "model_version": ["1"], "feature": sorted(world.FEATURES)}
 VARIABLE = re.compile(r"\$(?:\{(\w+)\}|(\w+))")
 LABEL_VALUES = re.compile(r"^label_values\((?:(?P<selector>.+),\s*)?(?P<label>\w+)\)$")
 IDENTIFIER = re.compile(r"[A-Za-z_:][A-Za-z0-9_:]*")
 SAMPLE_NAME = re.compile(r"^([A-Za-z_:][A-Za-z0-9_:]*)", re.MULTILINE)
 POLL_S = 20.0
+HOURS_BEFORE_SCRAPE = 6
+HOURS = 9
+PER_HOUR = 500
 
 
 def load(path: Path) -> dict[str, Any]:
@@ -69,19 +77,38 @@ def panels(dashboard: dict[str, Any]) -> list[dict[str, Any]]:
     return [p for p in dashboard["panels"] if p["type"] != "row"]
 
 
+def drawn_sections(dashboard: dict[str, Any]) -> list[tuple[str | None, dict[str, Any]]]:
+    """(variable of the repeated row it sits in, or None; panel) for every panel, in order."""
+    sections, repeat = [], None
+    for panel in dashboard["panels"]:
+        if panel["type"] == "row":
+            repeat = panel.get("repeat")
+        else:
+            sections.append((repeat, panel))
+    return sections
+
+
 def exprs(dashboard: dict[str, Any]) -> list[tuple[str, str]]:
     """(panel title / refId, PromQL) for every target of every panel."""
     return [(f"{p['title']} / {t['refId']}", t["expr"]) for p in panels(dashboard) for t in p["targets"]]
 
 
-def substitute(promql: str) -> str:
+def substitute(promql: str, values: Mapping[str, str]) -> str:
     def value(match: re.Match[str]) -> str:
         name = match.group(1) or match.group(2)
-        if name not in VARIABLE_VALUES:
+        if name not in values:
             raise AssertionError(f"the test has no value for the dashboard variable ${name} in {promql!r}")
-        return VARIABLE_VALUES[name]
+        return values[name]
 
     return VARIABLE.sub(value, promql)
+
+
+def variable_values(prom: PrometheusServer, variable: dict[str, Any], values: Mapping[str, str]) -> list[str]:
+    """What Grafana lists for a label_values() variable, given the values chosen before it."""
+    match = LABEL_VALUES.match(variable["query"].strip())
+    assert match, f"${variable['name']} is not a label_values() query"
+    params = {"match[]": substitute(match["selector"], values)} if match["selector"] else {}
+    return sorted(prom.api_get(f"label/{match['label']}/values", **params))
 
 
 def metric_names(promql: str) -> set[str]:
@@ -96,21 +123,41 @@ def recording_rules() -> dict[str, str]:
     return {r["record"]: r["expr"] for g in groups for r in g["rules"] if "record" in r}
 
 
-def feed(service: Service, windows: range, rng: np.random.Generator, extra: list[bytes]) -> None:
-    """Hours `windows` of the seeded world; x1 shifts by 0.8 sd from hour 6. Hour 0 gets outcomes for
-    only half its predictions, so the rest expire once the stream is past the 6 h TTL."""
-    for i in windows:
-        preds, outs = world.messages(
-            i, 500, rng, shift=0.8 if i >= 6 else 0.0, outcome_every=2 if i == 0 else 1
-        )
-        service.handle(RawBatch(predictions=[m for _, m in preds], outcomes=[m for _, m in outs]))
+def feed(service: Service, hours: range, rng: np.random.Generator, extra: list[bytes]) -> None:
+    """Hours `hours` of both models; each drifts from hour 6 (churn in spend, price in area). Hour
+    0 gets outcomes for only half its predictions, so the rest expire once the stream is past the
+    6 h TTL."""
+    for hour in hours:
+        for model in world.MODELS:
+            predictions, outcomes = world.messages(model, hour, PER_HOUR, rng, drift=hour >= 6)
+            kept = outcomes[::2] if hour == 0 else outcomes
+            service.handle(RawBatch(predictions=predictions, outcomes=kept))
     service.handle(RawBatch(predictions=extra, outcomes=[]))
 
 
-def prediction(pid: str, hour: int) -> bytes:
-    features = {"x1": 0.1, "x2": -0.2, "x3": 1.0, "c1": "a", "c2": "u"}
-    body = {"prediction_id": pid, "model": "m", "model_version": "1", "timestamp": hour * 3600 + 5}
-    return orjson.dumps({**body, "features": features, "prediction": "0"})
+# One ordinary row of features per model, for the hand-made late and repeated predictions.
+FEATURE_ROW = {
+    "churn": {"age": 40.0, "spend": 50.0, "plan": "basic"},
+    "price": {"rooms": 3.0, "area": 90.0, "city": "north"},
+}
+
+
+def prediction(model: str, pid: str, hour: int) -> bytes:
+    body = {
+        "prediction_id": pid,
+        "model": model,
+        "model_version": "1",
+        "timestamp": world.START_S + hour * world.HOUR_S + 5,
+        "features": FEATURE_ROW[model],
+        "prediction": "0" if model == "churn" else 120_000.0,
+    }
+    return orjson.dumps(body | ({"score": 0.2} if model == "churn" else {}))
+
+
+def ghost_outcome(model: str) -> bytes:
+    outcome = "1" if model == "churn" else 100_000.0
+    body = {"prediction_id": "ghost", "model": model, "timestamp": world.START_S, "outcome": outcome}
+    return orjson.dumps(body)
 
 
 def wait_for_finite(prom: PrometheusServer, promql: str) -> list[Any]:
@@ -124,35 +171,41 @@ def wait_for_finite(prom: PrometheusServer, promql: str) -> list[Any]:
 
 
 @pytest.fixture
-def live(prometheus_server: Any, tmp_path: Path) -> Any:
-    """The real service, with its alert engine (default rules, a log receiver), fed a drifting
-    stream, scraped every second by a real Prometheus that evaluates the repo's recording rules.
-    Yields (prometheus, metrics text)."""
-    cfg = world.config()
+def live(prometheus_server: Any, tmp_path: Path) -> Iterator[tuple[PrometheusServer, str]]:
+    """The real service, with its alert engine (default rules, a log receiver), fed both models'
+    drifting streams, scraped every second by a real Prometheus that evaluates the repo's recording
+    rules. Yields (prometheus, metrics text)."""
     alerts = AlertsConfig.model_validate({"receivers": [{"name": "log", "kind": "log"}]})
-    state = StateConfig(url=f"sqlite:///{tmp_path / 'state.db'}")  # the alert engine's store
-    cfg = cfg.model_copy(update={"alerts": alerts, "state": state})
-    service = Service(
-        cfg, {("m", "1"): world.baseline(cfg)}, MemoryDeadLetters(), clock=lambda: datetime.now(UTC)
-    )
+    cfg = world.decided_by_p_values(world.config(tmp_path), "churn")  # both regimes of `auto`
+    cfg = cfg.model_copy(update={"alerts": alerts})  # state.db in tmp_path: the alert engine's store
+    # Reference performance measured on held-out rows, so every performance panel has its reference.
+    built = {(model, "1"): world.baseline(cfg, model, held_out=2000) for model in world.MODELS}
+    service = Service(cfg, built, MemoryDeadLetters(), clock=lambda: datetime.now(UTC))
     attach_sinks(service, cfg)
     metrics = ApiServer(service, "127.0.0.1", 0)
     try:
         rng = np.random.default_rng(5)
-        ghost = orjson.dumps({"prediction_id": "ghost", "model": "m", "timestamp": 10, "outcome": "1"})
-        service.handle(RawBatch(predictions=[b"{not json"], outcomes=[ghost]))
-        feed(service, range(0, 6), rng, extra=[b"{not json"])
+        ghosts = [ghost_outcome(model) for model in world.MODELS]
+        service.handle(RawBatch(predictions=[b"{not json"], outcomes=ghosts))
+        feed(service, range(HOURS_BEFORE_SCRAPE), rng, extra=[b"{not json"])
         service.evaluate()
         prom = prometheus_server([f"127.0.0.1:{metrics.port}"], scrape_interval="1s", rule_files=[RULES])
-        prom.wait_for('driftline_predictions_total{model="m"} == 3000', timeout=30)
+        before = HOURS_BEFORE_SCRAPE * PER_HOUR
+        prom.wait_for(f'driftline_predictions_total{{model="price"}} == {before}', timeout=30)
         time.sleep(2)  # a few scrapes of the first step, so the second step shows as an increase
-        # Step 2: the drifted hours, a late prediction (hour 0 is closed), a repeated id (of hour 8,
-        # still open: a repeat for a closed hour counts late), a bad message.
-        late_and_duplicate = [prediction("late-1", 0), prediction("8-0", 8), b"[1, 2"]
-        feed(service, range(6, 9), rng, extra=late_and_duplicate)
+        # Step 2: the drifted hours, per model a late prediction (hour 0 is closed) and a repeated
+        # id (of hour 8, still open: a repeat for a closed hour counts late), a bad message.
+        late_and_duplicate = [
+            *(prediction(model, f"late-{model}", 0) for model in world.MODELS),
+            *(prediction(model, f"{model}-8-0", 8) for model in world.MODELS),
+            b"[1, 2",
+        ]
+        feed(service, range(HOURS_BEFORE_SCRAPE, HOURS), rng, extra=late_and_duplicate)
         service.evaluate(flush=True)
-        prom.wait_for('driftline_predictions_total{model="m"} == 4502', timeout=30)
-        prom.wait_for('model_version:driftline_predictions:rate5m{model="m"} > 0', timeout=30)
+        for model in world.MODELS:
+            total = HOURS * PER_HOUR + 2  # with its late and repeated predictions
+            prom.wait_for(f'driftline_predictions_total{{model="{model}"}} == {total}', timeout=30)
+        prom.wait_for('model_version:driftline_predictions:rate5m{model="price"} > 0', timeout=30)
         with urllib.request.urlopen(metrics.metrics_url, timeout=10) as response:
             text = response.read().decode()
         yield prom, text
@@ -162,40 +215,84 @@ def live(prometheus_server: Any, tmp_path: Path) -> Any:
 
 
 def test_dashboards_against_the_live_service(live: Any) -> None:
-    """One Prometheus run serves three checks (starting Prometheus costs ~6 s)."""
+    """One Prometheus run serves every check (starting Prometheus costs ~6 s)."""
     prom, text = live
-    check_panel_queries(prom)
-    check_template_variables(prom)
+    for model, rows in KIND_ROWS.items():
+        check_panel_queries(prom, model, rows)
+        check_template_variables(prom, model)
+    check_values(prom)
     check_metric_names(text)
 
 
-def check_panel_queries(prom: PrometheusServer) -> None:
-    empty = []
-    for path in DASHBOARDS:
-        for where, promql in exprs(load(path)):
-            if not wait_for_finite(prom, substitute(promql)):
-                empty.append(f"{path.name}: {where}: {promql}")
-    assert not empty, "panel queries with no finite data:\n" + "\n".join(empty)
+def chosen_values(prom: PrometheusServer, dashboard: dict[str, Any], model: str) -> dict[str, list[str]]:
+    """Every variable's values as Grafana would list them with `model` picked (in order: a
+    variable's query may use the ones before it)."""
+    values = {"model": model, **FIXED_VALUES}
+    listed = {}
+    for variable in dashboard["templating"]["list"]:
+        listed[variable["name"]] = variable_values(prom, variable, values)
+    return listed
 
-    # A few values that show the queries mean what their titles say.
-    p50 = next(e for _, e in exprs(load(DASHBOARDS[0])) if e.startswith("histogram_quantile(0.5,"))
-    assert 300 < float(prom.query(substitute(p50))[0]["value"][1]) <= 900  # outcomes come 600 s later
-    share = prom.query('driftline_drift_share_ratio{model="m"}')
-    assert float(share[0]["value"][1]) == pytest.approx(0.2)  # x1 alone of the five features drifted
+
+def check_panel_queries(prom: PrometheusServer, model: str, kind_rows: set[str]) -> None:
+    """Every panel Grafana draws for `model` returns finite data, and the rows of its kind are drawn."""
+    empty, drawn_rows = [], set()
+    for path in DASHBOARDS:
+        dashboard = load(path)
+        listed = chosen_values(prom, dashboard, model)
+        for repeat, panel in drawn_sections(dashboard):
+            scopes = [None] if repeat is None else listed[repeat]  # one drawn copy per value
+            for scope in scopes:
+                values = {"model": model, **FIXED_VALUES}
+                if repeat is not None:
+                    drawn_rows.add(repeat)
+                    values[repeat] = scope
+                for target in panel["targets"]:
+                    if not wait_for_finite(prom, substitute(target["expr"], values)):
+                        empty.append(f"{path.name}: {panel['title']} / {target['refId']}: {target['expr']}")
+    assert not empty, f"panels with no finite data for {model}:\n" + "\n".join(empty)
+    assert drawn_rows == kind_rows, (
+        f"{model}: rows drawn for {sorted(drawn_rows)}, expected {sorted(kind_rows)}"
+    )
+
+
+def check_template_variables(prom: PrometheusServer, model: str) -> None:
+    expected = {
+        "model": sorted(world.MODELS),
+        "model_version": ["1"],
+        "feature": sorted(world.FEATURES[model]),
+        **{
+            name: [model] if name in KIND_ROWS[model] else []
+            for name in ("classifier", "scored", "regressor")
+        },
+    }
+    for path in DASHBOARDS:
+        for name, values in chosen_values(prom, load(path), model).items():
+            assert values == expected[name], f"{path.name}: ${name} lists {values} for {model}"
+
+
+def check_values(prom: PrometheusServer) -> None:
+    """A few values that show the queries mean what their titles say."""
+    fleet = load(DASHBOARDS[0])
+    p50 = next(e for _, e in exprs(fleet) if e.startswith("histogram_quantile(0.5,"))
+    values = {"model": "churn", **FIXED_VALUES}
+    assert 300 < float(prom.query(substitute(p50, values))[0]["value"][1]) <= 900  # outcomes come 600 s later
     assert float(prom.query("model_version:driftline_predictions:rate5m")[0]["value"][1]) > 0
     assert float(prom.query("driftline:rejected_messages:ratio_rate5m")[0]["value"][1]) > 0
-    accuracy = prom.query(substitute('driftline_accuracy_ratio{model=~"$model"}'))
-    assert {s["metric"]["window"] for s in accuracy} == {"latest", "reference"}
-
-
-def check_template_variables(prom: PrometheusServer) -> None:
-    for path in DASHBOARDS:
-        for variable in load(path)["templating"]["list"]:
-            match = LABEL_VALUES.match(variable["query"].strip())
-            assert match, f"{path.name}: ${variable['name']} is not a label_values() query"
-            params = {"match[]": substitute(match["selector"])} if match["selector"] else {}
-            values = prom.api_get(f"label/{match['label']}/values", **params)
-            assert sorted(values) == EXPECTED_VARIABLE_VALUES[variable["name"]], path.name
+    for model, drifted in world.DRIFTED.items():
+        share = prom.query(f'driftline_drift_share_ratio{{model="{model}"}}')
+        assert float(share[0]["value"][1]) == pytest.approx(1 / 3)  # one of the three features drifted
+        # Both drift metrics point one way for every feature: the drifted one has the largest
+        # distance and the smallest p-value.
+        (most,) = prom.query(f'topk(1, driftline_feature_drift_distance{{model="{model}"}})')
+        assert most["metric"]["feature"] == drifted, most
+        (least,) = prom.query(f'bottomk(1, driftline_feature_drift_p_value{{model="{model}"}})')
+        assert least["metric"]["feature"] == drifted, least
+    for model, metric in (("churn", "driftline_accuracy_ratio"), ("price", "driftline_mae")):
+        series = prom.query(f'{metric}{{model="{model}"}}')
+        assert {s["metric"]["window"] for s in series} == {"latest", "reference"}, metric
+    assert prom.query('driftline_accuracy_ratio{model="price"}') == []  # no classifier panels for it
+    assert prom.query('driftline_mae{model="churn"}') == []
 
 
 def check_metric_names(metrics_text: str) -> None:
@@ -243,11 +340,12 @@ def test_dashboards_are_well_formed() -> None:
             assert p["datasource"]["uid"] in uids
             assert all(t["datasource"]["uid"] in uids for t in p["targets"])
             for t in p["targets"]:
-                substitute(t["expr"])  # raises on a variable the dashboard does not define
                 assert {m.group(1) or m.group(2) for m in VARIABLE.finditer(t["expr"])} <= {
                     *names,
-                    *(n for n in VARIABLE_VALUES if n.startswith("__")),
+                    *(n for n in FIXED_VALUES if n.startswith("__")),
                 }, f"{path.name}: {p['title']} uses an undefined variable"
+        repeats = [p["repeat"] for p in dashboard["panels"] if p["type"] == "row" and "repeat" in p]
+        assert set(repeats) <= set(names), f"{path.name}: a row repeats over an undefined variable"
 
 
 def test_prometheus_config_and_rules_pass_promtool() -> None:

@@ -127,6 +127,31 @@ def test_templates_give_new_daily_indices_the_explicit_mappings(
     assert features["mappings"]["properties"]["n_current"] == {"type": "long"}
 
 
+def test_a_daily_index_created_before_an_upgrade_takes_the_new_fields(
+    es: Elasticsearch, es_server: ElasticsearchServer, tmp_path: Path
+) -> None:
+    """A features index of the day, created with a mapping that lacks `distance` (as before it
+    existed): the exporter adds the field at start, so the day's documents are not rejected."""
+    index = f"{PREFIX}-features-1970.01.01"
+    old = {
+        name: spec
+        for name, spec in MAPPINGS["features"]["properties"].items()
+        if not name.startswith("distance")
+    }
+    es.indices.create(index=index, mappings={"dynamic": "strict", "properties": old})
+    sink = ElasticsearchExporter(exporter_config(es_server.url, tmp_path / "spill"))
+    try:
+        DriftedStream(sink).add_windows(2)
+        assert sink.flush(FLUSH_TIMEOUT)
+        assert sink.stats().failed == 0
+    finally:
+        sink.close()
+    properties = es.indices.get_mapping(index=index)[index]["mappings"]["properties"]
+    assert properties["distance"] == {"type": "double"}
+    documents = all_documents(es, index)
+    assert documents and all(d["distance"] is not None for d in documents.values() if d["role"] == "feature")
+
+
 def test_alert_events_are_indexed_by_kind_and_id_and_overwritten_on_resolve(
     es: Elasticsearch, exporter: ElasticsearchExporter
 ) -> None:

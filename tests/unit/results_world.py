@@ -75,6 +75,17 @@ def config(folder: Path, model: dict[str, Any] | None = None, **sections: Any) -
     return resolve_paths(parse_config(config_data(model, **sections)), folder)
 
 
+def decided_by_p_values(cfg: DriftlineConfig, model: str) -> DriftlineConfig:
+    """`cfg` with `model`'s columns decided by KS and chi-square p-values, as on a small reference
+    (its 4,000 reference rows count as small); the other model's stay decided by distances."""
+    small = {"small_sample": 10_000}
+    models = [
+        m.model_copy(update={"drift": m.drift.model_copy(update=small)}) if m.name == model else m
+        for m in cfg.models
+    ]
+    return cfg.model_copy(update={"models": models})
+
+
 def write_config(folder: Path, model: dict[str, Any] | None = None, **sections: Any) -> Path:
     """The world's config as a YAML file in `folder`, with its baselines built and stored there."""
     path = folder / "driftline.yaml"
@@ -109,10 +120,20 @@ def rows(model: str, n: int, rng: np.random.Generator, drift: bool = False) -> p
     return frame
 
 
-def baseline(cfg: DriftlineConfig, model: str, version: str = "1") -> Baseline:
-    reference = rows(model, 4000, np.random.default_rng(MODELS.index(model)))
+def baseline(cfg: DriftlineConfig, model: str, version: str = "1", held_out: int = 0) -> Baseline:
+    """Built from 4,000 training rows; with `held_out` rows, reference performance measured on them."""
+    seed = MODELS.index(model)
+    reference = rows(model, 4000, np.random.default_rng(seed))
+    performance = rows(model, held_out, np.random.default_rng(100 + seed)) if held_out else None
     return build_baseline(
-        reference, cfg.model(model), cfg.baselines, version, "train.csv", datetime(2026, 5, 1, tzinfo=UTC)
+        reference,
+        cfg.model(model),
+        cfg.baselines,
+        version,
+        "train.csv",
+        datetime(2026, 5, 1, tzinfo=UTC),
+        performance=performance,
+        performance_source="held-out" if held_out else "",
     )
 
 

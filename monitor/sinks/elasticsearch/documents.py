@@ -62,7 +62,7 @@ def _common(doc: Mapping[str, Any]) -> dict[str, Any]:
 def _column_drift(drift: Mapping[str, Any] | None) -> dict[str, Any] | None:
     if drift is None:
         return None
-    keys = ("method", "value", "threshold", "drift_detected", "p_value")
+    keys = ("method", "value", "threshold", "drift_detected", "p_value", "distance", "distance_method")
     return {k: drift[k] for k in keys}
 
 
@@ -107,7 +107,9 @@ def summary_document(doc: Mapping[str, Any]) -> dict[str, Any]:
 def column_document(
     doc: Mapping[str, Any], drift: Mapping[str, Any], role: str, quality: Mapping[str, Any] | None
 ) -> dict[str, Any]:
-    """One column in one window: its drift statistic with the decision and its data quality."""
+    """One column in one window: its drift statistic with the decision and its data quality.
+    `statistic` is the deciding value (low means drift when it is a p-value); `distance` is what
+    to rank or chart columns by (higher is more drift for every method)."""
     return {
         **_common(doc),
         "feature": drift["column"],
@@ -118,6 +120,8 @@ def column_document(
         "threshold": drift["threshold"],
         "drift_detected": drift["drift_detected"],
         "p_value": drift["p_value"],
+        "distance": drift["distance"],
+        "distance_method": drift["distance_method"],
         "n_reference": drift["n_reference"],
         "n_current": drift["n_current"],
         "exact": drift["exact"],

@@ -53,6 +53,8 @@ _COLUMN_DRIFT = {
         "threshold": FLOAT,
         "drift_detected": BOOLEAN,
         "p_value": FLOAT,
+        "distance": FLOAT,
+        "distance_method": KEYWORD,
     }
 }
 
@@ -106,6 +108,8 @@ MAPPINGS: dict[str, dict[str, Any]] = {
             "threshold": FLOAT,
             "drift_detected": BOOLEAN,
             "p_value": FLOAT,
+            "distance": FLOAT,
+            "distance_method": KEYWORD,
             "n_reference": LONG,
             "n_current": LONG,
             "exact": BOOLEAN,
@@ -178,6 +182,23 @@ def install_templates(es: Elasticsearch, prefix: str, lifecycle: str | None) -> 
             priority=200,
             template={"settings": settings, "mappings": MAPPINGS[kind]},
             meta={"managed_by": "driftline"},
+        )
+        if MAPPINGS[kind]["dynamic"] == "strict":
+            _add_new_fields(es, f"{prefix}-{kind}-*", kind)
+
+
+def _add_new_fields(es: Elasticsearch, pattern: str, kind: str) -> None:
+    """Give the daily indices that exist already the fields added to their mapping since they were
+    created: a strict mapping would reject the rest of the day's documents otherwise. An index whose
+    mapping conflicts (not created from our template) is left as it is, with a log line."""
+    try:
+        es.indices.put_mapping(index=pattern, properties=MAPPINGS[kind]["properties"], allow_no_indices=True)
+    except ApiError as err:
+        log.warning(
+            "could not add new fields to the existing %s indices (%s): documents with them are "
+            "rejected until the next daily index",
+            pattern,
+            err.message,
         )
 
 
