@@ -362,6 +362,14 @@ def replay(
     as_json: Annotated[
         bool, typer.Option("--json", help="Print the summary as JSON on standard output.")
     ] = False,
+    openmetrics: Annotated[
+        Path | None,
+        typer.Option(
+            help="Also write every window's gauges, stamped with the window's end, as OpenMetrics "
+            "for `promtool tsdb create-blocks-from openmetrics FILE PROMETHEUS_DATA_DIR` (Grafana's "
+            "history of the replay)."
+        ),
+    ] = None,
 ) -> None:
     """Run a historical log of predictions and outcomes through the pipeline: what this monitor would
     have told you over that period.
@@ -439,6 +447,15 @@ def replay(
                 service.dead_letters.close()
     except DriftlineError as err:
         fail(err)
+    if openmetrics is not None:
+        from monitor.baselines.store import atomic_write
+        from monitor.sinks.prometheus_history import history_openmetrics
+
+        atomic_write(openmetrics, history_openmetrics(summary.results))
+        console.print(
+            f"{len(summary.results)} windows written to {openmetrics}; load them into Prometheus with "
+            f"`promtool tsdb create-blocks-from openmetrics {openmetrics} <its data directory>`"
+        )
     if as_json:
         typer.echo(json.dumps(summary_json(summary), indent=2))
         return

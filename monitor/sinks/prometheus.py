@@ -101,6 +101,131 @@ def _add_column_drift(
         p_value.add_metric(labels, drift.p_value)
 
 
+def drift_families(latest: Iterable[WindowResult]) -> Iterator[Metric]:
+    """The drift and data-quality gauges of these window results (one sample per series each:
+    the latest window of each model version, or one window for a history)."""
+    stats = {key: _gauge(name, doc, FEATURE) for key, (name, doc) in FEATURE_STATISTICS.items()}
+    distances = {
+        role: _gauge(
+            f"driftline_{role}_drift_distance",
+            f"Drift distance of the {role}: higher is more drift (method: which distance)",
+            [*labels, "method"],
+        )
+        for role, labels in COLUMN_ROLES.items()
+    }
+    p_values = {
+        role: _gauge(
+            f"driftline_{role}_drift_p_value",
+            f"p-value of the KS or chi-square test of the {role}: lower is more drift",
+            labels,
+        )
+        for role, labels in COLUMN_ROLES.items()
+    }
+    detected = _gauge(
+        "driftline_feature_drift_detected", "1 if the feature drifted in the latest window", FEATURE
+    )
+    missing = _gauge("driftline_feature_missing_ratio", "Share of rows missing the feature", FEATURE)
+    out_of_range = _gauge(
+        "driftline_feature_out_of_range_ratio", "Share outside the reference range", FEATURE
+    )
+    unseen = _gauge(
+        "driftline_feature_unseen_ratio", "Share of categories absent from the reference", FEATURE
+    )
+    share = _gauge(
+        "driftline_drift_share_ratio", "Share of features that drifted in the latest window", STREAM
+    )
+    drifted = _gauge(
+        "driftline_drifted_features", "Number of features that drifted in the latest window", STREAM
+    )
+    dataset = _gauge("driftline_dataset_drift_detected", "1 if the drift share reached its threshold", STREAM)
+    pred = _gauge("driftline_prediction_drift_detected", "1 if the prediction distribution drifted", STREAM)
+    target = _gauge("driftline_target_drift_detected", "1 if the target distribution drifted", STREAM)
+    rows = _gauge("driftline_window_rows", "Predictions in the latest evaluated window", STREAM)
+    end = _gauge("driftline_window_end_timestamp_seconds", "End of the latest evaluated window", STREAM)
+    evaluated = _gauge(
+        "driftline_last_evaluation_timestamp_seconds", "When the latest window was evaluated", STREAM
+    )
+    for r in latest:
+        key = [r.model, r.model_version]
+        for f in r.drift.features:
+            labels = [*key, f.column]
+            for stat, value in f.statistics.items():
+                if stat in stats:
+                    stats[stat].add_metric(labels, value)
+            _add_column_drift(distances["feature"], p_values["feature"], labels, f)
+            detected.add_metric(labels, float(f.drift_detected))
+        for q in r.drift.quality:
+            labels = [*key, q.column]
+            missing.add_metric(labels, q.missing_ratio)
+            if q.out_of_range_ratio is not None:
+                out_of_range.add_metric(labels, q.out_of_range_ratio)
+            if q.unseen_ratio is not None:
+                unseen.add_metric(labels, q.unseen_ratio)
+        share.add_metric(key, r.drift.drift_share)
+        drifted.add_metric(key, r.drift.n_drifted)
+        dataset.add_metric(key, float(r.drift.dataset_drift))
+        if r.drift.prediction is not None:
+            pred.add_metric(key, float(r.drift.prediction.drift_detected))
+            _add_column_drift(distances["prediction"], p_values["prediction"], key, r.drift.prediction)
+        if r.drift.target is not None:
+            target.add_metric(key, float(r.drift.target.drift_detected))
+            _add_column_drift(distances["target"], p_values["target"], key, r.drift.target)
+        rows.add_metric(key, r.drift.n_rows)
+        end.add_metric(key, r.window_end.timestamp())
+        evaluated.add_metric(key, r.evaluated_at.timestamp())
+    yield from stats.values()
+    yield from distances.values()
+    yield from p_values.values()
+    yield from (detected, missing, out_of_range, unseen, share, drifted, dataset)
+    yield from (pred, target, rows, end, evaluated)
+
+
+def _performance_gauges() -> tuple[GaugeMetricFamily, GaugeMetricFamily]:
+    pairs = _gauge("driftline_performance_pairs", "Joined pairs behind the latest performance values", STREAM)
+    degraded = _gauge("driftline_performance_degraded", "1 if performance fell below the reference", STREAM)
+    return pairs, degraded
+
+
+def _concept_gauge() -> GaugeMetricFamily:
+    return _gauge(
+        "driftline_concept_drift_detected",
+        "1 if the latest evaluated window overlaps a concept-drift episode",
+        STREAM,
+    )
+
+
+def _add_performance(
+    gauges: Mapping[str, GaugeMetricFamily],
+    pairs: GaugeMetricFamily,
+    degraded: GaugeMetricFamily,
+    result: WindowResult,
+) -> None:
+    key = [result.model, result.model_version]
+    for metric, gauge in gauges.items():
+        value = result.performance.metrics.get(metric)
+        if value is not None:
+            gauge.add_metric([*key, "latest"], value)
+        reference = result.performance.reference.get(metric)
+        if reference is not None:
+            gauge.add_metric([*key, "reference"], reference)
+    pairs.add_metric(key, result.performance.n_pairs)
+    degraded.add_metric(key, float(result.performance.degraded))
+
+
+def window_families(result: WindowResult) -> Iterator[Metric]:
+    """Every gauge one evaluated window sets, as the live exporter has them when it is the latest
+    (drift, quality, performance, the concept-drift flag), for a per-window history."""
+    yield from drift_families([result])
+    gauges = {key: _gauge(name, doc, [*STREAM, "window"]) for key, (name, doc) in PERFORMANCE.items()}
+    pairs, degraded = _performance_gauges()
+    if result.performance.n_pairs:
+        _add_performance(gauges, pairs, degraded, result)
+    concept = _concept_gauge()
+    concept.add_metric([result.model, result.model_version], float(result.concept_drift))
+    yield from gauges.values()
+    yield from (pairs, degraded, concept)
+
+
 def registry_for(
     results: ResultStore, view: Callable[[], StreamView], extra: Iterable[Collector] = ()
 ) -> CollectorRegistry:
@@ -124,106 +249,17 @@ class DriftlineCollector(Collector):
     def collect(self) -> Iterator[Metric]:
         view = self.view()
         latest = [r for r in (self.results.latest(*s) for s in self.results.streams()) if r is not None]
-        yield from self._drift(latest)
+        yield from drift_families(latest)
         yield from self._performance(view)
         yield from self._counters(view.counters)
         yield from self._evaluation_errors(view.evaluation_errors)
         yield from self._label_delay(view.label_delays)
 
-    def _drift(self, latest: list[WindowResult]) -> Iterator[Metric]:
-        stats = {key: _gauge(name, doc, FEATURE) for key, (name, doc) in FEATURE_STATISTICS.items()}
-        distances = {
-            role: _gauge(
-                f"driftline_{role}_drift_distance",
-                f"Drift distance of the {role}: higher is more drift (method: which distance)",
-                [*labels, "method"],
-            )
-            for role, labels in COLUMN_ROLES.items()
-        }
-        p_values = {
-            role: _gauge(
-                f"driftline_{role}_drift_p_value",
-                f"p-value of the KS or chi-square test of the {role}: lower is more drift",
-                labels,
-            )
-            for role, labels in COLUMN_ROLES.items()
-        }
-        detected = _gauge(
-            "driftline_feature_drift_detected", "1 if the feature drifted in the latest window", FEATURE
-        )
-        missing = _gauge("driftline_feature_missing_ratio", "Share of rows missing the feature", FEATURE)
-        out_of_range = _gauge(
-            "driftline_feature_out_of_range_ratio", "Share outside the reference range", FEATURE
-        )
-        unseen = _gauge(
-            "driftline_feature_unseen_ratio", "Share of categories absent from the reference", FEATURE
-        )
-        share = _gauge(
-            "driftline_drift_share_ratio", "Share of features that drifted in the latest window", STREAM
-        )
-        drifted = _gauge(
-            "driftline_drifted_features", "Number of features that drifted in the latest window", STREAM
-        )
-        dataset = _gauge(
-            "driftline_dataset_drift_detected", "1 if the drift share reached its threshold", STREAM
-        )
-        pred = _gauge(
-            "driftline_prediction_drift_detected", "1 if the prediction distribution drifted", STREAM
-        )
-        target = _gauge("driftline_target_drift_detected", "1 if the target distribution drifted", STREAM)
-        rows = _gauge("driftline_window_rows", "Predictions in the latest evaluated window", STREAM)
-        end = _gauge("driftline_window_end_timestamp_seconds", "End of the latest evaluated window", STREAM)
-        evaluated = _gauge(
-            "driftline_last_evaluation_timestamp_seconds", "When the latest window was evaluated", STREAM
-        )
-        for r in latest:
-            key = [r.model, r.model_version]
-            for f in r.drift.features:
-                labels = [*key, f.column]
-                for stat, value in f.statistics.items():
-                    if stat in stats:
-                        stats[stat].add_metric(labels, value)
-                _add_column_drift(distances["feature"], p_values["feature"], labels, f)
-                detected.add_metric(labels, float(f.drift_detected))
-            for q in r.drift.quality:
-                labels = [*key, q.column]
-                missing.add_metric(labels, q.missing_ratio)
-                if q.out_of_range_ratio is not None:
-                    out_of_range.add_metric(labels, q.out_of_range_ratio)
-                if q.unseen_ratio is not None:
-                    unseen.add_metric(labels, q.unseen_ratio)
-            share.add_metric(key, r.drift.drift_share)
-            drifted.add_metric(key, r.drift.n_drifted)
-            dataset.add_metric(key, float(r.drift.dataset_drift))
-            if r.drift.prediction is not None:
-                pred.add_metric(key, float(r.drift.prediction.drift_detected))
-                _add_column_drift(distances["prediction"], p_values["prediction"], key, r.drift.prediction)
-            if r.drift.target is not None:
-                target.add_metric(key, float(r.drift.target.drift_detected))
-                _add_column_drift(distances["target"], p_values["target"], key, r.drift.target)
-            rows.add_metric(key, r.drift.n_rows)
-            end.add_metric(key, r.window_end.timestamp())
-            evaluated.add_metric(key, r.evaluated_at.timestamp())
-        yield from stats.values()
-        yield from distances.values()
-        yield from p_values.values()
-        yield from (detected, missing, out_of_range, unseen, share, drifted, dataset)
-        yield from (pred, target, rows, end, evaluated)
-
     def _performance(self, view: StreamView) -> Iterator[Metric]:
         labels = [*STREAM, "window"]
         gauges = {key: _gauge(name, doc, labels) for key, (name, doc) in PERFORMANCE.items()}
-        pairs = _gauge(
-            "driftline_performance_pairs", "Joined pairs behind the latest performance values", STREAM
-        )
-        degraded = _gauge(
-            "driftline_performance_degraded", "1 if performance fell below the reference", STREAM
-        )
-        concept = _gauge(
-            "driftline_concept_drift_detected",
-            "1 if the latest evaluated window overlaps a concept-drift episode",
-            STREAM,
-        )
+        pairs, degraded = _performance_gauges()
+        concept = _concept_gauge()
         episode_open = _gauge(
             "driftline_concept_drift_episode_open", "1 while a concept-drift episode is open", STREAM
         )
@@ -231,19 +267,9 @@ class DriftlineCollector(Collector):
             "driftline_concept_drift_episodes", "Concept-drift episodes started", labels=STREAM
         )
         for model, version in self.results.streams():
-            key = [model, version]
             result = self.results.latest_with_performance(model, version, view.min_pairs.get(model, 1))
-            if result is None:
-                continue
-            for metric, gauge in gauges.items():
-                value = result.performance.metrics.get(metric)
-                if value is not None:
-                    gauge.add_metric([*key, "latest"], value)
-                reference = result.performance.reference.get(metric)
-                if reference is not None:
-                    gauge.add_metric([*key, "reference"], reference)
-            pairs.add_metric(key, result.performance.n_pairs)
-            degraded.add_metric(key, float(result.performance.degraded))
+            if result is not None:
+                _add_performance(gauges, pairs, degraded, result)
         for model, version in self.results.streams():
             latest = self.results.latest(model, version)
             if latest is not None:

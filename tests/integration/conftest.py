@@ -154,7 +154,9 @@ def prometheus_server(
         scrape_interval: str = "1s",
         rule_files: Sequence[Path | str] | None = None,
         alertmanagers: Sequence[str] | None = None,
+        blocks: Path | None = None,
     ) -> PrometheusServer:
+        """`blocks`: a TSDB data directory (e.g. promtool's backfill) it starts from."""
         binary = os.environ.get("PROMETHEUS_BIN", "prometheus")
         if shutil.which(binary) is None:
             pytest.fail(
@@ -164,6 +166,8 @@ def prometheus_server(
             )
         directory = tmp_path / f"prometheus-{len(started)}"
         directory.mkdir()
+        if blocks is not None:
+            shutil.copytree(blocks, directory / "data")
         config_path = directory / "prometheus.yml"
         config = _prometheus_config(scrape_targets, scrape_interval, rule_files or [], alertmanagers or [])
         config_path.write_text(json.dumps(config, indent=2))  # JSON is valid YAML
