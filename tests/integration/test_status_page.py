@@ -149,3 +149,50 @@ def test_status_page_follows_the_demo_while_it_runs(tmp_path: Path) -> None:
             feature,
             drifted,
         )
+
+
+def test_status_page_of_a_scored_classifier_and_a_regressor(tmp_path: Path) -> None:
+    """Both model kinds on one page: the regressor's card charts MAE against its reference, the
+    classifier's accuracy; each heat map marks its drifted feature (churn: spend, price: area,
+    from hour 4). Screenshot: test-artifacts/status-page-both-kinds.png."""
+    from playwright.sync_api import sync_playwright
+
+    from tests.unit import results_world as kinds
+
+    service = kinds.service(kinds.config(tmp_path, api={"refresh_seconds": 0.5}))
+    kinds.feed(service, range(8), 300, drift_from=4)
+    service.evaluate(flush=True)
+    server = ApiServer(service, "127.0.0.1", 0)
+    chromium = shutil.which("chromium")
+    assert chromium, "chromium is not installed: scripts/setup.sh installs the Debian package"
+    try:
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
+            try:
+                page = browser.new_page(viewport={"width": 1200, "height": 900})
+                errors: list[str] = []
+                page.on("pageerror", lambda err: errors.append(str(err)))
+                page.goto(server.url + "/")
+                for model, metric in (("churn", "accuracy"), ("price", "mae")):
+                    chart = f'section[data-model="{model}"] svg[data-performance="{metric}"] circle'
+                    page.wait_for_selector(chart, timeout=WAIT_MS)
+                    assert page.locator(chart).count() == 8, model
+                    marked = page.eval_on_selector_all(
+                        f'[data-heatmap="{model}/1"] rect[data-drift="true"]',
+                        "cells => cells.map(c => [c.dataset.feature, Number(c.dataset.window)])",
+                    )
+                    hours = {
+                        (start - kinds.START_S) // kinds.HOUR_S
+                        for f, start in marked
+                        if f == kinds.DRIFTED[model]
+                    }
+                    assert hours == set(range(4, 8)), (model, marked)
+                ARTIFACTS.mkdir(exist_ok=True)
+                shot = ARTIFACTS / "status-page-both-kinds.png"
+                page.screenshot(path=str(shot), full_page=True)
+                assert shot.stat().st_size > 10_000
+                assert errors == []
+            finally:
+                browser.close()
+    finally:
+        server.close()
