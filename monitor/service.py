@@ -106,9 +106,11 @@ class Service:
         }
         self.clock = clock
         # When each (partition, model, version) last got predictions (monotonic seconds), for the
-        # idle close (evaluation.idle_close); a stream not seen since the start counts from it.
+        # idle close (evaluation.idle_close); a stream without any counts from when its partition's
+        # state was first seen here (a partition restored or taken over in a rebalance has its
+        # backlog still to read).
         self._arrived: dict[tuple[int, str, str], float] = {}
-        self._started = time.monotonic()
+        self._held_since: dict[int, tuple[int, float]] = {}  # partition -> (id of its Monitor, since)
         self.lock = threading.Lock()
         self._evaluation_lock = threading.Lock()  # one evaluation pass at a time, in order
         self.scheduler: BackgroundScheduler | None = None
@@ -289,11 +291,17 @@ class Service:
         grace = self.config.evaluation.idle_close
         if grace is None:
             return
-        quiet_before = time.monotonic() - grace.total_seconds()
+        now = time.monotonic()
+        quiet_before = now - grace.total_seconds()
         now_ms = int(self.clock().timestamp() * 1000)
         for number, monitor in self.partitions.items():
+            held = self._held_since.get(number)
+            if held is None or held[0] != id(monitor):
+                held = self._held_since[number] = (id(monitor), now)
+                for key in monitor.streams:  # arrivals before this state was loaded do not count
+                    self._arrived.pop((number, *key), None)
             for key in monitor.streams:
-                if self._arrived.get((number, *key), self._started) <= quiet_before:
+                if self._arrived.get((number, *key), held[1]) <= quiet_before:
                     monitor.close_ended(key, now_ms)
 
     def open_windows(self, model: str, version: str) -> list[dict[str, Any]]:

@@ -13,6 +13,7 @@ import pytest
 
 from monitor.api.app import create_app
 from monitor.config import parse_config
+from monitor.pipeline.monitor import Monitor
 from monitor.service import Service
 from monitor.sinks.dead_letters import MemoryDeadLetters
 from tests.unit.api import api_world as world
@@ -77,3 +78,29 @@ def test_a_stream_that_is_not_quiet_long_enough_or_without_idle_close_stays_open
     service = quiet_service(tmp_path, idle_close, clock)
     assert service.evaluate() == []  # null: only event time closes; 1h: predictions came just now
     assert [w["rows"] for w in service.open_windows("churn", "1")] == [300]
+
+
+def test_quiet_counts_from_when_a_partitions_state_was_first_seen(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A partition restored or taken over in a rebalance has its backlog still to read: its quiet
+    spell starts when its state is first seen by an evaluation, not at the service's start."""
+    import monitor.service as service_module
+
+    now = [0.0]
+    monkeypatch.setattr(service_module.time, "monotonic", lambda: now[0])
+    clock = Clock(HOUR_0 + timedelta(days=1))  # the hour ended long ago on the clock
+    service = quiet_service(tmp_path, "1h", clock)  # predictions arrive at 0 s
+    now[0] = 10.0
+    assert service.evaluate() == []  # first seen at 10 s
+    now[0] = 3605.0
+    assert service.evaluate() == []  # an hour after the arrival, not after it was first seen
+    # A rebalance hands the partition's state over anew (here: empty).
+    service.partitions[0] = restored = Monitor(service.config, service.baselines, 0)
+    world.feed(service, "churn", 0, 100, np.random.default_rng(5))
+    assert service.partitions[0] is restored
+    now[0] = 3611.0
+    assert service.evaluate() == []  # the new state is first seen now
+    now[0] = 3611.0 + 3600.0
+    (result,) = service.evaluate()
+    assert result.drift.n_rows == 100
