@@ -88,12 +88,8 @@ def test_run_follows_a_directory_serves_metrics_and_stops_on_sigterm(tmp_path: P
             time.sleep(0.2)
         assert 'driftline_predictions_total{model="m",model_version="1"} 600.0' in body
         assert 'driftline_feature_wasserstein_normed{feature="x1",model="m",model_version="1"}' in body
-        process.send_signal(signal.SIGTERM)
-        _, stderr = process.communicate(timeout=30)
     finally:
-        if process.poll() is None:
-            process.kill()
-    assert process.returncode == 0, stderr
+        stderr = _stop(process)
     assert "finishing the current batch" in stderr and "600 predictions" in stderr
 
 
@@ -188,13 +184,22 @@ def test_run_starts_without_a_baseline_and_takes_one_uploaded_through_the_api(tm
             body = urllib.request.urlopen(f"{base}/metrics", timeout=5).read().decode()
             time.sleep(0.2)
         assert predictions in body
+    finally:
+        stderr = _stop(process)
+    assert "no baselines yet" in stderr
+
+
+def _stop(process: subprocess.Popen[str]) -> str:
+    """SIGTERM, as a user stops the service: it must exit 0; its standard error."""
+    if process.poll() is None:
         process.send_signal(signal.SIGTERM)
+    try:
         _, stderr = process.communicate(timeout=30)
     finally:
         if process.poll() is None:
             process.kill()
     assert process.returncode == 0, stderr
-    assert "no baselines yet" in stderr
+    return stderr
 
 
 def _wait_json(url: str, done: Any) -> dict[str, Any]:

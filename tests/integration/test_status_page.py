@@ -11,7 +11,9 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -41,6 +43,25 @@ def stream(service: Service, stop: threading.Event, done: threading.Event) -> No
     done.set()
 
 
+@contextmanager
+def chromium_page(url: str) -> Iterator[tuple[Any, Any, list[str]]]:
+    """(browser, page at `url`, page errors so far) in the distribution's headless Chromium."""
+    from playwright.sync_api import sync_playwright
+
+    chromium = shutil.which("chromium")
+    assert chromium, "chromium is not installed: scripts/setup.sh installs the Debian package"
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
+        try:
+            page = browser.new_page(viewport={"width": 1200, "height": 900})
+            errors: list[str] = []
+            page.on("pageerror", lambda err: errors.append(str(err)))
+            page.goto(url)
+            yield browser, page, errors
+        finally:
+            browser.close()
+
+
 @pytest.fixture
 def live(tmp_path: Path) -> Iterator[tuple[ApiServer, threading.Event]]:
     service = world.service(world.config(tmp_path, refresh_seconds=0.5))
@@ -59,49 +80,36 @@ def live(tmp_path: Path) -> Iterator[tuple[ApiServer, threading.Event]]:
 def test_status_page_shows_the_drifted_model_red_with_its_features_in_the_heat_map(
     live: tuple[ApiServer, threading.Event],
 ) -> None:
-    from playwright.sync_api import sync_playwright
-
     server, done = live
-    chromium = shutil.which("chromium")
-    assert chromium, "chromium is not installed: scripts/setup.sh installs the Debian package"
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
-        try:
-            page = browser.new_page(viewport={"width": 1200, "height": 900})
-            errors: list[str] = []
-            page.on("pageerror", lambda err: errors.append(str(err)))
-            page.goto(server.url + "/")
-            page.wait_for_selector('section[data-model="churn"][data-state="red"]', timeout=WAIT_MS)
-            assert done.wait(timeout=WAIT_MS / 1000)
-            # the page refreshes every 0.5 s: wait for it to show the last hour
-            last = str(world.START_S + 7 * world.HOUR_S)
-            page.wait_for_selector(f'[data-heatmap="churn/1"] rect[data-window="{last}"]', timeout=WAIT_MS)
+    with chromium_page(server.url + "/") as (browser, page, errors):
+        page.wait_for_selector('section[data-model="churn"][data-state="red"]', timeout=WAIT_MS)
+        assert done.wait(timeout=WAIT_MS / 1000)
+        # the page refreshes every 0.5 s: wait for it to show the last hour
+        last = str(world.START_S + 7 * world.HOUR_S)
+        page.wait_for_selector(f'[data-heatmap="churn/1"] rect[data-window="{last}"]', timeout=WAIT_MS)
 
-            marked = page.eval_on_selector_all(
-                '[data-heatmap="churn/1"] rect[data-drift="true"]',
-                "cells => cells.map(c => [c.dataset.feature, Number(c.dataset.window)])",
-            )
-            cells = {(feature, (start - world.START_S) // world.HOUR_S) for feature, start in marked}
-            for feature in world.DRIFTED:  # marked in every drifted hour (4-7) and in no other
-                assert {hour for f, hour in cells if f == feature} == set(range(4, 8)), feature
-            assert page.get_attribute('section[data-model="fraud"]', "data-state") != "red"
-            assert (
-                page.locator('section[data-model="churn"] svg[data-performance="accuracy"] circle').count()
-                == 8
-            )
-            ARTIFACTS.mkdir(exist_ok=True)
-            shot = ARTIFACTS / "status-page.png"
-            page.screenshot(path=str(shot), full_page=True)
-            assert shot.stat().st_size > 10_000
+        marked = page.eval_on_selector_all(
+            '[data-heatmap="churn/1"] rect[data-drift="true"]',
+            "cells => cells.map(c => [c.dataset.feature, Number(c.dataset.window)])",
+        )
+        cells = {(feature, (start - world.START_S) // world.HOUR_S) for feature, start in marked}
+        for feature in world.DRIFTED:  # marked in every drifted hour (4-7) and in no other
+            assert {hour for f, hour in cells if f == feature} == set(range(4, 8)), feature
+        assert page.get_attribute('section[data-model="fraud"]', "data-state") != "red"
+        assert (
+            page.locator('section[data-model="churn"] svg[data-performance="accuracy"] circle').count() == 8
+        )
+        ARTIFACTS.mkdir(exist_ok=True)
+        shot = ARTIFACTS / "status-page.png"
+        page.screenshot(path=str(shot), full_page=True)
+        assert shot.stat().st_size > 10_000
 
-            href = page.get_attribute('section[data-model="churn"] a[data-report]', "href")
-            assert href is not None and href.endswith("/report?version=1")
-            report = browser.new_page()
-            report.goto(server.url + href, timeout=WAIT_MS)
-            assert "drifted features: spend, plan" in report.inner_text("#driftline-banner")
-            assert errors == []
-        finally:
-            browser.close()
+        href = page.get_attribute('section[data-model="churn"] a[data-report]', "href")
+        assert href is not None and href.endswith("/report?version=1")
+        report = browser.new_page()
+        report.goto(server.url + href, timeout=WAIT_MS)
+        assert "drifted features: spend, plan" in report.inner_text("#driftline-banner")
+        assert errors == []
 
 
 def test_status_page_follows_the_demo_while_it_runs(tmp_path: Path) -> None:
@@ -155,44 +163,32 @@ def test_status_page_of_a_scored_classifier_and_a_regressor(tmp_path: Path) -> N
     """Both model kinds on one page: the regressor's card charts MAE against its reference, the
     classifier's accuracy; each heat map marks its drifted feature (churn: spend, price: area,
     from hour 4). Screenshot: test-artifacts/status-page-both-kinds.png."""
-    from playwright.sync_api import sync_playwright
-
     from tests.unit import results_world as kinds
 
     service = kinds.service(kinds.config(tmp_path, api={"refresh_seconds": 0.5}))
     kinds.feed(service, range(8), 300, drift_from=4)
     service.evaluate(flush=True)
     server = ApiServer(service, "127.0.0.1", 0)
-    chromium = shutil.which("chromium")
-    assert chromium, "chromium is not installed: scripts/setup.sh installs the Debian package"
     try:
-        with sync_playwright() as playwright:
-            browser = playwright.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
-            try:
-                page = browser.new_page(viewport={"width": 1200, "height": 900})
-                errors: list[str] = []
-                page.on("pageerror", lambda err: errors.append(str(err)))
-                page.goto(server.url + "/")
-                for model, metric in (("churn", "accuracy"), ("price", "mae")):
-                    chart = f'section[data-model="{model}"] svg[data-performance="{metric}"] circle'
-                    page.wait_for_selector(chart, timeout=WAIT_MS)
-                    assert page.locator(chart).count() == 8, model
-                    marked = page.eval_on_selector_all(
-                        f'[data-heatmap="{model}/1"] rect[data-drift="true"]',
-                        "cells => cells.map(c => [c.dataset.feature, Number(c.dataset.window)])",
-                    )
-                    hours = {
-                        (start - kinds.START_S) // kinds.HOUR_S
-                        for f, start in marked
-                        if f == kinds.DRIFTED[model]
-                    }
-                    assert hours == set(range(4, 8)), (model, marked)
-                ARTIFACTS.mkdir(exist_ok=True)
-                shot = ARTIFACTS / "status-page-both-kinds.png"
-                page.screenshot(path=str(shot), full_page=True)
-                assert shot.stat().st_size > 10_000
-                assert errors == []
-            finally:
-                browser.close()
+        with chromium_page(server.url + "/") as (_, page, errors):
+            for model, metric in (("churn", "accuracy"), ("price", "mae")):
+                chart = f'section[data-model="{model}"] svg[data-performance="{metric}"] circle'
+                page.wait_for_selector(chart, timeout=WAIT_MS)
+                assert page.locator(chart).count() == 8, model
+                marked = page.eval_on_selector_all(
+                    f'[data-heatmap="{model}/1"] rect[data-drift="true"]',
+                    "cells => cells.map(c => [c.dataset.feature, Number(c.dataset.window)])",
+                )
+                hours = {
+                    (start - kinds.START_S) // kinds.HOUR_S
+                    for f, start in marked
+                    if f == kinds.DRIFTED[model]
+                }
+                assert hours == set(range(4, 8)), (model, marked)
+            ARTIFACTS.mkdir(exist_ok=True)
+            shot = ARTIFACTS / "status-page-both-kinds.png"
+            page.screenshot(path=str(shot), full_page=True)
+            assert shot.stat().st_size > 10_000
+            assert errors == []
     finally:
         server.close()
