@@ -24,7 +24,7 @@ from monitor.baselines.baseline import Baseline
 from monitor.config import DriftThresholds, ModelConfig
 from monitor.core import stats
 from monitor.core.sketch import NumericSketch, Sketch, ValueCounts
-from monitor.core.stats.binning import not_missing, rebin, sturges_edges_from_range
+from monitor.core.stats.binning import distinct_upper_bound, not_missing, rebin, sturges_edges_from_range
 from monitor.core.window_sketch import WindowSketch
 from monitor.evaluation.results import DriftReport, FeatureDrift, FeatureQuality
 
@@ -101,11 +101,14 @@ def _discrete(ref: NumericSketch, cur: NumericSketch) -> tuple[NDArray[np.float6
     )
 
 
-def _sturges_histograms(ref: NumericSketch, cur: NumericSketch) -> tuple[NDArray[np.float64], ...]:
-    """Both histograms rebinned onto the Sturges bins Evidently would use for the pair."""
+def _sturges_histograms(
+    ref: NumericSketch, cur: NumericSketch, n_values: int
+) -> tuple[NDArray[np.float64], ...]:
+    """Both histograms rebinned onto the Sturges bins Evidently would use for `n_values` values
+    over the pair's range (all values for PSI and Jensen-Shannon, the distinct ones for Hellinger)."""
     lo = min(ref.moments.min, cur.moments.min)
     hi = max(ref.moments.max, cur.moments.max)
-    edges = sturges_edges_from_range(lo, hi, ref.n_present + cur.n_present)
+    edges = sturges_edges_from_range(lo, hi, n_values)
     return (
         rebin(ref.edges, ref.counts, ref.sums, ref.moments.min, ref.moments.max, edges),
         rebin(cur.edges, cur.counts, cur.sums, cur.moments.min, cur.moments.max, edges),
@@ -150,8 +153,9 @@ def summary_statistics(column: Column) -> tuple[dict[str, float], stats.TestResu
                 ref.edges, ref.counts, ref.sums, cur.counts, cur.sums, ref.moments.std
             )
             test = stats.ks(ref.counts, cur.counts)
-            ref_counts, cur_counts = _sturges_histograms(ref, cur)
-            hellinger = stats.hellinger(ref_counts, cur_counts)
+            distinct = distinct_upper_bound(ref.edges, ((ref.counts, ref.sums), (cur.counts, cur.sums)))
+            hellinger = stats.hellinger(*_sturges_histograms(ref, cur, distinct))
+            ref_counts, cur_counts = _sturges_histograms(ref, cur, ref.n_present + cur.n_present)
         values = {"wasserstein": wasserstein, "hellinger": hellinger}
     values["psi"] = stats.psi(ref_counts, cur_counts)
     values["jensen_shannon"] = stats.jensen_shannon(ref_counts, cur_counts)

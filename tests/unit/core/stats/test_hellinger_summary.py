@@ -5,24 +5,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from numpy.typing import NDArray
 
 from monitor.config import DriftThresholds
 from monitor.core import stats
-from monitor.core.sketch import NumericSketch, ValueCounts, quantile_edges
-from monitor.evaluation.drift import Column, compare_column
+from monitor.evaluation.drift import compare_column
+from tests.unit.core.stats.families import columns
 
 THRESHOLDS = DriftThresholds()
-
-
-def summary_column(ref: NDArray[np.float64], cur: NDArray[np.float64], discrete: bool = False) -> Column:
-    edges = quantile_edges(np.sort(ref), 100, presorted=True)
-    known = tuple(np.unique(ref).tolist()) if discrete else None
-
-    def sketch(values: NDArray[np.float64]) -> NumericSketch:
-        return NumericSketch(edges, values=ValueCounts(known) if known else None).update(values)
-
-    return Column("x", True, sketch(ref), sketch(cur), None, None)
 
 
 def test_stationary_windows_of_a_small_reference_are_not_flagged() -> None:
@@ -30,7 +19,7 @@ def test_stationary_windows_of_a_small_reference_are_not_flagged() -> None:
     rng = np.random.default_rng(13)
     flagged = 0
     for _ in range(40):
-        column = summary_column(rng.normal(0, 1, 2000), rng.normal(0, 1, 500))
+        column = columns(rng.normal(0, 1, 2000), rng.normal(0, 1, 500))[0]
         quantile_bins = stats.hellinger(column.reference.counts, column.current.counts)  # type: ignore[union-attr]
         assert quantile_bins >= THRESHOLDS.hellinger  # the old rule's false alarm, still there
         flagged += compare_column(column, "hellinger", None, THRESHOLDS).drift_detected
@@ -40,7 +29,7 @@ def test_stationary_windows_of_a_small_reference_are_not_flagged() -> None:
 def test_a_half_sd_shift_is_flagged() -> None:
     rng = np.random.default_rng(14)
     for _ in range(20):
-        column = summary_column(rng.normal(0, 1, 2000), rng.normal(0.5, 1, 500))
+        column = columns(rng.normal(0, 1, 2000), rng.normal(0.5, 1, 500))[0]
         assert compare_column(column, "hellinger", None, THRESHOLDS).drift_detected
 
 
@@ -52,5 +41,5 @@ def test_discrete_summary_equals_the_exact_value(n_values: int) -> None:
     keys = np.arange(n_values, dtype=np.float64)
     ref = rng.choice(keys, 3000, p=np.full(n_values, 1 / n_values))
     cur = rng.choice(keys, 800, p=np.linspace(1, 2, n_values) / np.linspace(1, 2, n_values).sum())
-    summary = compare_column(summary_column(ref, cur, discrete=True), "hellinger", None, THRESHOLDS)
+    summary = compare_column(columns(ref, cur)[0], "hellinger", None, THRESHOLDS)
     assert summary.value == pytest.approx(stats.hellinger_samples(ref, cur, numeric=True), abs=1e-12)
