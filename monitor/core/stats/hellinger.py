@@ -7,9 +7,14 @@ samples (so about log2(distinct values) + 1 bins, 13 for 2,500 distinct values, 
 million). `hellinger_values` applies it to exact value counts: the exact path (raw samples)
 and a discrete column's summaries (every value counted) give the same number. A continuous
 column's summaries are rebinned from the baseline's quantile bins onto the Sturges bins of
-the pair's range (`monitor.evaluation.drift`, as for PSI and Jensen-Shannon), counting
-n_reference + n_current distinct values (right unless values repeat; with many repeated
-values the summary path uses a bin or two more than Evidently).
+the pair's range (`monitor.evaluation.drift`, as for PSI and Jensen-Shannon). The number of
+distinct values is bounded from the sketches (`binning.distinct_upper_bound`: one per bin
+whose values all sit on its left edge, otherwise each value counts): right for continuous
+data; for repeated values (integers, rounded numbers) an overcount, so the summary path may
+use a bin or two more than Evidently. Measured by `tests/benchmarks/bench_summary_accuracy.py`
+(the shapes and sizes `psi` lists): max |summary - exact| 0.036 (near-constant, 1k rows),
+0.027 on integers at any size (the overcount), 0.011 or less on the other shapes from 10k
+rows; the differential test's decision band is 0.04.
 
 Why not the baseline's ~110 quantile bins directly: with k bins, sampling noise alone gives
 E[H^2] ~ (k - 1) / 8 · (1/n_reference + 1/n_current) on two samples of one distribution,
