@@ -110,7 +110,9 @@ def on_left_edge(edges: ArrayLike, counts: ArrayLike, sums: ArrayLike, lo: float
     c = np.asarray(counts, dtype=np.float64)
     mean = np.divide(np.asarray(sums, dtype=np.float64), c, out=left.copy(), where=c > 0)
     # a sum of equal values carries rounding error relative to the value
-    return (c > 0) & (mean - left <= 1e-9 * (np.maximum(right - left, 0.0) + np.abs(left)))
+    # scaled before subtracting: a width near the float limit must not overflow to inf
+    tolerance = np.maximum(1e-9 * right - 1e-9 * left, 0.0) + 1e-9 * np.abs(left)
+    return (c > 0) & (mean - left <= tolerance)
 
 
 def distinct_upper_bound(edges: ArrayLike, slots: tuple[tuple[ArrayLike, ArrayLike], ...]) -> int:

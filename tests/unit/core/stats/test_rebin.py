@@ -7,7 +7,7 @@ from numpy.typing import NDArray
 
 from monitor.baselines.baseline import numeric_sketch
 from monitor.core.sketch import NumericSketch
-from monitor.core.stats.binning import distinct_upper_bound, rebin
+from monitor.core.stats.binning import distinct_upper_bound, on_left_edge, rebin
 
 
 def integers(seed: int, n: int) -> NDArray[np.float64]:
@@ -43,3 +43,11 @@ def test_distinct_upper_bound_counts_one_per_single_value_bin() -> None:
 
     continuous = numeric_sketch(np.random.default_rng(6).normal(0, 1, 5000), 100)
     assert distinct_upper_bound(continuous.edges, ((continuous.counts, continuous.sums),)) == 5000
+
+
+def test_bins_near_the_float_limit_are_not_taken_for_points() -> None:
+    edges = np.array([-1e308, 0.0, 1e308])
+    counts, sums = [0, 2, 2, 0], [0.0, -1e308, 1e308, 0.0]  # means -5e307 and 5e307, mid-bin
+    assert not on_left_edge(edges, counts, sums, -1e308).any()
+    on_edge = np.array([-1e307, 0.0, 1e308])
+    assert on_left_edge(on_edge, [0, 2, 0, 0], [0.0, -2e307, 0.0, 0.0], -1e307)[1]  # both values at -1e307
