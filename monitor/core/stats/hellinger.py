@@ -22,13 +22,13 @@ so H ~ 0.19 for a 2,000-row reference and a 500-row window, far above the 0.1 th
 Measured by `tests/benchmarks/bench_hellinger.py` (stationary data in four shapes: normal,
 lognormal, Student t(2), a normal mixture; references of 2,000 and 20,000 rows, windows of
 500, 2,000 and 5,000 rows; 200 windows per cell): on the quantile bins (the summary path
-before) 99-100 % of windows were flagged with a 2,000-row reference at 500 and 2,000 rows and
-53-62 % at 5,000; with a 20,000-row reference 100 % at 500 rows and 5-11 % at 2,000. On Sturges bins
-at most 1.5 % in any cell (the mixture, 2,000 / 500 rows), the same as the exact path.
+before) 99-100 % of windows were flagged with a 2,000-row reference at 500 and 2,000 rows
+and 53-62 % at 5,000; with a 20,000-row reference 100 % at 500 rows and 5-11 % at 2,000. On
+Sturges bins at most 1.5 % in any cell (the mixture, 2,000 / 500 rows), as on the exact path.
 Power, window shifted by half a standard deviation: normal and mixture flagged in 100 % of
 windows. Few bins cost resolution where outliers set the range: a lognormal scaled by e^0.5
 is flagged in 71-90 % of windows, and Student t(2) shifted by half a scale unit in only
-9-26 % (exact path 9-29 %); prefer Wasserstein or KS for heavy-tailed columns.
+8.5-26 % (exact path 9-29 %); prefer Wasserstein or KS for heavy-tailed columns.
 """
 
 from __future__ import annotations
