@@ -123,7 +123,9 @@ def _numeric_column(frame: pd.DataFrame, name: str, model: str) -> NDArray[np.fl
     return values
 
 
-def _numeric_sketch(values: NDArray[np.float64], bins: int) -> NumericSketch:
+def numeric_sketch(values: NDArray[np.float64], bins: int) -> NumericSketch:
+    """A reference column's sketch: quantile edges from its values, exact value counts when it
+    has few distinct values (a window's sketch of the column is `.empty_like()` of this)."""
     # One sort serves the distinct values, the quantile edges and a cache-friendly binning.
     ordered = np.sort(values[~np.isnan(values)])
     first = np.concatenate([[True], ordered[1:] != ordered[:-1]])
@@ -188,7 +190,7 @@ def build_baseline(
     for feature in model.features:
         if feature.kind == "numeric":
             values = _numeric_column(frame, feature.name, model.name)
-            features[feature.name] = _numeric_sketch(values, settings.bins)
+            features[feature.name] = numeric_sketch(values, settings.bins)
         else:
             values = canonical_labels(frame[feature.name])
             features[feature.name], cut = _categorical_sketch(values, settings.max_categories)
@@ -201,7 +203,7 @@ def build_baseline(
     score_sketch, scores = None, None
     if model.score and model.score in frame.columns:
         scores = _numeric_column(frame, model.score, model.name)
-        score_sketch = _numeric_sketch(scores, settings.bins)
+        score_sketch = numeric_sketch(scores, settings.bins)
     if prediction is None:
         raise DataError(
             f"model {model.name!r}: reference data lacks the prediction column {model.prediction!r} "
@@ -279,4 +281,4 @@ def _outcome_like(
         sketch, _ = _categorical_sketch(labels, settings.max_categories)
         return sketch, labels
     values = _numeric_column(frame, column, model.name)
-    return _numeric_sketch(values, settings.bins), values
+    return numeric_sketch(values, settings.bins), values

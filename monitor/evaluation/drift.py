@@ -24,7 +24,7 @@ from monitor.baselines.baseline import Baseline
 from monitor.config import DriftThresholds, ModelConfig
 from monitor.core import stats
 from monitor.core.sketch import NumericSketch, Sketch, ValueCounts
-from monitor.core.stats.binning import not_missing, rebin, sturges_edges_from_range
+from monitor.core.stats.binning import distinct_upper_bound, not_missing, rebin, sturges_edges_from_range
 from monitor.core.window_sketch import WindowSketch
 from monitor.evaluation.results import DriftReport, FeatureDrift, FeatureQuality
 
@@ -101,18 +101,22 @@ def _discrete(ref: NumericSketch, cur: NumericSketch) -> tuple[NDArray[np.float6
     )
 
 
-def _sturges_histograms(ref: NumericSketch, cur: NumericSketch) -> tuple[NDArray[np.float64], ...]:
-    """Both histograms rebinned onto the Sturges bins Evidently would use for the pair."""
+def _sturges_histograms(
+    ref: NumericSketch, cur: NumericSketch, n_values: int
+) -> tuple[NDArray[np.float64], ...]:
+    """Both histograms rebinned onto the Sturges bins Evidently would use for `n_values` values
+    over the pair's range (all values for PSI and Jensen-Shannon, the distinct ones for Hellinger)."""
     lo = min(ref.moments.min, cur.moments.min)
     hi = max(ref.moments.max, cur.moments.max)
-    edges = sturges_edges_from_range(lo, hi, ref.n_present + cur.n_present)
+    edges = sturges_edges_from_range(lo, hi, n_values)
     return (
         rebin(ref.edges, ref.counts, ref.sums, ref.moments.min, ref.moments.max, edges),
         rebin(cur.edges, cur.counts, cur.sums, cur.moments.min, cur.moments.max, edges),
     )
 
 
-def _exact_statistics(column: Column) -> tuple[dict[str, float], float]:
+def exact_statistics(column: Column) -> tuple[dict[str, float], stats.TestResult]:
+    """Every distance on the raw samples, and the column's test (KS or chi-square)."""
     ref, cur, numeric = column.reference_sample, column.current_sample, column.numeric
     assert ref is not None and cur is not None
     values = {
@@ -125,10 +129,11 @@ def _exact_statistics(column: Column) -> tuple[dict[str, float], float]:
         values["wasserstein"] = stats.wasserstein_norm_samples(ref, cur)
         if _n_distinct(column) > FEW_VALUES:
             test = stats.ks_samples(ref, cur)
-    return values, test.p_value
+    return values, test
 
 
-def _binned_statistics(column: Column) -> tuple[dict[str, float], float]:
+def summary_statistics(column: Column) -> tuple[dict[str, float], stats.TestResult]:
+    """The same from the sketches alone (see each statistic's module for its error)."""
     ref, cur = column.reference, column.current
     if isinstance(ref, ValueCounts) and isinstance(cur, ValueCounts):
         ref_counts, cur_counts = ref.aligned(cur)
@@ -142,18 +147,19 @@ def _binned_statistics(column: Column) -> tuple[dict[str, float], float]:
             wasserstein = stats.wasserstein_norm_values(keys, ref_counts, cur_counts, ref.moments.std)
             few = np.count_nonzero(ref_counts + cur_counts) <= FEW_VALUES
             test = stats.chi_square(ref_counts, cur_counts) if few else stats.ks(ref_counts, cur_counts)
-            hellinger = stats.hellinger(ref_counts, cur_counts)
-        else:  # near-exact Wasserstein and KS from the quantile bins; PSI/JS on Sturges bins
+            hellinger = stats.hellinger_values(keys, ref_counts, cur_counts)
+        else:  # near-exact Wasserstein and KS from the quantile bins; PSI/JS/Hellinger on Sturges bins
             wasserstein = stats.wasserstein_norm(
                 ref.edges, ref.counts, ref.sums, cur.counts, cur.sums, ref.moments.std
             )
             test = stats.ks(ref.counts, cur.counts)
-            hellinger = stats.hellinger(ref.counts, cur.counts)
-            ref_counts, cur_counts = _sturges_histograms(ref, cur)
+            distinct = distinct_upper_bound(ref.edges, ((ref.counts, ref.sums), (cur.counts, cur.sums)))
+            hellinger = stats.hellinger(*_sturges_histograms(ref, cur, distinct))
+            ref_counts, cur_counts = _sturges_histograms(ref, cur, ref.n_present + cur.n_present)
         values = {"wasserstein": wasserstein, "hellinger": hellinger}
     values["psi"] = stats.psi(ref_counts, cur_counts)
     values["jensen_shannon"] = stats.jensen_shannon(ref_counts, cur_counts)
-    return values, test.p_value
+    return values, test
 
 
 def compare_column(
@@ -168,7 +174,8 @@ def compare_column(
         return FeatureDrift(
             column.name, kind, method, float("nan"), limit, False, None, n_ref, n_cur, column.exact
         )
-    statistics, p_value = _exact_statistics(column) if column.exact else _binned_statistics(column)
+    statistics, test = exact_statistics(column) if column.exact else summary_statistics(column)
+    p_value = test.p_value
     if method == "ks":
         value = p_value if column.numeric else float("nan")
         drifted = value <= limit

@@ -13,7 +13,7 @@ Nothing here imports pandas, Kafka, HTTP clients or schedulers.
 """
 
 from monitor.core.stats.chi_square import chi_square, chi_square_samples
-from monitor.core.stats.hellinger import hellinger, hellinger_samples
+from monitor.core.stats.hellinger import hellinger, hellinger_samples, hellinger_values
 from monitor.core.stats.jensen_shannon import jensen_shannon, jensen_shannon_samples
 from monitor.core.stats.ks import ks, ks_samples
 from monitor.core.stats.psi import psi, psi_samples
@@ -26,6 +26,7 @@ __all__ = [
     "chi_square_samples",
     "hellinger",
     "hellinger_samples",
+    "hellinger_values",
     "jensen_shannon",
     "jensen_shannon_samples",
     "ks",

@@ -101,6 +101,35 @@ def shares(counts: ArrayLike) -> NDArray[np.float64]:
     return arr / total
 
 
+def on_left_edge(edges: ArrayLike, counts: ArrayLike, sums: ArrayLike, lo: float) -> NDArray[np.bool_]:
+    """Per slot of a `NumericSketch` histogram (see `rebin`): whether it holds values and every one
+    of them equals the slot's left edge (its mean is that edge; its values lie in [left, right))."""
+    inner = np.asarray(edges, dtype=np.float64)
+    left = np.concatenate([[min(lo, inner[0])], inner])
+    right = np.concatenate([inner, [inner[-1]]])
+    c = np.asarray(counts, dtype=np.float64)
+    mean = np.divide(np.asarray(sums, dtype=np.float64), c, out=left.copy(), where=c > 0)
+    # a sum of equal values carries rounding error relative to the value
+    # scaled before subtracting: a width near the float limit must not overflow to inf
+    tolerance = np.maximum(1e-9 * right - 1e-9 * left, 0.0) + 1e-9 * np.abs(left)
+    return (c > 0) & (mean - left <= tolerance)
+
+
+def distinct_upper_bound(edges: ArrayLike, slots: tuple[tuple[ArrayLike, ArrayLike], ...]) -> int:
+    """At most how many distinct values several histograms on the same edges hold, given each as
+    (counts, sums): a bin where every histogram's values sit on its left edge holds one; any
+    other bin or tail, as many as its values."""
+    n_slots = len(np.asarray(edges)) + 1
+    single = np.ones(n_slots, dtype=bool)
+    total = np.zeros(n_slots)
+    for counts, sums in slots:
+        c = np.asarray(counts, dtype=np.float64)
+        single &= (c == 0) | on_left_edge(edges, c, sums, float(np.asarray(edges)[0]))
+        total += c
+    single[[0, -1]] = False  # the tails start at each histogram's own minimum
+    return int(np.where(single, total > 0, total).sum())
+
+
 def rebin(
     edges: ArrayLike, counts: ArrayLike, sums: ArrayLike, lo: float, hi: float, new_edges: ArrayLike
 ) -> NDArray[np.float64]:
@@ -109,8 +138,10 @@ def rebin(
     `counts` and `sums` have len(edges) + 1 slots: below edges[0] (spanning [lo, edges[0]]),
     the bins, and above edges[-1] (spanning [edges[-1], hi]), as in
     `monitor.core.sketch.NumericSketch`. Inside each slot the density is taken as linear, tilted
-    so that its mean is the slot's mean (sum / count), within what keeps it non-negative:
-    a better guess than an even spread where the density slopes, as in the tails.
+    so that its mean is the slot's mean (sum / count): a better guess than an even spread where
+    the density slopes, as in the tails. A slot whose mean is its left edge holds that one value
+    only (values lie in [left, right)), and is moved as that point: the bins of repeated values
+    (integers, rounded numbers, a share of zeros), whose quantile edges lie on the values.
     """
     inner = np.asarray(edges, dtype=np.float64)
     left = np.concatenate([[min(lo, inner[0])], inner])
@@ -123,12 +154,14 @@ def rebin(
     mean = np.divide(total, c, out=mid.copy(), where=c > 0)
     # density c/w * (1 + k (x - mid)) has mean mid + k w^2 / 12; non-negative while |k| w <= 2
     tilt = np.clip(12 * (mean - mid) / safe_width**2, -2 / safe_width, 2 / safe_width)
+    point = on_left_edge(inner, c, total, lo)
     x = np.asarray(new_edges, dtype=np.float64)
     slot = np.clip(np.searchsorted(right, x, side="left"), 0, len(c) - 1)
     before = np.concatenate([[0.0], np.cumsum(c)])[slot]
     a, m, w, k = left[slot], mid[slot], safe_width[slot], tilt[slot]
     t = np.clip(x, a, a + w)
-    partial = c[slot] / w * ((t - a) + k / 2 * ((t - m) ** 2 - (a - m) ** 2))
+    linear = c[slot] / w * ((t - a) + k / 2 * ((t - m) ** 2 - (a - m) ** 2))
+    partial = np.where(point[slot], np.where(x > a, c[slot], 0.0), linear)
     partial = np.where(width[slot] > 0, partial, np.where(x >= right[slot], c[slot], 0.0))
     cumulative = before + partial
     cumulative[x >= right[-1]] = c.sum()

@@ -7,8 +7,11 @@ the nominal level at small sizes. The contingency form used here accounts for bo
 samples. For two categories it equals the pooled two-proportion z-test (chi2 = z^2), which
 is what Evidently runs on binary columns, so the p-values agree there.
 
-Binned path: counts are exact on categories. Unseen categories share one bucket; a test
-on the merged bucket has fewer degrees of freedom than one on each unseen value.
+Binned path: counts are exact on categories and on numeric columns with few distinct values
+(the summary path runs chi-square only there), so the p-value equals the exact one (measured 0
+difference in `tests/benchmarks/bench_summary_accuracy.py`). Unseen categories are tracked key by
+key up to 100 per window; past that they share one bucket, and a test on the merged bucket has
+fewer degrees of freedom than one on each unseen value.
 """
 
 from __future__ import annotations

@@ -5,6 +5,9 @@ No zero filling: the distance is finite when a bin is empty on one side.
 Binned path error: exact on categories, including the single "unseen" bucket: a bin with
 reference share 0 contributes c/2·ln 2 whatever c is, so merging several unseen categories
 into one bucket does not change the sum. On numeric features, see `psi` for the bins.
+Measured error of the rebinned distance (`tests/benchmarks/bench_summary_accuracy.py`, the
+shapes and sizes `psi` lists): 0.024 at most (Pareto, 1k rows), 0.0073 at 10k and more; exact
+on columns with at most 20 distinct values. The decision band of the differential test: 0.03.
 """
 
 from __future__ import annotations

@@ -5,6 +5,11 @@ Exact samples: scipy's `ks_2samp` (exact p-value for small samples), as Evidentl
 Binned path: D is the largest CDF gap over the bin edges, where both CDFs are known
 exactly. The true supremum may lie inside a bin, so D is a lower bound, short by at most
 the larger of the two samples' shares in one bin (1% with the default 100 quantile bins).
+Measured (`tests/benchmarks/bench_summary_accuracy.py`, 11 shapes, 1k-1M rows a side): D short
+by 0.006 at most (0 on integer and rounded columns, whose quantile edges lie on the values); the
+p-values differ by up to 0.17; every difference above 0.03 was at p above 0.15, where a small
+change of D moves p a lot. The differential test lets decisions differ only where moving D by
+0.007 crosses p = 0.05.
 
 The p-value of D at the effective size n = n1 n2 / (n1 + n2) is scipy's exact finite-n
 distribution (`kstwo`) below n = 1,000, and above it Kolmogorov's limit with Stephens' (1970)

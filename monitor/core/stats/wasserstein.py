@@ -16,6 +16,11 @@ largest in wide bins, which is why baselines refine their quantile grid in the t
 which bound it at 0.005): normal, rounded, lognormal data below 0.001 normed units;
 Student-t(2) up to 0.004; Cauchy up to 0.007, where the outermost bins of a heavy-tailed
 reference stay tens of standard deviations wide (a known limit, not hidden by the tests).
+Over the wider family of `tests/benchmarks/bench_summary_accuracy.py` (1k-1M rows a side):
+0.013 at most (zero-inflated, 1k rows: the bin from 0 to the next quantile holds the zeros
+and a few positives, and the CDFs cross in it), 0.0082 near-constant at 1k, 0.0042 at 10k and
+more (Pareto); exact on columns with at most 20 distinct values (`wasserstein_norm_values`).
+The decision band of `tests/unit/core/stats/test_summary_differential.py`: 0.015.
 """
 
 from __future__ import annotations
