@@ -26,7 +26,7 @@ from collections.abc import Iterable
 
 from consumers.kafka_client import ConsumerClient, KafkaClientError, PartitionRecords, ProducerClient
 from consumers.kafka_client_choice import open_consumer, open_dead_letter_producer
-from consumers.pacing import Pacer, partition_event_times
+from consumers.pacing import Pacer, Side, partition_event_times
 from monitor.config import KafkaConfig
 from monitor.pipeline.events import Rejected
 from monitor.pipeline.monitor import Monitor
@@ -276,7 +276,8 @@ class KafkaSource:
         if self._producer is not None:
             self._producer.close()
         if self._pacer is not None:
-            for side, other in (("predictions", "outcomes"), ("outcomes", "predictions")):
+            sides: tuple[tuple[Side, Side], ...] = (("predictions", "outcomes"), ("outcomes", "predictions"))
+            for side, other in sides:
                 if self._pacer.pauses[side]:
                     n = self._pacer.pauses[side]
                     log.info("pacing: %s paused %d times to wait for %s", side, n, other)

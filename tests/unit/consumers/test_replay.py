@@ -3,6 +3,7 @@ it reports, what the dry-run alerts would have sent, and the file shapes it read
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 from datetime import timedelta
@@ -185,7 +186,7 @@ def test_batches_cover_everything_and_end_where_a_window_closes(events: list[Any
     starts, ends = {s for s, _ in bounds}, {e for _, e in bounds}
     period = (times - 100) // 1000
     at = np.flatnonzero(predictions).tolist()
-    for i, j in zip(at, at[1:], strict=False):
+    for i, j in itertools.pairwise(at):
         if period[j] != period[i]:
             assert j in starts, f"prediction {j} enters a new close period but starts no batch"
             after = at[at.index(j) + 1] if at.index(j) + 1 < len(at) else None
