@@ -79,6 +79,17 @@ MAPPINGS: dict[str, dict[str, Any]] = {
                     "reference": _metrics(),
                 }
             },
+            "estimated": {
+                "properties": {
+                    "method": KEYWORD,
+                    "n_rows": LONG,
+                    "degraded": BOOLEAN,
+                    "metrics": _metrics(),
+                    "lower": _metrics(),
+                    "upper": _metrics(),
+                    "error": _metrics(),
+                }
+            },
             "concept_drift": BOOLEAN,
             "concept_drift_at": DATE,
             "expired_predictions": LONG,
