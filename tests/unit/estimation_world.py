@@ -63,11 +63,13 @@ def rows(model: str, n: int, rng: np.random.Generator, shifted: bool = False) ->
 
 def baselines(cfg: DriftlineConfig, seed: int = 0) -> dict[tuple[str, str], Baseline]:
     """Per model: 10,000 training rows, the reference performance and the estimator fitted on
-    5,000 held-out ones."""
+    20,000 held-out ones. DLE needs that many: fitted on 5,000, its loss models' own error where
+    the shifted rows go (the reference's tail) was 0.04 of MAE across seeds, more than the band's
+    allowance for it (0.024 in all), and biased low (boosted trees shrink the steep tail)."""
     out = {}
     for i, model in enumerate(cfg.models):
         reference = rows(model.name, 10_000, np.random.default_rng(seed + i))
-        held_out = rows(model.name, 5_000, np.random.default_rng(seed + 100 + i))
+        held_out = rows(model.name, 20_000, np.random.default_rng(seed + 100 + i))
         out[(model.name, "1")] = build_baseline(
             reference,
             model,
