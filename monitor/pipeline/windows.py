@@ -180,8 +180,11 @@ class WindowState:
 
 
 def _merged_estimation(a: EstimatorWindow | None, b: EstimatorWindow | None) -> EstimatorWindow | None:
-    """The estimation sums of two partitions' shares of a window; None unless both have them (an
-    estimate over part of the window's rows would pass for one over all of them)."""
-    if a is None or b is None:
+    """The estimation sums of two partitions' shares of a window; None unless both have them, from
+    the same estimator (an estimate over part of the window's rows would pass for one over all of
+    them; shares of a window open across a baseline swap may hold different estimators)."""
+    if a is None or b is None or type(a) is not type(b):
+        return None
+    if a.estimator is not b.estimator and a.estimator.to_state() != b.estimator.to_state():
         return None
     return a.merge(b)  # type: ignore[arg-type]

@@ -109,3 +109,15 @@ def test_a_model_without_an_estimator_accumulates_nothing() -> None:
     assert window(svc, "churn").estimation is None
     (result,) = [r for r in svc.evaluate(flush=True) if r.model == "churn"]
     assert result.estimated is None
+
+
+def test_shares_of_a_window_built_on_different_estimators_merge_to_none() -> None:
+    # A window open across a baseline swap: one partition's share on the old estimator, the
+    # other's on the new one. Their sums do not add up to one estimate, and do not raise either.
+    other = world.baselines(CONFIG, seed=7)[("churn", "1")].performance_estimator
+    assert other is not None
+    live = service()
+    live.handle(RawBatch(predictions=hour_messages("churn", 0)))
+    current = window(live, "churn")
+    swapped = WindowState.from_state(current.to_state(), other)
+    assert swapped.estimation is not None and current.merge(swapped).estimation is None
