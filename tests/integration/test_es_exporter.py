@@ -300,3 +300,20 @@ def test_windows_carry_the_performance_estimated_without_outcomes(
         low, value, high = (doc["estimated"][k][metric] for k in ("lower", "metrics", "upper"))
         assert low < value < high
     assert exporter.stats().failed == 0
+
+
+def test_an_index_an_older_driftline_created_takes_the_new_fields(
+    es_server: ElasticsearchServer, es: Elasticsearch, tmp_path: Path
+) -> None:
+    # Today's index, created before windows carried estimates: its strict mapping lacks the field,
+    # and a window document with it is rejected until the exporter adds it at start.
+    index = f"{PREFIX}-windows-2026.05.04"
+    old = {k: v for k, v in MAPPINGS["windows"]["properties"].items() if k != "estimated"}
+    es.indices.create(index=index, mappings={"dynamic": "strict", "properties": old})
+    sink = ElasticsearchExporter(exporter_config(es_server.url, tmp_path / "spill"))
+    try:
+        test_windows_carry_the_performance_estimated_without_outcomes(es, sink)
+        mapping = es.indices.get_mapping(index=index)[index]["mappings"]
+        assert normalized(mapping) == normalized(MAPPINGS["windows"])
+    finally:
+        sink.close()
