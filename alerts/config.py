@@ -34,6 +34,7 @@ Signal = Literal[
     "out_of_range_ratio",
     "unseen_ratio",
     "performance_drop",  # per model version: reference minus latest (`metric`), or relative
+    "estimated_performance_drop",  # the same for the metric estimated without outcomes
     "concept_drift",  # per model version: 1 while a concept-drift episode is open, 0 once it closed
     "rejected_ratio",  # whole service: share of messages dead-lettered since the last pass
     "staleness",  # per model version: seconds since the last prediction arrived
@@ -41,6 +42,7 @@ Signal = Literal[
 PER_FEATURE = {"feature_drift", "missing_ratio", "out_of_range_ratio", "unseen_ratio"}
 # Performance metrics where a higher value is better; for the others a drop is an increase.
 PERFORMANCE_METRICS = HIGHER_IS_BETTER | {"log_loss", "mae", "rmse", "mape"}
+ESTIMATED_METRICS = frozenset({"accuracy", "precision", "recall", "f1", "roc_auc", "mae", "rmse"})
 Op = Literal[">", ">=", "<", "<="]
 
 
@@ -80,8 +82,10 @@ class RuleConfig(Strict):
     models: list[str] = Field(default_factory=list, description="only these models (default: all)")
     features: list[str] = Field(default_factory=list, description="per-feature signals: only these")
     statistic: str = Field(default="detected", description="feature_drift: detected, value or a statistic")
-    metric: str = Field(default="accuracy", description="performance_drop: which metric")
-    relative: bool = Field(default=False, description="performance_drop: as a share of the reference")
+    metric: str = Field(default="accuracy", description="(estimated_)performance_drop: which metric")
+    relative: bool = Field(
+        default=False, description="(estimated_)performance_drop: as a share of the reference"
+    )
     receivers: list[str] | None = Field(default=None, description="receiver names (default: all)")
     repeat_interval: Duration | None = Field(default=None, description="overrides alerts.repeat_interval")
     cooldown: Duration | None = Field(default=None, description="overrides alerts.cooldown")
@@ -108,6 +112,11 @@ class RuleConfig(Strict):
             raise ValueError(f"{where}: `features` only applies to per-feature signals {sorted(PER_FEATURE)}")
         if self.signal == "performance_drop" and self.metric not in PERFORMANCE_METRICS:
             raise ValueError(f"{where}: unknown metric {self.metric!r}; one of {sorted(PERFORMANCE_METRICS)}")
+        if self.signal == "estimated_performance_drop" and self.metric not in ESTIMATED_METRICS:
+            raise ValueError(
+                f"{where}: metric {self.metric!r} is not estimated without outcomes; "
+                f"one of {sorted(ESTIMATED_METRICS)}"
+            )
         return self
 
 

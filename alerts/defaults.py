@@ -83,6 +83,29 @@ DEFAULT_RULE_SPECS: list[dict[str, Any]] = [
         "summary": "MAE of {model} v{model_version} {value:.0%} above its reference",
     },
     {
+        "name": "estimated_accuracy_drop",
+        "signal": "estimated_performance_drop",
+        "metric": "accuracy",
+        "op": ">",
+        "threshold": 0.05,
+        "resolve_threshold": 0.03,
+        "severity": "warning",
+        "summary": "estimated accuracy of {model} v{model_version} {value:.3f} below its reference "
+        "(no outcomes needed)",
+    },
+    {
+        "name": "estimated_mae_increase",
+        "signal": "estimated_performance_drop",
+        "metric": "mae",
+        "relative": True,
+        "op": ">",
+        "threshold": 0.2,
+        "resolve_threshold": 0.1,
+        "severity": "warning",
+        "summary": "estimated MAE of {model} v{model_version} {value:.0%} above its reference "
+        "(no outcomes needed)",
+    },
+    {
         "name": "concept_drift",
         "signal": "concept_drift",
         "op": ">=",

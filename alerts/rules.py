@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from alerts.config import RuleConfig
+from monitor.core.estimation.result import shown_drop as shown_estimated_drop
 from monitor.core.performance.degradation import shown_drop
 from monitor.evaluation.results import WindowResult
 
@@ -83,6 +84,10 @@ def observe(rule: RuleConfig, result: WindowResult, min_pairs: int) -> list[Obse
         drop = performance_drop(rule, result, min_pairs)
         if drop is not None:
             values.append(("", drop))
+    elif rule.signal == "estimated_performance_drop":
+        drop = estimated_performance_drop(rule, result)
+        if drop is not None:
+            values.append(("", drop))
     if rule.features:
         values = [(s, v) for s, v in values if s in rule.features]
     return [
@@ -117,6 +122,23 @@ def performance_drop(rule: RuleConfig, result: WindowResult, min_pairs: int) -> 
     drop = shown_drop(rule.metric, perf.metrics, perf.reference, perf.n_pairs)
     reference = perf.reference.get(rule.metric)
     if perf.n_pairs < min_pairs or drop is None or reference is None:
+        return None
+    if rule.relative:
+        return None if reference == 0 else drop / abs(reference)
+    return float(drop)
+
+
+def estimated_performance_drop(rule: RuleConfig, result: WindowResult) -> float | None:
+    """How far the metric estimated without outcomes is worse than the reference (positive =
+    worse), counted only when the estimate's whole band is on the worse side (0 otherwise:
+    monitor.core.estimation.result.shown_drop); None when the window has no such estimate."""
+    estimated = result.estimated
+    estimate = None if estimated is None else estimated.metrics.get(rule.metric)
+    reference = result.performance.reference.get(rule.metric)
+    if estimate is None or reference is None:
+        return None
+    drop = shown_estimated_drop(estimate, reference)
+    if drop is None:
         return None
     if rule.relative:
         return None if reference == 0 else drop / abs(reference)

@@ -99,6 +99,8 @@ def baseline_build(
         held_out = None
         if performance_data is not None:
             wanted = [c for c in (model_cfg.prediction, model_cfg.score, model_cfg.target) if c]
+            if model_cfg.task == "regression":  # the loss estimator learns from the features
+                wanted += [f.name for f in model_cfg.features]
             held_out = _read(performance_data, wanted)
         baseline = build_baseline(
             frame,
@@ -125,6 +127,12 @@ def baseline_build(
             "[yellow]no reference performance[/] (no target): the concept-drift detector will estimate "
             "the model's error from the first outcomes it sees"
         )
+    note = baseline.estimator_note
+    console.print(
+        f"performance estimate without labels: {note}"
+        if baseline.estimator is not None
+        else f"[yellow]no performance estimate without labels[/]: {note}"
+    )
     console.print(
         f"baseline [bold]{baseline.id}[/] for {model} v{version}: {baseline.n_rows:,} rows → {path}"
     )

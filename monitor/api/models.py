@@ -3,8 +3,9 @@
 A stream's state is what the status page colours it: red when its latest window shows
 dataset drift, degraded performance or concept drift, a concept-drift episode is open, or a
 critical alert is active;
-amber when some feature or the prediction drifted, or another alert is active; green
-otherwise; unknown before its first evaluated window.
+amber when some feature or the prediction drifted, the performance estimated without outcomes is
+below the reference, or another alert is active; green otherwise; unknown before its first
+evaluated window.
 """
 
 from __future__ import annotations
@@ -51,6 +52,8 @@ def stream_state(
             amber.append("prediction drift")
         if latest.performance.degraded:
             red.append("performance below reference")
+        if latest.estimated is not None and latest.estimated.degraded:
+            amber.append("estimated performance below reference (from predictions alone)")
         if latest.concept_drift and not episode_open:
             red.append("concept drift")
     for alert in alerts:
@@ -123,6 +126,7 @@ def _window_summary(result: WindowResult) -> dict[str, Any]:
         "dataset_drift": doc["drift"]["dataset_drift"],
         "drifted_features": doc["drift"]["drifted_features"],
         "performance_degraded": doc["performance"]["degraded"],
+        "estimated_degraded": None if doc["estimated"] is None else doc["estimated"]["degraded"],
     }
 
 

@@ -19,8 +19,10 @@ import orjson
 import pandas as pd
 from numpy.typing import NDArray
 
+from monitor.baselines.estimator import fit_estimator
 from monitor.baselines.reference_performance import held_out_origin, in_sample_origin, inflate
 from monitor.config import BaselineStoreConfig, ModelConfig
+from monitor.core.estimation.stored import Estimator, estimator_from_state
 from monitor.core.labels import canonical_labels
 from monitor.core.limits import MAX_ABS_VALUE, out_of_range
 from monitor.core.performance import compute_performance
@@ -47,6 +49,10 @@ class Baseline:
     # How reference_performance was obtained (monitor.baselines.reference_performance): held-out rows,
     # or the training data's inflated by a margin. None for baselines built before it was recorded.
     reference_origin: dict[str, Any] | None = None
+    # The performance estimator's state (monitor.baselines.estimator), fitted on the rows the
+    # reference performance comes from; None when there is none (or the baseline predates it).
+    estimator: dict[str, Any] | None = None
+    estimator_note: str = ""  # what was fitted, or why nothing was (not part of the content)
 
     @cached_property
     def id(self) -> str:
@@ -66,7 +72,14 @@ class Baseline:
         }
         if self.reference_origin is not None:  # absent from older baselines: their ids stay as they were
             content["reference_origin"] = self.reference_origin
+        if self.estimator is not None:  # likewise
+            content["estimator"] = self.estimator
         return content
+
+    @cached_property
+    def performance_estimator(self) -> Estimator | None:
+        """The estimator windows accumulate for (None: windows carry no estimate)."""
+        return None if self.estimator is None else estimator_from_state(self.estimator)
 
     def to_state(self) -> dict[str, Any]:
         return {
@@ -89,6 +102,7 @@ class Baseline:
             reference_performance=state["reference_performance"],
             truncated_categories=tuple(state["truncated_categories"]),
             reference_origin=state.get("reference_origin"),
+            estimator=state.get("estimator"),
         )
 
 
@@ -224,6 +238,7 @@ def build_baseline(
     profile = WindowSketch(features, prediction, score_sketch, target, reservoir, len(frame), len(frame))
 
     reference, origin = None, None
+    fitted = fit_estimator(performance if performance is not None else frame, model)
     if performance is not None:
         reference = _held_out_performance(performance, model, settings)
         origin = held_out_origin(performance_source, len(performance))
@@ -241,6 +256,8 @@ def build_baseline(
         reference_performance=reference,
         truncated_categories=tuple(truncated),
         reference_origin=origin,
+        estimator=fitted.state,
+        estimator_note=fitted.reason,
     )
 
 

@@ -53,6 +53,14 @@ def _origin(origin: dict[str, Any]) -> str:
     return "data not recorded (a baseline built before driftline recorded it)"
 
 
+def _estimator(state: dict[str, Any] | None) -> str:
+    if state is None:
+        return "performance estimate without outcomes: none (no score, no target, or a multiclass target)"
+    method = {"cbpe": "CBPE (calibrated scores)", "dle": "DLE (loss models on the features)"}
+    name = method.get(str(state.get("kind")), str(state.get("kind")))
+    return f"performance estimate without outcomes: {name}, fitted on {int(state['n_reference']):,} rows"
+
+
 def render_baseline(baseline: Baseline) -> Group:
     head = Text.assemble(
         ("baseline ", "bold"),
@@ -84,6 +92,7 @@ def render_baseline(baseline: Baseline) -> Group:
                 row.append("-" if raw is None else f"{raw:.4f}")
             perf.add_row(*row)
         parts += [perf, Text(f"reference performance from {_origin(origin)}")]
+    parts.append(Text(_estimator(baseline.estimator)))
     sample = profile.reservoir
     parts.append(Text(f"row sample: {len(sample):,} of {sample.n_seen:,} rows (seed {sample.seed})"))
     if baseline.truncated_categories:

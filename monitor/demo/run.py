@@ -133,6 +133,7 @@ def render(results: list[WindowResult], reference_accuracy: float) -> Table:
         "drifted features",
         "share",
         "accuracy (pairs)",
+        "est. acc",
         "alarms",
         title=f"churn v1 — reference accuracy {reference_accuracy:.3f}",
     )
@@ -143,6 +144,13 @@ def render(results: list[WindowResult], reference_accuracy: float) -> Table:
         acc_text = "-" if accuracy is None else f"{accuracy:.3f} ({perf.n_pairs:,})"
         if perf.degraded:
             acc_text = f"[red]{acc_text}[/]"
+        estimate = None if r.estimated is None else r.estimated.metrics.get("accuracy")
+        # Estimated from the scores alone, so it is there before any outcome: ± half its band.
+        est_text = (
+            "-" if estimate is None else f"{estimate.value:.3f} ±{(estimate.upper - estimate.lower) / 2:.3f}"
+        )
+        if r.estimated is not None and r.estimated.degraded:
+            est_text = f"[red]{est_text}[/]"
         alarms = []
         if r.drift.drifted_features:
             alarms.append("[yellow]data[/]")
@@ -158,6 +166,7 @@ def render(results: list[WindowResult], reference_accuracy: float) -> Table:
             " ".join(r.drift.drifted_features) or "-",
             f"{r.drift.drift_share:.0%}",
             acc_text,
+            est_text,
             " ".join(alarms) or "[green]ok[/]",
         )
     return table

@@ -29,6 +29,7 @@ from monitor.core.performance.degradation import shown_drop
 from monitor.errors import BaselineError
 from monitor.evaluation.concept import ConceptEvaluator
 from monitor.evaluation.drift import evaluate
+from monitor.evaluation.estimated import estimated_performance
 from monitor.evaluation.results import PerformanceReport, WindowResult
 from monitor.pipeline.monitor import Monitor
 from monitor.pipeline.windows import WindowState, ms_to_datetime
@@ -149,6 +150,7 @@ class Evaluator:
         window = due.window
         baseline = self.baseline_of(due.model, due.version, window.baseline_id)
         start, end = ms_to_datetime(window.start), ms_to_datetime(window.end)
+        performance = self._performance(due.model, baseline, window)
         return WindowResult(
             model=cfg.name,
             model_version=due.version,
@@ -156,7 +158,7 @@ class Evaluator:
             window_end=end,
             final=window.final,
             drift=evaluate(window.sketch, baseline, cfg, start, end),
-            performance=self._performance(due.model, baseline, window),
+            performance=performance,
             concept_drift=due.concept_drift and cfg.concept_drift.enabled,
             concept_drift_at=(
                 ms_to_datetime(due.concept_drift_at) if due.concept_drift_at is not None else None
@@ -165,6 +167,7 @@ class Evaluator:
             label_delay=window.label_delay,
             evaluated_at=now,
             sample=window.sketch.reservoir,
+            estimated=estimated_performance(window, baseline, cfg, performance),
         )
 
     def _performance(self, model: str, baseline: Baseline, window: WindowState) -> PerformanceReport:

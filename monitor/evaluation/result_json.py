@@ -14,6 +14,7 @@ from typing import Any
 from monitor.core.concept_episodes import Episode
 from monitor.evaluation.results import (
     DriftReport,
+    EstimatedPerformance,
     FeatureDrift,
     FeatureQuality,
     PerformanceReport,
@@ -93,6 +94,38 @@ def performance_document(report: PerformanceReport) -> dict[str, Any]:
     }
 
 
+def estimated_document(estimated: EstimatedPerformance) -> dict[str, Any]:
+    """Field names as the dataclasses have them (monitor.evaluation.result_record walks both)."""
+    return {
+        "method": estimated.method,
+        "n_rows": estimated.n_rows,
+        "metrics": {
+            name: {
+                "metric": m.metric,
+                "value": _number(m.value),
+                "lower": _number(m.lower),
+                "upper": _number(m.upper),
+                "std": _number(m.std),
+                "n": m.n,
+            }
+            for name, m in estimated.metrics.items()
+        },
+        "degraded": estimated.degraded,
+        "versus_realised": {
+            name: {
+                "metric": c.metric,
+                "estimate": _number(c.estimate),
+                "realised": _number(c.realised),
+                "error": _number(c.error),
+                "within_band": c.within_band,
+                "n_estimated": c.n_estimated,
+                "n_realised": c.n_realised,
+            }
+            for name, c in estimated.versus_realised.items()
+        },
+    }
+
+
 def window_id(result: WindowResult) -> str:
     """A window's stable id within its stream: its start as epoch seconds (URL- and id-safe)."""
     return str(int(result.window_start.timestamp()))
@@ -111,6 +144,7 @@ def window_document(result: WindowResult) -> dict[str, Any]:
         "evaluated_at": _time(result.evaluated_at),
         "drift": drift_document(result.drift),
         "performance": performance_document(result.performance),
+        "estimated": None if result.estimated is None else estimated_document(result.estimated),
         "concept_drift": result.concept_drift,
         "concept_drift_at": _time(result.concept_drift_at),
         "expired_predictions": result.expired_predictions,

@@ -30,12 +30,14 @@ from typing import Any
 
 import orjson
 
+from monitor.core.estimation import EstimateVsRealised, MetricEstimate
 from monitor.core.performance import LabelDelayHistogram
 from monitor.core.reservoir import RowReservoir
 from monitor.errors import DataError
 from monitor.evaluation.result_json import window_document
 from monitor.evaluation.results import (
     DriftReport,
+    EstimatedPerformance,
     FeatureDrift,
     FeatureQuality,
     PerformanceReport,
@@ -216,4 +218,38 @@ def _window(doc: Mapping[str, Any], delay: LabelDelayHistogram | None) -> Window
         expired_predictions=int(doc["expired_predictions"]),
         label_delay=delay,
         evaluated_at=_at(doc["evaluated_at"]),
+        estimated=_estimated(doc.get("estimated")),  # absent from records written before estimates
+    )
+
+
+def _estimated(doc: Mapping[str, Any] | None) -> EstimatedPerformance | None:
+    if doc is None:
+        return None
+    return EstimatedPerformance(
+        method=str(doc["method"]),
+        n_rows=int(doc["n_rows"]),
+        metrics={
+            str(k): MetricEstimate(
+                str(m["metric"]),
+                _float(m["value"]),
+                _float(m["lower"]),
+                _float(m["upper"]),
+                _float(m["std"]),
+                int(m["n"]),
+            )
+            for k, m in doc["metrics"].items()
+        },
+        degraded=bool(doc["degraded"]),
+        versus_realised={
+            str(k): EstimateVsRealised(
+                str(c["metric"]),
+                _float(c["estimate"]),
+                _float(c["realised"]),
+                _float(c["error"]),
+                bool(c["within_band"]),
+                int(c["n_estimated"]),
+                int(c["n_realised"]),
+            )
+            for k, c in doc["versus_realised"].items()
+        },
     )

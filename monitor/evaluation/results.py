@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
+from monitor.core.estimation import EstimateVsRealised, MetricEstimate
 from monitor.core.reservoir import RowReservoir
 
 
@@ -98,6 +99,21 @@ class PerformanceReport:
 
 
 @dataclass(frozen=True)
+class EstimatedPerformance:
+    """Performance of all the window's predictions estimated without their outcomes
+    (monitor.core.estimation: `method` "cbpe" or "dle"), each metric with its band, and, once the
+    window has enough joined pairs, each estimate against the realised metric."""
+
+    method: str
+    n_rows: int  # predictions behind the estimate
+    metrics: Mapping[str, MetricEstimate]
+    # The headline metric (accuracy; MAE for regressors) shown worse than the reference by more
+    # than the configured drop (`performance.max_accuracy_drop`, `max_mae_increase`).
+    degraded: bool
+    versus_realised: Mapping[str, EstimateVsRealised] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class WindowResult:
     """Everything known about one window at one evaluation. A window is evaluated when it
     closes and again whenever late outcomes change its performance; `final` marks the last
@@ -118,6 +134,8 @@ class WindowResult:
     # The window's bounded row sample (at most the model's `window_sample` rows, default 2000; a
     # private copy), kept for Evidently reports (monitor/api/reports.py). Not part of the JSON.
     sample: RowReservoir | None = field(default=None, repr=False, compare=False)
+    # None when the baseline has no estimator (or the window was restored without its sums).
+    estimated: EstimatedPerformance | None = None
 
 
 class ResultSink(Protocol):

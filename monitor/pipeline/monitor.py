@@ -19,6 +19,7 @@ from numpy.typing import NDArray
 from monitor.baselines.baseline import Baseline
 from monitor.config import DriftlineConfig, ModelConfig
 from monitor.core.error_buckets import ErrorBuckets
+from monitor.core.estimation.stored import add_rows
 from monitor.core.performance import LabelDelayHistogram
 from monitor.core.reservoir import keys_from_ids
 from monitor.pipeline.counters import Counters
@@ -205,12 +206,11 @@ class Monitor:
         for start in np.unique(starts[keep]).tolist():
             rows = np.flatnonzero(keep & (starts == start))
             window = self._window(stream, batch.model_version, start)
-            window.sketch.update(
-                {name: column[rows] for name, column in batch.features.items()},
-                batch.prediction[rows],
-                batch.score[rows],
-                keys_from_ids(batch.prediction_id[rows]),
-            )
+            features = {name: column[rows] for name, column in batch.features.items()}
+            prediction, score = batch.prediction[rows], batch.score[rows]
+            window.sketch.update(features, prediction, score, keys_from_ids(batch.prediction_id[rows]))
+            if window.estimation is not None:
+                add_rows(window.estimation, features, prediction, score)
             early, answered_late = join.add(
                 batch.model_version,
                 start,
@@ -245,6 +245,7 @@ class Monitor:
                 cfg.window_sample,
                 cfg.performance.positive_label,
                 stream.baseline.id,
+                stream.baseline.performance_estimator,
             )
             stream.windows[start] = window
         return window

@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from monitor.core.estimation.stored import Estimator, EstimatorWindow, window_from_state
 from monitor.core.performance import ClassificationPerformance, LabelDelayHistogram, RegressionPerformance
 from monitor.core.window_sketch import WindowSketch
 
@@ -65,8 +66,10 @@ def ms_to_datetime(ms: int) -> datetime:
 
 @dataclass
 class WindowState:
-    """One window: the drift sketch of its predictions, and the performance of those of its
-    predictions whose outcomes have arrived (possibly long after the window closed)."""
+    """One window: the drift sketch of its predictions, the performance of those of its
+    predictions whose outcomes have arrived (possibly long after the window closed), and the sums
+    that estimate its performance without outcomes (`estimation`: None when the baseline has no
+    estimator, monitor.core.estimation)."""
 
     version: str
     start: int
@@ -80,6 +83,7 @@ class WindowState:
     # The baseline whose bins the sketches use: a window stays with it when another baseline is
     # swapped in while it is open, across restarts too ("" in states written before it was kept).
     baseline_id: str = ""
+    estimation: EstimatorWindow | None = None
 
     @classmethod
     def open(
@@ -92,10 +96,12 @@ class WindowState:
         sample: int,
         positive_label: str,
         baseline_id: str = "",
+        estimator: Estimator | None = None,
     ) -> WindowState:
         sketch = template.empty_like(reservoir_size=max(sample, 1), seed=start)
         performance = new_performance(task, positive_label)
-        return cls(version, start, end, sketch, performance, baseline_id=baseline_id)
+        estimation = None if estimator is None else estimator.window()
+        return cls(version, start, end, sketch, performance, baseline_id=baseline_id, estimation=estimation)
 
     def merge(self, other: WindowState) -> WindowState:
         """The same window as seen by two partitions: a new state holding both."""
@@ -110,10 +116,15 @@ class WindowState:
             self.closed or other.closed,
             self.final and other.final,
             self.baseline_id,
+            _merged_estimation(self.estimation, other.estimation),
         )
 
     def copy(self) -> WindowState:
-        return WindowState.from_state(self.to_state())
+        return WindowState.from_state(self.to_state(), self.estimator)
+
+    @property
+    def estimator(self) -> Estimator | None:
+        return None if self.estimation is None else self.estimation.estimator
 
     @property
     def fingerprint(self) -> tuple[int, ...]:
@@ -142,10 +153,14 @@ class WindowState:
             "closed": self.closed,
             "final": self.final,
             "baseline_id": self.baseline_id,
+            "estimation": None if self.estimation is None else self.estimation.to_state(),
         }
 
     @classmethod
-    def from_state(cls, state: dict[str, Any]) -> WindowState:
+    def from_state(cls, state: dict[str, Any], estimator: Estimator | None = None) -> WindowState:
+        """`estimator`: that of the window's baseline, which its estimation sums belong to (None:
+        the window is restored without them, and carries no estimate)."""
+        estimation = state.get("estimation")  # absent from states written before estimates
         kind = ClassificationPerformance if state["task"] == "classification" else RegressionPerformance
         return cls(
             version=state["version"],
@@ -158,4 +173,18 @@ class WindowState:
             closed=bool(state["closed"]),
             final=bool(state["final"]),
             baseline_id=str(state.get("baseline_id", "")),
+            estimation=None
+            if estimation is None or estimator is None
+            else window_from_state(estimation, estimator),
         )
+
+
+def _merged_estimation(a: EstimatorWindow | None, b: EstimatorWindow | None) -> EstimatorWindow | None:
+    """The estimation sums of two partitions' shares of a window; None unless both have them, from
+    the same estimator (an estimate over part of the window's rows would pass for one over all of
+    them; shares of a window open across a baseline swap may hold different estimators)."""
+    if a is None or b is None or type(a) is not type(b):
+        return None
+    if a.estimator is not b.estimator and a.estimator.to_state() != b.estimator.to_state():
+        return None
+    return a.merge(b)  # type: ignore[arg-type]

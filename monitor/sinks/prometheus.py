@@ -54,6 +54,60 @@ PERFORMANCE = {
     "r2": ("driftline_r2", "Coefficient of determination"),
 }
 
+# estimated metric -> (metric names of the estimate, of its band's lower and upper ends, of its
+# error against the realised metric; help)
+ESTIMATED = {
+    "accuracy": (
+        "driftline_estimated_accuracy_ratio",
+        "driftline_estimated_accuracy_lower_ratio",
+        "driftline_estimated_accuracy_upper_ratio",
+        "driftline_estimated_accuracy_error",
+        "Accuracy",
+    ),
+    "precision": (
+        "driftline_estimated_precision_ratio",
+        "driftline_estimated_precision_lower_ratio",
+        "driftline_estimated_precision_upper_ratio",
+        "driftline_estimated_precision_error",
+        "Precision",
+    ),
+    "recall": (
+        "driftline_estimated_recall_ratio",
+        "driftline_estimated_recall_lower_ratio",
+        "driftline_estimated_recall_upper_ratio",
+        "driftline_estimated_recall_error",
+        "Recall",
+    ),
+    "f1": (
+        "driftline_estimated_f1_ratio",
+        "driftline_estimated_f1_lower_ratio",
+        "driftline_estimated_f1_upper_ratio",
+        "driftline_estimated_f1_error",
+        "F1 score",
+    ),
+    "roc_auc": (
+        "driftline_estimated_roc_auc_ratio",
+        "driftline_estimated_roc_auc_lower_ratio",
+        "driftline_estimated_roc_auc_upper_ratio",
+        "driftline_estimated_roc_auc_error",
+        "ROC AUC",
+    ),
+    "mae": (
+        "driftline_estimated_mae",
+        "driftline_estimated_mae_lower",
+        "driftline_estimated_mae_upper",
+        "driftline_estimated_mae_error",
+        "Mean absolute error",
+    ),
+    "rmse": (
+        "driftline_estimated_rmse",
+        "driftline_estimated_rmse_lower",
+        "driftline_estimated_rmse_upper",
+        "driftline_estimated_rmse_error",
+        "Root mean squared error",
+    ),
+}
+
 # counter name in Counters -> (metric name without _total, help)
 COUNTERS = {
     "predictions": ("driftline_predictions", "Prediction messages accepted by the decoder"),
@@ -194,7 +248,15 @@ def _concept_gauge() -> GaugeMetricFamily:
     )
 
 
-def _add_performance(
+def _add_reference(gauges: Mapping[str, GaugeMetricFamily], result: WindowResult) -> None:
+    key = [result.model, result.model_version]
+    for metric, gauge in gauges.items():
+        reference = result.performance.reference.get(metric)
+        if reference is not None:
+            gauge.add_metric([*key, "reference"], reference)
+
+
+def _add_realised(
     gauges: Mapping[str, GaugeMetricFamily],
     pairs: GaugeMetricFamily,
     degraded: GaugeMetricFamily,
@@ -205,9 +267,6 @@ def _add_performance(
         value = result.performance.metrics.get(metric)
         if value is not None:
             gauge.add_metric([*key, "latest"], value)
-        reference = result.performance.reference.get(metric)
-        if reference is not None:
-            gauge.add_metric([*key, "reference"], reference)
     pairs.add_metric(key, result.performance.n_pairs)
     degraded.add_metric(key, float(result.performance.degraded))
 
@@ -218,8 +277,9 @@ def window_families(result: WindowResult) -> Iterator[Metric]:
     yield from drift_families([result])
     gauges = {key: _gauge(name, doc, [*STREAM, "window"]) for key, (name, doc) in PERFORMANCE.items()}
     pairs, degraded = _performance_gauges()
+    _add_reference(gauges, result)
     if result.performance.n_pairs:
-        _add_performance(gauges, pairs, degraded, result)
+        _add_realised(gauges, pairs, degraded, result)
     concept = _concept_gauge()
     concept.add_metric([result.model, result.model_version], float(result.concept_drift))
     yield from gauges.values()
@@ -251,6 +311,7 @@ class DriftlineCollector(Collector):
         latest = [r for r in (self.results.latest(*s) for s in self.results.streams()) if r is not None]
         yield from drift_families(latest)
         yield from self._performance(view)
+        yield from self._estimated(view)
         yield from self._counters(view.counters)
         yield from self._evaluation_errors(view.evaluation_errors)
         yield from self._label_delay(view.label_delays)
@@ -268,8 +329,12 @@ class DriftlineCollector(Collector):
         )
         for model, version in self.results.streams():
             result = self.results.latest_with_performance(model, version, view.min_pairs.get(model, 1))
+            # The reference is known before any outcome: estimates without outcomes compare with it.
+            referenced = result or self.results.latest(model, version)
+            if referenced is not None:
+                _add_reference(gauges, referenced)
             if result is not None:
-                _add_performance(gauges, pairs, degraded, result)
+                _add_realised(gauges, pairs, degraded, result)
         for model, version in self.results.streams():
             latest = self.results.latest(model, version)
             if latest is not None:
@@ -279,6 +344,49 @@ class DriftlineCollector(Collector):
             episodes.add_metric([model, version], total)
         yield from gauges.values()
         yield from (pairs, degraded, concept, episode_open, episodes)
+
+    def _estimated(self, view: StreamView) -> Iterator[Metric]:
+        """The latest window's performance estimated without outcomes (monitor.core.estimation),
+        and each estimate's error against the realised metric of the latest window with enough
+        joined pairs to compare."""
+        families = []
+        for metric, (name, lower, upper, error_name, doc) in ESTIMATED.items():
+            families.append(
+                (
+                    metric,
+                    _gauge(name, f"{doc} estimated from the latest window's predictions alone", STREAM),
+                    _gauge(lower, f"{doc} estimated: lower end of its band", STREAM),
+                    _gauge(upper, f"{doc} estimated: upper end of its band", STREAM),
+                    _gauge(error_name, f"{doc} estimated minus realised, once outcomes arrived", STREAM),
+                )
+            )
+        rows = _gauge("driftline_estimated_rows", "Predictions behind the latest estimates", STREAM)
+        degraded = _gauge(
+            "driftline_estimated_performance_degraded",
+            "1 if the estimated performance fell below the reference by more than the allowed drop",
+            STREAM,
+        )
+        for model, version in self.results.streams():
+            key = [model, version]
+            latest = self.results.latest(model, version)
+            if latest is not None and latest.estimated is not None:
+                rows.add_metric(key, latest.estimated.n_rows)
+                degraded.add_metric(key, float(latest.estimated.degraded))
+                for metric, value, low, high, _ in families:
+                    estimate = latest.estimated.metrics.get(metric)
+                    if estimate is not None:
+                        value.add_metric(key, estimate.value)
+                        low.add_metric(key, estimate.lower)
+                        high.add_metric(key, estimate.upper)
+            joined = self.results.latest_with_performance(model, version, view.min_pairs.get(model, 1))
+            if joined is not None and joined.estimated is not None:
+                for metric, _, _, _, error in families:
+                    compared = joined.estimated.versus_realised.get(metric)
+                    if compared is not None:
+                        error.add_metric(key, compared.error)
+        for family in families:
+            yield from family[1:]
+        yield from (rows, degraded)
 
     def _counters(self, counters: Counters) -> Iterator[Metric]:
         families: dict[str, CounterMetricFamily] = {}

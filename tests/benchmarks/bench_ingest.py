@@ -10,6 +10,10 @@ outcome for every second prediction. Cases, timed in CPU seconds of this process
   ingest                Service.handle(RawBatch) per batch: decode + validate + window
                         sketch update + join of outcomes + rejects/counters (no evaluation),
                         on a fresh service each run (building it, and its baseline, is not timed)
+  ingest, scored        the same with the score and a target configured (score drift too)
+  ingest, scored + CBPE the same with the baseline's CBPE estimator kept, so every window also
+                        sums calibrated probabilities: the difference from "ingest, scored" is
+                        what estimating performance without labels costs per prediction
 
 Memory: the window state (sketches, row sample) serialised after N and after 4N events,
 the join buffer's pending predictions reported apart (it grows with events by design,
@@ -24,6 +28,7 @@ import platform
 import sys
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -40,15 +45,31 @@ from monitor.service import Service
 from monitor.sinks.dead_letters import MemoryDeadLetters
 from tests.benchmarks.bench_decode import CATEGORICAL, MODEL, NUMERIC, make_messages
 
+CASES = {  # case -> (the model has a score and a target, the baseline keeps its CBPE estimator)
+    "ingest": (False, False),
+    "ingest, scored": (True, False),
+    "ingest, scored + CBPE": (True, True),
+}
 
-def make_service() -> Service:
-    config = parse_config({"models": [MODEL.model_dump(mode="json") | {"window": "1d", "outcome_ttl": "7d"}]})
+
+def make_service(scored: bool = False, estimate: bool = False) -> Service:
+    """`scored`: the config names the score and a target (score drift, and what an estimator is
+    fitted from); `estimate`: the baseline keeps the CBPE estimator that gives, so every window
+    also sums calibrated probabilities (monitor.core.estimation)."""
+    model = MODEL.model_dump(mode="json") | {"window": "1d", "outcome_ttl": "7d"}
+    if scored:
+        model |= {"score": "score", "target": "y"}
+    config = parse_config({"models": [model]})
     rng = np.random.default_rng(0)
     reference = pd.DataFrame({n: rng.normal(50, 20, 50_000) for n in NUMERIC})
     for i, name in enumerate(CATEGORICAL):
         reference[name] = rng.choice([f"{name}_v{k}" for k in range(3 + 9 * i)], 50_000)
-    reference["prediction"] = rng.integers(0, 2, 50_000)
+    reference["score"] = rng.random(50_000)
+    reference["prediction"] = (reference["score"] >= 0.5).astype(int)
+    reference["y"] = (rng.random(50_000) < reference["score"]).astype(int)
     baseline = build_baseline(reference, config.models[0], config.baselines, "3", "bench", datetime.now(UTC))
+    if scored and not estimate:
+        baseline = replace(baseline, estimator=None)
     return Service(config, {("churn", "3"): baseline}, MemoryDeadLetters())
 
 
@@ -109,12 +130,13 @@ def main() -> int:
         for m in outcomes:
             orjson.loads(m)
 
-    best = {"orjson.loads loop": float("inf"), "ingest": float("inf")}
+    best = {"orjson.loads loop": float("inf")} | {case: float("inf") for case in CASES}
     for _ in range(args.repeats):
         best["orjson.loads loop"] = min(best["orjson.loads loop"], cpu_seconds(loads_loop))
-        service = make_service()  # not timed: building the baseline is not ingest
-        seconds = cpu_seconds(lambda s=service: ingest(s, predictions, outcomes, args.batch))
-        best["ingest"] = min(best["ingest"], seconds)
+        for case, (scored, estimate) in CASES.items():
+            service = make_service(scored, estimate)  # not timed: building the baseline is not ingest
+            seconds = cpu_seconds(lambda s=service: ingest(s, predictions, outcomes, args.batch))
+            best[case] = min(best[case], seconds)
 
     small = ingest(make_service(), predictions[: args.n // 4], outcomes[: args.n // 8], args.batch)
     large = ingest(make_service(), predictions, outcomes, args.batch)
@@ -127,11 +149,13 @@ def main() -> int:
         f"{events:,} events ({args.n:,} predictions with 25 features + {len(outcomes):,} outcomes), "
         f"batches of {args.batch:,}, best of {args.repeats}, CPU seconds"
     )
-    print(f"{'case':<22}{'seconds':>10}{'events/s':>14}{'vs loads':>10}")
+    print(f"{'case':<24}{'seconds':>10}{'events/s':>14}{'vs loads':>10}")
     for name, seconds in best.items():
         print(
-            f"{name:<22}{seconds:>10.3f}{rate[name]:>14,.0f}{rate[name] / rate['orjson.loads loop']:>10.2f}"
+            f"{name:<24}{seconds:>10.3f}{rate[name]:>14,.0f}{rate[name] / rate['orjson.loads loop']:>10.2f}"
         )
+    estimation = best["ingest, scored + CBPE"] - best["ingest, scored"]
+    print(f"CBPE estimation sums: {estimation / len(predictions) * 1e6:.3f} CPU µs per prediction")
     state_small, state_large = window_state_bytes(small), window_state_bytes(large)
     pending_small, pending_large = (len(s.monitor.joins["churn"]) for s in (small, large))
     print(

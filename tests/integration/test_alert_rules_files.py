@@ -27,6 +27,8 @@ MIRRORS = {
     "unseen_categories": "DriftlineUnseenCategories",
     "accuracy_drop": "DriftlineAccuracyDrop",
     "mae_increase": "DriftlineMaeIncrease",
+    "estimated_accuracy_drop": "DriftlineEstimatedAccuracyDrop",
+    "estimated_mae_increase": "DriftlineEstimatedMaeIncrease",
     "concept_drift": "DriftlineConceptDrift",
     "rejected_messages": "DriftlineRejectedMessages",
     "no_data": "DriftlineNoData",
@@ -49,7 +51,7 @@ def run(*args: str) -> subprocess.CompletedProcess[str]:
 def test_promtool_checks_the_rules() -> None:
     done = run(tool("promtool"), "check", "rules", RULES.name)
     assert done.returncode == 0, done.stdout + done.stderr
-    assert "SUCCESS: 12 rules found" in done.stdout
+    assert "SUCCESS: 14 rules found" in done.stdout
 
 
 def test_promtool_unit_tests_of_the_rules_pass() -> None:

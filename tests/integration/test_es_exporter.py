@@ -10,15 +10,20 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 from elasticsearch import Elasticsearch
 from prometheus_client import CollectorRegistry
 
+from monitor.pipeline.raw_batch import RawBatch
+from monitor.service import Service
+from monitor.sinks.dead_letters import MemoryDeadLetters
 from monitor.sinks.elasticsearch.exporter import ElasticsearchExporter
 from monitor.sinks.elasticsearch.metrics import ElasticsearchExporterCollector
 from monitor.sinks.elasticsearch.templates import MAPPINGS
 from tests.integration.es_fixtures import ElasticsearchServer
 from tests.integration.es_stream import PREFIX, DriftedStream, all_documents, expected_ids, exporter_config
+from tests.unit import estimation_world
 from tests.unit.evaluation import concept_world
 
 pytestmark = pytest.mark.integration
@@ -292,3 +297,48 @@ def test_concept_drift_episodes_are_events_and_windows_carry_the_flag(
     windows = all_documents(es, f"{PREFIX}-windows-*")
     flagged = sorted(int(doc["window_id"]) // 3600 for doc in windows.values() if doc["concept_drift"])
     assert flagged[0] == 3 and flagged[-1] < 7  # the episode's range: from hour 3 to its last alarm
+
+
+def test_windows_carry_the_performance_estimated_without_outcomes(
+    es: Elasticsearch, exporter: ElasticsearchExporter
+) -> None:
+    # A classifier with scores (CBPE) and a regressor (DLE), predictions only: the window documents
+    # hold each estimate with its band, accepted by the strict mapping of the real server.
+    service = Service(
+        estimation_world.config(),
+        estimation_world.baselines(estimation_world.config()),
+        MemoryDeadLetters(),
+        clock=lambda: estimation_world.NOW,
+    )
+    service.sinks.append(exporter)
+    for model in ("churn", "price"):
+        predictions, _, _ = estimation_world.messages(model, 0, 800, np.random.default_rng(3))
+        service.handle(RawBatch(predictions=predictions))
+    results = {r.model: r for r in service.evaluate(flush=True)}
+    assert exporter.flush(FLUSH_TIMEOUT)
+    windows = all_documents(es, f"{PREFIX}-windows-*")
+    for model, metric in (("churn", "accuracy"), ("price", "mae")):
+        (doc,) = [d for d in windows.values() if d["model"] == model]
+        estimated = results[model].estimated
+        assert estimated is not None and doc["estimated"]["n_rows"] == 800
+        assert doc["estimated"]["metrics"][metric] == pytest.approx(estimated.metrics[metric].value)
+        low, value, high = (doc["estimated"][k][metric] for k in ("lower", "metrics", "upper"))
+        assert low < value < high
+    assert exporter.stats().failed == 0
+
+
+def test_an_index_an_older_driftline_created_takes_the_new_fields(
+    es_server: ElasticsearchServer, es: Elasticsearch, tmp_path: Path
+) -> None:
+    # Today's index, created before windows carried estimates: its strict mapping lacks the field,
+    # and a window document with it is rejected until the exporter adds it at start.
+    index = f"{PREFIX}-windows-2026.05.04"
+    old = {k: v for k, v in MAPPINGS["windows"]["properties"].items() if k != "estimated"}
+    es.indices.create(index=index, mappings={"dynamic": "strict", "properties": old})
+    sink = ElasticsearchExporter(exporter_config(es_server.url, tmp_path / "spill"))
+    try:
+        test_windows_carry_the_performance_estimated_without_outcomes(es, sink)
+        mapping = es.indices.get_mapping(index=index)[index]["mappings"]
+        assert normalized(mapping) == normalized(MAPPINGS["windows"])
+    finally:
+        sink.close()

@@ -142,6 +142,9 @@ def test_status_page_follows_the_demo_while_it_runs(tmp_path: Path) -> None:
                     '[data-heatmap="churn/1"] rect[data-drift="true"]',
                     "cells => cells.map(c => [c.dataset.feature, Number(c.dataset.window)])",
                 )
+                # Beside the realised accuracy: the one estimated from the scores alone, with its band.
+                chart = 'section[data-model="churn"] svg[data-performance="accuracy"]'
+                estimates = int(page.get_attribute(chart, "data-estimates") or 0)
                 ARTIFACTS.mkdir(exist_ok=True)
                 page.screenshot(path=str(ARTIFACTS / "status-page-demo.png"), full_page=True)
             finally:
@@ -149,6 +152,7 @@ def test_status_page_follows_the_demo_while_it_runs(tmp_path: Path) -> None:
     finally:
         out, _ = demo.communicate(timeout=300)
     assert demo.returncode == 0, out[-2000:]
+    assert estimates > 0, "the demo's churn model has scores: its windows carry estimated accuracy"
     windows = {(feature, (start * 1000 - START_MS) // HOUR_MS + 1) for feature, start in marked}
     first, last = first_window_of("feature drift"), first_window_of("concept drift") - 1
     for feature in ("monthly_spend", "region"):

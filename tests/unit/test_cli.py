@@ -39,6 +39,11 @@ def _setup(tmp_path: Path) -> tuple[Path, Path]:
     return tmp_path / "c.yaml", tmp_path / "train.csv"
 
 
+def flat(text: str) -> str:
+    """Console output with rich's line wrapping undone."""
+    return " ".join(text.split())
+
+
 def test_build_then_show(tmp_path: Path) -> None:
     config, data = _setup(tmp_path)
     built = runner.invoke(
@@ -51,6 +56,26 @@ def test_build_then_show(tmp_path: Path) -> None:
     assert shown.exit_code == 0, shown.output
     for text in (baseline_id, "age", "plan", "numeric", "categorical", "accuracy", "300 rows"):
         assert text in shown.stdout
+    # No score column: nothing to estimate performance from without outcomes, and both say so.
+    assert "no performance estimate without labels: the classifier's rows have no score" in flat(built.output)
+    assert "performance estimate without outcomes: none" in flat(shown.output)
+
+
+def test_build_fits_the_estimator_on_held_out_scored_rows(tmp_path: Path) -> None:
+    config, data = _setup(tmp_path)
+    settings = yaml.safe_load(config.read_text())
+    settings["models"][0]["score"] = "score"
+    config.write_text(yaml.safe_dump(settings))
+    frame = pd.read_csv(data).assign(score=np.random.default_rng(1).random(300))
+    frame.to_csv(data, index=False)
+    held = tmp_path / "held-out.csv"
+    frame.iloc[:200].to_csv(held, index=False)
+    args = ["baseline", "build", "-c", str(config), "-m", "churn", "-d", str(data), "-p", str(held)]
+    built = runner.invoke(app, args)
+    assert built.exit_code == 0, built.output
+    assert "performance estimate without labels: CBPE on 200 scored rows" in flat(built.output)
+    shown = runner.invoke(app, ["baseline", "show", "-c", str(config), "-m", "churn"])
+    assert "without outcomes: CBPE (calibrated scores), fitted on 200 rows" in flat(shown.output)
 
 
 def test_build_warns_about_in_sample_performance_and_measures_held_out_rows(tmp_path: Path) -> None:

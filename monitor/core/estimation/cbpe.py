@@ -130,6 +130,10 @@ class CBPEEstimator:
 class CBPEWindow:
     """Mergeable sums of calibrated probabilities for one window (or one partition of it)."""
 
+    # The estimator is never changed through a window: a copy of the window (a savepoint's fork,
+    # monitor.pipeline.savepoint) shares it.
+    __fork_shared__ = ("estimator",)
+
     def __init__(self, estimator: CBPEEstimator) -> None:
         self.estimator = estimator
         # [predicted negative, predicted positive] x [rows, sum p, sum p(1 - p)]

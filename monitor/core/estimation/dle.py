@@ -169,6 +169,10 @@ class DLEEstimator:
 class DLEWindow:
     """Mergeable sums of predicted losses for one window (or one partition of it)."""
 
+    # The estimator is never changed through a window: a copy of the window (a savepoint's fork,
+    # monitor.pipeline.savepoint) shares it.
+    __fork_shared__ = ("estimator",)
+
     def __init__(self, estimator: DLEEstimator) -> None:
         self.estimator = estimator
         self.n = 0

@@ -1,9 +1,10 @@
 """The estimate against the realised metric, once enough of a window's outcomes have arrived.
 
-Compare like with like: the realised metric is measured on the rows whose outcome has arrived, so
-the estimate it is compared with should cover the same rows (the wiring step feeds a second
-estimator window from the joined pairs). Comparing with the estimate over all rows is also offered
-but is only fair when outcomes go missing at random.
+The realised metric is measured on the rows whose outcome has arrived; the service compares it
+with the estimate over all the window's rows (monitor.evaluation.estimated), which is fair when
+outcomes go missing at random (an outcome's delay or loss does not depend on whether the
+prediction was right), and exact in coverage once every outcome is in. DLE could not do otherwise:
+the joined pairs do not keep the features its loss models read.
 """
 
 from __future__ import annotations

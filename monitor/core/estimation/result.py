@@ -41,3 +41,17 @@ def fit_inflation(n: float, n_reference: int) -> float:
     model) was estimated from `n_reference` rows, so its error in a window's metric is roughly the
     sampling error of that metric over n_reference rows: variances add, std grows by this factor."""
     return float((1.0 + n / max(n_reference, 1)) ** 0.5)
+
+
+LOWER_IS_BETTER = frozenset({"mae", "rmse"})
+
+
+def shown_drop(estimate: MetricEstimate, reference: float | None) -> float | None:
+    """How much worse than `reference` the estimate is (positive = worse, in the metric's units),
+    counted only when its whole band is on the worse side of the reference (0.0 otherwise, as for
+    the realised metrics: monitor.core.performance.degradation); None without a reference."""
+    if reference is None:
+        return None
+    if estimate.metric in LOWER_IS_BETTER:
+        return estimate.value - reference if estimate.lower > reference else 0.0
+    return reference - estimate.value if estimate.upper < reference else 0.0

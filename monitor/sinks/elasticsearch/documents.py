@@ -79,6 +79,23 @@ def _quality_summary(quality: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
+def _estimated(estimated: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """Performance estimated without outcomes, flat by metric as `performance` is (a Kibana line
+    chart of `estimated.metrics.accuracy` beside `performance.metrics.accuracy` needs no script)."""
+    if estimated is None:
+        return None
+    metrics, versus = estimated["metrics"], estimated["versus_realised"]
+    return {
+        "method": estimated["method"],
+        "n_rows": estimated["n_rows"],
+        "degraded": estimated["degraded"],
+        "metrics": {name: m["value"] for name, m in metrics.items()},
+        "lower": {name: m["lower"] for name, m in metrics.items()},
+        "upper": {name: m["upper"] for name, m in metrics.items()},
+        "error": {name: c["error"] for name, c in versus.items()},
+    }
+
+
 def summary_document(doc: Mapping[str, Any]) -> dict[str, Any]:
     """The window as a whole: data drift, performance against the reference, concept drift, quality."""
     drift, performance, delay = doc["drift"], doc["performance"], doc["label_delay"]
@@ -95,6 +112,7 @@ def summary_document(doc: Mapping[str, Any]) -> dict[str, Any]:
         "prediction_drift": _column_drift(drift["prediction"]),
         "target_drift": _column_drift(drift["target"]),
         "performance": performance,
+        "estimated": _estimated(doc["estimated"]),
         "concept_drift": doc["concept_drift"],
         "concept_drift_at": doc["concept_drift_at"],
         "expired_predictions": doc["expired_predictions"],

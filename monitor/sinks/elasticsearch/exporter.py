@@ -38,6 +38,7 @@ from monitor.sinks.elasticsearch.delivery import Backoff, DeliveryStats, Deliver
 from monitor.sinks.elasticsearch.documents import event_action, results_actions
 from monitor.sinks.elasticsearch.templates import (
     delete_expired,
+    extend_existing_indices,
     install_ilm_policy,
     install_templates,
     policy_name,
@@ -155,6 +156,7 @@ class ElasticsearchExporter:
             self.ilm_active = install_ilm_policy(self.es, self.prefix, self.config.retention_days)
             lifecycle = policy_name(self.prefix) if self.ilm_active else None
         install_templates(self.es, self.prefix, lifecycle)
+        extend_existing_indices(self.es, self.prefix)
         log.info("Elasticsearch index templates for %s-* installed at %s", self.prefix, self.config.url)
 
     def _maintain(self, now: datetime) -> None:

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+from monitor.core.estimation import MetricEstimate
 from monitor.evaluation.results import (
     DriftReport,
+    EstimatedPerformance,
     FeatureDrift,
     FeatureQuality,
     PerformanceReport,
@@ -26,7 +28,9 @@ def window(
     concept: bool = False,
     model: str = "churn",
     version: str = "1",
+    estimated: tuple[float, float, float] | None = None,
 ) -> WindowResult:
+    """`estimated`: the accuracy estimated without outcomes, with its band (value, lower, upper)."""
     start = T0 + index * HOUR
     features = tuple(
         FeatureDrift(
@@ -83,4 +87,12 @@ def window(
         expired_predictions=0,
         label_delay=None,
         evaluated_at=start + 2 * HOUR,
+        estimated=None
+        if estimated is None
+        else EstimatedPerformance(
+            method="cbpe",
+            n_rows=2000,
+            metrics={"accuracy": MetricEstimate("accuracy", *estimated, std=0.01, n=2000)},
+            degraded=estimated[1] < 0.85,
+        ),
     )

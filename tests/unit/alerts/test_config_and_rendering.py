@@ -155,3 +155,10 @@ def test_slack_and_log_receivers() -> None:
     )
     assert slack is not None and "FIRING" in orjson.loads(slack.body)["text"]
     assert render(ReceiverConfig(name="l", kind="log"), None, DOC, "abc", NOW) is None
+
+
+def test_an_estimated_drop_rule_names_a_metric_that_is_estimated() -> None:
+    rule = {"name": "est", "signal": "estimated_performance_drop", "metric": "log_loss", "threshold": 0.1}
+    with pytest.raises(ValueError, match="'log_loss' is not estimated without outcomes"):
+        AlertsConfig.model_validate({"rules": [rule]})
+    AlertsConfig.model_validate({"rules": [rule | {"metric": "roc_auc"}]})

@@ -113,6 +113,19 @@ def test_performance_drop_waits_for_min_pairs(store: SqliteStateStore) -> None:
     assert [(d["rule"], round(d["value"], 3)) for d in outbox(store)] == [("accuracy_drop", 0.2)]
 
 
+def test_estimated_accuracy_drop_fires_without_outcomes_once_its_band_is_below_the_reference(
+    store: SqliteStateStore,
+) -> None:
+    engine = AlertEngine(config(), store, MODELS, clock=Clock(T0))
+    # 0.1 below the reference of 0.9, but the band reaches it: not shown, no alert.
+    engine.write([window(0, accuracy=None, pairs=0, estimated=(0.8, 0.7, 0.91))])
+    assert outbox(store) == []
+    engine.write([window(1, accuracy=None, pairs=0, estimated=(0.8, 0.77, 0.83))])
+    assert [(d["rule"], round(d["value"], 3)) for d in outbox(store)] == [("estimated_accuracy_drop", 0.1)]
+    engine.write([window(2, accuracy=None, pairs=0, estimated=(0.89, 0.86, 0.92))])
+    assert [(d["rule"], d["status"]) for d in outbox(store)][-1] == ("estimated_accuracy_drop", "resolved")
+
+
 def test_retraining_is_triggered_once_within_its_interval_and_at_most_max_per_day(
     store: SqliteStateStore,
 ) -> None:

@@ -289,3 +289,38 @@ def test_a_baseline_without_a_recorded_origin_keeps_its_id() -> None:
     assert old.reference_origin is None
     content = {k: v for k, v in state.items() if k not in ("id", "created_at", "source")}
     assert old.id == content_id(content) != baseline.id
+
+
+def test_the_estimator_is_fitted_on_the_held_out_rows_and_stored_with_the_baseline(tmp_path: Path) -> None:
+    train, held_out = _accuracy_frame(2000, 0.95, 0), _accuracy_frame(1000, 0.80, 1)
+    baseline = build_baseline(
+        train, MODEL, CONFIG.baselines, "3", "train.csv", NOW, performance=held_out, performance_source="v"
+    )
+    estimator = baseline.performance_estimator
+    assert estimator is not None and baseline.estimator is not None
+    assert baseline.estimator["kind"] == "cbpe" and estimator.n_reference == 1000  # held-out rows only
+    in_sample = _build(train)
+    assert in_sample.estimator is not None and in_sample.estimator["n_reference"] == 2000
+    assert in_sample.id != _build(_accuracy_frame(2000, 0.95, 1)).id
+    path = BaselineStore(tmp_path).save(baseline, activate=True)
+    loaded = BaselineStore(tmp_path).load("churn", "3", baseline.id)
+    assert path.exists() and loaded.id == baseline.id and loaded.estimator == baseline.estimator
+
+
+def test_a_baseline_without_an_estimator_keeps_its_id_and_has_no_estimate() -> None:
+    baseline = _build(_frame())
+    state = baseline.to_state()
+    assert "estimator" in state
+    del state["estimator"]
+    old = Baseline.from_state(state)
+    assert old.estimator is None and old.performance_estimator is None
+    content = {k: v for k, v in state.items() if k not in ("id", "created_at", "source")}
+    assert old.id == content_id(content) != baseline.id
+
+
+def test_no_estimator_without_a_score_or_with_a_multiclass_target() -> None:
+    no_score = build_baseline(_frame().drop(columns=["score"]), MODEL, CONFIG.baselines, "3", "t.csv", NOW)
+    assert no_score.estimator is None and "no score" in no_score.estimator_note
+    three = _frame().assign(churned=np.arange(500) % 3)
+    multiclass = build_baseline(three, MODEL, CONFIG.baselines, "3", "t.csv", NOW)
+    assert multiclass.estimator is None and "binary target" in multiclass.estimator_note

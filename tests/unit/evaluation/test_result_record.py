@@ -62,6 +62,9 @@ def test_both_kinds_of_model_come_back_equal(evaluated: list[WindowResult]) -> N
     assert {r.model for r in evaluated} == {"churn", "price"}
     assert any("roc_auc" in r.performance.metrics for r in evaluated)  # the classifier's scores
     assert any("mae" in r.performance.metrics for r in evaluated)  # the regressor
+    # Both carry an estimate without outcomes (CBPE, DLE), compared with the realised metrics.
+    assert {r.estimated.method for r in evaluated if r.estimated is not None} == {"cbpe", "dle"}
+    assert all(r.estimated is not None and r.estimated.versus_realised for r in evaluated)
     for result in evaluated:
         back = decode_result(encode_result(result))
         assert back == result  # the dataclasses' own equality: every field but the sample
@@ -152,6 +155,13 @@ def test_later_sections_are_ignored_and_a_bad_record_is_named(evaluated: list[Wi
         decode_result(orjson.dumps(record), "window 7")
     with pytest.raises(DataError, match="is corrupt"):
         decode_result(b"{not json", "window 7")
+
+
+def test_a_record_written_before_estimates_loads_without_one(evaluated: list[WindowResult]) -> None:
+    record = orjson.loads(encode_result(evaluated[0]))
+    del record["window"]["estimated"]
+    old = decode_result(orjson.dumps(record))
+    assert old.estimated is None and old == replace(evaluated[0], estimated=None)
 
 
 def test_the_row_sample_comes_back_with_missing_values_and_categories(evaluated: list[WindowResult]) -> None:

@@ -3,6 +3,8 @@ raises leaves its partition exactly as before, on a classifier with scores and o
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import orjson
 import pytest
@@ -37,6 +39,8 @@ def test_a_fork_shares_nothing_it_could_change() -> None:
     batch = decoded("churn", 0, 40, 2, prefix="more-").predictions[("churn", "1")]
     copy.sketch.update(batch.features, batch.prediction, batch.score)
     copy.performance.update(batch.prediction, batch.prediction, batch.score)
+    assert copy.estimation is not None and copy.estimation.estimator is window.estimator  # shared: fixed
+    copy.estimation.update(batch.prediction, batch.score)
     copy.closed = True
     assert orjson.dumps(window.to_state(), option=orjson.OPT_SERIALIZE_NUMPY) == before
     assert copy.sketch.n_rows == window.sketch.n_rows + 40
@@ -65,10 +69,25 @@ def test_a_prediction_group_that_raises_halfway_is_undone(model: str) -> None:
     assert monitor.counters.get("predictions", model=other, model_version="1") == 30
 
 
-def test_an_outcome_group_that_raises_is_undone() -> None:
-    # A score outside [0, 1] that reached the join (the decoder rejects it): the classification
-    # accumulator raises when the outcome joins, after the counters moved.
+def test_a_prediction_group_with_a_score_the_estimator_refuses_is_undone() -> None:
+    # A score outside [0, 1] (the decoder rejects it): the estimation sums raise after the sketch
+    # took the rows.
     monitor = Monitor(CONFIG, BASELINES)
+    assert monitor.ingest(decoded("churn", 0, 80, 1)) == []
+    before = state(monitor)
+    batch = decoded("churn", 0, 40, 2, prefix="bad-")
+    batch.predictions[("churn", "1")].score[5] = 1.5
+    (failure,) = monitor.ingest(Batch(batch.predictions))
+    assert "probabilities" in str(failure.error)
+    assert state(monitor) == before
+
+
+def test_an_outcome_group_that_raises_is_undone() -> None:
+    # A score outside [0, 1] that reached the join (the decoder rejects it; a baseline without an
+    # estimator lets it past the predictions): the classification accumulator raises when the
+    # outcome joins, after the counters moved.
+    baselines = {key: replace(b, estimator=None) for key, b in BASELINES.items()}
+    monitor = Monitor(CONFIG, baselines)
     batch = decoded("churn", 0, 80, 1)
     batch.predictions[("churn", "1")].score[5] = 1.5
     assert monitor.ingest(Batch(batch.predictions)) == []
