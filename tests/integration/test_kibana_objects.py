@@ -50,6 +50,8 @@ KIND_ONLY = {
     "driftline-scored-performance": {"churn"},
     "driftline-regression-errors": {"price"},
     "driftline-regression-fit": {"price"},
+    "driftline-estimated-accuracy": {"churn"},
+    "driftline-estimated-mae": {"price"},
 }
 
 
