@@ -260,6 +260,7 @@ class Service:
     def evaluate(self, flush: bool = False) -> list[WindowResult]:
         """Evaluate what changed; `flush=True` first closes every window (end of a finite input)."""
         if not self.may_evaluate():
+            self._drop_reported_finals()
             return []
         peers = self.peers()
         with self._evaluation_lock:
@@ -283,6 +284,27 @@ class Service:
             if results:
                 self._publish(results)
             return results
+
+    def _drop_reported_finals(self) -> None:
+        """An instance that does not evaluate (another holds the group's lock) still owns
+        partitions: it lets go of a window that is final there once the evaluating instance's
+        final result for it has reached this instance's results (consumers.runner.shared_results),
+        as the evaluating instance does after its final evaluation (Evaluator.drop_final).
+        Without this, every final window stayed in the owner's memory and checkpoints."""
+        reported = {
+            (r.model, r.model_version, int(r.window_start.timestamp() * 1000))
+            for stream in self.results.streams()
+            for r in self.results.windows(*stream)
+            if r.final
+        }
+        if not reported:
+            return
+        with self.lock:
+            for monitor in self.partitions.values():
+                for (model, version), stream in monitor.streams.items():
+                    for start in [s for s, w in stream.windows.items() if w.final]:
+                        if (model, version, start) in reported:
+                            del stream.windows[start]
 
     def _close_quiet(self) -> None:
         """The idle close (evaluation.idle_close): in this instance's partitions, a stream without
