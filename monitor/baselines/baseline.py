@@ -19,10 +19,12 @@ import orjson
 import pandas as pd
 from numpy.typing import NDArray
 
+from monitor.baselines.multivariate import domain_classifier_of, fit_multivariate, pca_of
 from monitor.baselines.reference_performance import held_out_origin, in_sample_origin, inflate
 from monitor.config import BaselineStoreConfig, ModelConfig
 from monitor.core.labels import canonical_labels
 from monitor.core.limits import MAX_ABS_VALUE, out_of_range
+from monitor.core.multivariate import DomainClassifier, PCAReconstruction
 from monitor.core.performance import compute_performance
 from monitor.core.reservoir import RowReservoir
 from monitor.core.sketch import NumericSketch, Sketch, ValueCounts, quantile_edges
@@ -47,6 +49,9 @@ class Baseline:
     # How reference_performance was obtained (monitor.baselines.reference_performance): held-out rows,
     # or the training data's inflated by a margin. None for baselines built before it was recorded.
     reference_origin: dict[str, Any] | None = None
+    # The fitted multivariate drift detectors (monitor.baselines.multivariate); None for baselines
+    # built without them, which give no multivariate result.
+    multivariate: dict[str, Any] | None = None
 
     @cached_property
     def id(self) -> str:
@@ -66,7 +71,17 @@ class Baseline:
         }
         if self.reference_origin is not None:  # absent from older baselines: their ids stay as they were
             content["reference_origin"] = self.reference_origin
+        if self.multivariate is not None:  # likewise
+            content["multivariate"] = self.multivariate
         return content
+
+    @cached_property
+    def pca(self) -> PCAReconstruction | None:
+        return pca_of(self.multivariate)
+
+    @cached_property
+    def domain_classifier(self) -> DomainClassifier | None:
+        return domain_classifier_of(self.multivariate)
 
     def to_state(self) -> dict[str, Any]:
         return {
@@ -89,6 +104,7 @@ class Baseline:
             reference_performance=state["reference_performance"],
             truncated_categories=tuple(state["truncated_categories"]),
             reference_origin=state.get("reference_origin"),
+            multivariate=state.get("multivariate"),
         )
 
 
@@ -239,6 +255,7 @@ def build_baseline(
         reference_performance=reference,
         truncated_categories=tuple(truncated),
         reference_origin=origin,
+        multivariate=fit_multivariate(sample, model, settings.seed),
     )
 
 
