@@ -211,6 +211,8 @@ class Monitor:
                 batch.score[rows],
                 keys_from_ids(batch.prediction_id[rows]),
             )
+            if window.reconstruction is not None:
+                window.reconstruction.update({name: column[rows] for name, column in batch.features.items()})
             early, answered_late = join.add(
                 batch.model_version,
                 start,
@@ -245,6 +247,7 @@ class Monitor:
                 cfg.window_sample,
                 cfg.performance.positive_label,
                 stream.baseline.id,
+                stream.baseline.pca,
             )
             stream.windows[start] = window
         return window

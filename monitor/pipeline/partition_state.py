@@ -25,7 +25,7 @@ from monitor.pipeline.legacy_state import restore_legacy
 from monitor.pipeline.windows import WindowState
 
 if TYPE_CHECKING:
-    from monitor.pipeline.monitor import Monitor
+    from monitor.pipeline.monitor import Monitor, VersionStream
 
 FORMAT = 3  # the meta blob's layout; schema 2's blobs carried no "format"
 WindowKey = tuple[str, str, int]  # model, version, window start (ms)
@@ -103,7 +103,7 @@ def restore(
     for key, blob in windows.items():
         stream = monitor.streams.get(key[:2])
         if stream is not None:
-            window = WindowState.from_state(orjson.loads(blob))
+            window = _window(stream, blob)
             stream.windows[key[2]] = window
             monitor.saved_windows[key] = window.fingerprint
     for model, join_state in state["joins"].items():
@@ -124,7 +124,16 @@ def refresh_peer(monitor: Monitor, meta: bytes, changed: Mapping[WindowKey, byte
     for key, blob in changed.items():
         owner = monitor.streams.get(key[:2])
         if owner is not None and key in present:
-            owner.windows[key[2]] = WindowState.from_state(orjson.loads(blob))
+            owner.windows[key[2]] = _window(owner, blob)
+
+
+def _window(stream: VersionStream, blob: bytes) -> WindowState:
+    """A stored window of `stream`. Its reconstruction errors are kept only when it was built on
+    the stream's baseline, whose PCA they were measured with (a window of a baseline swapped out
+    since has none after a restore: its PCA is not at hand)."""
+    state = orjson.loads(blob)
+    baseline = stream.baseline
+    return WindowState.from_state(state, baseline.pca if state.get("baseline_id") == baseline.id else None)
 
 
 def _load_common(monitor: Monitor, meta: bytes, where: str, legacy_join: bytes) -> dict[str, Any] | None:

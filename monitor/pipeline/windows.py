@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from monitor.core.multivariate import PCAReconstruction, ReconstructionWindow
 from monitor.core.performance import ClassificationPerformance, LabelDelayHistogram, RegressionPerformance
 from monitor.core.window_sketch import WindowSketch
 
@@ -80,6 +81,8 @@ class WindowState:
     # The baseline whose bins the sketches use: a window stays with it when another baseline is
     # swapped in while it is open, across restarts too ("" in states written before it was kept).
     baseline_id: str = ""
+    # The PCA reconstruction errors of the window's predictions (None: the baseline has no PCA).
+    reconstruction: ReconstructionWindow | None = None
 
     @classmethod
     def open(
@@ -92,10 +95,14 @@ class WindowState:
         sample: int,
         positive_label: str,
         baseline_id: str = "",
+        pca: PCAReconstruction | None = None,
     ) -> WindowState:
         sketch = template.empty_like(reservoir_size=max(sample, 1), seed=start)
         performance = new_performance(task, positive_label)
-        return cls(version, start, end, sketch, performance, baseline_id=baseline_id)
+        reconstruction = None if pca is None else pca.window()
+        return cls(
+            version, start, end, sketch, performance, baseline_id=baseline_id, reconstruction=reconstruction
+        )
 
     def merge(self, other: WindowState) -> WindowState:
         """The same window as seen by two partitions: a new state holding both."""
@@ -110,10 +117,15 @@ class WindowState:
             self.closed or other.closed,
             self.final and other.final,
             self.baseline_id,
+            _merge_reconstruction(self.reconstruction, other.reconstruction),
         )
 
     def copy(self) -> WindowState:
-        return WindowState.from_state(self.to_state())
+        return WindowState.from_state(self.to_state(), self.pca)
+
+    @property
+    def pca(self) -> PCAReconstruction | None:
+        return None if self.reconstruction is None else self.reconstruction.model
 
     @property
     def fingerprint(self) -> tuple[int, ...]:
@@ -142,10 +154,13 @@ class WindowState:
             "closed": self.closed,
             "final": self.final,
             "baseline_id": self.baseline_id,
+            **({} if self.reconstruction is None else {"reconstruction": self.reconstruction.to_state()}),
         }
 
     @classmethod
-    def from_state(cls, state: dict[str, Any]) -> WindowState:
+    def from_state(cls, state: dict[str, Any], pca: PCAReconstruction | None = None) -> WindowState:
+        """`pca`: the model the window's reconstruction errors are measured with (that of its
+        baseline); without it, or in a state written before them, the window has none."""
         kind = ClassificationPerformance if state["task"] == "classification" else RegressionPerformance
         return cls(
             version=state["version"],
@@ -158,4 +173,19 @@ class WindowState:
             closed=bool(state["closed"]),
             final=bool(state["final"]),
             baseline_id=str(state.get("baseline_id", "")),
+            reconstruction=_reconstruction(state.get("reconstruction"), pca),
         )
+
+
+def _reconstruction(
+    state: dict[str, Any] | None, pca: PCAReconstruction | None
+) -> ReconstructionWindow | None:
+    return None if state is None or pca is None else ReconstructionWindow.from_state(state, pca)
+
+
+def _merge_reconstruction(
+    a: ReconstructionWindow | None, b: ReconstructionWindow | None
+) -> ReconstructionWindow | None:
+    """Both partitions' errors; a partition without them (restored from a state written before
+    them, or from another baseline) makes the window's incomplete, so it has none."""
+    return None if a is None or b is None else a.merge(b)

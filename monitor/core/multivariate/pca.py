@@ -190,6 +190,8 @@ class PCAReconstruction:
 class ReconstructionWindow:
     """Mergeable sums of per-row reconstruction errors (float sums: exact up to rounding)."""
 
+    __fork_shared__ = ("model",)  # a pipeline savepoint copies the sums, never the fitted model
+
     def __init__(self, model: PCAReconstruction) -> None:
         self.model = model
         self.n = 0
@@ -221,7 +223,13 @@ class ReconstructionWindow:
         out = cls(model)
         out.n, out.total, out.total_squares = (
             int(state["n"]),
-            float(state["total"]),
-            float(state["total_squares"]),
+            _sum(state["total"]),
+            _sum(state["total_squares"]),
         )
         return out
+
+
+def _sum(value: float | None) -> float:
+    """A stored sum; JSON writers store an overflowed one (errors of values near the accepted
+    range's end, squared) as null, which stays what it was: infinite."""
+    return float("inf") if value is None else float(value)
