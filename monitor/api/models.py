@@ -49,6 +49,8 @@ def stream_state(
             amber.append("drifted: " + ", ".join(drift.drifted_features))
         if drift.prediction is not None and drift.prediction.drift_detected:
             amber.append("prediction drift")
+        if latest.multivariate is not None and latest.multivariate.drift_detected:
+            amber.append("multivariate drift")
         if latest.performance.degraded:
             red.append("performance below reference")
         if latest.concept_drift and not episode_open:
@@ -123,6 +125,7 @@ def _window_summary(result: WindowResult) -> dict[str, Any]:
         "dataset_drift": doc["drift"]["dataset_drift"],
         "drifted_features": doc["drift"]["drifted_features"],
         "performance_degraded": doc["performance"]["degraded"],
+        "multivariate_drift": None if doc["multivariate"] is None else doc["multivariate"]["drift_detected"],
     }
 
 

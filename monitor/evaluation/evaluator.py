@@ -29,6 +29,7 @@ from monitor.core.performance.degradation import shown_drop
 from monitor.errors import BaselineError
 from monitor.evaluation.concept import ConceptEvaluator
 from monitor.evaluation.drift import evaluate
+from monitor.evaluation.multivariate import evaluate_multivariate
 from monitor.evaluation.results import PerformanceReport, WindowResult
 from monitor.pipeline.monitor import Monitor
 from monitor.pipeline.windows import WindowState, ms_to_datetime
@@ -165,6 +166,7 @@ class Evaluator:
             label_delay=window.label_delay,
             evaluated_at=now,
             sample=window.sketch.reservoir,
+            multivariate=evaluate_multivariate(window, baseline),
         )
 
     def _performance(self, model: str, baseline: Baseline, window: WindowState) -> PerformanceReport:

@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from monitor.core.reservoir import RowReservoir
+from monitor.evaluation.multivariate import MultivariateReport
 
 
 @dataclass(frozen=True)
@@ -101,6 +102,8 @@ class WindowResult:
     # The window's bounded row sample (at most the model's `window_sample` rows, default 2000; a
     # private copy), kept for Evidently reports (monitor/api/reports.py). Not part of the JSON.
     sample: RowReservoir | None = field(default=None, repr=False, compare=False)
+    # Multivariate drift (monitor.evaluation.multivariate); None when the baseline has no detector.
+    multivariate: MultivariateReport | None = None
 
 
 class ResultSink(Protocol):

@@ -18,6 +18,7 @@ from monitor.core.performance import LabelDelayHistogram
 from monitor.evaluation.result_store import ResultStore
 from monitor.evaluation.results import WindowResult
 from monitor.pipeline.counters import Counters
+from monitor.sinks.multivariate_metrics import multivariate_metrics
 
 STREAM = ["model", "model_version"]
 FEATURE = [*STREAM, "feature"]
@@ -106,6 +107,7 @@ class DriftlineCollector(Collector):
         view = self.view()
         latest = [r for r in (self.results.latest(*s) for s in self.results.streams()) if r is not None]
         yield from self._drift(latest)
+        yield from multivariate_metrics(latest)
         yield from self._performance(view)
         yield from self._counters(view.counters)
         yield from self._evaluation_errors(view.evaluation_errors)

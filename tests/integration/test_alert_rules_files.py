@@ -28,6 +28,7 @@ MIRRORS = {
     "accuracy_drop": "DriftlineAccuracyDrop",
     "mae_increase": "DriftlineMaeIncrease",
     "concept_drift": "DriftlineConceptDrift",
+    "multivariate_drift": "DriftlineMultivariateDrift",
     "rejected_messages": "DriftlineRejectedMessages",
     "no_data": "DriftlineNoData",
 }
@@ -49,7 +50,7 @@ def run(*args: str) -> subprocess.CompletedProcess[str]:
 def test_promtool_checks_the_rules() -> None:
     done = run(tool("promtool"), "check", "rules", RULES.name)
     assert done.returncode == 0, done.stdout + done.stderr
-    assert "SUCCESS: 12 rules found" in done.stdout
+    assert "SUCCESS: 13 rules found" in done.stdout
 
 
 def test_promtool_unit_tests_of_the_rules_pass() -> None:
@@ -70,7 +71,10 @@ def _alerts() -> dict[str, dict]:
 
 
 def test_rules_use_only_metrics_the_service_exports() -> None:
-    exporter = (REPO / "monitor" / "sinks" / "prometheus.py").read_text()
+    exporter = "".join(
+        (REPO / "monitor" / "sinks" / name).read_text()
+        for name in ("prometheus.py", "multivariate_metrics.py")
+    )
     for name, rule in _alerts().items():
         for metric in set(re.findall(r"\bdriftline_[a-z_]+", rule["expr"])):
             base = metric.removesuffix("_total")
