@@ -7,7 +7,8 @@ and measure each reference row's squared reconstruction error ||x - x V Vᵀ||²
 the threshold are *out of fold* (5 folds: components fitted on the other four, errors measured on
 this one), because in-sample errors are lower than those of new rows from the same distribution,
 and with large windows that small bias alone would raise alarms. The reference is cut, in its
-order, into chunks of `chunk_size` rows; the threshold uses the mean and the spread of the chunk means.
+order, into chunks of `chunk_size` rows; the threshold uses the mean and the spread of the chunk means,
+never below the spread independent rows would give them (sd of the errors / sqrt(chunk_size)).
 
 Stream: `ReconstructionWindow` keeps the row count, the sum and the sum of squares of the per-row
 errors: mergeable sums.
@@ -118,6 +119,11 @@ class PCAReconstruction:
             mean, components = _components(x[~rows], variance_share)
             errors[rows] = _errors(x[rows], mean, components)
         chunk_means = errors[: n - n % chunk].reshape(-1, chunk).mean(axis=1)
+        # The spread of ~20 chunk means is a noisy estimate (more so for heavy-tailed errors): on its
+        # own it came out low enough on some references for 8 % of stationary windows to alarm.
+        # Independent rows give the same quantity from every row, so it is the floor; the chunks
+        # still widen the band when rows are autocorrelated.
+        chunk_std = max(float(chunk_means.std(ddof=1)), float(errors.std(ddof=1)) / float(np.sqrt(chunk)))
         mean, components = _components(x, variance_share)
         return cls(
             encoder,
@@ -125,7 +131,7 @@ class PCAReconstruction:
             components,
             float(errors.mean()),
             chunk,
-            float(chunk_means.std(ddof=1)),
+            chunk_std,
             n,
             k=k,
             min_relative_change=min_relative_change,
