@@ -10,12 +10,14 @@ from typing import Any
 
 import orjson
 import pytest
+from rich.console import Console
 
 from alerts.config import AlertsConfig
 from alerts.engine import AlertEngine
 from alerts.rules import observe
 from monitor.evaluation.result_json import window_document
 from monitor.evaluation.result_record import decode_result, encode_result
+from monitor.evaluation.result_view import multivariate_lines, window_detail
 from monitor.evaluation.results import WindowResult
 from monitor.sinks.elasticsearch.documents import results_actions
 from monitor.sinks.multivariate_metrics import multivariate_metrics
@@ -119,3 +121,15 @@ def test_the_alert_rule_observes_the_decision_and_the_engine_fires(
     active: list[dict[str, Any]] = engine.snapshot()["active"]
     assert [a["rule"] for a in active if a["rule"] == "multivariate_drift"] == ["multivariate_drift"]
     store.close()
+
+
+def test_driftline_show_has_a_line_per_detector(evaluated: list[WindowResult]) -> None:
+    quiet, drifted = churn(evaluated)[0], churn(evaluated)[-1]
+    (line,) = multivariate_lines(drifted)
+    assert line.startswith("multivariate drift (PCA reconstruction): [bold red]yes[/] (mean error ")
+    assert line.endswith(", 400 rows)")
+    assert multivariate_lines(quiet)[0].startswith("multivariate drift (PCA reconstruction): no")
+    assert multivariate_lines(replace(drifted, multivariate=None)) == []
+    console = Console(width=240, record=True)
+    console.print(window_detail(drifted))
+    assert "multivariate drift (PCA reconstruction): yes" in console.export_text()
