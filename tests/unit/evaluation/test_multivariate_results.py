@@ -37,9 +37,12 @@ def churn(evaluated: list[WindowResult]) -> list[WindowResult]:
     return [r for r in evaluated if r.model == "churn"]
 
 
-def test_every_window_has_a_pca_result_and_the_shifted_ones_drift(evaluated: list[WindowResult]) -> None:
+@pytest.mark.parametrize("model", ["churn", "price"])  # a classifier with scores and a regressor
+def test_every_window_has_a_pca_result_and_the_shifted_ones_drift(
+    evaluated: list[WindowResult], model: str
+) -> None:
     decisions = []
-    for result in churn(evaluated):
+    for result in [r for r in evaluated if r.model == model]:
         report = result.multivariate
         assert report is not None and report.pca is not None and report.domain_classifier is None
         assert report.pca.n_window == result.drift.n_rows == 400
