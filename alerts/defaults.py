@@ -32,6 +32,15 @@ DEFAULT_RULE_SPECS: list[dict[str, Any]] = [
         "summary": "{value:.0%} of the features of {model} v{model_version} drifted",
     },
     {
+        "name": "multivariate_drift",
+        "signal": "multivariate_drift",
+        "op": ">=",
+        "threshold": 1,
+        "severity": "warning",
+        "summary": "the features of {model} v{model_version} changed how they vary together "
+        "(multivariate drift)",
+    },
+    {
         "name": "missing_values",
         "signal": "missing_ratio",
         "op": ">",

@@ -80,6 +80,9 @@ def observe(rule: RuleConfig, result: WindowResult, min_pairs: int) -> list[Obse
                 values.append((q.column, float(ratio)))
     elif rule.signal == "drift_share":
         values.append(("", float(drift.drift_share)))
+    elif rule.signal == "multivariate_drift":
+        if result.multivariate is not None:  # none: the baseline has no multivariate detector
+            values.append(("", float(result.multivariate.drift_detected)))
     elif rule.signal == "performance_drop":
         drop = performance_drop(rule, result, min_pairs)
         if drop is not None:

@@ -100,6 +100,47 @@ class ConceptDriftConfig(Strict):
         return self
 
 
+class DomainClassifierConfig(Strict):
+    """The domain classifier (monitor.core.multivariate.domain_classifier): opt-in, since each
+    window's evaluation fits a few small tree ensembles on the window's and the reference's samples."""
+
+    enabled: bool = False
+    alpha: float = Field(default=0.01, gt=0, lt=1, description="permutation test level")
+    min_auc: float = Field(default=0.55, ge=0.5, lt=1, description="ROC AUC below which nothing is drift")
+    permutations: int = Field(default=500, ge=10)
+
+
+class MultivariateConfig(Strict):
+    """Multivariate drift (monitor.core.multivariate): changes in how features move together.
+
+    Fitted at baseline build and stored in the baseline, so a change here takes effect with the
+    next `driftline baseline build`."""
+
+    enabled: bool | None = Field(
+        default=None,
+        description="PCA reconstruction error per window; default: on when the model has at least two "
+        "numeric features (the linear structure PCA keeps needs two columns to exist)",
+    )
+    variance_share: float = Field(
+        default=0.65, gt=0, lt=1, description="reference variance the kept components explain"
+    )
+    chunk_size: int | None = Field(
+        default=None,
+        ge=10,
+        description="reference rows per chunk for the threshold (default n/20, at least 50)",
+    )
+    k: float = Field(
+        default=3.0, gt=0, description="band half-width in standard deviations of a window's mean error"
+    )
+    min_relative_change: float = Field(
+        default=0.02, ge=0, description="band half-width at least this share of the reference mean error"
+    )
+    domain_classifier: DomainClassifierConfig = Field(default_factory=DomainClassifierConfig)
+
+    def pca_enabled(self, n_numeric: int) -> bool:
+        return self.enabled if self.enabled is not None else n_numeric >= 2
+
+
 class ModelConfig(Strict):
     name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
     task: Literal["classification", "regression"]
@@ -126,6 +167,7 @@ class ModelConfig(Strict):
     drift: DriftThresholds = Field(default_factory=DriftThresholds)
     performance: PerformanceConfig = Field(default_factory=PerformanceConfig)
     concept_drift: ConceptDriftConfig = Field(default_factory=ConceptDriftConfig)
+    multivariate: MultivariateConfig = Field(default_factory=MultivariateConfig)
 
     @model_validator(mode="after")
     def _unique_features(self) -> ModelConfig:

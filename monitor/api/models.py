@@ -50,6 +50,8 @@ def stream_state(
             amber.append("drifted: " + ", ".join(drift.drifted_features))
         if drift.prediction is not None and drift.prediction.drift_detected:
             amber.append("prediction drift")
+        if latest.multivariate is not None and latest.multivariate.drift_detected:
+            amber.append("multivariate drift")
         if latest.performance.degraded:
             red.append("performance below reference")
         if latest.estimated is not None and latest.estimated.degraded:
@@ -127,6 +129,7 @@ def _window_summary(result: WindowResult) -> dict[str, Any]:
         "drifted_features": doc["drift"]["drifted_features"],
         "performance_degraded": doc["performance"]["degraded"],
         "estimated_degraded": None if doc["estimated"] is None else doc["estimated"]["degraded"],
+        "multivariate_drift": None if doc["multivariate"] is None else doc["multivariate"]["drift_detected"],
     }
 
 

@@ -20,11 +20,13 @@ import pandas as pd
 from numpy.typing import NDArray
 
 from monitor.baselines.estimator import fit_estimator
+from monitor.baselines.multivariate import domain_classifier_of, fit_multivariate, pca_of
 from monitor.baselines.reference_performance import held_out_origin, in_sample_origin, inflate
 from monitor.config import BaselineStoreConfig, ModelConfig
 from monitor.core.estimation.stored import Estimator, estimator_from_state
 from monitor.core.labels import canonical_labels
 from monitor.core.limits import MAX_ABS_VALUE, out_of_range
+from monitor.core.multivariate import DomainClassifier, PCAReconstruction
 from monitor.core.performance import compute_performance
 from monitor.core.reservoir import RowReservoir
 from monitor.core.sketch import NumericSketch, Sketch, ValueCounts, quantile_edges
@@ -53,6 +55,9 @@ class Baseline:
     # reference performance comes from; None when there is none (or the baseline predates it).
     estimator: dict[str, Any] | None = None
     estimator_note: str = ""  # what was fitted, or why nothing was (not part of the content)
+    # The fitted multivariate drift detectors (monitor.baselines.multivariate); None for baselines
+    # built without them, which give no multivariate result.
+    multivariate: dict[str, Any] | None = None
 
     @cached_property
     def id(self) -> str:
@@ -74,12 +79,22 @@ class Baseline:
             content["reference_origin"] = self.reference_origin
         if self.estimator is not None:  # likewise
             content["estimator"] = self.estimator
+        if self.multivariate is not None:  # likewise
+            content["multivariate"] = self.multivariate
         return content
 
     @cached_property
     def performance_estimator(self) -> Estimator | None:
         """The estimator windows accumulate for (None: windows carry no estimate)."""
         return None if self.estimator is None else estimator_from_state(self.estimator)
+
+    @cached_property
+    def pca(self) -> PCAReconstruction | None:
+        return pca_of(self.multivariate)
+
+    @cached_property
+    def domain_classifier(self) -> DomainClassifier | None:
+        return domain_classifier_of(self.multivariate)
 
     def to_state(self) -> dict[str, Any]:
         return {
@@ -103,6 +118,7 @@ class Baseline:
             truncated_categories=tuple(state["truncated_categories"]),
             reference_origin=state.get("reference_origin"),
             estimator=state.get("estimator"),
+            multivariate=state.get("multivariate"),
         )
 
 
@@ -258,6 +274,7 @@ def build_baseline(
         reference_origin=origin,
         estimator=fitted.state,
         estimator_note=fitted.reason,
+        multivariate=fit_multivariate(sample, model, settings.seed),
     )
 
 

@@ -95,6 +95,29 @@ def render_baseline(baseline: Baseline) -> Group:
     parts.append(Text(_estimator(baseline.estimator)))
     sample = profile.reservoir
     parts.append(Text(f"row sample: {len(sample):,} of {sample.n_seen:,} rows (seed {sample.seed})"))
+    parts += _multivariate(baseline)
     if baseline.truncated_categories:
         parts.append(Text(f"categories cut to the most frequent: {', '.join(baseline.truncated_categories)}"))
     return Group(*parts)
+
+
+def _multivariate(baseline: Baseline) -> list[Text]:
+    lines = []
+    pca = baseline.pca
+    if pca is not None:
+        lines.append(
+            Text(
+                f"multivariate drift: PCA reconstruction, {len(pca.components)} component(s) of "
+                f"{pca.encoder.width} encoded columns, reference mean error {pca.reference_mean_error:.4g} "
+                f"(chunks of {pca.chunk_size:,} rows, band ±{pca.k:g} sd)"
+            )
+        )
+    domain = baseline.domain_classifier
+    if domain is not None:
+        lines.append(
+            Text(
+                f"multivariate drift: domain classifier (alpha {domain.alpha:g}, ROC AUC at least "
+                f"{domain.min_auc:g}, {domain.permutations} permutations)"
+            )
+        )
+    return lines or [Text("multivariate drift: none in this baseline")]

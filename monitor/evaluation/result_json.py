@@ -12,6 +12,8 @@ from datetime import datetime
 from typing import Any
 
 from monitor.core.concept_episodes import Episode
+from monitor.core.multivariate import MultivariateDriftResult
+from monitor.evaluation.multivariate import MultivariateReport
 from monitor.evaluation.results import (
     DriftReport,
     EstimatedPerformance,
@@ -149,6 +151,34 @@ def window_document(result: WindowResult) -> dict[str, Any]:
         "concept_drift_at": _time(result.concept_drift_at),
         "expired_predictions": result.expired_predictions,
         "label_delay": None if delay is None else label_delay_document(delay),
+        "multivariate": multivariate_document(result.multivariate),
+    }
+
+
+def multivariate_document(report: MultivariateReport | None) -> dict[str, Any] | None:
+    if report is None:
+        return None
+    return {
+        "drift_detected": report.drift_detected,
+        "pca": multivariate_result_document(report.pca),
+        "domain_classifier": multivariate_result_document(report.domain_classifier),
+    }
+
+
+def multivariate_result_document(result: MultivariateDriftResult | None) -> dict[str, Any] | None:
+    """One detector's result: `value` is the mean reconstruction error or the ROC AUC, which must
+    stay within [lower, upper] (lower null: one-sided)."""
+    if result is None:
+        return None
+    return {
+        "method": result.method,
+        "value": _number(result.value),
+        "lower": _number(result.lower),
+        "upper": _number(result.upper),
+        "drift_detected": result.drift_detected,
+        "n_window": result.n_window,
+        "n_reference": result.n_reference,
+        "p_value": _number(result.p_value),
     }
 
 

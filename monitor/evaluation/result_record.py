@@ -31,9 +31,11 @@ from typing import Any
 import orjson
 
 from monitor.core.estimation import EstimateVsRealised, MetricEstimate
+from monitor.core.multivariate import MultivariateDriftResult
 from monitor.core.performance import LabelDelayHistogram
 from monitor.core.reservoir import RowReservoir
 from monitor.errors import DataError
+from monitor.evaluation.multivariate import MultivariateReport
 from monitor.evaluation.result_json import window_document
 from monitor.evaluation.results import (
     DriftReport,
@@ -219,6 +221,28 @@ def _window(doc: Mapping[str, Any], delay: LabelDelayHistogram | None) -> Window
         label_delay=delay,
         evaluated_at=_at(doc["evaluated_at"]),
         estimated=_estimated(doc.get("estimated")),  # absent from records written before estimates
+        multivariate=_multivariate(doc.get("multivariate")),  # absent from records written before it
+    )
+
+
+def _multivariate(doc: Mapping[str, Any] | None) -> MultivariateReport | None:
+    if doc is None:
+        return None
+    return MultivariateReport(_detector(doc["pca"]), _detector(doc["domain_classifier"]))
+
+
+def _detector(doc: Mapping[str, Any] | None) -> MultivariateDriftResult | None:
+    if doc is None:
+        return None
+    return MultivariateDriftResult(
+        method=doc["method"],
+        value=_float(doc["value"]),
+        lower=_optional(doc["lower"]),
+        upper=_float(doc["upper"]),
+        drift_detected=bool(doc["drift_detected"]),
+        n_window=int(doc["n_window"]),
+        n_reference=int(doc["n_reference"]),
+        p_value=_optional(doc["p_value"]),
     )
 
 

@@ -122,6 +122,7 @@ def window_detail(result: WindowResult) -> Group:
         f"share {drift.drift_share:.0%}, threshold {drift.drift_share_threshold:.0%})",
         f"concept drift: {_yes(result.concept_drift)}{at}",
     ]
+    lines += multivariate_lines(result)
     features = Table(title="drift and data quality per column", title_justify="left")
     for name in (
         "column", "kind", "method", "statistic", "threshold", "drifted", "p-value",
@@ -157,3 +158,26 @@ def window_detail(result: WindowResult) -> Group:
         metrics,
         *(Text(t) for t in tail),
     )
+
+
+def multivariate_lines(result: WindowResult) -> list[str]:
+    """One line per multivariate detector the window's baseline has (none: no line)."""
+    report = result.multivariate
+    if report is None:
+        return []
+    lines = []
+    if report.pca is not None:
+        pca = report.pca
+        lines.append(
+            f"multivariate drift (PCA reconstruction): {_yes(pca.drift_detected)} (mean error "
+            f"{_number(pca.value)}, band {_number(pca.lower)}–{_number(pca.upper)}, {pca.n_window:,} rows)"
+        )
+    if report.domain_classifier is not None:
+        domain = report.domain_classifier
+        lines.append(
+            f"multivariate drift (domain classifier): {_yes(domain.drift_detected)} (ROC AUC "
+            f"{_number(domain.value, 3)}, threshold {_number(domain.upper, 3)}, p-value "
+            f"{_number(domain.p_value, 3)}, {domain.n_window:,} window and {domain.n_reference:,} "
+            "reference rows)"
+        )
+    return lines

@@ -10,6 +10,7 @@ from typing import Any, Protocol
 
 from monitor.core.estimation import EstimateVsRealised, MetricEstimate
 from monitor.core.reservoir import RowReservoir
+from monitor.evaluation.multivariate import MultivariateReport
 
 
 @dataclass(frozen=True)
@@ -136,6 +137,8 @@ class WindowResult:
     sample: RowReservoir | None = field(default=None, repr=False, compare=False)
     # None when the baseline has no estimator (or the window was restored without its sums).
     estimated: EstimatedPerformance | None = None
+    # Multivariate drift (monitor.evaluation.multivariate); None when the baseline has no detector.
+    multivariate: MultivariateReport | None = None
 
 
 class ResultSink(Protocol):

@@ -128,12 +128,17 @@ def refresh_peer(monitor: Monitor, meta: bytes, changed: Mapping[WindowKey, byte
 
 
 def _window(stream: VersionStream, blob: bytes) -> WindowState:
-    """A stored window of `stream`, with its estimation sums if it was built on the stream's
-    baseline (one swapped out while the window was open is not at hand here: no estimate then)."""
+    """A stored window of `stream`, with its estimation sums and reconstruction errors if it was
+    built on the stream's baseline (one swapped out while the window was open is not at hand here:
+    no estimate and no multivariate result then)."""
     state = orjson.loads(blob)
     baseline = stream.baseline
     same = state.get("baseline_id", "") in ("", baseline.id)
-    return WindowState.from_state(state, baseline.performance_estimator if same else None)
+    return WindowState.from_state(
+        state,
+        baseline.performance_estimator if same else None,
+        baseline.pca if state.get("baseline_id") == baseline.id else None,
+    )
 
 
 def _load_common(monitor: Monitor, meta: bytes, where: str, legacy_join: bytes) -> dict[str, Any] | None:

@@ -10,6 +10,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from monitor.core.estimation.stored import Estimator, EstimatorWindow, window_from_state
+from monitor.core.multivariate import PCAReconstruction, ReconstructionWindow
 from monitor.core.performance import ClassificationPerformance, LabelDelayHistogram, RegressionPerformance
 from monitor.core.window_sketch import WindowSketch
 
@@ -84,6 +85,8 @@ class WindowState:
     # swapped in while it is open, across restarts too ("" in states written before it was kept).
     baseline_id: str = ""
     estimation: EstimatorWindow | None = None
+    # The PCA reconstruction errors of the window's predictions (None: the baseline has no PCA).
+    reconstruction: ReconstructionWindow | None = None
 
     @classmethod
     def open(
@@ -97,11 +100,22 @@ class WindowState:
         positive_label: str,
         baseline_id: str = "",
         estimator: Estimator | None = None,
+        pca: PCAReconstruction | None = None,
     ) -> WindowState:
         sketch = template.empty_like(reservoir_size=max(sample, 1), seed=start)
         performance = new_performance(task, positive_label)
         estimation = None if estimator is None else estimator.window()
-        return cls(version, start, end, sketch, performance, baseline_id=baseline_id, estimation=estimation)
+        reconstruction = None if pca is None else pca.window()
+        return cls(
+            version,
+            start,
+            end,
+            sketch,
+            performance,
+            baseline_id=baseline_id,
+            estimation=estimation,
+            reconstruction=reconstruction,
+        )
 
     def merge(self, other: WindowState) -> WindowState:
         """The same window as seen by two partitions: a new state holding both."""
@@ -117,14 +131,19 @@ class WindowState:
             self.final and other.final,
             self.baseline_id,
             _merged_estimation(self.estimation, other.estimation),
+            _merge_reconstruction(self.reconstruction, other.reconstruction),
         )
 
     def copy(self) -> WindowState:
-        return WindowState.from_state(self.to_state(), self.estimator)
+        return WindowState.from_state(self.to_state(), self.estimator, self.pca)
 
     @property
     def estimator(self) -> Estimator | None:
         return None if self.estimation is None else self.estimation.estimator
+
+    @property
+    def pca(self) -> PCAReconstruction | None:
+        return None if self.reconstruction is None else self.reconstruction.model
 
     @property
     def fingerprint(self) -> tuple[int, ...]:
@@ -154,12 +173,20 @@ class WindowState:
             "final": self.final,
             "baseline_id": self.baseline_id,
             "estimation": None if self.estimation is None else self.estimation.to_state(),
+            **({} if self.reconstruction is None else {"reconstruction": self.reconstruction.to_state()}),
         }
 
     @classmethod
-    def from_state(cls, state: dict[str, Any], estimator: Estimator | None = None) -> WindowState:
+    def from_state(
+        cls,
+        state: dict[str, Any],
+        estimator: Estimator | None = None,
+        pca: PCAReconstruction | None = None,
+    ) -> WindowState:
         """`estimator`: that of the window's baseline, which its estimation sums belong to (None:
-        the window is restored without them, and carries no estimate)."""
+        the window is restored without them, and carries no estimate). `pca`: the model the
+        window's reconstruction errors are measured with (that of its baseline); without it, or in
+        a state written before them, the window has none."""
         estimation = state.get("estimation")  # absent from states written before estimates
         kind = ClassificationPerformance if state["task"] == "classification" else RegressionPerformance
         return cls(
@@ -176,6 +203,7 @@ class WindowState:
             estimation=None
             if estimation is None or estimator is None
             else window_from_state(estimation, estimator),
+            reconstruction=_reconstruction(state.get("reconstruction"), pca),
         )
 
 
@@ -188,3 +216,17 @@ def _merged_estimation(a: EstimatorWindow | None, b: EstimatorWindow | None) -> 
     if a.estimator is not b.estimator and a.estimator.to_state() != b.estimator.to_state():
         return None
     return a.merge(b)  # type: ignore[arg-type]
+
+
+def _reconstruction(
+    state: dict[str, Any] | None, pca: PCAReconstruction | None
+) -> ReconstructionWindow | None:
+    return None if state is None or pca is None else ReconstructionWindow.from_state(state, pca)
+
+
+def _merge_reconstruction(
+    a: ReconstructionWindow | None, b: ReconstructionWindow | None
+) -> ReconstructionWindow | None:
+    """Both partitions' errors; a partition without them (restored from a state written before
+    them, or from another baseline) makes the window's incomplete, so it has none."""
+    return None if a is None or b is None else a.merge(b)

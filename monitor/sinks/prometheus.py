@@ -23,6 +23,7 @@ from monitor.core.performance import LabelDelayHistogram
 from monitor.evaluation.result_store import ResultStore
 from monitor.evaluation.results import FeatureDrift, WindowResult
 from monitor.pipeline.counters import Counters
+from monitor.sinks.multivariate_metrics import multivariate_metrics
 
 STREAM = ["model", "model_version"]
 FEATURE = [*STREAM, "feature"]
@@ -275,6 +276,7 @@ def window_families(result: WindowResult) -> Iterator[Metric]:
     """Every gauge one evaluated window sets, as the live exporter has them when it is the latest
     (drift, quality, performance, the concept-drift flag), for a per-window history."""
     yield from drift_families([result])
+    yield from multivariate_metrics([result])
     gauges = {key: _gauge(name, doc, [*STREAM, "window"]) for key, (name, doc) in PERFORMANCE.items()}
     pairs, degraded = _performance_gauges()
     _add_reference(gauges, result)
@@ -310,6 +312,7 @@ class DriftlineCollector(Collector):
         view = self.view()
         latest = [r for r in (self.results.latest(*s) for s in self.results.streams()) if r is not None]
         yield from drift_families(latest)
+        yield from multivariate_metrics(latest)
         yield from self._performance(view)
         yield from self._estimated(view)
         yield from self._counters(view.counters)

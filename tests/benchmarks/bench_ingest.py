@@ -9,8 +9,11 @@ outcome for every second prediction. Cases, timed in CPU seconds of this process
   orjson.loads loop     for m in messages: orjson.loads(m)        (parse only, discard)
   ingest                Service.handle(RawBatch) per batch: decode + validate + window
                         sketch update + join of outcomes + rejects/counters (no evaluation),
-                        on a fresh service each run (building it, and its baseline, is not timed)
-  ingest, scored        the same with the score and a target configured (score drift too)
+                        on a fresh service each run (building it, and its baseline, is not timed);
+                        the model's defaults: PCA multivariate drift on (20 numeric features)
+  ingest, multivariate off   the same with `multivariate: {enabled: false}`: the difference is what
+                        each window's PCA reconstruction sums cost per event
+  ingest, scored        the same as "ingest" with the score and a target configured (score drift too)
   ingest, scored + CBPE the same with the baseline's CBPE estimator kept, so every window also
                         sums calibrated probabilities: the difference from "ingest, scored" is
                         what estimating performance without labels costs per prediction
@@ -45,21 +48,23 @@ from monitor.service import Service
 from monitor.sinks.dead_letters import MemoryDeadLetters
 from tests.benchmarks.bench_decode import CATEGORICAL, MODEL, NUMERIC, make_messages
 
-CASES = {  # case -> (the model has a score and a target, the baseline keeps its CBPE estimator)
-    "ingest": (False, False),
-    "ingest, scored": (True, False),
-    "ingest, scored + CBPE": (True, True),
+CASES = {  # case -> (score and target configured, the baseline keeps its CBPE estimator, PCA on)
+    "ingest": (False, False, True),
+    "ingest, multivariate off": (False, False, False),
+    "ingest, scored": (True, False, True),
+    "ingest, scored + CBPE": (True, True, True),
 }
 
 
-def make_service(scored: bool = False, estimate: bool = False) -> Service:
+def make_service(scored: bool = False, estimate: bool = False, multivariate: bool = True) -> Service:
     """`scored`: the config names the score and a target (score drift, and what an estimator is
     fitted from); `estimate`: the baseline keeps the CBPE estimator that gives, so every window
-    also sums calibrated probabilities (monitor.core.estimation)."""
+    also sums calibrated probabilities (monitor.core.estimation); `multivariate`: the model's
+    default PCA multivariate drift stays on."""
     model = MODEL.model_dump(mode="json") | {"window": "1d", "outcome_ttl": "7d"}
     if scored:
         model |= {"score": "score", "target": "y"}
-    config = parse_config({"models": [model]})
+    config = parse_config({"models": [model | {"multivariate": {"enabled": multivariate}}]})
     rng = np.random.default_rng(0)
     reference = pd.DataFrame({n: rng.normal(50, 20, 50_000) for n in NUMERIC})
     for i, name in enumerate(CATEGORICAL):
@@ -133,8 +138,10 @@ def main() -> int:
     best = {"orjson.loads loop": float("inf")} | {case: float("inf") for case in CASES}
     for _ in range(args.repeats):
         best["orjson.loads loop"] = min(best["orjson.loads loop"], cpu_seconds(loads_loop))
-        for case, (scored, estimate) in CASES.items():
-            service = make_service(scored, estimate)  # not timed: building the baseline is not ingest
+        for case, (scored, estimate, multivariate) in CASES.items():
+            service = make_service(
+                scored, estimate, multivariate
+            )  # not timed: building the baseline is not ingest
             seconds = cpu_seconds(lambda s=service: ingest(s, predictions, outcomes, args.batch))
             best[case] = min(best[case], seconds)
 
@@ -149,11 +156,14 @@ def main() -> int:
         f"{events:,} events ({args.n:,} predictions with 25 features + {len(outcomes):,} outcomes), "
         f"batches of {args.batch:,}, best of {args.repeats}, CPU seconds"
     )
-    print(f"{'case':<24}{'seconds':>10}{'events/s':>14}{'vs loads':>10}")
+    print(f"{'case':<26}{'seconds':>10}{'events/s':>14}{'vs loads':>10}")
     for name, seconds in best.items():
         print(
-            f"{name:<24}{seconds:>10.3f}{rate[name]:>14,.0f}{rate[name] / rate['orjson.loads loop']:>10.2f}"
+            f"{name:<26}{seconds:>10.3f}{rate[name]:>14,.0f}{rate[name] / rate['orjson.loads loop']:>10.2f}"
         )
+    off = "ingest, multivariate off"
+    pca_us = (best["ingest"] - best[off]) / args.n * 1e6
+    print(f"PCA reconstruction sums: {pca_us:+.2f} us per prediction ({best['ingest'] / best[off] - 1:+.1%})")
     estimation = best["ingest, scored + CBPE"] - best["ingest, scored"]
     print(f"CBPE estimation sums: {estimation / len(predictions) * 1e6:.3f} CPU µs per prediction")
     state_small, state_large = window_state_bytes(small), window_state_bytes(large)
@@ -173,6 +183,7 @@ def main() -> int:
                 "cpu_seconds": best,
                 "events_per_s": rate,
                 "ratio_vs_loads": ratio,
+                "pca_us_per_prediction": pca_us,
                 "window_state_bytes": {"quarter": state_small, "full": state_large},
                 "pending_predictions": {"quarter": pending_small, "full": pending_large},
                 "targets": targets,

@@ -30,6 +30,7 @@ MIRRORS = {
     "estimated_accuracy_drop": "DriftlineEstimatedAccuracyDrop",
     "estimated_mae_increase": "DriftlineEstimatedMaeIncrease",
     "concept_drift": "DriftlineConceptDrift",
+    "multivariate_drift": "DriftlineMultivariateDrift",
     "rejected_messages": "DriftlineRejectedMessages",
     "no_data": "DriftlineNoData",
 }
@@ -51,7 +52,7 @@ def run(*args: str) -> subprocess.CompletedProcess[str]:
 def test_promtool_checks_the_rules() -> None:
     done = run(tool("promtool"), "check", "rules", RULES.name)
     assert done.returncode == 0, done.stdout + done.stderr
-    assert "SUCCESS: 14 rules found" in done.stdout
+    assert "SUCCESS: 15 rules found" in done.stdout
 
 
 def test_promtool_unit_tests_of_the_rules_pass() -> None:
@@ -72,7 +73,10 @@ def _alerts() -> dict[str, dict]:
 
 
 def test_rules_use_only_metrics_the_service_exports() -> None:
-    exporter = (REPO / "monitor" / "sinks" / "prometheus.py").read_text()
+    exporter = "".join(
+        (REPO / "monitor" / "sinks" / name).read_text()
+        for name in ("prometheus.py", "multivariate_metrics.py")
+    )
     for name, rule in _alerts().items():
         for metric in set(re.findall(r"\bdriftline_[a-z_]+", rule["expr"])):
             base = metric.removesuffix("_total")

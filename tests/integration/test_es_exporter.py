@@ -68,6 +68,11 @@ def test_window_and_feature_documents_arrive_with_their_ids_and_fields(
         assert summary["n_drifted"] == result.drift.n_drifted
         assert summary["dataset_drift"] is result.drift.dataset_drift
         assert summary["performance"]["n_pairs"] == result.performance.n_pairs
+        assert result.multivariate is not None and result.multivariate.pca is not None
+        pca = summary["multivariate"]["pca"]
+        assert pca["value"] == pytest.approx(result.multivariate.pca.value)
+        assert pca["drift_detected"] is result.multivariate.pca.drift_detected
+        assert summary["multivariate"]["drift_detected"] is result.multivariate.drift_detected
         x1 = features[f"m|1|{window}|feature|x1"]
         drift = result.drift.feature("x1")
         assert (x1["method"], x1["drift_detected"]) == (drift.method, drift.drift_detected)

@@ -57,6 +57,14 @@ def test_prometheus_scrapes_drift_performance_and_counters(prometheus_server) ->
         assert rejects[0]["value"][1] == "4"
         delays = prom.query('driftline_label_delay_seconds_count{model="m"}')
         assert delays[0]["value"][1] == "6000"
+        # Multivariate drift of the latest window, as the alert rule file reads it.
+        latest = service.results.latest("m", "1")
+        assert latest is not None and latest.multivariate is not None and latest.multivariate.pca is not None
+        error = prom.query('driftline_multivariate_drift_reconstruction_error{model="m",model_version="1"}')
+        assert float(error[0]["value"][1]) == pytest.approx(latest.multivariate.pca.value)
+        fired = prom.query("max by (model, model_version) (driftline_multivariate_drift_detected) >= 1")
+        assert latest.multivariate.drift_detected  # x1 moved 0.8 sd: off the reference's structure
+        assert [s["metric"] for s in fired] == [{"model": "m", "model_version": "1"}]
         # Labels stay bounded: no prediction ids anywhere.
         series = prom.api_get("series", **{"match[]": '{__name__=~"driftline_.*"}'})
         assert not any("prediction_id" in s for s in series)

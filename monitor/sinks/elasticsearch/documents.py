@@ -119,6 +119,7 @@ def summary_document(doc: Mapping[str, Any]) -> dict[str, Any]:
         "label_delay_count": None if delay is None else delay["count"],
         "label_delay_sum_seconds": None if delay is None else delay["sum_seconds"],
         "quality": _quality_summary(drift["quality"]),
+        "multivariate": doc["multivariate"],
     }
 
 

@@ -58,6 +58,19 @@ _COLUMN_DRIFT = {
     }
 }
 
+_MULTIVARIATE_DETECTOR = {
+    "properties": {
+        "method": KEYWORD,
+        "value": FLOAT,
+        "lower": FLOAT,
+        "upper": FLOAT,
+        "drift_detected": BOOLEAN,
+        "n_window": LONG,
+        "n_reference": LONG,
+        "p_value": FLOAT,
+    }
+}
+
 MAPPINGS: dict[str, dict[str, Any]] = {
     WINDOWS: {
         "dynamic": "strict",
@@ -103,6 +116,13 @@ MAPPINGS: dict[str, dict[str, Any]] = {
                     "max_out_of_range_ratio": FLOAT,
                     "max_unseen_ratio": FLOAT,
                     "columns_with_missing": KEYWORD,
+                }
+            },
+            "multivariate": {
+                "properties": {
+                    "drift_detected": BOOLEAN,
+                    "pca": _MULTIVARIATE_DETECTOR,
+                    "domain_classifier": _MULTIVARIATE_DETECTOR,
                 }
             },
         },

@@ -24,8 +24,20 @@ def test_dataset_drift_is_red_and_some_drifted_features_amber(day: Service) -> N
     drifted = latest(day, "churn")
     state, reasons = stream_state(drifted, [])
     assert state == "red" and reasons[0] == "dataset drift: 2 of 3 features drifted"
-    partial = replace(drifted, drift=replace(drifted.drift, dataset_drift=False, prediction=None))
+    partial = replace(
+        drifted, drift=replace(drifted.drift, dataset_drift=False, prediction=None), multivariate=None
+    )
     assert stream_state(partial, []) == ("amber", ["drifted: spend, plan"])
+
+
+def test_multivariate_drift_alone_is_amber(day: Service) -> None:
+    drifted, quiet = latest(day, "churn"), latest(day, "fraud")
+    assert drifted.multivariate is not None and drifted.multivariate.drift_detected  # spend moved 2 sd
+    assert quiet.multivariate is not None and not quiet.multivariate.drift_detected
+    assert stream_state(replace(quiet, multivariate=drifted.multivariate), []) == (
+        "amber",
+        ["multivariate drift"],
+    )
 
 
 def test_degraded_performance_and_concept_drift_are_red(day: Service) -> None:
