@@ -136,6 +136,6 @@ def test_errors_too_large_to_square_survive_a_checkpoint() -> None:
     window = only_window(monitor)
     assert window.reconstruction is not None and window.reconstruction.total_squares == np.inf
     blob = orjson.dumps(window.to_state(), option=orjson.OPT_SERIALIZE_NUMPY)
-    restored = WindowState.from_state(orjson.loads(blob), BASELINE.pca)
+    restored = WindowState.from_state(orjson.loads(blob), pca=BASELINE.pca)
     assert restored.reconstruction is not None and restored.reconstruction.n == 20
     assert restored.reconstruction.total_squares == np.inf
