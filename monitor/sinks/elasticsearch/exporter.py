@@ -38,7 +38,6 @@ from monitor.sinks.elasticsearch.delivery import Backoff, DeliveryStats, Deliver
 from monitor.sinks.elasticsearch.documents import event_action, results_actions
 from monitor.sinks.elasticsearch.templates import (
     delete_expired,
-    extend_existing_indices,
     install_ilm_policy,
     install_templates,
     policy_name,
@@ -155,8 +154,7 @@ class ElasticsearchExporter:
         if self.config.retention_days is not None and self.config.ilm:
             self.ilm_active = install_ilm_policy(self.es, self.prefix, self.config.retention_days)
             lifecycle = policy_name(self.prefix) if self.ilm_active else None
-        install_templates(self.es, self.prefix, lifecycle)
-        extend_existing_indices(self.es, self.prefix)
+        install_templates(self.es, self.prefix, lifecycle)  # and new fields to existing indices
         log.info("Elasticsearch index templates for %s-* installed at %s", self.prefix, self.config.url)
 
     def _maintain(self, now: datetime) -> None:

@@ -233,25 +233,6 @@ def _add_new_fields(es: Elasticsearch, pattern: str, kind: str) -> None:
         )
 
 
-def extend_existing_indices(es: Elasticsearch, prefix: str) -> None:
-    """Give indices an older driftline created the fields added since (today's daily index is
-    still written to, and its strict mapping would reject documents with a new field until the
-    next day's index). Mappings only grow: a field already mapped is left as it is."""
-    for kind in KINDS:
-        try:
-            es.indices.put_mapping(
-                index=f"{prefix}-{kind}-*", properties=MAPPINGS[kind]["properties"], allow_no_indices=True
-            )
-        except ApiError as err:
-            log.warning(
-                "could not add new fields to existing %s-%s-* indices (HTTP %s): documents with them "
-                "are rejected there until the next daily index",
-                prefix,
-                kind,
-                err.meta.status,
-            )
-
-
 def expired_indices(names: Iterable[str], prefix: str, now: datetime, retention_days: int) -> list[str]:
     """Our daily indices whose whole day lies more than `retention_days` before `now`.
     Names that do not end in a valid date are never touched."""
