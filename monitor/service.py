@@ -327,14 +327,16 @@ class Service:
                     monitor.close_ended(key, now_ms)
 
     def open_windows(self, model: str, version: str) -> list[dict[str, Any]]:
-        """The windows of a model version still open in some partition, merged: their range, the
-        rows so far, and when they close (event time: a prediction past `closes_at`; or on the
-        service's clock after evaluation.idle_close without predictions)."""
+        """The windows of a model version still open in some partition of this instance, merged:
+        their range, the rows so far, and when they close (event time: a prediction past
+        `closes_at`; or on the service's clock after evaluation.idle_close without predictions).
+        Other instances' partitions are not read here (their copies are refreshed by the
+        evaluation pass, not safely from a request thread): with several instances, the rows are
+        this instance's share."""
         lateness = self.evaluator.models[model].allowed_lateness
         found: dict[int, list[Any]] = {}
-        peers = self.peers()  # outside the lock, as evaluate reads them
         with self.lock:
-            for monitor in list(self.partitions.values()) + peers:
+            for monitor in self.partitions.values():
                 stream = monitor.streams.get((model, version))
                 for start, window in ({} if stream is None else stream.windows).items():
                     found.setdefault(start, []).append(window)
