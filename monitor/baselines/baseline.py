@@ -21,12 +21,14 @@ from numpy.typing import NDArray
 
 from monitor.baselines.estimator import fit_estimator
 from monitor.baselines.reference_performance import held_out_origin, in_sample_origin, inflate
+from monitor.baselines.segment_profiles import fit_segment_profiles
 from monitor.config import BaselineStoreConfig, ModelConfig
 from monitor.core.estimation.stored import Estimator, estimator_from_state
 from monitor.core.labels import canonical_labels
 from monitor.core.limits import MAX_ABS_VALUE, out_of_range
 from monitor.core.performance import compute_performance
 from monitor.core.reservoir import RowReservoir
+from monitor.core.segments import SegmentProfiles
 from monitor.core.sketch import NumericSketch, Sketch, ValueCounts, quantile_edges
 from monitor.core.stats.binning import DISCRETE_MAX_VALUES
 from monitor.core.window_sketch import WindowSketch
@@ -53,6 +55,9 @@ class Baseline:
     # reference performance comes from; None when there is none (or the baseline predates it).
     estimator: dict[str, Any] | None = None
     estimator_note: str = ""  # what was fitted, or why nothing was (not part of the content)
+    # The per-segment reference profiles' state (monitor.baselines.segment_profiles); None when the
+    # model has no segments configured (or the baseline predates them).
+    segments: dict[str, Any] | None = None
 
     @cached_property
     def id(self) -> str:
@@ -74,12 +79,19 @@ class Baseline:
             content["reference_origin"] = self.reference_origin
         if self.estimator is not None:  # likewise
             content["estimator"] = self.estimator
+        if self.segments is not None:  # likewise
+            content["segments"] = self.segments
         return content
 
     @cached_property
     def performance_estimator(self) -> Estimator | None:
         """The estimator windows accumulate for (None: windows carry no estimate)."""
         return None if self.estimator is None else estimator_from_state(self.estimator)
+
+    @cached_property
+    def segment_profiles(self) -> SegmentProfiles | None:
+        """The reference per segment (None: windows keep no segment profiles)."""
+        return None if self.segments is None else SegmentProfiles.from_state(self.segments)
 
     def to_state(self) -> dict[str, Any]:
         return {
@@ -103,6 +115,7 @@ class Baseline:
             truncated_categories=tuple(state["truncated_categories"]),
             reference_origin=state.get("reference_origin"),
             estimator=state.get("estimator"),
+            segments=state.get("segments"),
         )
 
 
@@ -258,6 +271,7 @@ def build_baseline(
         reference_origin=origin,
         estimator=fitted.state,
         estimator_note=fitted.reason,
+        segments=fit_segment_profiles(frame, sample, model, settings),
     )
 
 
