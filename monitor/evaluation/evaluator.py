@@ -31,6 +31,7 @@ from monitor.evaluation.concept import ConceptEvaluator
 from monitor.evaluation.drift import evaluate
 from monitor.evaluation.estimated import estimated_performance
 from monitor.evaluation.results import PerformanceReport, WindowResult
+from monitor.evaluation.segment_drift import segment_drift_report
 from monitor.pipeline.monitor import Monitor
 from monitor.pipeline.windows import WindowState, ms_to_datetime
 
@@ -168,6 +169,7 @@ class Evaluator:
             evaluated_at=now,
             sample=window.sketch.reservoir,
             estimated=estimated_performance(window, baseline, cfg, performance),
+            segments=segment_drift_report(window, baseline, cfg),
         )
 
     def _performance(self, model: str, baseline: Baseline, window: WindowState) -> PerformanceReport:

@@ -33,6 +33,7 @@ import orjson
 from monitor.core.estimation import EstimateVsRealised, MetricEstimate
 from monitor.core.performance import LabelDelayHistogram
 from monitor.core.reservoir import RowReservoir
+from monitor.core.segments import SegmentFeatureTest
 from monitor.errors import DataError
 from monitor.evaluation.result_json import window_document
 from monitor.evaluation.results import (
@@ -41,6 +42,7 @@ from monitor.evaluation.results import (
     FeatureDrift,
     FeatureQuality,
     PerformanceReport,
+    SegmentDriftReport,
     WindowResult,
 )
 
@@ -219,6 +221,31 @@ def _window(doc: Mapping[str, Any], delay: LabelDelayHistogram | None) -> Window
         label_delay=delay,
         evaluated_at=_at(doc["evaluated_at"]),
         estimated=_estimated(doc.get("estimated")),  # absent from records written before estimates
+        segments=_segments(doc.get("segments")),  # likewise before segments
+    )
+
+
+def _segments(doc: Mapping[str, Any] | None) -> SegmentDriftReport | None:
+    if doc is None:
+        return None
+    return SegmentDriftReport(
+        method=str(doc["method"]),
+        alpha=_float(doc["alpha"]),
+        n_tests=int(doc["n_tests"]),
+        segments=tuple(str(s) for s in doc["segments"]),
+        drifted=tuple(
+            SegmentFeatureTest(
+                str(t["segment"]),
+                str(t["feature"]),
+                _optional(t["statistic"]),
+                _optional(t["p_value"]),
+                _optional(t["adjusted_p_value"]),
+                True,
+                int(t["n_reference"]),
+                int(t["n_window"]),
+            )
+            for t in doc["drifted"]
+        ),
     )
 
 

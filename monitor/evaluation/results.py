@@ -10,6 +10,7 @@ from typing import Any, Protocol
 
 from monitor.core.estimation import EstimateVsRealised, MetricEstimate
 from monitor.core.reservoir import RowReservoir
+from monitor.core.segments import SegmentFeatureTest
 
 
 @dataclass(frozen=True)
@@ -114,6 +115,22 @@ class EstimatedPerformance:
 
 
 @dataclass(frozen=True)
+class SegmentDriftReport:
+    """Drift per segment and feature (monitor.core.segments), decided under one multiple-testing
+    control (`method` at `alpha`) over the `n_tests` pairs with enough rows to test: the pairs that
+    drifted, each with its p-value, adjusted p-value and row counts."""
+
+    method: str
+    alpha: float
+    n_tests: int
+    segments: tuple[str, ...]  # every segment of the baseline, its "other" bucket last
+    drifted: tuple[SegmentFeatureTest, ...]
+
+    def drifted_features(self, segment: str) -> int:
+        return sum(1 for t in self.drifted if t.segment == segment)
+
+
+@dataclass(frozen=True)
 class WindowResult:
     """Everything known about one window at one evaluation. A window is evaluated when it
     closes and again whenever late outcomes change its performance; `final` marks the last
@@ -136,6 +153,8 @@ class WindowResult:
     sample: RowReservoir | None = field(default=None, repr=False, compare=False)
     # None when the baseline has no estimator (or the window was restored without its sums).
     estimated: EstimatedPerformance | None = None
+    # None when the model has no segments configured (or the window keeps no segment profiles).
+    segments: SegmentDriftReport | None = None
 
 
 class ResultSink(Protocol):

@@ -211,6 +211,8 @@ class Monitor:
             window.sketch.update(features, prediction, score, keys_from_ids(batch.prediction_id[rows]))
             if window.estimation is not None:
                 add_rows(window.estimation, features, prediction, score)
+            if window.segments is not None:
+                window.segments.update(features, batch.segment[rows])
             early, answered_late = join.add(
                 batch.model_version,
                 start,
@@ -246,6 +248,7 @@ class Monitor:
                 cfg.performance.positive_label,
                 stream.baseline.id,
                 stream.baseline.performance_estimator,
+                stream.baseline.segment_profiles,
             )
             stream.windows[start] = window
         return window

@@ -11,6 +11,7 @@ from numpy.typing import NDArray
 
 from monitor.core.estimation.stored import Estimator, EstimatorWindow, window_from_state
 from monitor.core.performance import ClassificationPerformance, LabelDelayHistogram, RegressionPerformance
+from monitor.core.segments import SegmentProfiles
 from monitor.core.window_sketch import WindowSketch
 
 
@@ -69,7 +70,8 @@ class WindowState:
     """One window: the drift sketch of its predictions, the performance of those of its
     predictions whose outcomes have arrived (possibly long after the window closed), and the sums
     that estimate its performance without outcomes (`estimation`: None when the baseline has no
-    estimator, monitor.core.estimation)."""
+    estimator, monitor.core.estimation), and its rows' sketches per segment (`segments`: None when
+    the baseline has no segment profiles, monitor.core.segments)."""
 
     version: str
     start: int
@@ -84,6 +86,7 @@ class WindowState:
     # swapped in while it is open, across restarts too ("" in states written before it was kept).
     baseline_id: str = ""
     estimation: EstimatorWindow | None = None
+    segments: SegmentProfiles | None = None
 
     @classmethod
     def open(
@@ -97,11 +100,22 @@ class WindowState:
         positive_label: str,
         baseline_id: str = "",
         estimator: Estimator | None = None,
+        segment_profiles: SegmentProfiles | None = None,
     ) -> WindowState:
         sketch = template.empty_like(reservoir_size=max(sample, 1), seed=start)
         performance = new_performance(task, positive_label)
         estimation = None if estimator is None else estimator.window()
-        return cls(version, start, end, sketch, performance, baseline_id=baseline_id, estimation=estimation)
+        segments = None if segment_profiles is None else segment_profiles.window()
+        return cls(
+            version,
+            start,
+            end,
+            sketch,
+            performance,
+            baseline_id=baseline_id,
+            estimation=estimation,
+            segments=segments,
+        )
 
     def merge(self, other: WindowState) -> WindowState:
         """The same window as seen by two partitions: a new state holding both."""
@@ -117,6 +131,7 @@ class WindowState:
             self.final and other.final,
             self.baseline_id,
             _merged_estimation(self.estimation, other.estimation),
+            _merged_segments(self.segments, other.segments),
         )
 
     def copy(self) -> WindowState:
@@ -154,6 +169,7 @@ class WindowState:
             "final": self.final,
             "baseline_id": self.baseline_id,
             "estimation": None if self.estimation is None else self.estimation.to_state(),
+            "segments": None if self.segments is None else self.segments.to_state(),
         }
 
     @classmethod
@@ -161,6 +177,7 @@ class WindowState:
         """`estimator`: that of the window's baseline, which its estimation sums belong to (None:
         the window is restored without them, and carries no estimate)."""
         estimation = state.get("estimation")  # absent from states written before estimates
+        segments = state.get("segments")  # likewise before segments
         kind = ClassificationPerformance if state["task"] == "classification" else RegressionPerformance
         return cls(
             version=state["version"],
@@ -176,6 +193,7 @@ class WindowState:
             estimation=None
             if estimation is None or estimator is None
             else window_from_state(estimation, estimator),
+            segments=None if segments is None else SegmentProfiles.from_state(segments),
         )
 
 
@@ -188,3 +206,11 @@ def _merged_estimation(a: EstimatorWindow | None, b: EstimatorWindow | None) -> 
     if a.estimator is not b.estimator and a.estimator.to_state() != b.estimator.to_state():
         return None
     return a.merge(b)  # type: ignore[arg-type]
+
+
+def _merged_segments(a: SegmentProfiles | None, b: SegmentProfiles | None) -> SegmentProfiles | None:
+    """The segment profiles of two partitions' shares of a window; None unless both have them, on
+    the same segments (shares of a window open across a baseline swap may differ)."""
+    if a is None or b is None or a.segment_map.labels != b.segment_map.labels:
+        return None
+    return a.merge(b)
