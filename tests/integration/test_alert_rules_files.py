@@ -29,6 +29,7 @@ MIRRORS = {
     "mae_increase": "DriftlineMaeIncrease",
     "estimated_accuracy_drop": "DriftlineEstimatedAccuracyDrop",
     "estimated_mae_increase": "DriftlineEstimatedMaeIncrease",
+    "segment_drift": "DriftlineSegmentDrift",
     "concept_drift": "DriftlineConceptDrift",
     "rejected_messages": "DriftlineRejectedMessages",
     "no_data": "DriftlineNoData",
@@ -51,7 +52,7 @@ def run(*args: str) -> subprocess.CompletedProcess[str]:
 def test_promtool_checks_the_rules() -> None:
     done = run(tool("promtool"), "check", "rules", RULES.name)
     assert done.returncode == 0, done.stdout + done.stderr
-    assert "SUCCESS: 14 rules found" in done.stdout
+    assert "SUCCESS: 15 rules found" in done.stdout
 
 
 def test_promtool_unit_tests_of_the_rules_pass() -> None:
@@ -72,7 +73,7 @@ def _alerts() -> dict[str, dict]:
 
 
 def test_rules_use_only_metrics_the_service_exports() -> None:
-    exporter = (REPO / "monitor" / "sinks" / "prometheus.py").read_text()
+    exporter = "".join(p.read_text() for p in (REPO / "monitor" / "sinks").glob("prometheus*.py"))
     for name, rule in _alerts().items():
         for metric in set(re.findall(r"\bdriftline_[a-z_]+", rule["expr"])):
             base = metric.removesuffix("_total")
