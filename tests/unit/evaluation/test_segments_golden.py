@@ -6,6 +6,8 @@ windows evaluated by its evaluator), issue 15 (c).
   of the feature stays silent (its normed Wasserstein distance is about 0.05, half the threshold).
   The live stream also sends segments the reference never had and rows with no segment: they go
   to the "other" bucket, so the Prometheus label takes at most max_segments + 1 values.
+  The result reaches the API's window document, the stored record, Prometheus and the
+  Elasticsearch window document.
 - A stationary stream of 50 segments x 20 features over many windows: the share of windows with
   any segment alarm stays at the configured alpha or below, while a test at alpha per pair
   without the control would alarm in nearly every window.
@@ -23,6 +25,8 @@ from monitor.evaluation.results import WindowResult
 from monitor.pipeline.raw_batch import RawBatch
 from monitor.service import Service
 from monitor.sinks.dead_letters import MemoryDeadLetters
+from monitor.sinks.elasticsearch.documents import window_actions
+from monitor.sinks.elasticsearch.templates import MAPPINGS
 from monitor.sinks.prometheus_segments import segment_families
 from tests.unit import segments_world as world
 
@@ -82,6 +86,14 @@ def test_drift_in_one_segment_flags_that_pair_alone_while_the_global_view_stays_
         assert len(by_segment) == 8 + 1 and by_segment.pop("s03") == 1
         assert set(by_segment.values()) == {0}
         assert [s.value for s in tests.samples] == [45]
+
+        # Elasticsearch: the window's summary document, every field in the strict mapping.
+        (summary,) = [a.source for a in window_actions(result, "driftline") if "-windows-" in a.index]
+        segments = summary["segments"]
+        assert segments["drifted_segments"] == ["s03"] and segments["n_drifted"] == 1
+        mapping = MAPPINGS["windows"]["properties"]["segments"]["properties"]
+        assert set(segments) <= set(mapping)
+        assert set(segments["drifted"][0]) <= set(mapping["drifted"]["properties"])
 
 
 SEGMENTS, FEATURES, WINDOWS, ROWS = 50, 20, 40, 6000
