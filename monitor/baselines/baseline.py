@@ -271,7 +271,7 @@ def build_baseline(
         reference_origin=origin,
         estimator=fitted.state,
         estimator_note=fitted.reason,
-        segments=fit_segment_profiles(frame, sample, model, settings),
+        segments=fit_segment_profiles(frame, sample, model),
     )
 
 
