@@ -19,10 +19,12 @@ import numpy as np
 import pandas as pd
 from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
+from rich.console import Console
 
 from monitor.core.segments import OTHER, segment_tests
 from monitor.evaluation.result_json import window_document
 from monitor.evaluation.result_record import decode_result, encode_result
+from monitor.evaluation.result_view import window_detail
 from monitor.evaluation.results import WindowResult
 from monitor.pipeline.raw_batch import RawBatch
 from monitor.service import Service
@@ -92,6 +94,12 @@ def test_drift_in_one_segment_flags_that_pair_alone_while_the_global_view_stays_
         document = window_document(result)["segments"]
         assert document["n_tests"] == 45 and [d["segment"] for d in document["drifted"]] == ["s03"]
         assert decode_result(encode_result(result)).segments == report
+        # `driftline show`: the verdict and the drifted pair.
+        console = Console(width=200, record=True)
+        console.print(window_detail(result))
+        shown = console.export_text()
+        assert "drift per segment: 1 of 45 (segment, feature) pairs drifted over 9 segments" in shown
+        assert [line.split()[1:4:2] for line in shown.splitlines() if " s03 " in line] == [["s03", "f01"]]
 
         # Prometheus: one series per kept segment and "other", however many segments came live.
         drifted, tests = segment_families([result])
