@@ -95,6 +95,8 @@ def baseline_build(
         model_cfg = cfg.model(model)
         columns = [f.name for f in model_cfg.features]
         columns += [c for c in (model_cfg.prediction, model_cfg.score, model_cfg.target) if c]
+        if model_cfg.segments is not None:
+            columns.append(model_cfg.segments.column)
         frame = _read(data, columns)
         held_out = None
         if performance_data is not None:
@@ -133,6 +135,12 @@ def baseline_build(
         if baseline.estimator is not None
         else f"[yellow]no performance estimate without labels[/]: {note}"
     )
+    segments = baseline.segment_profiles
+    if segments is not None:
+        console.print(
+            f"drift per segment: {len(segments.segment_map.segments)} segments kept, the rest as "
+            f"{segments.segment_map.labels[-1]}"
+        )
     console.print(
         f"baseline [bold]{baseline.id}[/] for {model} v{version}: {baseline.n_rows:,} rows → {path}"
     )
