@@ -14,7 +14,7 @@ from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeR
 
 from alerts.cli import alerts_app
 from monitor.baselines.baseline import build_baseline
-from monitor.baselines.reference_data import read_reference
+from monitor.baselines.reference_data import read_reference, reference_columns
 from monitor.baselines.reference_performance import IN_SAMPLE_INFLATED, IN_SAMPLE_WARNING
 from monitor.baselines.store import BaselineStore
 from monitor.baselines.view import render_baseline
@@ -93,11 +93,7 @@ def baseline_build(
     try:
         cfg = load_config(config)
         model_cfg = cfg.model(model)
-        columns = [f.name for f in model_cfg.features]
-        columns += [c for c in (model_cfg.prediction, model_cfg.score, model_cfg.target) if c]
-        if model_cfg.segments is not None:
-            columns.append(model_cfg.segments.column)
-        frame = _read(data, columns)
+        frame = _read(data, reference_columns(model_cfg))
         held_out = None
         if performance_data is not None:
             wanted = [c for c in (model_cfg.prediction, model_cfg.score, model_cfg.target) if c]

@@ -5,12 +5,14 @@ clear error."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
 from monitor.baselines.baseline import Baseline, build_baseline
+from monitor.baselines.reference_data import read_reference, reference_columns
 from monitor.config import ModelConfig, parse_config
 from monitor.core.segments import OTHER
 from monitor.errors import ConfigError, DataError
@@ -84,3 +86,13 @@ def test_segment_settings_are_checked() -> None:
         _model({"column": "region", "method": "bonferroni"})
     with pytest.raises(ConfigError, match="max_segments"):
         _model({"column": "region", "max_segments": 0})
+
+
+def test_the_reference_file_is_read_with_its_segment_column(tmp_path: Path) -> None:
+    # What `baseline build` and the upload endpoint read: the segment column too, no others.
+    path = tmp_path / "train.csv"
+    _frame(200).assign(extra=1).to_csv(path, index=False)
+    model, _ = _model({"column": "region"})
+    read = read_reference(path, reference_columns(model))
+    assert set(read.columns) == {"age", "plan", "prediction", "region"}
+    assert _build({"column": "region"}, read).segment_profiles is not None
