@@ -153,7 +153,7 @@ def _read_jsonl(path: Path, config: DriftlineConfig, progress: Progress) -> Json
 
 
 def _segment_column(frame: pd.DataFrame, model: ModelConfig, options: ColumnOptions) -> str | None:
-    """Each row's segment: the `segment` column (--segment), else the model's configured segment
+    """Each row's segment: the `segment` column, else the model's configured segment
     column, as its reference file has it (None: the rows carry none)."""
     for name in (options.segment, None if model.segments is None else model.segments.column):
         if name is not None and name in frame.columns:
