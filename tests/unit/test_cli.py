@@ -192,3 +192,5 @@ def test_build_fits_segment_profiles_on_the_configured_column_and_refuses_a_file
     built = runner.invoke(app, args)
     assert built.exit_code == 0, built.output
     assert "drift per segment: 2 segments kept, the rest as __other__" in flat(built.output)
+    shown = runner.invoke(app, ["baseline", "show", "-c", str(config), "-m", "churn"])
+    assert "drift per segment over 2 segments and the rest: eu, us" in flat(shown.output)
