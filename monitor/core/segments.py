@@ -139,6 +139,17 @@ class SegmentProfiles:
             },
         )
 
+    def copy(self) -> SegmentProfiles:
+        """A copy sharing nothing that `update` changes in place (counts, sums, unseen keys), and
+        all the rest (edges, keys, the map). What a savepoint forks before each group of a batch:
+        a generic deep copy of (max_segments + 1) x features sketches cost ~10 ms a group."""
+        return SegmentProfiles(
+            self.segment_map,
+            {s: {n: _copy(sk) for n, sk in f.items()} for s, f in self.sketches.items()},
+        )
+
+    __fork__ = copy  # monitor.pipeline.savepoint
+
     def rows(self, segment: str, feature: str) -> int:
         sketch = self.sketches[segment][feature]
         return sketch.n_present
@@ -172,6 +183,18 @@ class SegmentProfiles:
 
         sketches = {s: {n: restore(n, sk) for n, sk in f.items()} for s, f in state["sketches"].items()}
         return cls(segment_map, sketches)
+
+
+def _copy(sketch: Any) -> Any:
+    copied = object.__new__(type(sketch))
+    copied.__dict__.update(sketch.__dict__)
+    copied.counts = sketch.counts.copy()
+    if isinstance(sketch, NumericSketch):
+        copied.sums = sketch.sums.copy()  # moments are replaced on update, never changed in place
+        copied.values = None if sketch.values is None else _copy(sketch.values)
+    else:
+        copied.unseen = dict(sketch.unseen)
+    return copied
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ import orjson
 from monitor.evaluation.results import WindowResult
 from monitor.pipeline.partition_state import partition_delta
 from monitor.pipeline.raw_batch import RawBatch
+from monitor.pipeline.savepoint import fork
 from monitor.pipeline.windows import WindowState
 from monitor.service import Service
 from monitor.sinks.dead_letters import MemoryDeadLetters
@@ -112,3 +113,19 @@ def test_a_model_without_segments_keeps_and_reports_none() -> None:
     assert window(svc).segments is None
     (result,) = svc.evaluate(flush=True)
     assert result.segments is None
+
+
+def test_a_savepoint_fork_of_the_profiles_shares_nothing_an_update_changes() -> None:
+    svc = service()
+    svc.handle(RawBatch(predictions=hour_messages(0, 600)))
+    profiles = window(svc).segments
+    assert profiles is not None
+    before = orjson.dumps(profiles.to_state(), option=orjson.OPT_SERIALIZE_NUMPY)
+    forked = fork(profiles)
+    rng = np.random.default_rng(9)
+    frame = world.rows(400, rng, 3, 6, shift=("s00", "f00", 3.0))
+    frame.loc[frame.index[:5], "c"] = "never-seen"  # unseen categories: the dict changes too
+    forked.update(frame, frame["region"].to_numpy(dtype=object))
+    assert orjson.dumps(profiles.to_state(), option=orjson.OPT_SERIALIZE_NUMPY) == before
+    grown = forked.rows("s00", "f00") - profiles.rows("s00", "f00")
+    assert grown == (frame["region"] == "s00").sum()
