@@ -115,6 +115,14 @@ DEFAULT_RULE_SPECS: list[dict[str, Any]] = [
         "(no outcomes needed)",
     },
     {
+        "name": "segment_drift",
+        "signal": "segment_drift",
+        "op": ">=",
+        "threshold": 1,
+        "severity": "warning",
+        "summary": "{value:.0f} feature(s) of {model} v{model_version} drifted within segment {segment}",
+    },
+    {
         "name": "concept_drift",
         "signal": "concept_drift",
         "op": ">=",

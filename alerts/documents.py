@@ -53,7 +53,12 @@ def summary(rule: RuleConfig, key: AlertKey, value: float | None) -> str:
     template = rule.summary or "{rule} on {model} v{model_version} {feature}: value {value}"
     try:
         return template.format(
-            rule=rule.name, model=key.model, model_version=key.model_version, feature=key.subject, value=value
+            rule=rule.name,
+            model=key.model,
+            model_version=key.model_version,
+            feature=key.subject,
+            segment=key.subject,
+            value=value,
         ).strip()
     except (KeyError, ValueError, TypeError, IndexError):
         return f"{rule.name} on {key.model} v{key.model_version} {key.subject}: value {value}".strip()

@@ -83,6 +83,11 @@ def slack_text(doc: dict[str, Any]) -> str:
     )
 
 
+def _subject_label(doc: dict[str, Any]) -> str:
+    """What an alert's subject is: a segment for segment drift, else a feature."""
+    return "segment" if doc.get("signal") == "segment_drift" else "feature"
+
+
 def alertmanager_alert(doc: dict[str, Any], now: datetime) -> dict[str, Any]:
     labels = {
         "alertname": doc["alertname"],
@@ -90,7 +95,7 @@ def alertmanager_alert(doc: dict[str, Any], now: datetime) -> dict[str, Any]:
         "model": doc["model"],
         "model_version": doc["model_version"],
         "source": "driftline",
-        **({"feature": doc["subject"]} if doc.get("subject") else {}),
+        **({_subject_label(doc): doc["subject"]} if doc.get("subject") else {}),
         **doc.get("labels", {}),
     }
     if doc["status"] == "resolved":

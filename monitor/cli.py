@@ -14,7 +14,7 @@ from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeR
 
 from alerts.cli import alerts_app
 from monitor.baselines.baseline import build_baseline
-from monitor.baselines.reference_data import read_reference
+from monitor.baselines.reference_data import read_reference, reference_columns
 from monitor.baselines.reference_performance import IN_SAMPLE_INFLATED, IN_SAMPLE_WARNING
 from monitor.baselines.store import BaselineStore
 from monitor.baselines.view import render_baseline
@@ -93,9 +93,7 @@ def baseline_build(
     try:
         cfg = load_config(config)
         model_cfg = cfg.model(model)
-        columns = [f.name for f in model_cfg.features]
-        columns += [c for c in (model_cfg.prediction, model_cfg.score, model_cfg.target) if c]
-        frame = _read(data, columns)
+        frame = _read(data, reference_columns(model_cfg))
         held_out = None
         if performance_data is not None:
             wanted = [c for c in (model_cfg.prediction, model_cfg.score, model_cfg.target) if c]
@@ -133,6 +131,12 @@ def baseline_build(
         if baseline.estimator is not None
         else f"[yellow]no performance estimate without labels[/]: {note}"
     )
+    segments = baseline.segment_profiles
+    if segments is not None:
+        console.print(
+            f"drift per segment: {len(segments.segment_map.segments)} segments kept, the rest as "
+            f"{segments.segment_map.labels[-1]}"
+        )
     console.print(
         f"baseline [bold]{baseline.id}[/] for {model} v{version}: {baseline.n_rows:,} rows → {path}"
     )

@@ -141,6 +141,19 @@ class MultivariateConfig(Strict):
         return self.enabled if self.enabled is not None else n_numeric >= 2
 
 
+class SegmentsConfig(Strict):
+    """Drift per segment (monitor.core.segments): the reference's `column` holds each row's segment,
+    live messages carry it in their `"segment"` field."""
+
+    column: str = Field(min_length=1, description="reference column holding each row's segment")
+    max_segments: int = Field(
+        default=20, ge=1, le=200, description="most frequent reference segments kept; the rest are __other__"
+    )
+    alpha: float = Field(default=0.05, gt=0, lt=1, description="error rate over features x segments")
+    method: Literal["benjamini_hochberg", "holm"] = "benjamini_hochberg"
+    min_rows: int = Field(default=30, ge=1, description="rows on each side before a pair is tested")
+
+
 class ModelConfig(Strict):
     name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
     task: Literal["classification", "regression"]
@@ -162,7 +175,7 @@ class ModelConfig(Strict):
         description="how far (event time) one input may be read ahead of the other with exact join "
         "counts; predictions of a model without outcomes expire this long after outcome_ttl",
     )
-    segments: list[str] = Field(default_factory=list, description="segment values allowed as labels")
+    segments: SegmentsConfig | None = Field(default=None, description="drift per segment (null: off)")
     window_sample: int = Field(default=2000, ge=0, le=100_000, description="rows kept per window for reports")
     drift: DriftThresholds = Field(default_factory=DriftThresholds)
     performance: PerformanceConfig = Field(default_factory=PerformanceConfig)

@@ -152,6 +152,15 @@ def _read_jsonl(path: Path, config: DriftlineConfig, progress: Progress) -> Json
     return Jsonl([lines[i] for i in order.tolist()], times[order], shortest)
 
 
+def _segment_column(frame: pd.DataFrame, model: ModelConfig, options: ColumnOptions) -> str | None:
+    """Each row's segment: the `segment` column, else the model's configured segment
+    column, as its reference file has it (None: the rows carry none)."""
+    for name in (options.segment, None if model.segments is None else model.segments.column):
+        if name is not None and name in frame.columns:
+            return name
+    return None
+
+
 def _columnar(frame: pd.DataFrame, config: DriftlineConfig, options: ColumnOptions, name: str) -> Columnar:
     model = _model(config, options.model, name)
     columns = [str(c) for c in frame.columns]
@@ -184,7 +193,7 @@ def _columnar(frame: pd.DataFrame, config: DriftlineConfig, options: ColumnOptio
         score=model.score if model.score in frame.columns else None,
         outcome=outcome,
         outcome_timestamp=options.outcome_timestamp if options.outcome_timestamp in frame.columns else None,
-        segment=options.segment if options.segment in frame.columns else None,
+        segment=_segment_column(frame, model, options),
         default_version=version,
     )
     times, good = _times(frame[names.timestamp], name)

@@ -39,7 +39,7 @@ from fastapi.responses import JSONResponse
 from monitor.api.models import configured_model, service_of
 from monitor.api.protocol import ApiError, read_body, read_json, require_write
 from monitor.baselines.baseline import Baseline, build_baseline
-from monitor.baselines.reference_data import read_reference
+from monitor.baselines.reference_data import read_reference, reference_columns
 from monitor.baselines.reference_performance import IN_SAMPLE_INFLATED, IN_SAMPLE_WARNING
 from monitor.baselines.store import BaselineStore
 from monitor.config import ModelConfig
@@ -119,8 +119,7 @@ def _check_artifact(state: Any, cfg: ModelConfig, version: str | None) -> Baseli
 def _build(
     service: Service, cfg: ModelConfig, data: bytes, suffix: str, version: str, require_target: bool
 ) -> Baseline:
-    columns = [f.name for f in cfg.features]
-    columns += [c for c in (cfg.prediction, cfg.score, cfg.target) if c]
+    columns = reference_columns(cfg)
     with tempfile.TemporaryDirectory(prefix="driftline-upload-") as folder:
         path = FilePath(folder) / f"upload{suffix}"
         path.write_bytes(data)

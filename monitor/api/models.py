@@ -4,8 +4,8 @@ A stream's state is what the status page colours it: red when its latest window 
 dataset drift, degraded performance or concept drift, a concept-drift episode is open, or a
 critical alert is active;
 amber when some feature or the prediction drifted, the performance estimated without outcomes is
-below the reference, or another alert is active; green otherwise; unknown before its first
-evaluated window.
+below the reference, some feature drifted within a segment, or another alert is active; green
+otherwise; unknown before its first evaluated window.
 """
 
 from __future__ import annotations
@@ -56,6 +56,9 @@ def stream_state(
             red.append("performance below reference")
         if latest.estimated is not None and latest.estimated.degraded:
             amber.append("estimated performance below reference (from predictions alone)")
+        if latest.segments is not None and latest.segments.drifted:
+            segments = sorted({t.segment for t in latest.segments.drifted})
+            amber.append("drifted within segment(s): " + ", ".join(segments))
         if latest.concept_drift and not episode_open:
             red.append("concept drift")
     for alert in alerts:

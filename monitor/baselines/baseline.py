@@ -22,6 +22,7 @@ from numpy.typing import NDArray
 from monitor.baselines.estimator import fit_estimator
 from monitor.baselines.multivariate import domain_classifier_of, fit_multivariate, pca_of
 from monitor.baselines.reference_performance import held_out_origin, in_sample_origin, inflate
+from monitor.baselines.segment_profiles import fit_segment_profiles
 from monitor.config import BaselineStoreConfig, ModelConfig
 from monitor.core.estimation.stored import Estimator, estimator_from_state
 from monitor.core.labels import canonical_labels
@@ -29,6 +30,7 @@ from monitor.core.limits import MAX_ABS_VALUE, out_of_range
 from monitor.core.multivariate import DomainClassifier, PCAReconstruction
 from monitor.core.performance import compute_performance
 from monitor.core.reservoir import RowReservoir
+from monitor.core.segments import SegmentProfiles
 from monitor.core.sketch import NumericSketch, Sketch, ValueCounts, quantile_edges
 from monitor.core.stats.binning import DISCRETE_MAX_VALUES
 from monitor.core.window_sketch import WindowSketch
@@ -58,6 +60,9 @@ class Baseline:
     # The fitted multivariate drift detectors (monitor.baselines.multivariate); None for baselines
     # built without them, which give no multivariate result.
     multivariate: dict[str, Any] | None = None
+    # The per-segment reference profiles' state (monitor.baselines.segment_profiles); None when the
+    # model has no segments configured (or the baseline predates them).
+    segments: dict[str, Any] | None = None
 
     @cached_property
     def id(self) -> str:
@@ -81,6 +86,8 @@ class Baseline:
             content["estimator"] = self.estimator
         if self.multivariate is not None:  # likewise
             content["multivariate"] = self.multivariate
+        if self.segments is not None:  # likewise
+            content["segments"] = self.segments
         return content
 
     @cached_property
@@ -95,6 +102,11 @@ class Baseline:
     @cached_property
     def domain_classifier(self) -> DomainClassifier | None:
         return domain_classifier_of(self.multivariate)
+
+    @cached_property
+    def segment_profiles(self) -> SegmentProfiles | None:
+        """The reference per segment (None: windows keep no segment profiles)."""
+        return None if self.segments is None else SegmentProfiles.from_state(self.segments)
 
     def to_state(self) -> dict[str, Any]:
         return {
@@ -119,6 +131,7 @@ class Baseline:
             reference_origin=state.get("reference_origin"),
             estimator=state.get("estimator"),
             multivariate=state.get("multivariate"),
+            segments=state.get("segments"),
         )
 
 
@@ -275,6 +288,7 @@ def build_baseline(
         estimator=fitted.state,
         estimator_note=fitted.reason,
         multivariate=fit_multivariate(sample, model, settings.seed),
+        segments=fit_segment_profiles(frame, sample, model),
     )
 
 

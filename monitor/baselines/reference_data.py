@@ -9,10 +9,21 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from monitor.config import ModelConfig
 from monitor.errors import DataError
 
 CHUNK_ROWS = 200_000
 Progress = Callable[[int, int], None]  # (bytes or rows done, total)
+
+
+def reference_columns(model: ModelConfig) -> list[str]:
+    """The columns a baseline of `model` is built from: features, prediction, score, target and
+    the segment column."""
+    columns = [f.name for f in model.features]
+    columns += [c for c in (model.prediction, model.score, model.target) if c]
+    if model.segments is not None:
+        columns.append(model.segments.column)
+    return columns
 
 
 def read_reference(

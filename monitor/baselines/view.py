@@ -93,6 +93,10 @@ def render_baseline(baseline: Baseline) -> Group:
             perf.add_row(*row)
         parts += [perf, Text(f"reference performance from {_origin(origin)}")]
     parts.append(Text(_estimator(baseline.estimator)))
+    segments = baseline.segment_profiles
+    if segments is not None:
+        kept = segments.segment_map.segments
+        parts.append(Text(f"drift per segment over {len(kept)} segments and the rest: {', '.join(kept)}"))
     sample = profile.reservoir
     parts.append(Text(f"row sample: {len(sample):,} of {sample.n_seen:,} rows (seed {sample.seed})"))
     parts += _multivariate(baseline)

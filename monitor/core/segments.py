@@ -139,23 +139,62 @@ class SegmentProfiles:
             },
         )
 
+    def copy(self) -> SegmentProfiles:
+        """A copy sharing nothing that `update` changes in place (counts, sums, unseen keys), and
+        all the rest (edges, keys, the map). What a savepoint forks before each group of a batch:
+        a generic deep copy of (max_segments + 1) x features sketches cost ~10 ms a group."""
+        return SegmentProfiles(
+            self.segment_map,
+            {s: {n: _copy(sk) for n, sk in f.items()} for s, f in self.sketches.items()},
+        )
+
+    __fork__ = copy  # monitor.pipeline.savepoint
+
     def rows(self, segment: str, feature: str) -> int:
         sketch = self.sketches[segment][feature]
         return sketch.n_present
 
     def to_state(self) -> dict[str, Any]:
+        """Each numeric feature's bin edges once (`edges`), not once per segment: every segment's
+        sketch of a feature has the same edges, and they were nearly half a window's state."""
+        edges = {n: sk.edges for n, sk in self.sketches[OTHER].items() if isinstance(sk, NumericSketch)}
+
+        def compact(name: str, sketch: Sketch) -> dict[str, Any]:
+            state = sketch.to_state()
+            if isinstance(sketch, NumericSketch) and np.array_equal(sketch.edges, edges[name]):
+                del state["edges"]
+            return state
+
         return {
             "segments": list(self.segment_map.segments),
-            "sketches": {s: {n: sk.to_state() for n, sk in f.items()} for s, f in self.sketches.items()},
+            "edges": {n: e.tolist() for n, e in edges.items()},
+            "sketches": {s: {n: compact(n, sk) for n, sk in f.items()} for s, f in self.sketches.items()},
         }
 
     @classmethod
     def from_state(cls, state: Mapping[str, Any]) -> SegmentProfiles:
         segment_map = SegmentMap(tuple(str(s) for s in state["segments"]))
-        sketches = {
-            s: {n: sketch_from_state(sk) for n, sk in f.items()} for s, f in state["sketches"].items()
-        }
+        edges = state.get("edges", {})
+
+        def restore(name: str, sketch: dict[str, Any]) -> Sketch:
+            if name in edges and "edges" not in sketch and "known" not in sketch:
+                sketch = {**sketch, "edges": edges[name]}
+            return sketch_from_state(sketch)
+
+        sketches = {s: {n: restore(n, sk) for n, sk in f.items()} for s, f in state["sketches"].items()}
         return cls(segment_map, sketches)
+
+
+def _copy(sketch: Any) -> Any:
+    copied = object.__new__(type(sketch))
+    copied.__dict__.update(sketch.__dict__)
+    copied.counts = sketch.counts.copy()
+    if isinstance(sketch, NumericSketch):
+        copied.sums = sketch.sums.copy()  # moments are replaced on update, never changed in place
+        copied.values = None if sketch.values is None else _copy(sketch.values)
+    else:
+        copied.unseen = dict(sketch.unseen)
+    return copied
 
 
 @dataclass(frozen=True)

@@ -32,6 +32,7 @@ from monitor.evaluation.drift import evaluate
 from monitor.evaluation.estimated import estimated_performance
 from monitor.evaluation.multivariate import evaluate_multivariate
 from monitor.evaluation.results import PerformanceReport, WindowResult
+from monitor.evaluation.segment_drift import segment_drift_report
 from monitor.pipeline.monitor import Monitor
 from monitor.pipeline.windows import WindowState, ms_to_datetime
 
@@ -170,6 +171,7 @@ class Evaluator:
             sample=window.sketch.reservoir,
             estimated=estimated_performance(window, baseline, cfg, performance),
             multivariate=evaluate_multivariate(window, baseline),
+            segments=segment_drift_report(window, baseline, cfg),
         )
 
     def _performance(self, model: str, baseline: Baseline, window: WindowState) -> PerformanceReport:

@@ -20,6 +20,7 @@ from monitor.evaluation.results import (
     FeatureDrift,
     FeatureQuality,
     PerformanceReport,
+    SegmentDriftReport,
     WindowResult,
 )
 from monitor.pipeline.windows import ms_to_datetime
@@ -128,6 +129,28 @@ def estimated_document(estimated: EstimatedPerformance) -> dict[str, Any]:
     }
 
 
+def segments_document(report: SegmentDriftReport) -> dict[str, Any]:
+    """Field names as the dataclasses have them (monitor.evaluation.result_record walks both)."""
+    return {
+        "method": report.method,
+        "alpha": report.alpha,
+        "n_tests": report.n_tests,
+        "segments": list(report.segments),
+        "drifted": [
+            {
+                "segment": t.segment,
+                "feature": t.feature,
+                "statistic": _number(t.statistic),
+                "p_value": _number(t.p_value),
+                "adjusted_p_value": _number(t.adjusted_p_value),
+                "n_reference": t.n_reference,
+                "n_window": t.n_window,
+            }
+            for t in report.drifted
+        ],
+    }
+
+
 def window_id(result: WindowResult) -> str:
     """A window's stable id within its stream: its start as epoch seconds (URL- and id-safe)."""
     return str(int(result.window_start.timestamp()))
@@ -147,6 +170,7 @@ def window_document(result: WindowResult) -> dict[str, Any]:
         "drift": drift_document(result.drift),
         "performance": performance_document(result.performance),
         "estimated": None if result.estimated is None else estimated_document(result.estimated),
+        "segments": None if result.segments is None else segments_document(result.segments),
         "concept_drift": result.concept_drift,
         "concept_drift_at": _time(result.concept_drift_at),
         "expired_predictions": result.expired_predictions,

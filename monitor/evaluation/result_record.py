@@ -34,6 +34,7 @@ from monitor.core.estimation import EstimateVsRealised, MetricEstimate
 from monitor.core.multivariate import MultivariateDriftResult
 from monitor.core.performance import LabelDelayHistogram
 from monitor.core.reservoir import RowReservoir
+from monitor.core.segments import SegmentFeatureTest
 from monitor.errors import DataError
 from monitor.evaluation.multivariate import MultivariateReport
 from monitor.evaluation.result_json import window_document
@@ -43,6 +44,7 @@ from monitor.evaluation.results import (
     FeatureDrift,
     FeatureQuality,
     PerformanceReport,
+    SegmentDriftReport,
     WindowResult,
 )
 
@@ -222,6 +224,7 @@ def _window(doc: Mapping[str, Any], delay: LabelDelayHistogram | None) -> Window
         evaluated_at=_at(doc["evaluated_at"]),
         estimated=_estimated(doc.get("estimated")),  # absent from records written before estimates
         multivariate=_multivariate(doc.get("multivariate")),  # absent from records written before it
+        segments=_segments(doc.get("segments")),  # likewise before segments
     )
 
 
@@ -243,6 +246,30 @@ def _detector(doc: Mapping[str, Any] | None) -> MultivariateDriftResult | None:
         n_window=int(doc["n_window"]),
         n_reference=int(doc["n_reference"]),
         p_value=_optional(doc["p_value"]),
+    )
+
+
+def _segments(doc: Mapping[str, Any] | None) -> SegmentDriftReport | None:
+    if doc is None:
+        return None
+    return SegmentDriftReport(
+        method=str(doc["method"]),
+        alpha=_float(doc["alpha"]),
+        n_tests=int(doc["n_tests"]),
+        segments=tuple(str(s) for s in doc["segments"]),
+        drifted=tuple(
+            SegmentFeatureTest(
+                str(t["segment"]),
+                str(t["feature"]),
+                _optional(t["statistic"]),
+                _optional(t["p_value"]),
+                _optional(t["adjusted_p_value"]),
+                True,
+                int(t["n_reference"]),
+                int(t["n_window"]),
+            )
+            for t in doc["drifted"]
+        ),
     )
 
 

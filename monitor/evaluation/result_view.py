@@ -157,6 +157,7 @@ def window_detail(result: WindowResult) -> Group:
         Text.from_markup(heading),
         metrics,
         *(Text(t) for t in tail),
+        *_segment_parts(result),
     )
 
 
@@ -181,3 +182,30 @@ def multivariate_lines(result: WindowResult) -> list[str]:
             "reference rows)"
         )
     return lines
+
+
+def _segment_parts(result: WindowResult) -> list[Text | Table]:
+    """Drift per segment, when the model has segments: the verdict and the drifted pairs."""
+    report = result.segments
+    if report is None:
+        return []
+    heading = Text(
+        f"drift per segment: {len(report.drifted)} of {report.n_tests:,} (segment, feature) pairs drifted "
+        f"over {len(report.segments)} segments ({report.method}, alpha {report.alpha:g})"
+    )
+    if not report.drifted:
+        return [heading]
+    pairs = Table()
+    for name in ("segment", "feature", "statistic", "p-value", "adjusted p-value", "n reference", "n window"):
+        pairs.add_column(name, justify="left" if name in ("segment", "feature") else "right")
+    for t in report.drifted:
+        pairs.add_row(
+            t.segment,
+            t.feature,
+            _number(t.statistic),
+            _number(t.p_value),
+            _number(t.adjusted_p_value),
+            f"{t.n_reference:,}",
+            f"{t.n_window:,}",
+        )
+    return [heading, pairs]

@@ -10,6 +10,7 @@ from typing import Any, Protocol
 
 from monitor.core.estimation import EstimateVsRealised, MetricEstimate
 from monitor.core.reservoir import RowReservoir
+from monitor.core.segments import SegmentFeatureTest
 from monitor.evaluation.multivariate import MultivariateReport
 
 
@@ -115,6 +116,22 @@ class EstimatedPerformance:
 
 
 @dataclass(frozen=True)
+class SegmentDriftReport:
+    """Drift per segment and feature (monitor.core.segments), decided under one multiple-testing
+    control (`method` at `alpha`) over the `n_tests` pairs with enough rows to test: the pairs that
+    drifted, each with its p-value, adjusted p-value and row counts."""
+
+    method: str
+    alpha: float
+    n_tests: int
+    segments: tuple[str, ...]  # every segment of the baseline, its "other" bucket last
+    drifted: tuple[SegmentFeatureTest, ...]
+
+    def drifted_features(self, segment: str) -> int:
+        return sum(1 for t in self.drifted if t.segment == segment)
+
+
+@dataclass(frozen=True)
 class WindowResult:
     """Everything known about one window at one evaluation. A window is evaluated when it
     closes and again whenever late outcomes change its performance; `final` marks the last
@@ -139,6 +156,8 @@ class WindowResult:
     estimated: EstimatedPerformance | None = None
     # Multivariate drift (monitor.evaluation.multivariate); None when the baseline has no detector.
     multivariate: MultivariateReport | None = None
+    # None when the model has no segments configured (or the window keeps no segment profiles).
+    segments: SegmentDriftReport | None = None
 
 
 class ResultSink(Protocol):

@@ -213,6 +213,8 @@ class Monitor:
                 add_rows(window.estimation, features, prediction, score)
             if window.reconstruction is not None:
                 window.reconstruction.update(features)
+            if window.segments is not None:
+                window.segments.update(features, batch.segment[rows])
             early, answered_late = join.add(
                 batch.model_version,
                 start,
@@ -249,6 +251,7 @@ class Monitor:
                 stream.baseline.id,
                 stream.baseline.performance_estimator,
                 stream.baseline.pca,
+                stream.baseline.segment_profiles,
             )
             stream.windows[start] = window
         return window

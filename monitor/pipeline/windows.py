@@ -12,6 +12,7 @@ from numpy.typing import NDArray
 from monitor.core.estimation.stored import Estimator, EstimatorWindow, window_from_state
 from monitor.core.multivariate import PCAReconstruction, ReconstructionWindow
 from monitor.core.performance import ClassificationPerformance, LabelDelayHistogram, RegressionPerformance
+from monitor.core.segments import SegmentProfiles
 from monitor.core.window_sketch import WindowSketch
 
 
@@ -70,7 +71,8 @@ class WindowState:
     """One window: the drift sketch of its predictions, the performance of those of its
     predictions whose outcomes have arrived (possibly long after the window closed), and the sums
     that estimate its performance without outcomes (`estimation`: None when the baseline has no
-    estimator, monitor.core.estimation)."""
+    estimator, monitor.core.estimation), and its rows' sketches per segment (`segments`: None when
+    the baseline has no segment profiles, monitor.core.segments)."""
 
     version: str
     start: int
@@ -87,6 +89,7 @@ class WindowState:
     estimation: EstimatorWindow | None = None
     # The PCA reconstruction errors of the window's predictions (None: the baseline has no PCA).
     reconstruction: ReconstructionWindow | None = None
+    segments: SegmentProfiles | None = None
 
     @classmethod
     def open(
@@ -101,11 +104,13 @@ class WindowState:
         baseline_id: str = "",
         estimator: Estimator | None = None,
         pca: PCAReconstruction | None = None,
+        segment_profiles: SegmentProfiles | None = None,
     ) -> WindowState:
         sketch = template.empty_like(reservoir_size=max(sample, 1), seed=start)
         performance = new_performance(task, positive_label)
         estimation = None if estimator is None else estimator.window()
         reconstruction = None if pca is None else pca.window()
+        segments = None if segment_profiles is None else segment_profiles.window()
         return cls(
             version,
             start,
@@ -115,6 +120,7 @@ class WindowState:
             baseline_id=baseline_id,
             estimation=estimation,
             reconstruction=reconstruction,
+            segments=segments,
         )
 
     def merge(self, other: WindowState) -> WindowState:
@@ -132,6 +138,7 @@ class WindowState:
             self.baseline_id,
             _merged_estimation(self.estimation, other.estimation),
             _merge_reconstruction(self.reconstruction, other.reconstruction),
+            _merged_segments(self.segments, other.segments),
         )
 
     def copy(self) -> WindowState:
@@ -174,6 +181,7 @@ class WindowState:
             "baseline_id": self.baseline_id,
             "estimation": None if self.estimation is None else self.estimation.to_state(),
             **({} if self.reconstruction is None else {"reconstruction": self.reconstruction.to_state()}),
+            "segments": None if self.segments is None else self.segments.to_state(),
         }
 
     @classmethod
@@ -188,6 +196,7 @@ class WindowState:
         window's reconstruction errors are measured with (that of its baseline); without it, or in
         a state written before them, the window has none."""
         estimation = state.get("estimation")  # absent from states written before estimates
+        segments = state.get("segments")  # likewise before segments
         kind = ClassificationPerformance if state["task"] == "classification" else RegressionPerformance
         return cls(
             version=state["version"],
@@ -204,6 +213,7 @@ class WindowState:
             if estimation is None or estimator is None
             else window_from_state(estimation, estimator),
             reconstruction=_reconstruction(state.get("reconstruction"), pca),
+            segments=None if segments is None else SegmentProfiles.from_state(segments),
         )
 
 
@@ -230,3 +240,11 @@ def _merge_reconstruction(
     """Both partitions' errors; a partition without them (restored from a state written before
     them, or from another baseline) makes the window's incomplete, so it has none."""
     return None if a is None or b is None else a.merge(b)
+
+
+def _merged_segments(a: SegmentProfiles | None, b: SegmentProfiles | None) -> SegmentProfiles | None:
+    """The segment profiles of two partitions' shares of a window; None unless both have them, on
+    the same segments (shares of a window open across a baseline swap may differ)."""
+    if a is None or b is None or a.segment_map.labels != b.segment_map.labels:
+        return None
+    return a.merge(b)

@@ -24,6 +24,7 @@ from monitor.evaluation.result_store import ResultStore
 from monitor.evaluation.results import FeatureDrift, WindowResult
 from monitor.pipeline.counters import Counters
 from monitor.sinks.multivariate_metrics import multivariate_metrics
+from monitor.sinks.prometheus_segments import segment_families
 
 STREAM = ["model", "model_version"]
 FEATURE = [*STREAM, "feature"]
@@ -277,6 +278,7 @@ def window_families(result: WindowResult) -> Iterator[Metric]:
     (drift, quality, performance, the concept-drift flag), for a per-window history."""
     yield from drift_families([result])
     yield from multivariate_metrics([result])
+    yield from segment_families([result])
     gauges = {key: _gauge(name, doc, [*STREAM, "window"]) for key, (name, doc) in PERFORMANCE.items()}
     pairs, degraded = _performance_gauges()
     _add_reference(gauges, result)
@@ -315,6 +317,7 @@ class DriftlineCollector(Collector):
         yield from multivariate_metrics(latest)
         yield from self._performance(view)
         yield from self._estimated(view)
+        yield from segment_families(latest)
         yield from self._counters(view.counters)
         yield from self._evaluation_errors(view.evaluation_errors)
         yield from self._label_delay(view.label_delays)

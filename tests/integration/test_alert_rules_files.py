@@ -29,6 +29,7 @@ MIRRORS = {
     "mae_increase": "DriftlineMaeIncrease",
     "estimated_accuracy_drop": "DriftlineEstimatedAccuracyDrop",
     "estimated_mae_increase": "DriftlineEstimatedMaeIncrease",
+    "segment_drift": "DriftlineSegmentDrift",
     "concept_drift": "DriftlineConceptDrift",
     "multivariate_drift": "DriftlineMultivariateDrift",
     "rejected_messages": "DriftlineRejectedMessages",
@@ -73,9 +74,9 @@ def _alerts() -> dict[str, dict]:
 
 
 def test_rules_use_only_metrics_the_service_exports() -> None:
+    sinks = REPO / "monitor" / "sinks"
     exporter = "".join(
-        (REPO / "monitor" / "sinks" / name).read_text()
-        for name in ("prometheus.py", "multivariate_metrics.py")
+        p.read_text() for p in [*sorted(sinks.glob("prometheus*.py")), sinks / "multivariate_metrics.py"]
     )
     for name, rule in _alerts().items():
         for metric in set(re.findall(r"\bdriftline_[a-z_]+", rule["expr"])):

@@ -174,3 +174,23 @@ def test_boolean_options_are_switches() -> None:
     assert "--activate / --no-activate" in result.output
     result = runner.invoke(app, ["demo", "--help"])
     assert re.search(r"^  --kafka +Go through", result.output, re.M), result.output
+
+
+def test_build_fits_segment_profiles_on_the_configured_column_and_refuses_a_file_without_it(
+    tmp_path: Path,
+) -> None:
+    config, data = _setup(tmp_path)
+    settings = yaml.safe_load(config.read_text())
+    settings["models"][0]["segments"] = {"column": "region", "max_segments": 2}
+    config.write_text(yaml.safe_dump(settings))
+    args = ["baseline", "build", "-c", str(config), "-m", "churn", "-d", str(data)]
+    refused = runner.invoke(app, args)
+    assert refused.exit_code == 2 and "segments.column 'region'" in flat(refused.output)
+    frame = pd.read_csv(data)
+    frame["region"] = np.random.default_rng(1).choice(["eu", "us", "apac"], len(frame), p=[0.5, 0.3, 0.2])
+    frame.to_csv(data, index=False)
+    built = runner.invoke(app, args)
+    assert built.exit_code == 0, built.output
+    assert "drift per segment: 2 segments kept, the rest as __other__" in flat(built.output)
+    shown = runner.invoke(app, ["baseline", "show", "-c", str(config), "-m", "churn"])
+    assert "drift per segment over 2 segments and the rest: eu, us" in flat(shown.output)

@@ -96,6 +96,22 @@ def _estimated(estimated: Mapping[str, Any] | None) -> dict[str, Any] | None:
     }
 
 
+def _segments(segments: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """Drift per segment: the drifted pairs as they are, and the segments with any (a Kibana
+    terms chart of `segments.drifted_segments` needs no script)."""
+    if segments is None:
+        return None
+    drifted = segments["drifted"]
+    return {
+        "method": segments["method"],
+        "alpha": segments["alpha"],
+        "n_tests": segments["n_tests"],
+        "n_drifted": len(drifted),
+        "drifted_segments": sorted({d["segment"] for d in drifted}),
+        "drifted": drifted,
+    }
+
+
 def summary_document(doc: Mapping[str, Any]) -> dict[str, Any]:
     """The window as a whole: data drift, performance against the reference, concept drift, quality."""
     drift, performance, delay = doc["drift"], doc["performance"], doc["label_delay"]
@@ -113,6 +129,7 @@ def summary_document(doc: Mapping[str, Any]) -> dict[str, Any]:
         "target_drift": _column_drift(drift["target"]),
         "performance": performance,
         "estimated": _estimated(doc["estimated"]),
+        "segments": _segments(doc["segments"]),
         "concept_drift": doc["concept_drift"],
         "concept_drift_at": doc["concept_drift_at"],
         "expired_predictions": doc["expired_predictions"],

@@ -105,6 +105,26 @@ MAPPINGS: dict[str, dict[str, Any]] = {
                     "error": _metrics(),
                 }
             },
+            "segments": {
+                "properties": {
+                    "method": KEYWORD,
+                    "alpha": FLOAT,
+                    "n_tests": LONG,
+                    "n_drifted": LONG,
+                    "drifted_segments": KEYWORD,
+                    "drifted": {
+                        "properties": {
+                            "segment": KEYWORD,
+                            "feature": KEYWORD,
+                            "statistic": FLOAT,
+                            "p_value": FLOAT,
+                            "adjusted_p_value": FLOAT,
+                            "n_reference": LONG,
+                            "n_window": LONG,
+                        }
+                    },
+                }
+            },
             "concept_drift": BOOLEAN,
             "concept_drift_at": DATE,
             "expired_predictions": LONG,

@@ -124,3 +124,22 @@ def test_bad_input(reference):
     )
     with pytest.raises(DataError, match="segments"):
         segment_drift(reference, other)
+
+
+def test_the_state_holds_each_features_edges_once_and_the_older_form_still_loads(reference):
+    rows, segment = stream(np.random.default_rng(7), 5000)
+    window = reference.window().update(rows, segment)
+    state = json.loads(json.dumps(window.to_state()))
+    assert set(state["edges"]) == {n for n, k in KINDS.items() if k == "numeric"}
+    assert not any("edges" in sk for f in state["sketches"].values() for sk in f.values())
+    # The form with the edges in every sketch (written before) loads to the same profiles.
+    older = {
+        "segments": state["segments"],
+        "sketches": {s: {n: sk.to_state() for n, sk in f.items()} for s, f in window.sketches.items()},
+    }
+    for restored in (
+        SegmentProfiles.from_state(state),
+        SegmentProfiles.from_state(json.loads(json.dumps(older))),
+    ):
+        assert restored.to_state() == window.to_state()
+        assert segment_drift(reference, restored) == segment_drift(reference, window)

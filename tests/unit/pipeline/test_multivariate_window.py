@@ -88,7 +88,7 @@ def test_a_checkpoint_keeps_the_sums_and_a_window_written_before_them_has_none(t
     older = only_window(service.monitor).to_state()
     del older["reconstruction"]  # as windows were stored before multivariate drift
     window = WindowState.from_state(
-        orjson.loads(orjson.dumps(older, option=orjson.OPT_SERIALIZE_NUMPY)), BASELINE.pca
+        orjson.loads(orjson.dumps(older, option=orjson.OPT_SERIALIZE_NUMPY)), pca=BASELINE.pca
     )
     assert window.reconstruction is None
     assert window.merge(only_window(service.monitor)).reconstruction is None  # incomplete: none

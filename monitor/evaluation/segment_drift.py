@@ -1,0 +1,28 @@
+"""A window's drift per segment and feature against its baseline's per-segment reference."""
+
+from __future__ import annotations
+
+from monitor.baselines.baseline import Baseline
+from monitor.config import ModelConfig
+from monitor.core.segments import segment_drift
+from monitor.evaluation.results import SegmentDriftReport
+from monitor.pipeline.windows import WindowState
+
+
+def segment_drift_report(
+    window: WindowState, baseline: Baseline, cfg: ModelConfig
+) -> SegmentDriftReport | None:
+    """None unless the model has segments configured and the window has profiles built on this
+    baseline's (a window whose baseline is no longer at hand has other bins: nothing to compare)."""
+    settings, reference = cfg.segments, baseline.segment_profiles
+    if settings is None or reference is None or window.segments is None:
+        return None
+    same_segments = window.segments.segment_map.labels == reference.segment_map.labels
+    if window.baseline_id != baseline.id or not same_segments:
+        return None
+    result = segment_drift(
+        reference, window.segments, alpha=settings.alpha, method=settings.method, min_rows=settings.min_rows
+    )
+    return SegmentDriftReport(
+        result.method, result.alpha, result.n_tests, reference.segment_map.labels, result.drifted
+    )

@@ -1,0 +1,38 @@
+"""Prometheus gauges of drift per segment (monitor.core.segments), from window results.
+
+The `segment` label takes only the baseline's segments and its "other" bucket: at most
+`segments.max_segments` + 1 values per model version, whatever segments the live stream sends.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+
+from prometheus_client.core import GaugeMetricFamily, Metric
+
+from monitor.evaluation.results import WindowResult
+
+_STREAM = ["model", "model_version"]
+
+
+def segment_families(latest: Iterable[WindowResult]) -> Iterator[Metric]:
+    """Per segment, the features that drifted in it; per model version, the pairs tested (one
+    sample per series: the latest window of each model version, or one window for a history)."""
+    drifted = GaugeMetricFamily(
+        "driftline_segment_drifted_features",
+        "Features that drifted within the segment in the latest window, after multiple-testing control",
+        labels=[*_STREAM, "segment"],
+    )
+    tests = GaugeMetricFamily(
+        "driftline_segment_drift_tests",
+        "(segment, feature) pairs with enough rows to test in the latest window",
+        labels=_STREAM,
+    )
+    for r in latest:
+        if r.segments is None:
+            continue
+        key = [r.model, r.model_version]
+        for segment in r.segments.segments:
+            drifted.add_metric([*key, segment], r.segments.drifted_features(segment))
+        tests.add_metric(key, r.segments.n_tests)
+    yield from (drifted, tests)

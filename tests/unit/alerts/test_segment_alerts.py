@@ -1,0 +1,65 @@
+"""The segment_drift signal: the default rule fires per segment in which features drifted (its
+subject the segment), resolves when none does, and names the segment in its summary and as the
+Alertmanager label `segment`."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from alerts.config import AlertsConfig
+from alerts.engine import AlertEngine
+from alerts.notifiers import alertmanager_alert
+from alerts.outbox import OUTBOX, load
+from monitor.core.segments import OTHER, SegmentFeatureTest
+from monitor.evaluation.results import SegmentDriftReport, WindowResult
+from monitor.state.sqlite import SqliteStateStore
+from tests.unit.alerts.factory import T0, window
+
+SEGMENTS = ("eu", "us", OTHER)
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[SqliteStateStore]:
+    s = SqliteStateStore(tmp_path / "state.db")
+    yield s
+    s.close()
+
+
+def segmented(index: int, drifted: tuple[tuple[str, str], ...]) -> WindowResult:
+    tests = tuple(SegmentFeatureTest(s, f, 0.4, 1e-6, 1e-4, True, 800, 300) for s, f in drifted)
+    report = SegmentDriftReport("benjamini_hochberg", 0.05, 9, SEGMENTS, tests)
+    return replace(window(index), segments=report)
+
+
+def outbox(store: SqliteStateStore) -> list[dict[str, Any]]:
+    return [e.document for e in load(store.load_records(OUTBOX))]
+
+
+def test_the_default_rule_fires_per_drifted_segment_and_resolves(store: SqliteStateStore) -> None:
+    alerts = AlertsConfig.model_validate({"receivers": [{"name": "log", "kind": "log"}]})
+    engine = AlertEngine(alerts, store, {"churn": 100})
+    engine.write([segmented(0, ())])
+    assert [d for d in outbox(store) if d["rule"] == "segment_drift"] == []
+    engine.write([segmented(1, (("us", "age"), ("us", "spend")))])
+    (fired,) = [d for d in outbox(store) if d["rule"] == "segment_drift"]
+    assert (fired["subject"], fired["value"], fired["status"]) == ("us", 2.0, "firing")
+    assert fired["summary"] == "2 feature(s) of churn v1 drifted within segment us"
+    labels = alertmanager_alert(fired, T0)["labels"]
+    assert labels["segment"] == "us" and "feature" not in labels
+    engine.write([segmented(2, ())])
+    assert [(d["subject"], d["status"]) for d in outbox(store) if d["rule"] == "segment_drift"] == [
+        ("us", "firing"),
+        ("us", "resolved"),
+    ]
+
+
+def test_a_window_without_segments_observes_nothing(store: SqliteStateStore) -> None:
+    alerts = AlertsConfig.model_validate({"receivers": [{"name": "log", "kind": "log"}]})
+    engine = AlertEngine(alerts, store, {"churn": 100})
+    engine.write([window(0), window(1)])
+    assert [d for d in outbox(store) if d["rule"] == "segment_drift"] == []

@@ -1,0 +1,28 @@
+"""A window where some feature drifted within a segment colours its model version amber, naming
+the segments."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from monitor.api.models import stream_state
+from monitor.core.segments import OTHER, SegmentFeatureTest
+from monitor.evaluation.results import SegmentDriftReport
+from monitor.service import Service
+
+
+def test_drift_within_a_segment_is_amber_and_names_it(day: Service) -> None:
+    quiet = day.results.latest("fraud", "1")
+    assert quiet is not None
+    pairs = (
+        SegmentFeatureTest("us", "amount", 0.3, 1e-8, 1e-6, True, 900, 400),
+        SegmentFeatureTest("eu", "amount", 0.2, 1e-5, 1e-3, True, 900, 400),
+        SegmentFeatureTest("us", "merchant", 0.2, 1e-5, 1e-3, True, 900, 400),
+    )
+    report = SegmentDriftReport("holm", 0.05, 12, ("eu", "us", OTHER), pairs)
+    assert stream_state(replace(quiet, segments=report), []) == (
+        "amber",
+        ["drifted within segment(s): eu, us"],
+    )
+    stationary = replace(report, drifted=())
+    assert stream_state(replace(quiet, segments=stationary), []) == ("green", [])
