@@ -14,8 +14,8 @@ the score's calibration changes as the inputs move). Both tools get the same fra
 NannyML pins libraries that conflict with ours, so it runs in its own virtual environment, called
 as a subprocess:
 
-    python3.11 -m venv /tmp/nannyml && /tmp/nannyml/bin/pip install nannyml==0.13.1 statsmodels
-    .venv/bin/python tests/benchmarks/bench_estimation.py --nannyml-python /tmp/nannyml/bin/python
+    python3.11 -m venv .venv-nannyml && .venv-nannyml/bin/pip install nannyml==0.13.1 statsmodels
+    .venv/bin/python tests/benchmarks/bench_estimation.py --nannyml-python .venv-nannyml/bin/python
 
 (statsmodels: nannyml 0.13.1 imports it without declaring it.) Without `--nannyml-python` (or the
 DRIFTLINE_NANNYML_PYTHON variable) the NannyML column is skipped with a message.
