@@ -206,7 +206,7 @@ class Service:
         if rejected:
             self.dead_letters.write(rejected)
         with self.lock:
-            closed_before = self._closed(monitor)
+            closed_before = monitor.closed_windows
             failures = monitor.ingest(batch)
             arrived = time.monotonic()
             for model, version in batch.predictions:
@@ -216,7 +216,7 @@ class Service:
                 self.positions.update(positions)
             for r in rejected + failed:
                 monitor.counters.inc("rejected", reason=r.reason, topic=r.topic)
-            closed = self._closed(monitor) != closed_before
+            closed = monitor.closed_windows != closed_before
         for failure in failures:
             log.error(
                 "ingesting %s of model %s%s failed; dead-lettered as internal_error",
@@ -250,10 +250,6 @@ class Service:
                 self.evaluator.remember(old)
             self.baselines[key] = baseline
         return old
-
-    @staticmethod
-    def _closed(monitor: Monitor) -> int:
-        return sum(w.closed for s in monitor.streams.values() for w in s.windows.values())
 
     # ------------------------------------------------------------------ evaluation
 

@@ -199,4 +199,4 @@ def _feed_columnar(
 
 def _closed_windows(service: Service) -> int:
     with service.lock:
-        return sum(w.closed for s in service.monitor.streams.values() for w in s.windows.values())
+        return service.monitor.closed_windows

@@ -154,10 +154,7 @@ def prediction_batches(
         values, ok = numbers(column, True) if feature.kind == "numeric" else labels(column, True)
         features[feature.name] = values
         good &= ok
-    if config.task == "classification":
-        prediction, ok = labels(frame[names.prediction], allow_missing=False)
-    else:
-        prediction, ok = numbers(frame[names.prediction], allow_missing=False)
+    prediction, ok = _task_values(frame[names.prediction], config)
     good &= ok
     score = np.full(len(frame), np.nan)
     if names.score is not None and names.score in frame.columns:
@@ -195,14 +192,19 @@ def outcome_batch(
     assert names.outcome is not None
     ids, good = id_strings(frame[names.id])
     good &= ts_good
-    if config.task == "classification":
-        outcome, ok = labels(frame[names.outcome], allow_missing=False)
-    else:
-        outcome, ok = numbers(frame[names.outcome], allow_missing=False)
+    outcome, ok = _task_values(frame[names.outcome], config)
     good &= ok
     if not good.any():
         return None, ~good
     return OutcomeBatch(config.name, ids[good], ts[good].astype(np.int64), outcome[good]), ~good
+
+
+def _task_values(column: pd.Series, config: ModelConfig) -> tuple[np.ndarray, np.ndarray]:
+    """A prediction or outcome column (none may be missing): labels for a classifier, numbers for
+    a regressor; with the mask of good rows."""
+    if config.task == "classification":
+        return labels(column, allow_missing=False)
+    return numbers(column, allow_missing=False)
 
 
 def _json_value(value: Any, missing_is_null: bool = True) -> Any:

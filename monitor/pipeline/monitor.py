@@ -331,6 +331,11 @@ class Monitor:
                 window.closed = closed = True
         return closed
 
+    @property
+    def closed_windows(self) -> int:
+        """Windows held closed in this partition (a change wakes the evaluator)."""
+        return sum(w.closed for s in self.streams.values() for w in s.windows.values())
+
     def close_all(self) -> None:
         """End of a finite input: every window is complete."""
         for stream in self.streams.values():
