@@ -8,7 +8,7 @@ between the backends beyond that (DDL, how values travel) stays in their modules
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -199,38 +199,29 @@ def load_partitions(
     return out
 
 
-def read_rows(cur: Cursor, q: Sql, sid: int, ids: Sequence[str]) -> dict[str, Row]:
-    found: dict[str, Row] = {}
+def _of_ids(cur: Cursor, q: Sql, columns: str, table: str, sid: int, ids: Sequence[str]) -> Iterator[Any]:
+    """`columns` of the rows of stream `sid` with these prediction ids, CHUNK ids per query."""
     for i in range(0, len(ids), CHUNK):
         chunk = ids[i : i + CHUNK]
         marks = ", ".join("?" * len(chunk))
-        cur.execute(
-            q(
-                f"SELECT pid, seg, ts, prediction, score, state FROM {JOIN_ROWS_TABLE} "
-                f"WHERE sid = ? AND pid IN ({marks})"
-            ),
-            (sid, *chunk),
-        )
-        for pid, seg, ts, prediction, score, state in cur.fetchall():
-            found[pid] = (int(seg), None if ts is None else int(ts), prediction, score, int(state))
-    return found
+        cur.execute(q(f"SELECT {columns} FROM {table} WHERE sid = ? AND pid IN ({marks})"), (sid, *chunk))
+        yield from cur.fetchall()
+
+
+def read_rows(cur: Cursor, q: Sql, sid: int, ids: Sequence[str]) -> dict[str, Row]:
+    columns = "pid, seg, ts, prediction, score, state"
+    return {
+        pid: (int(seg), None if ts is None else int(ts), prediction, score, int(state))
+        for pid, seg, ts, prediction, score, state in _of_ids(cur, q, columns, JOIN_ROWS_TABLE, sid, ids)
+    }
 
 
 def read_held(cur: Cursor, q: Sql, sid: int, ids: Sequence[str]) -> dict[str, Held]:
-    found: dict[str, Held] = {}
-    for i in range(0, len(ids), CHUNK):
-        chunk = ids[i : i + CHUNK]
-        marks = ", ".join("?" * len(chunk))
-        cur.execute(
-            q(
-                f"SELECT pid, ts, outcome, seen_before, hold_until FROM {JOIN_HELD_TABLE} "
-                f"WHERE sid = ? AND pid IN ({marks})"
-            ),
-            (sid, *chunk),
-        )
-        for pid, ts, outcome, seen_before, until in cur.fetchall():
-            found[pid] = Held(int(ts), outcome, int(seen_before), int(until))
-    return found
+    columns = "pid, ts, outcome, seen_before, hold_until"
+    return {
+        pid: Held(int(ts), outcome, int(seen_before), int(until))
+        for pid, ts, outcome, seen_before, until in _of_ids(cur, q, columns, JOIN_HELD_TABLE, sid, ids)
+    }
 
 
 class StoredJoin:
