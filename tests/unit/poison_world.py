@@ -16,38 +16,19 @@ from monitor.baselines.baseline import Baseline, build_baseline
 from monitor.config import DriftlineConfig, parse_config, resolve_paths
 from monitor.service import Service
 from monitor.sinks.dead_letters import MemoryDeadLetters
+from tests.unit.results_world import FEATURES, model_sections
 
 NOW = datetime(2026, 6, 1, 12, tzinfo=UTC)
 HOUR_S = 3600
 START_S = int((NOW - timedelta(hours=12)).timestamp())  # traffic: the 12 hours before NOW
 MODELS = ("churn", "price")
-FEATURES = {
-    "churn": {"age": "numeric", "spend": "numeric", "plan": "categorical"},
-    "price": {"rooms": "numeric", "area": "numeric", "city": "categorical"},
-}
 
 
 def config(folder: Path | None = None, **sources: Any) -> DriftlineConfig:
-    # A small row sample: windows of more rows are compared on their binned sketches.
-    common = {"window": "1h", "allowed_lateness": "5m", "outcome_ttl": "6h", "window_sample": 50}
     data = {
-        "models": [
-            {
-                "name": "churn",
-                "task": "classification",
-                "features": [{"name": n, "kind": k} for n, k in FEATURES["churn"].items()],
-                "score": "score",
-                "target": "y",
-                **common,
-            },
-            {
-                "name": "price",
-                "task": "regression",
-                "features": [{"name": n, "kind": k} for n, k in FEATURES["price"].items()],
-                "target": "y",
-                **common,
-            },
-        ],
+        # The results world's two models, with a small row sample: windows of more rows are compared
+        # on their binned sketches.
+        "models": model_sections(allowed_lateness="5m", window_sample=50),
         "baselines": {"path": "baselines", "reservoir_size": 500},
         "sources": {"dead_letters": "dead-letters.jsonl", **sources},
     }
