@@ -26,6 +26,7 @@ from monitor.pipeline.counters import Counters
 from monitor.service import Service, load_baselines
 from monitor.sinks.dead_letters import MemoryDeadLetters
 from monitor.state.factory import open_state_store
+from tests.integration.kafka_fixtures import FAST_GROUP_TIMEOUTS
 from tests.unit import stream_world as world
 
 H = world.HOUR_MS
@@ -48,6 +49,15 @@ def stream(n_predictions: int, seed: int = 0, windows: int = 6) -> tuple[list[tu
     return predictions, outcomes
 
 
+# A test's consumer group: short polls, fast group joins, an exit once the topics are read.
+QUICK_GROUP = {
+    "poll_timeout": "200ms",
+    **FAST_GROUP_TIMEOUTS,
+    "stop_when_idle": "4s",
+    "dead_letter_topic": "dead-letters",
+}
+
+
 def write_config(
     folder: Path, bootstrap: str, group: str, state_url: str, *, client: str, **kafka: Any
 ) -> Path:
@@ -67,13 +77,8 @@ def write_config(
             "client": client,
             "group_id": group,
             "max_poll_records": 2000,
-            "poll_timeout": "200ms",
             "checkpoint_interval": "300ms",
-            "session_timeout_ms": 2000,
-            "heartbeat_interval_ms": 200,
-            "max_poll_interval_ms": 10000,
-            "stop_when_idle": "4s",
-            "dead_letter_topic": "dead-letters",
+            **QUICK_GROUP,
             **kafka,
         },
     }

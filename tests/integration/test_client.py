@@ -161,13 +161,8 @@ def test_kafka_to_driftline_run(kafka_broker: Any, kafka_group_id: str, tmp_path
     kafka = {
         "bootstrap_servers": [kafka_broker.bootstrap],
         "group_id": kafka_group_id,
-        "poll_timeout": "200ms",
         "checkpoint_interval": "300ms",
-        "session_timeout_ms": 2000,
-        "heartbeat_interval_ms": 200,
-        "max_poll_interval_ms": 10000,
-        "stop_when_idle": "4s",
-        "dead_letter_topic": "dead-letters",
+        **kp.QUICK_GROUP,
     }
     config, served = world.write_config(tmp_path, {"kafka": kafka}, {"enabled": False})
     with Client(kafka=kafka_broker.bootstrap) as client:

@@ -28,13 +28,8 @@ def test_predictions_read_days_ahead_wait_for_their_outcomes(
         "client": kafka_client,
         "group_id": kafka_group_id,
         "max_poll_records": 100,  # a batch of one partition spans under 2 h of this stream
-        "poll_timeout": "200ms",
         "checkpoint_interval": "1s",
-        "session_timeout_ms": 2000,
-        "heartbeat_interval_ms": 200,
-        "max_poll_interval_ms": 10000,
-        "stop_when_idle": "4s",
-        "dead_letter_topic": "dead-letters",
+        **kp.QUICK_GROUP,
         "max_read_ahead": "1h",
     }
     config = world.write_config(tmp_path, kafka, "sqlite:///state.db", outcome_ttl="12h")
