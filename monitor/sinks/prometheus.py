@@ -21,7 +21,7 @@ from prometheus_client.registry import Collector, CollectorRegistry
 
 from monitor.core.performance import LabelDelayHistogram
 from monitor.evaluation.result_store import ResultStore
-from monitor.evaluation.results import FeatureDrift, WindowResult
+from monitor.evaluation.results import EstimatedPerformance, FeatureDrift, WindowResult
 from monitor.pipeline.counters import Counters
 from monitor.sinks.multivariate_metrics import multivariate_metrics
 from monitor.sinks.prometheus_segments import segment_families
@@ -273,19 +273,66 @@ def _add_realised(
     degraded.add_metric(key, float(result.performance.degraded))
 
 
+def estimated_families(
+    streams: Iterable[tuple[list[str], EstimatedPerformance | None, EstimatedPerformance | None]],
+) -> Iterator[Metric]:
+    """The performance estimated without outcomes (monitor.core.estimation), per (model, version)
+    labels: the estimates with their bands from the first `EstimatedPerformance`, each estimate's
+    error against the realised metric from the second (the live exporter: the latest window, and
+    the latest with enough joined pairs; a history: the same window twice)."""
+    families = []
+    for metric, (name, lower, upper, error_name, doc) in ESTIMATED.items():
+        families.append(
+            (
+                metric,
+                _gauge(name, f"{doc} estimated from the latest window's predictions alone", STREAM),
+                _gauge(lower, f"{doc} estimated: lower end of its band", STREAM),
+                _gauge(upper, f"{doc} estimated: upper end of its band", STREAM),
+                _gauge(error_name, f"{doc} estimated minus realised, once outcomes arrived", STREAM),
+            )
+        )
+    rows = _gauge("driftline_estimated_rows", "Predictions behind the latest estimates", STREAM)
+    degraded = _gauge(
+        "driftline_estimated_performance_degraded",
+        "1 if the estimated performance fell below the reference by more than the allowed drop",
+        STREAM,
+    )
+    for key, estimated, joined in streams:
+        if estimated is not None:
+            rows.add_metric(key, estimated.n_rows)
+            degraded.add_metric(key, float(estimated.degraded))
+            for metric, value, low, high, _ in families:
+                estimate = estimated.metrics.get(metric)
+                if estimate is not None:
+                    value.add_metric(key, estimate.value)
+                    low.add_metric(key, estimate.lower)
+                    high.add_metric(key, estimate.upper)
+        if joined is not None:
+            for metric, _, _, _, error in families:
+                compared = joined.versus_realised.get(metric)
+                if compared is not None:
+                    error.add_metric(key, compared.error)
+    for family in families:
+        yield from family[1:]
+    yield from (rows, degraded)
+
+
 def window_families(result: WindowResult) -> Iterator[Metric]:
     """Every gauge one evaluated window sets, as the live exporter has them when it is the latest
-    (drift, quality, performance, the concept-drift flag), for a per-window history."""
+    (drift, quality, performance, estimated performance, the concept-drift flag), for a per-window
+    history."""
     yield from drift_families([result])
     yield from multivariate_metrics([result])
     yield from segment_families([result])
+    stream = [result.model, result.model_version]
+    yield from estimated_families([(stream, result.estimated, result.estimated)])
     gauges = {key: _gauge(name, doc, [*STREAM, "window"]) for key, (name, doc) in PERFORMANCE.items()}
     pairs, degraded = _performance_gauges()
     _add_reference(gauges, result)
     if result.performance.n_pairs:
         _add_realised(gauges, pairs, degraded, result)
     concept = _concept_gauge()
-    concept.add_metric([result.model, result.model_version], float(result.concept_drift))
+    concept.add_metric(stream, float(result.concept_drift))
     yield from gauges.values()
     yield from (pairs, degraded, concept)
 
@@ -352,47 +399,20 @@ class DriftlineCollector(Collector):
         yield from (pairs, degraded, concept, episode_open, episodes)
 
     def _estimated(self, view: StreamView) -> Iterator[Metric]:
-        """The latest window's performance estimated without outcomes (monitor.core.estimation),
-        and each estimate's error against the realised metric of the latest window with enough
-        joined pairs to compare."""
-        families = []
-        for metric, (name, lower, upper, error_name, doc) in ESTIMATED.items():
-            families.append(
+        """The latest window's estimates, and their errors against the realised metric of the
+        latest window with enough joined pairs to compare."""
+        streams = []
+        for model, version in self.results.streams():
+            latest = self.results.latest(model, version)
+            joined = self.results.latest_with_performance(model, version, view.min_pairs.get(model, 1))
+            streams.append(
                 (
-                    metric,
-                    _gauge(name, f"{doc} estimated from the latest window's predictions alone", STREAM),
-                    _gauge(lower, f"{doc} estimated: lower end of its band", STREAM),
-                    _gauge(upper, f"{doc} estimated: upper end of its band", STREAM),
-                    _gauge(error_name, f"{doc} estimated minus realised, once outcomes arrived", STREAM),
+                    [model, version],
+                    latest.estimated if latest is not None else None,
+                    joined.estimated if joined is not None else None,
                 )
             )
-        rows = _gauge("driftline_estimated_rows", "Predictions behind the latest estimates", STREAM)
-        degraded = _gauge(
-            "driftline_estimated_performance_degraded",
-            "1 if the estimated performance fell below the reference by more than the allowed drop",
-            STREAM,
-        )
-        for model, version in self.results.streams():
-            key = [model, version]
-            latest = self.results.latest(model, version)
-            if latest is not None and latest.estimated is not None:
-                rows.add_metric(key, latest.estimated.n_rows)
-                degraded.add_metric(key, float(latest.estimated.degraded))
-                for metric, value, low, high, _ in families:
-                    estimate = latest.estimated.metrics.get(metric)
-                    if estimate is not None:
-                        value.add_metric(key, estimate.value)
-                        low.add_metric(key, estimate.lower)
-                        high.add_metric(key, estimate.upper)
-            joined = self.results.latest_with_performance(model, version, view.min_pairs.get(model, 1))
-            if joined is not None and joined.estimated is not None:
-                for metric, _, _, _, error in families:
-                    compared = joined.estimated.versus_realised.get(metric)
-                    if compared is not None:
-                        error.add_metric(key, compared.error)
-        for family in families:
-            yield from family[1:]
-        yield from (rows, degraded)
+        yield from estimated_families(streams)
 
     def _counters(self, counters: Counters) -> Iterator[Metric]:
         families: dict[str, CounterMetricFamily] = {}

@@ -8,6 +8,7 @@ import numpy as np
 import orjson
 import pytest
 from prometheus_client import generate_latest
+from prometheus_client.openmetrics.parser import text_string_to_metric_families as openmetrics_families
 from prometheus_client.parser import text_string_to_metric_families
 
 from monitor.api.models import stream_state
@@ -17,6 +18,7 @@ from monitor.sinks.dead_letters import MemoryDeadLetters
 from monitor.sinks.elasticsearch.documents import results_actions
 from monitor.sinks.elasticsearch.templates import MAPPINGS
 from monitor.sinks.prometheus import registry_for
+from monitor.sinks.prometheus_history import history_openmetrics
 from tests.unit import estimation_world as world
 from tests.unit.sinks.test_es_documents import document_paths, loose_objects, mapped_paths
 
@@ -92,3 +94,22 @@ def test_the_estimate_error_appears_once_outcomes_arrive_and_documents_fit_the_m
         loose = tuple(loose_objects(properties))
         unmapped = {p for p in document_paths(doc) - mapped_paths(properties) if not p.startswith(loose)}
         assert unmapped == set(), action.id
+
+
+def test_the_history_of_a_replay_holds_each_window_estimate_at_its_end(
+    shifted: tuple[Service, list[bytes]],
+) -> None:
+    service, _ = shifted
+    results = [r for s in service.results.streams() for r in service.results.windows(*s)]
+    text = history_openmetrics(results).decode()
+    points: dict[tuple[str, str], list[tuple[float, float]]] = {}
+    for family in openmetrics_families(text):
+        for s in family.samples:
+            if s.name.startswith("driftline_estimated_"):
+                points.setdefault((s.name, s.labels["model"]), []).append((float(s.timestamp), s.value))
+    for result in results:
+        assert result.estimated is not None
+        estimate = result.estimated.metrics["accuracy" if result.model == "churn" else "mae"]
+        name = "driftline_estimated_accuracy_ratio" if result.model == "churn" else "driftline_estimated_mae"
+        assert (result.window_end.timestamp(), estimate.value) in points[(name, result.model)]
+    assert len(points[("driftline_estimated_accuracy_ratio", "churn")]) == 2  # one per window
