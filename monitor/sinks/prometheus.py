@@ -23,6 +23,7 @@ from monitor.core.performance import LabelDelayHistogram
 from monitor.evaluation.result_store import ResultStore
 from monitor.evaluation.results import FeatureDrift, WindowResult
 from monitor.pipeline.counters import Counters
+from monitor.sinks.comparison_metrics import comparison_metrics
 from monitor.sinks.multivariate_metrics import multivariate_metrics
 from monitor.sinks.prometheus_segments import segment_families
 
@@ -315,6 +316,7 @@ class DriftlineCollector(Collector):
         latest = [r for r in (self.results.latest(*s) for s in self.results.streams()) if r is not None]
         yield from drift_families(latest)
         yield from multivariate_metrics(latest)
+        yield from comparison_metrics(latest)
         yield from self._performance(view)
         yield from self._estimated(view)
         yield from segment_families(latest)
