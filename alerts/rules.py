@@ -91,6 +91,10 @@ def observe(rule: RuleConfig, result: WindowResult, min_pairs: int) -> list[Obse
         drop = estimated_performance_drop(rule, result)
         if drop is not None:
             values.append(("", drop))
+    elif rule.signal == "version_rollback" and result.comparison is not None:
+        # The subject is the baseline version the candidate is compared with.
+        comparison = result.comparison
+        values.append((comparison.baseline_version, float(comparison.verdict == "rollback")))
     elif rule.signal == "segment_drift" and result.segments is not None:
         # One subject per segment of the baseline (at most max_segments + 1 of them).
         values += [(s, float(result.segments.drifted_features(s))) for s in result.segments.segments]
