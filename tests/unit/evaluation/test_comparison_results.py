@@ -4,9 +4,11 @@ and absent from the baseline version's windows and from records written before c
 import numpy as np
 import orjson
 import pytest
+from rich.console import Console
 
 from monitor.evaluation.result_json import window_document
 from monitor.evaluation.result_record import decode_result, encode_result
+from monitor.evaluation.result_view import window_detail, windows_table
 from monitor.evaluation.results import WindowResult
 from tests.unit import canary_world as world
 
@@ -45,3 +47,17 @@ def test_a_record_round_trips_the_comparison(evaluated: list[WindowResult]) -> N
     record = orjson.loads(encode_result(candidate))
     del record["window"]["comparison"]  # a record written before version comparison
     assert decode_result(orjson.dumps(record)).comparison is None
+
+
+def test_the_terminal_views_show_the_verdict(evaluated: list[WindowResult]) -> None:
+    candidate = [r for r in evaluated if r.model_version == "2"]
+    console = Console(width=240, record=True)
+    console.print(windows_table("m", "2", candidate))
+    console.print(window_detail(candidate[-1]))
+    text = console.export_text()
+    assert "verdict" in text and "rollback vs v1" in text
+    assert "version comparison (canary) against version 1: rollback since" in text
+    assert "this window: accuracy" in text and "jensen_shannon" in text
+    plain = Console(width=240, record=True)
+    plain.print(windows_table("m", "1", [r for r in evaluated if r.model_version == "1"]))
+    assert "verdict" not in plain.export_text()  # no comparison: no column
