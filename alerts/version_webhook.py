@@ -39,6 +39,7 @@ def payload(window: dict[str, Any], key: str, now: datetime) -> dict[str, Any]:
         "candidate_version": comparison["candidate_version"],
         "verdict": comparison["verdict"],
         "verdict_since": comparison["verdict_since"],
+        "verdict_window_start": comparison["verdict_window_start"],
         "reason": comparison["cumulative"]["reason"],
         "sent_at": now.isoformat().replace("+00:00", "Z"),
         "evidence": {

@@ -120,11 +120,14 @@ class ComparisonState:
     windows: dict[int, WindowPair] = field(default_factory=dict)
     verdict: Verdict = "hold"
     verdict_since: int = 0
+    newest: int = -(2**62)  # the start of the newest window counted (event time, ms)
+    verdict_window: int = -(2**62)  # `newest` when the verdict last changed
 
     def update(self, start: int, sums: MeanSums, final: bool, is_baseline: bool) -> bool:
         """Record one version's window; False if the window is already folded (not counted again)."""
         if start < self.folded_before:
             return False
+        self.newest = max(self.newest, start)
         pair = self.windows.setdefault(start, WindowPair())
         if is_baseline:
             pair.a, pair.a_final = sums, final
@@ -160,6 +163,8 @@ class ComparisonState:
             "windows": [[start, pair.to_state()] for start, pair in sorted(self.windows.items())],
             "verdict": self.verdict,
             "verdict_since": self.verdict_since,
+            "newest": self.newest,
+            "verdict_window": self.verdict_window,
         }
 
     @classmethod
@@ -175,6 +180,8 @@ class ComparisonState:
             {int(start): WindowPair.from_state(pair) for start, pair in state["windows"]},
             verdict,
             int(state["verdict_since"]),
+            int(state["newest"]),
+            int(state["verdict_window"]),
         )
 
 
@@ -256,6 +263,7 @@ class ComparisonEvaluator:
         cumulative = compare_unpaired(config.task, a, b, verdict_rule(config.comparison))
         if cumulative.verdict != state.verdict:
             state.verdict, state.verdict_since = cumulative.verdict, now_ms
+            state.verdict_window = state.newest
         return cumulative
 
     def _report(
@@ -284,6 +292,7 @@ class ComparisonEvaluator:
             since=ms_to_datetime(state.started),
             verdict=state.verdict,
             verdict_since=ms_to_datetime(state.verdict_since),
+            verdict_window_start=None if state.verdict_window < 0 else ms_to_datetime(state.verdict_window),
             cumulative=cumulative,
             window=own,
             prediction_drift=drift,

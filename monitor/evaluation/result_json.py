@@ -190,6 +190,7 @@ def comparison_document(comparison: VersionComparison) -> dict[str, Any]:
         "since": _time(comparison.since),
         "verdict": comparison.verdict,
         "verdict_since": _time(comparison.verdict_since),
+        "verdict_window_start": _time(comparison.verdict_window_start),
         "cumulative": unpaired_document(comparison.cumulative),
         "window": unpaired_document(comparison.window),
         "prediction_drift": prediction_drift_document(comparison.prediction_drift),

@@ -263,6 +263,7 @@ def _comparison(doc: Mapping[str, Any] | None) -> VersionComparison | None:
         since=_at(doc["since"]),
         verdict=_verdict(doc["verdict"]),
         verdict_since=_at(doc["verdict_since"]),
+        verdict_window_start=_when(doc["verdict_window_start"]),
         cumulative=_unpaired(doc["cumulative"]),
         window=_unpaired(doc["window"]),
         prediction_drift=None

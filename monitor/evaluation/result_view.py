@@ -110,10 +110,14 @@ def comparison_lines(result: WindowResult) -> list[str]:
         return []
     total, own = comparison.cumulative, comparison.window
     verdict = comparison.verdict
+    since = (
+        ""
+        if comparison.verdict_window_start is None
+        else f" since the window of {comparison.verdict_window_start:%Y-%m-%d %H:%M} UTC"
+    )
     lines = [
         f"version comparison ({comparison.mode}) against version {comparison.baseline_version}: "
-        f"{f'[bold red]{verdict}[/]' if verdict == 'rollback' else verdict} "
-        f"since {comparison.verdict_since:%Y-%m-%d %H:%M} UTC; "
+        f"{f'[bold red]{verdict}[/]' if verdict == 'rollback' else verdict}{since}; "
         f"{total.metric} {_number(total.metric_b)} vs {_number(total.metric_a)}, difference "
         f"{_number(total.difference)} in "
         f"[{_number(total.difference_lower)}, {_number(total.difference_upper)}] "

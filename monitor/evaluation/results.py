@@ -144,7 +144,9 @@ class VersionComparison:
     mode: str  # "canary": the versions serve different rows
     since: datetime  # when the comparison started (its first evaluated window)
     verdict: Verdict
-    verdict_since: datetime  # when the verdict last changed
+    verdict_since: datetime  # when the verdict last changed (the evaluation's clock)
+    # The newest window counted when it changed (event time); None while it never changed.
+    verdict_window_start: datetime | None
     cumulative: UnpairedComparison
     window: UnpairedComparison
     prediction_drift: PredictionDrift | None

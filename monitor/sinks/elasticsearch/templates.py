@@ -148,6 +148,7 @@ MAPPINGS: dict[str, dict[str, Any]] = {
                     "since": DATE,
                     "verdict": KEYWORD,
                     "verdict_since": DATE,
+                    "verdict_window_start": DATE,
                     "cumulative": _UNPAIRED,
                     "window": _UNPAIRED,
                     "prediction_drift": {

@@ -36,6 +36,9 @@ def test_the_candidate_window_carries_the_comparison_and_the_baseline_version_no
     assert doc["window"]["n_a"] + doc["window"]["n_b"] == 2000
     assert doc["prediction_drift"]["statistic"] == "jensen_shannon"
     assert doc["since"].endswith("Z")
+    # the verdict changed on the first window whose evaluation said rollback (event time)
+    first = next(r for r in candidate if r.comparison is not None and r.comparison.verdict == "rollback")
+    assert doc["verdict_window_start"] == window_document(first)["window_start"]
 
 
 def test_a_record_round_trips_the_comparison(evaluated: list[WindowResult]) -> None:
@@ -56,7 +59,7 @@ def test_the_terminal_views_show_the_verdict(evaluated: list[WindowResult]) -> N
     console.print(window_detail(candidate[-1]))
     text = console.export_text()
     assert "verdict" in text and "rollback vs v1" in text
-    assert "version comparison (canary) against version 1: rollback since" in text
+    assert "version comparison (canary) against version 1: rollback since the window of 2026-05-04" in text
     assert "this window: accuracy" in text and "jensen_shannon" in text
     plain = Console(width=240, record=True)
     plain.print(windows_table("m", "1", [r for r in evaluated if r.model_version == "1"]))
