@@ -84,6 +84,7 @@ class RuleConfig(Strict):
     severity: Literal["info", "warning", "critical"] = "warning"
     labels: dict[str, str] = Field(default_factory=dict)
     models: list[str] = Field(default_factory=list, description="only these models (default: all)")
+    versions: list[str] = Field(default_factory=list, description="only these model versions (default: all)")
     features: list[str] = Field(default_factory=list, description="per-feature signals: only these")
     statistic: str = Field(default="detected", description="feature_drift: detected, value or a statistic")
     metric: str = Field(default="accuracy", description="(estimated_)performance_drop: which metric")

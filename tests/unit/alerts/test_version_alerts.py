@@ -92,3 +92,13 @@ def test_a_verdict_change_is_delivered_once_signed_with_its_evidence(
     assert evidence["cumulative"]["difference_upper"] < 0 and evidence["mode"] == "canary"
     assert evidence["window"]["n_a"] + evidence["window"]["n_b"] == 1000
     assert len(logged) == 1  # the webhook delivery log, as for retraining
+
+
+def test_a_rule_limited_to_versions_leaves_the_others_out(candidate_windows: list[WindowResult]) -> None:
+    config = AlertsConfig.model_validate(
+        {"rules": [{"name": "v1_rollback", "signal": "version_rollback", "threshold": 1, "versions": ["1"]}]}
+    )
+    only_v1 = next(r for r in config.effective_rules() if r.name == "v1_rollback")
+    assert all(observe(only_v1, r, 1) == [] for r in candidate_windows)  # the windows are version 2's
+    everyone = only_v1.model_copy(update={"versions": []})
+    assert all(len(observe(everyone, r, 1)) == 1 for r in candidate_windows)
