@@ -14,9 +14,11 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from alerts.defaults import DEFAULT_RULE_SPECS
 from alerts.receiver import WebhookReceiver
 
 STATE_FILE = "alerts-state.db"
+FEATURE_DRIFT = next(spec for spec in DEFAULT_RULE_SPECS if spec["name"] == "feature_drift")
 
 
 class DemoAlerts:
@@ -35,6 +37,9 @@ class DemoAlerts:
         return {
             "state": {"url": f"sqlite:///{STATE_FILE}"},
             "alerts": {
+                # The default drift rule for version 1 only: the canary's own (smaller) windows
+                # must not trigger the retraining of the model the demo is about.
+                "rules": [{**FEATURE_DRIFT, "versions": ["1"]}],
                 "receivers": [
                     {
                         "name": "demo-webhook",

@@ -47,6 +47,11 @@ def test_demo_catches_both_drifts(tmp_path: Path, kafka: str | None) -> None:
     assert concept is not None and int(concept.group(1)) in (17, 18), out[-1500:]
     assert "48,000 predictions" in out and "4 rejected" in out
     assert "both drifts caught" in out
+    # The canary (monitor/demo/run.py: 30 % of the traffic, trained without sessions_per_week) is
+    # rolled back against version 1 within the day.
+    assert re.search(r"canary v2 \(30% of the traffic\) against v1: rollback since window \d+", out), out[
+        -1500:
+    ]
     # Alerting (monitor/demo/alerts.py): the drift alert fires where the drift was injected, and
     # exactly one signed retraining webhook reaches the demo's local receiver.
     assert "drift alert: feature_drift fired at window 9 (" in out, out[-1500:]
