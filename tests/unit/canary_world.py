@@ -26,7 +26,9 @@ START_MS = int(datetime(2026, 5, 4, tzinfo=UTC).timestamp() * 1000)
 LABELS = np.array(["0", "1"], dtype=object)
 
 
-def config(**comparison: Any) -> DriftlineConfig:
+def config(compared: bool = True, **comparison: Any) -> DriftlineConfig:
+    """The model with versions "1" and "2"; `compared` False: no comparison section (the base
+    pipeline, for the benchmark)."""
     model = {
         "name": "m",
         "task": "classification",
@@ -38,7 +40,7 @@ def config(**comparison: Any) -> DriftlineConfig:
         "window_sample": 10,
         "concept_drift": {"enabled": False},
         "multivariate": {"enabled": False},
-        "comparison": {"baseline": "1", "candidates": ["2"], **comparison},
+        "comparison": {"baseline": "1", "candidates": ["2"], **comparison} if compared else None,
     }
     return parse_config({"models": [model]})
 
