@@ -191,6 +191,8 @@ def list_models(request: Request) -> dict[str, Any]:
                 "features": [{"name": f.name, "kind": f.kind} for f in cfg.features],
                 "state": worst,
                 "versions": versions,
+                # candidate versions against the baseline version, as of the last evaluation pass
+                "comparisons": service.evaluator.comparison.status(cfg.name),
             }
         )
     return {"models": models}

@@ -195,7 +195,7 @@ class ComparisonEvaluator:
         self._states: dict[Key, ComparisonState] = {}
         self._saved: dict[Key, bytes] = {}
         self._lock = threading.Lock()  # guards _view, read by the API thread
-        self._view: dict[Key, ComparisonState] = {}
+        self._view: dict[Key, dict[str, Any]] = {}  # the status of each comparison, as of the last pass
 
     def attach(self, store: RecordStore | None) -> None:
         self.store = store
@@ -233,11 +233,14 @@ class ComparisonEvaluator:
         each candidate window's `comparison` filled in."""
         now_ms = int(now.timestamp() * 1000)
         touched: set[Key] = set()
+        loaded: dict[Key, ComparisonState] = {}
         for result in results:
             for key in self.keys(result.model):
                 if result.model_version not in key[1:]:
                     continue
-                state = self._load(key, now_ms)
+                if key not in loaded:  # read back once per pass (another instance may have moved it)
+                    loaded[key] = self._load(key, now_ms)
+                state = loaded[key]
                 start = int(result.window_start.timestamp() * 1000)
                 sums = window_sums(self.models[key[0]], result)
                 if state.update(start, sums, result.final, result.model_version == key[1]):
@@ -250,8 +253,9 @@ class ComparisonEvaluator:
                 result = replace(result, comparison=self._report(mine, cumulative[mine], result, peers))
             out.append(result)
         self._save(touched)
+        view = {key: self._status(key, state) for key, state in self._states.items()}
         with self._lock:
-            self._view = {key: replace(state) for key, state in self._states.items()}
+            self._view = view
         return out
 
     def _decide(self, key: Key, now_ms: int) -> UnpairedComparison:
@@ -341,20 +345,24 @@ class ComparisonEvaluator:
         self._states[key] = state
         return state
 
+    @staticmethod
+    def _status(key: Key, state: ComparisonState) -> dict[str, Any]:
+        a, b = state.totals()
+        return {
+            "baseline_version": key[1],
+            "candidate_version": key[2],
+            "verdict": state.verdict,
+            "verdict_since": ms_to_datetime(state.verdict_since).isoformat(),
+            "verdict_window_start": None
+            if state.verdict_window < 0
+            else ms_to_datetime(state.verdict_window).isoformat(),
+            "since": ms_to_datetime(state.started).isoformat(),
+            "joined": {key[1]: a.n, key[2]: b.n},
+        }
+
     def status(self, model: str) -> list[dict[str, Any]]:
-        """The current verdict of each comparison of a model, for the API."""
+        """The current verdict of each comparison of a model as of the last pass (also one that only
+        a baseline-version window moved), for the API."""
         with self._lock:
             view = dict(self._view)
-        return [
-            {
-                "baseline_version": key[1],
-                "candidate_version": key[2],
-                "verdict": state.verdict,
-                "verdict_since": ms_to_datetime(state.verdict_since).isoformat(),
-                "since": ms_to_datetime(state.started).isoformat(),
-                "joined": {key[1]: a.n, key[2]: b.n},
-            }
-            for key in self.keys(model)
-            if (state := view.get(key)) is not None
-            for a, b in (state.totals(),)
-        ]
+        return [view[key] for key in self.keys(model) if key in view]

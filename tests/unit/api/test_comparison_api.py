@@ -22,6 +22,9 @@ def test_models_and_windows_show_the_candidate_verdict() -> None:
     with TestClient(create_app(running), raise_server_exceptions=False) as client:
         models = client.get("/api/v1/models").json()["models"]
         versions = {v["version"]: v for v in models[0]["versions"]}
+        (status,) = models[0]["comparisons"]
+        assert (status["candidate_version"], status["verdict"]) == ("2", "rollback")
+        assert status["joined"]["1"] + status["joined"]["2"] == 6 * 2000
         assert versions["1"]["comparison"] is None
         candidate = versions["2"]
         assert candidate["comparison"]["verdict"] == "rollback"
