@@ -8,7 +8,10 @@ realised accuracy, or MAE and RMSE), replacing what that window gave before (a w
 again as late outcomes arrive). The verdict comes from the sums of every window since the
 comparison started; a window that both versions have final is folded into a running total, in
 window order, and the windows below the folded position are not counted again (a restart that
-evaluates a final window once more adds nothing). The state is one record per comparison
+evaluates a final window once more adds nothing). A version without a given window (no rows then)
+counts as final there once one of its later windows is final: a version's windows turn final in
+window order, so a window evaluated for the first time below the fold (one this rule took for absent) is not
+counted either. The state is one record per comparison
 (`comparison/<model>/<baseline>/<candidate>`) in the state store's records table, read back on every
 pass, so a restart, or another instance taking over evaluation, continues the same comparison.
 
@@ -85,9 +88,12 @@ class WindowPair:
     a_final: bool = False
     b_final: bool = False
 
-    @property
-    def settled(self) -> bool:
-        return (self.a is None or self.a_final) and (self.b is None or self.b_final)
+    def settled(self, start: int, final_a: int, final_b: int) -> bool:
+        """Both versions' windows final; a version without this window counts as final once one of
+        its later windows is (its windows turn final in order: this one will not come any more)."""
+        a_done = self.a_final if self.a is not None else final_a > start
+        b_done = self.b_final if self.b is not None else final_b > start
+        return a_done and b_done
 
     def to_state(self) -> list[Any]:
         return [
@@ -122,6 +128,8 @@ class ComparisonState:
     verdict_since: int = 0
     newest: int = -(2**62)  # the start of the newest window counted (event time, ms)
     verdict_window: int = -(2**62)  # `newest` when the verdict last changed
+    final_a: int = -(2**62)  # the start of the newest final window of each version
+    final_b: int = -(2**62)
 
     def update(self, start: int, sums: MeanSums, final: bool, is_baseline: bool) -> bool:
         """Record one version's window; False if the window is already folded (not counted again)."""
@@ -131,15 +139,17 @@ class ComparisonState:
         pair = self.windows.setdefault(start, WindowPair())
         if is_baseline:
             pair.a, pair.a_final = sums, final
+            self.final_a = max(self.final_a, start) if final else self.final_a
         else:
             pair.b, pair.b_final = sums, final
+            self.final_b = max(self.final_b, start) if final else self.final_b
         return True
 
     def fold(self) -> None:
         """Fold settled windows into the totals, lowest first, up to the first one still open."""
         for start in sorted(self.windows):
             pair = self.windows[start]
-            if not pair.settled:
+            if not pair.settled(start, self.final_a, self.final_b):
                 break
             self.folded_a.add(pair.a or MeanSums())
             self.folded_b.add(pair.b or MeanSums())
@@ -165,6 +175,8 @@ class ComparisonState:
             "verdict_since": self.verdict_since,
             "newest": self.newest,
             "verdict_window": self.verdict_window,
+            "final_a": self.final_a,
+            "final_b": self.final_b,
         }
 
     @classmethod
@@ -182,6 +194,8 @@ class ComparisonState:
             int(state["verdict_since"]),
             int(state["newest"]),
             int(state["verdict_window"]),
+            int(state["final_a"]),
+            int(state["final_b"]),
         )
 
 
