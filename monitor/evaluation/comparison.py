@@ -10,8 +10,8 @@ comparison started; a window that both versions have final is folded into a runn
 window order, and the windows below the folded position are not counted again (a restart that
 evaluates a final window once more adds nothing). A version without a given window (no rows then)
 counts as final there once one of its later windows is final: a version's windows turn final in
-window order, so a window evaluated for the first time below the fold (one this rule took for absent) is not
-counted either. The state is one record per comparison
+window order, so a window evaluated for the first time below the fold (one this rule took for
+absent) is not counted either. The state is one record per comparison
 (`comparison/<model>/<baseline>/<candidate>`) in the state store's records table, read back on every
 pass, so a restart, or another instance taking over evaluation, continues the same comparison.
 
