@@ -78,7 +78,9 @@ BAD_MESSAGES = [
 ]
 
 
-def write_config(workdir: Path, port: int, extra: dict[str, Any] | None = None) -> Path:
+def write_config(workdir: Path, port: int, extra: dict[str, Any] | None = None, canary: bool = False) -> Path:
+    """The demo's config; `canary`: with the canary's comparison (the docker-compose stack, whose
+    producer sends version 1 only, shares the rest: tests/unit/test_compose.py)."""
     config: dict[str, Any] = {
         "models": [
             {
@@ -92,7 +94,7 @@ def write_config(workdir: Path, port: int, extra: dict[str, Any] | None = None) 
                 "window": "1h",
                 "allowed_lateness": "5m",
                 "outcome_ttl": "12h",
-                "comparison": {"baseline": "1", "candidates": [CANARY], "mode": "canary"},
+                "comparison": {"baseline": "1", "candidates": [CANARY], "mode": "canary"} if canary else None,
             }
         ],
         "baselines": {"path": "baselines"},
@@ -237,7 +239,7 @@ def run_demo(
     workdir.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)
     demo_alerts = DemoAlerts(workdir, MODEL)  # a local signed-webhook receiver for alerts and retraining
-    config = load_config(write_config(workdir, port, demo_alerts.config()))
+    config = load_config(write_config(workdir, port, demo_alerts.config(), canary=True))
     model_cfg = config.model(MODEL)
 
     console.rule("[bold]driftline demo")
