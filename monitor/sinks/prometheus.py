@@ -276,9 +276,11 @@ def _add_realised(
 
 def window_families(result: WindowResult) -> Iterator[Metric]:
     """Every gauge one evaluated window sets, as the live exporter has them when it is the latest
-    (drift, quality, performance, the concept-drift flag), for a per-window history."""
+    (drift, quality, performance, version comparison, the concept-drift flag), for a per-window
+    history."""
     yield from drift_families([result])
     yield from multivariate_metrics([result])
+    yield from comparison_metrics([result])
     yield from segment_families([result])
     gauges = {key: _gauge(name, doc, [*STREAM, "window"]) for key, (name, doc) in PERFORMANCE.items()}
     pairs, degraded = _performance_gauges()

@@ -15,6 +15,7 @@ from monitor.service import Service
 from monitor.sinks.elasticsearch.documents import results_actions
 from monitor.sinks.elasticsearch.templates import MAPPINGS
 from monitor.sinks.prometheus import registry_for
+from monitor.sinks.prometheus_history import history_openmetrics
 from tests.unit import canary_world as world
 from tests.unit.sinks.test_es_documents import document_paths, loose_objects, mapped_paths
 
@@ -65,3 +66,17 @@ def test_the_window_document_holds_the_comparison_inside_the_mapping(
         loose = tuple(loose_objects(properties))
         unmapped = {p for p in document_paths(doc) - mapped_paths(properties) if not p.startswith(loose)}
         assert unmapped == set(), action.id
+
+
+def test_the_history_of_a_replay_holds_the_verdict_of_every_candidate_window(
+    canary: tuple[Service, list[WindowResult]],
+) -> None:
+    _, results = canary
+    text = history_openmetrics(results).decode()
+    rollback = [
+        line
+        for line in text.splitlines()
+        if line.startswith("driftline_version_verdict{") and 'verdict="rollback"' in line
+    ]
+    assert len(rollback) == len(results)  # one sample per candidate window, at its end
+    assert rollback[-1].split()[1] == "1.0"
