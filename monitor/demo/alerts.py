@@ -58,6 +58,10 @@ class DemoAlerts:
                         "secret": self.secret,
                     }
                 ],
+                # The canary's verdicts (rollback, promote) against version 1, once per change.
+                "versions": [
+                    {"model": self.model, "url": self.receiver.url("/versions"), "secret": self.secret}
+                ],
                 "delivery": {"backoff_initial": "200ms", "backoff_max": "2s", "flush_timeout": "10s"},
             },
         }
@@ -99,7 +103,22 @@ class DemoAlerts:
             )
         else:
             lines.append(f"[red]retraining webhook delivered {len(retrains)} times (expected once)[/]")
+        verdicts = self.receiver.received("/versions")
+        for delivery in verdicts:
+            body = delivery.json
+            at = body["verdict_window_start"]
+            where = (
+                ""
+                if at is None
+                else f" at window {window_of(datetime.fromisoformat(at.replace('Z', '+00:00')))}"
+            )
+            lines.append(
+                f"version webhook: {body['model']} v{body['candidate_version']} {body['verdict']}{where} "
+                f"against v{body['baseline_version']} ({body['reason']})"
+                + ("" if delivery.verified else " [red](bad signature)[/]")
+            )
         ok = window == expected_window and len(retrains) == 1 and verified
+        ok = ok and all(d.verified for d in verdicts)
         return lines, ok
 
     def close(self) -> None:
