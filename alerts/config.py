@@ -38,6 +38,7 @@ Signal = Literal[
     "segment_drift",  # per segment: features drifted within it (models with `segments`)
     "concept_drift",  # per model version: 1 while a concept-drift episode is open, 0 once it closed
     "multivariate_drift",  # per model version: 1 if a multivariate detector fired on the window
+    "version_rollback",  # per candidate version: 1 while its comparison's verdict is rollback
     "rejected_ratio",  # whole service: share of messages dead-lettered since the last pass
     "staleness",  # per model version: seconds since the last prediction arrived
 ]
@@ -46,6 +47,7 @@ PER_FEATURE = {"feature_drift", "missing_ratio", "out_of_range_ratio", "unseen_r
 PERFORMANCE_METRICS = HIGHER_IS_BETTER | {"log_loss", "mae", "rmse", "mape"}
 ESTIMATED_METRICS = frozenset({"accuracy", "precision", "recall", "f1", "roc_auc", "mae", "rmse"})
 Op = Literal[">", ">=", "<", "<="]
+VerdictName = Literal["rollback", "promote", "hold"]
 
 
 def _seconds(value: Any) -> Any:
@@ -82,6 +84,7 @@ class RuleConfig(Strict):
     severity: Literal["info", "warning", "critical"] = "warning"
     labels: dict[str, str] = Field(default_factory=dict)
     models: list[str] = Field(default_factory=list, description="only these models (default: all)")
+    versions: list[str] = Field(default_factory=list, description="only these model versions (default: all)")
     features: list[str] = Field(default_factory=list, description="per-feature signals: only these")
     statistic: str = Field(default="detected", description="feature_drift: detected, value or a statistic")
     metric: str = Field(default="accuracy", description="(estimated_)performance_drop: which metric")
@@ -161,6 +164,25 @@ class RetrainingPolicy(Strict):
         return _secret(f"retraining policy of model {self.model!r}", self.secret, self.secret_env)
 
 
+class VersionWebhook(Strict):
+    """Where a model's version-comparison verdicts go (monitor.evaluation.comparison): a signed POST
+    once per change of a candidate's verdict to one of `on`."""
+
+    model: str
+    url: str = Field(pattern=r"^https?://")
+    on: list[VerdictName] = Field(
+        default_factory=lambda: list[VerdictName](["rollback", "promote"]),
+        min_length=1,
+        description="verdicts announced",
+    )
+    secret: str | None = None
+    secret_env: str | None = None
+    timeout: Duration = timedelta(seconds=10)
+
+    def resolved_secret(self) -> bytes | None:
+        return _secret(f"version webhook of model {self.model!r}", self.secret, self.secret_env)
+
+
 class DeliveryConfig(Strict):
     backoff_initial: Duration = timedelta(seconds=1)
     backoff_max: Duration = timedelta(minutes=5)
@@ -182,6 +204,9 @@ class AlertsConfig(Strict):
     rules: list[RuleConfig] = Field(default_factory=list)
     receivers: list[ReceiverConfig] = Field(default_factory=list)
     retraining: list[RetrainingPolicy] = Field(default_factory=list)
+    versions: list[VersionWebhook] = Field(
+        default_factory=list, description="rollback/promote webhooks of models with `comparison`"
+    )
     repeat_interval: Duration = Field(default=timedelta(hours=4), description="re-notify a firing alert")
     cooldown: Duration = Field(default=timedelta(minutes=30), description="after resolving, before refiring")
     delivery: DeliveryConfig = Field(default_factory=DeliveryConfig)
@@ -210,7 +235,7 @@ class AlertsConfig(Strict):
     @property
     def active(self) -> bool:
         """Whether `driftline run` builds the alert engine: something to evaluate or deliver."""
-        return self.enabled and bool(self.rules or self.receivers or self.retraining)
+        return self.enabled and bool(self.rules or self.receivers or self.retraining or self.versions)
 
     def effective_rules(self) -> list[RuleConfig]:
         own = {r.name for r in self.rules}

@@ -131,6 +131,14 @@ DEFAULT_RULE_SPECS: list[dict[str, Any]] = [
         "summary": "the error stream of {model} v{model_version} degraded (concept drift)",
     },
     {
+        "name": "version_rollback",
+        "signal": "version_rollback",
+        "op": ">=",
+        "threshold": 1,
+        "severity": "critical",
+        "summary": "{model} v{model_version} is worse than v{baseline_version}: roll it back",
+    },
+    {
         "name": "rejected_messages",
         "signal": "rejected_ratio",
         "op": ">",

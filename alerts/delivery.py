@@ -168,7 +168,7 @@ class Deliverer:
 
     @staticmethod
     def _logged(entry: Entry, answer: Answer, now: datetime, outcome: str) -> list[RecordPut]:
-        if not entry.retraining:
+        if not entry.webhook:
             return []
         record = {
             "receiver": entry.receiver,

@@ -16,7 +16,7 @@ from typing import Any
 
 import orjson
 
-from alerts.config import AlertsConfig, RetrainingPolicy, RuleConfig
+from alerts.config import AlertsConfig, RuleConfig
 from alerts.delivery import Target
 from alerts.notifiers import Request, render
 from alerts.rules import AlertKey, Observation
@@ -58,6 +58,7 @@ def summary(rule: RuleConfig, key: AlertKey, value: float | None) -> str:
             model_version=key.model_version,
             feature=key.subject,
             segment=key.subject,
+            baseline_version=key.subject,
             value=value,
         ).strip()
     except (KeyError, ValueError, TypeError, IndexError):
@@ -144,7 +145,8 @@ def snapshot_of(
 
 
 def targets(alerts: AlertsConfig) -> dict[str, Target]:
-    """Delivery targets by outbox receiver name: every receiver, and `retraining:<model>`."""
+    """Delivery targets by outbox receiver name: every receiver, `retraining:<model>` and
+    `version:<model>`."""
     found: dict[str, Target] = {}
     for receiver in alerts.receivers:
         secret = receiver.resolved_secret()
@@ -157,16 +159,20 @@ def targets(alerts: AlertsConfig) -> dict[str, Target]:
         found[receiver.name] = Target(draw, receiver.timeout.total_seconds())
     for policy in alerts.retraining:
         found[f"retraining:{policy.model}"] = Target(
-            retraining_render(policy), policy.timeout.total_seconds()
+            signed_render(policy.url, policy.resolved_secret()), policy.timeout.total_seconds()
+        )
+    for webhook in alerts.versions:
+        found[f"version:{webhook.model}"] = Target(
+            signed_render(webhook.url, webhook.resolved_secret()), webhook.timeout.total_seconds()
         )
     return found
 
 
-def retraining_render(policy: RetrainingPolicy) -> Any:
-    secret = policy.resolved_secret()
+def signed_render(url: str, secret: bytes | None) -> Any:
+    """A webhook request of a retraining trigger or a version verdict: the payload as it is, signed."""
 
     def draw(doc: dict[str, Any], key: str, now: datetime) -> Request:
         body = orjson.dumps(doc)
-        return Request(policy.url, body, signed_headers(secret, int(now.timestamp()), body, key))
+        return Request(url, body, signed_headers(secret, int(now.timestamp()), body, key))
 
     return draw

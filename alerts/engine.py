@@ -25,6 +25,8 @@ from alerts.outbox import OUTBOX, Entry, new_entry, overflow
 from alerts.retraining import TRIGGERS, allow, decode_history, encode_history, payload, prune, trigger_key
 from alerts.rules import Observation, observe, observe_episode, observe_rejects, observe_staleness
 from alerts.state import AlertState, Notice, step, tick
+from alerts.version_webhook import VERDICTS, comparison_key, verdict_key
+from alerts.version_webhook import payload as verdict_payload
 from monitor.clock import Clock, utc_now
 from monitor.errors import ConfigError
 from monitor.evaluation.concept import StreamEpisodeEvent
@@ -44,6 +46,7 @@ WINDOW_SIGNALS = {"feature_drift", "drift_share", "missing_ratio", "out_of_range
 WINDOW_SIGNALS |= {"performance_drop", "estimated_performance_drop"}
 WINDOW_SIGNALS |= {"multivariate_drift"}
 WINDOW_SIGNALS |= {"segment_drift"}
+WINDOW_SIGNALS |= {"version_rollback"}
 # Evidence handed to a firing alert: the window that made it fire, or a concept-drift episode's document.
 Evidence = WindowResult | dict[str, Any] | None
 
@@ -71,6 +74,9 @@ class AlertEngine:
         for policy in alerts.retraining:
             if policy.model not in models:
                 raise ConfigError(f"alerts.retraining: unknown model {policy.model!r}")
+        for webhook in alerts.versions:
+            if webhook.model not in models:
+                raise ConfigError(f"alerts.versions: unknown model {webhook.model!r}")
         self.policies = {name: policy_of(rule, alerts) for name, rule in self.rules.items()}
         self.min_pairs = models
         self.counters = counters
@@ -110,6 +116,7 @@ class AlertEngine:
                     self._seen_windows[stream] = result.window_start
                     self._last_seen[stream] = now
             self._apply(observations, now, repeats=False)
+            self._announce_verdicts(results, now)
 
     def write_episodes(self, events: Sequence[StreamEpisodeEvent]) -> None:
         """Concept-drift episodes opening and closing: the `concept_drift` signal, so its alert fires
@@ -275,6 +282,37 @@ class AlertEngine:
             entries.append(new_entry(f"retraining:{model}", key, body, now))
             self._emitted.append(("retraining", key, body))
         return entries
+
+    # ------------------------------------------------------------------ version verdicts
+
+    def _announce_verdicts(self, results: Sequence[WindowResult], now: datetime) -> None:
+        """A version webhook entry for each comparison whose verdict changed since it was last
+        announced (alerts.version_webhook), with the verdict remembered in the same transaction."""
+        webhooks = {w.model: w for w in self.config.versions}
+        if not webhooks:
+            return
+        announced = {k: v.decode() for k, v in self.store.load_records(VERDICTS).items()}
+        puts: list[RecordPut] = []
+        entries: list[Entry] = []
+        for result in results:
+            comparison, webhook = result.comparison, webhooks.get(result.model)
+            if comparison is None or webhook is None:
+                continue
+            name = comparison_key(result.model, comparison.baseline_version, comparison.candidate_version)
+            if announced.get(name, "hold") == comparison.verdict:
+                continue
+            announced[name] = comparison.verdict
+            puts.append((VERDICTS, name, comparison.verdict.encode()))
+            if comparison.verdict not in webhook.on:
+                continue
+            window = window_document(result)
+            key = verdict_key(name, comparison.verdict, window["comparison"]["verdict_since"])
+            body = verdict_payload(window, key, now)
+            entries.append(new_entry(f"version:{result.model}", key, body, now))
+        if puts:
+            self.store.write_records(puts + [e.record() for e in entries])
+        if entries:
+            self.deliverer.wake()
 
     # ------------------------------------------------------------------ API
 

@@ -19,13 +19,13 @@ import orjson
 from monitor.state.store import RecordKey, RecordPut
 
 OUTBOX = "alerts.outbox"
-DELIVERY_LOG = "alerts.delivered"  # retraining deliveries, kept as the webhook delivery log
+DELIVERY_LOG = "alerts.delivered"  # retraining and version deliveries: the webhook delivery log
 
 
 @dataclass(frozen=True)
 class Entry:
     key: str  # record key: creation time first, so keys sort in order of creation
-    receiver: str  # receiver name, or "retraining:<model>"
+    receiver: str  # receiver name, "retraining:<model>" or "version:<model>"
     idempotency_key: str
     document: dict[str, Any]  # the notification or retraining payload, as JSON
     created_at: datetime
@@ -36,6 +36,11 @@ class Entry:
     @property
     def retraining(self) -> bool:
         return self.receiver.startswith("retraining:")
+
+    @property
+    def webhook(self) -> bool:
+        """A retraining trigger or a version verdict: logged in the webhook delivery log."""
+        return self.retraining or self.receiver.startswith("version:")
 
     def record(self) -> RecordPut:
         return (OUTBOX, self.key, orjson.dumps(asdict(self)))

@@ -58,13 +58,13 @@ def compare(op: str, value: float, threshold: float) -> bool:
     return value <= threshold
 
 
-def applies(rule: RuleConfig, model: str) -> bool:
-    return not rule.models or model in rule.models
+def applies(rule: RuleConfig, model: str, version: str) -> bool:
+    return (not rule.models or model in rule.models) and (not rule.versions or version in rule.versions)
 
 
 def observe(rule: RuleConfig, result: WindowResult, min_pairs: int) -> list[Observation]:
     """The observations a window result gives a window rule (none for other signals)."""
-    if not applies(rule, result.model):
+    if not applies(rule, result.model, result.model_version):
         return []
     values: list[tuple[str, float]] = []
     drift = result.drift
@@ -91,6 +91,10 @@ def observe(rule: RuleConfig, result: WindowResult, min_pairs: int) -> list[Obse
         drop = estimated_performance_drop(rule, result)
         if drop is not None:
             values.append(("", drop))
+    elif rule.signal == "version_rollback" and result.comparison is not None:
+        # The subject is the baseline version the candidate is compared with.
+        comparison = result.comparison
+        values.append((comparison.baseline_version, float(comparison.verdict == "rollback")))
     elif rule.signal == "segment_drift" and result.segments is not None:
         # One subject per segment of the baseline (at most max_segments + 1 of them).
         values += [(s, float(result.segments.drifted_features(s))) for s in result.segments.segments]
@@ -156,7 +160,7 @@ def observe_episode(
 ) -> list[Observation]:
     """A concept-drift episode opening (1) or closing (0) for a model version; `at` is when, in the
     error stream's event time (the episode's first alarm, or its last)."""
-    if rule.signal != "concept_drift" or not applies(rule, model):
+    if rule.signal != "concept_drift" or not applies(rule, model, version):
         return []
     return [Observation(AlertKey(rule.name, model, version), float(is_open), at)]
 
@@ -179,5 +183,5 @@ def observe_staleness(
     return [
         Observation(AlertKey(rule.name, model, version), (now - seen).total_seconds(), now)
         for (model, version), seen in sorted(last_seen.items())
-        if applies(rule, model)
+        if applies(rule, model, version)
     ]

@@ -205,6 +205,7 @@ def run_embedded(
 
         service.readiness_checks["state_store"] = store.ping
         service.evaluator.concept.attach(store)  # the concept-drift detector's state, durable
+        service.evaluator.comparison.attach(store)  # the version comparisons' state, durable
         service.persist = GroupCommit(checkpoint)  # concurrent POSTs of events share checkpoints
         service.state_loaded.set()  # restored, and POSTed events are made durable from here on
         with shared_baselines(service, store):
@@ -215,6 +216,7 @@ def run_embedded(
         service.state_loaded.clear()  # shutting down: events posted now could not be made durable
         service.persist = None
         service.evaluator.concept.attach(None)
+        service.evaluator.comparison.attach(None)
         store.close()
 
 
@@ -231,6 +233,7 @@ def run_kafka(service: Service, config: DriftlineConfig, stop: threading.Event) 
         service.readiness_checks["kafka_connected"] = source.connected.is_set
         service.readiness_checks["state_store"] = store.ping
         service.evaluator.concept.attach(store)  # the concept-drift detector's state, shared by the group
+        service.evaluator.comparison.attach(store)  # so are the version comparisons'
         service.state_loaded.set()  # each partition's state is restored as it is assigned
         with shared_baselines(service, store), shared_results(service):
             source.run(stop)
@@ -243,6 +246,7 @@ def run_kafka(service: Service, config: DriftlineConfig, stop: threading.Event) 
         return totals
     finally:
         service.evaluator.concept.attach(None)
+        service.evaluator.comparison.attach(None)
         store.close()
 
 

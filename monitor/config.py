@@ -154,6 +154,41 @@ class SegmentsConfig(Strict):
     min_rows: int = Field(default=30, ge=1, description="rows on each side before a pair is tested")
 
 
+class ComparisonConfig(Strict):
+    """Version comparison (monitor.evaluation.comparison): each candidate version against the
+    baseline version, with a verdict (`promote`, `hold`, `rollback`) from the outcomes joined since
+    the comparison started. `canary`: the versions serve different rows, assigned at random."""
+
+    baseline: str = Field(min_length=1, description="the version serving now (A)")
+    candidates: list[str] = Field(min_length=1, description="versions compared with it (B)")
+    mode: Literal["canary", "shadow"] = "canary"
+    alpha_rollback: float = Field(
+        default=0.05, gt=0, lt=1, description="chance of rolling back an equal version"
+    )
+    alpha_promote: float = Field(default=0.05, gt=0, lt=1, description="chance of promoting a worse version")
+    promote_margin: float = Field(
+        default=0.01, ge=0, description="worse by at most this still promotes (accuracy points; share of MAE)"
+    )
+    rollback_margin: float = Field(
+        default=0.0, ge=0, description="rolled back only if worse by more than this"
+    )
+    min_pairs: int = Field(default=200, ge=1, description="joined outcomes per version before any verdict")
+
+    @model_validator(mode="after")
+    def _versions(self) -> ComparisonConfig:
+        if self.mode == "shadow":
+            raise ValueError(
+                "comparison.mode 'shadow' (paired predictions under one prediction id) is not "
+                "supported yet: the join treats the second prediction of an id as a duplicate; use 'canary'"
+            )
+        if self.baseline in self.candidates or len(set(self.candidates)) != len(self.candidates):
+            raise ValueError(
+                f"comparison.candidates {self.candidates} must be distinct and must not hold the "
+                f"baseline version {self.baseline!r}"
+            )
+        return self
+
+
 class ModelConfig(Strict):
     name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
     task: Literal["classification", "regression"]
@@ -176,6 +211,9 @@ class ModelConfig(Strict):
         "counts; predictions of a model without outcomes expire this long after outcome_ttl",
     )
     segments: SegmentsConfig | None = Field(default=None, description="drift per segment (null: off)")
+    comparison: ComparisonConfig | None = Field(
+        default=None, description="version comparison: candidates against a baseline version (null: off)"
+    )
     window_sample: int = Field(default=2000, ge=0, le=100_000, description="rows kept per window for reports")
     drift: DriftThresholds = Field(default_factory=DriftThresholds)
     performance: PerformanceConfig = Field(default_factory=PerformanceConfig)

@@ -32,6 +32,7 @@ from monitor.clock import Clock, utc_now
 from monitor.config import DriftlineConfig
 from monitor.core.performance import LabelDelayHistogram
 from monitor.errors import BaselineError
+from monitor.evaluation.comparison import Peers
 from monitor.evaluation.concept import StreamEpisodeEvent
 from monitor.evaluation.evaluator import Due, Evaluator
 from monitor.evaluation.failures import EvaluationErrors
@@ -272,9 +273,14 @@ class Service:
             self.evaluator.concept.advance(errors, self._publish_episodes, final=flush)
             with self.lock:
                 due = self.evaluator.due(partitions)
+                versions = self.evaluator.comparison.peer_predictions(
+                    partitions, [(d.model, d.version, d.window) for d in due]
+                )
                 self.evaluator.drop_final(partitions)
             now = self.clock()
             results = [r for r in (self._evaluate_one(d, now) for d in due) if r is not None]
+            # Outside the lock, as concept drift: it reads and writes its state in the store.
+            results = self._compare(results, versions, now)
             for result in results:
                 self.results.add(result)
             if results:
@@ -374,6 +380,15 @@ class Service:
             return None
         self.evaluation_errors.resolved(due.model, due.version, start)
         return result
+
+    def _compare(self, results: list[WindowResult], peers: Peers, now: datetime) -> list[WindowResult]:
+        """The results with each candidate version's comparison (monitor.evaluation.comparison); on a
+        failure the results go on without it."""
+        try:
+            return self.evaluator.comparison.advance(results, peers, now)
+        except Exception:
+            log.exception("version comparison failed; the windows of this pass go on without it")
+            return results
 
     def _publish(self, results: list[WindowResult]) -> None:
         for sink in self.sinks:

@@ -17,7 +17,7 @@ from fastapi import APIRouter, Depends, Path, Query, Request
 
 from monitor.api.protocol import ApiError, require_read
 from monitor.config import ModelConfig
-from monitor.evaluation.result_json import episode_document, window_document, window_id
+from monitor.evaluation.result_json import comparison_document, episode_document, window_document, window_id
 from monitor.evaluation.results import WindowResult
 from monitor.service import Service
 
@@ -61,6 +61,9 @@ def stream_state(
             amber.append("drifted within segment(s): " + ", ".join(segments))
         if latest.concept_drift and not episode_open:
             red.append("concept drift")
+        comparison = latest.comparison
+        if comparison is not None and comparison.verdict == "rollback":
+            red.append(f"rollback: worse than version {comparison.baseline_version}")
     for alert in alerts:
         name = str(alert.get("rule") or alert.get("name") or "alert")
         (red if str(alert.get("severity", "")).lower() == "critical" else amber).append(f"alert {name}")
@@ -133,6 +136,7 @@ def _window_summary(result: WindowResult) -> dict[str, Any]:
         "performance_degraded": doc["performance"]["degraded"],
         "estimated_degraded": None if doc["estimated"] is None else doc["estimated"]["degraded"],
         "multivariate_drift": None if doc["multivariate"] is None else doc["multivariate"]["drift_detected"],
+        "comparison_verdict": None if doc["comparison"] is None else doc["comparison"]["verdict"],
     }
 
 
@@ -170,6 +174,10 @@ def list_models(request: Request) -> dict[str, Any]:
                     "open_windows": service.open_windows(cfg.name, version),
                     "last_window": None if latest is None else _window_summary(latest),
                     "concept_drift": concept,
+                    # this version as a candidate against the model's baseline version, if configured
+                    "comparison": None
+                    if latest is None or latest.comparison is None
+                    else comparison_document(latest.comparison),
                     "state": state,
                     "reasons": reasons,
                     "evaluation_errors": [e.document() for e in failing],
@@ -183,6 +191,8 @@ def list_models(request: Request) -> dict[str, Any]:
                 "features": [{"name": f.name, "kind": f.kind} for f in cfg.features],
                 "state": worst,
                 "versions": versions,
+                # candidate versions against the baseline version, as of the last evaluation pass
+                "comparisons": service.evaluator.comparison.status(cfg.name),
             }
         )
     return {"models": models}

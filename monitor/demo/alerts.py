@@ -14,9 +14,11 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from alerts.defaults import DEFAULT_RULE_SPECS
 from alerts.receiver import WebhookReceiver
 
 STATE_FILE = "alerts-state.db"
+FEATURE_DRIFT = next(spec for spec in DEFAULT_RULE_SPECS if spec["name"] == "feature_drift")
 
 
 class DemoAlerts:
@@ -35,6 +37,9 @@ class DemoAlerts:
         return {
             "state": {"url": f"sqlite:///{STATE_FILE}"},
             "alerts": {
+                # The default drift rule for version 1 only: the canary's own (smaller) windows
+                # must not trigger the retraining of the model the demo is about.
+                "rules": [{**FEATURE_DRIFT, "versions": ["1"]}],
                 "receivers": [
                     {
                         "name": "demo-webhook",
@@ -52,6 +57,10 @@ class DemoAlerts:
                         "max_per_day": 1,
                         "secret": self.secret,
                     }
+                ],
+                # The canary's verdicts (rollback, promote) against version 1, once per change.
+                "versions": [
+                    {"model": self.model, "url": self.receiver.url("/versions"), "secret": self.secret}
                 ],
                 "delivery": {"backoff_initial": "200ms", "backoff_max": "2s", "flush_timeout": "10s"},
             },
@@ -94,7 +103,22 @@ class DemoAlerts:
             )
         else:
             lines.append(f"[red]retraining webhook delivered {len(retrains)} times (expected once)[/]")
+        verdicts = self.receiver.received("/versions")
+        for delivery in verdicts:
+            body = delivery.json
+            at = body["verdict_window_start"]
+            where = (
+                ""
+                if at is None
+                else f" at window {window_of(datetime.fromisoformat(at.replace('Z', '+00:00')))}"
+            )
+            lines.append(
+                f"version webhook: {body['model']} v{body['candidate_version']} {body['verdict']}{where} "
+                f"against v{body['baseline_version']} ({body['reason']})"
+                + ("" if delivery.verified else " [red](bad signature)[/]")
+            )
         ok = window == expected_window and len(retrains) == 1 and verified
+        ok = ok and all(d.verified for d in verdicts)
         return lines, ok
 
     def close(self) -> None:

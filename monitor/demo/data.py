@@ -77,14 +77,17 @@ def churn_probability(frame: pd.DataFrame, world: World) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-np.asarray(logit, dtype=float)))
 
 
-def train_model(frame: pd.DataFrame) -> Pipeline:
+def train_model(frame: pd.DataFrame, leave_out: tuple[str, ...] = ()) -> Pipeline:
+    """A logistic regression on the features; `leave_out` numeric ones make a weaker version (the
+    demo's canary is trained without `tenure_months`)."""
+    numeric = [c for c in NUMERIC if c not in leave_out]
     model = Pipeline(
         [
             (
                 "prep",
                 ColumnTransformer(
                     [
-                        ("num", StandardScaler(), NUMERIC),
+                        ("num", StandardScaler(), numeric),
                         ("cat", OneHotEncoder(handle_unknown="ignore"), CATEGORICAL),
                     ]
                 ),
@@ -146,6 +149,16 @@ def outcome_messages(ids: list[str], truth: np.ndarray, arrival_ms: np.ndarray) 
 
 
 @dataclass(frozen=True)
+class Canary:
+    """A candidate version serving a random `share` of the rows (the rest go to version "1")."""
+
+    model: Pipeline
+    share: float
+    rng: np.random.Generator  # draws which rows it serves, apart from the world's own draws
+    version: str = "2"
+
+
+@dataclass(frozen=True)
 class Event:
     arrival_ms: int
     topic: str  # "predictions" or "outcomes"
@@ -163,15 +176,26 @@ def window_events(
     rng: np.random.Generator,
     outcome_share: float = 0.9,
     median_delay_s: float = 2 * 3600,
+    canary: Canary | None = None,
 ) -> list[Event]:
-    """One window of predictions, and the outcomes that will arrive for them later (some never)."""
+    """One window of predictions, and the outcomes that will arrive for them later (some never);
+    with a `canary`, a random share of the rows is predicted by it instead."""
     live = customers(rows, world, rng)
     ts = np.sort(start_ms + rng.integers(0, window_ms, rows))
     ids = [f"w{index}-{j}" for j in range(rows)]
-    events = [
-        Event(int(t), "predictions", m, pid.encode())
-        for t, m, pid in zip(ts, prediction_messages(model, live, ids, ts), ids, strict=True)
-    ]
+    served = np.zeros(rows, dtype=bool) if canary is None else canary.rng.random(rows) < canary.share
+    servers = [("1", ~served, model)]
+    if canary is not None:
+        servers.append((canary.version, served, canary.model))
+    events = []
+    for version, chosen, by in servers:
+        picked = np.flatnonzero(chosen)
+        chosen_ids = [ids[i] for i in picked]
+        messages = prediction_messages(by, live.iloc[picked], chosen_ids, ts[picked], version)
+        events += [
+            Event(int(t), "predictions", m, pid.encode())
+            for t, m, pid in zip(ts[picked], messages, chosen_ids, strict=True)
+        ]
     comes = np.flatnonzero(rng.random(rows) < outcome_share)
     delay_ms = (rng.lognormal(np.log(median_delay_s), 0.8, len(comes)) * 1000).astype(np.int64)
     arrival = ts[comes] + delay_ms

@@ -106,9 +106,10 @@ class KafkaFeed:
         if client is not None:  # else the installed default
             config = config.model_copy(update={"client": client})
         self.source = KafkaSource(service, self.store, config)
-        service.evaluator.concept.store = (
-            self.store
-        )  # the detector's state is durable, as with `driftline run`
+        # The concept-drift detector's and the version comparisons' states are durable, as with
+        # `driftline run`.
+        service.evaluator.concept.store = self.store
+        service.evaluator.comparison.attach(self.store)
         self.stop = threading.Event()
         self.thread = threading.Thread(target=self.source.run, args=(self.stop,), name="kafka-consumer")
         self.thread.start()

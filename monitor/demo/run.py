@@ -20,21 +20,24 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import yaml
 from rich.console import Console, Group
 from rich.live import Live
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
+from sklearn.pipeline import Pipeline
 
 from consumers.runner import attach_sinks
 from monitor.api.app import ApiServer
-from monitor.baselines.baseline import build_baseline
+from monitor.baselines.baseline import Baseline, build_baseline
 from monitor.baselines.store import BaselineStore
-from monitor.config import load_config
+from monitor.config import DriftlineConfig, ModelConfig, load_config
 from monitor.demo.alerts import DemoAlerts
 from monitor.demo.data import (
     CATEGORICAL,
     NUMERIC,
+    Canary,
     Event,
     World,
     customers,
@@ -45,13 +48,19 @@ from monitor.demo.data import (
 )
 from monitor.demo.feed import DirectFeed, Feed, KafkaFeed, local_broker
 from monitor.evaluation.result_store import ResultStore
-from monitor.evaluation.results import WindowResult
+from monitor.evaluation.results import VersionComparison, WindowResult
 from monitor.pipeline.counters import Counters
 from monitor.pipeline.windows import ms_to_datetime
 from monitor.service import Service
 from monitor.sinks.dead_letters import JsonlDeadLetters
 
 MODEL = "churn"
+# The canary: version "2", trained without sessions_per_week (about 2.5 accuracy points worse, and
+# still worse after the concept drift), serves a random 30 % of the traffic; the demo shows its
+# verdict against version "1".
+CANARY = "2"
+CANARY_SHARE = 0.3
+CANARY_LEAVES_OUT = ("sessions_per_week",)
 HOUR_MS = 3_600_000
 START_MS = int(datetime(2026, 1, 5, tzinfo=UTC).timestamp() * 1000)
 PHASES = [
@@ -69,7 +78,9 @@ BAD_MESSAGES = [
 ]
 
 
-def write_config(workdir: Path, port: int, extra: dict[str, Any] | None = None) -> Path:
+def write_config(workdir: Path, port: int, extra: dict[str, Any] | None = None, canary: bool = False) -> Path:
+    """The demo's config; `canary`: with the canary's comparison (the docker-compose stack, whose
+    producer sends version 1 only, shares the rest: tests/unit/test_compose.py)."""
     config: dict[str, Any] = {
         "models": [
             {
@@ -83,6 +94,7 @@ def write_config(workdir: Path, port: int, extra: dict[str, Any] | None = None) 
                 "window": "1h",
                 "allowed_lateness": "5m",
                 "outcome_ttl": "12h",
+                "comparison": {"baseline": "1", "candidates": [CANARY], "mode": "canary"} if canary else None,
             }
         ],
         "baselines": {"path": "baselines"},
@@ -124,7 +136,13 @@ def window_index(result: WindowResult) -> int:
     return int((result.window_start.timestamp() * 1000 - START_MS) // HOUR_MS) + 1
 
 
-def render(results: list[WindowResult], reference_accuracy: float) -> Table:
+def render(
+    results: list[WindowResult], reference_accuracy: float, canary: list[WindowResult] | None = None
+) -> Table:
+    """The table of version 1's windows; with `canary`, the canary's accuracy against version 1's in
+    each window, and its verdict on the window where it took effect."""
+    verdicts = {window_index(r): r.comparison for r in canary or [] if r.comparison is not None}
+    changed = _verdict_window(canary or [])
     table = Table(
         "#",
         "hour",
@@ -135,6 +153,7 @@ def render(results: list[WindowResult], reference_accuracy: float) -> Table:
         "accuracy (pairs)",
         "est. acc",
         "alarms",
+        f"canary v{CANARY}",
         title=f"churn v1 — reference accuracy {reference_accuracy:.3f}",
     )
     for r in results:
@@ -158,6 +177,12 @@ def render(results: list[WindowResult], reference_accuracy: float) -> Table:
             alarms.append("[red]concept[/]")
         if perf.degraded:
             alarms.append("[red]perf[/]")
+        comparison = verdicts.get(i)
+        verdict = "-"
+        if comparison is not None and comparison.window.difference is not None:
+            verdict = f"{comparison.window.difference:+.3f}"
+        if changed is not None and changed[0] == i:
+            verdict += f" [red]{changed[1]}[/]" if changed[1] == "rollback" else f" {changed[1]}"
         table.add_row(
             str(i),
             f"{r.window_start:%H:%M}",
@@ -168,6 +193,7 @@ def render(results: list[WindowResult], reference_accuracy: float) -> Table:
             acc_text,
             est_text,
             " ".join(alarms) or "[green]ok[/]",
+            verdict,
         )
     return table
 
@@ -176,13 +202,22 @@ def window_index_at(moment: datetime) -> int:
     return int((moment.timestamp() * 1000 - START_MS) // HOUR_MS) + 1
 
 
-def generate(model: object, rows: int, rng: np.random.Generator, start_ms: int = START_MS) -> list[Event]:
-    """The demo's day (stationary, feature drift, concept drift) from `start_ms`, in arrival order."""
+def generate(
+    model: object,
+    rows: int,
+    rng: np.random.Generator,
+    start_ms: int = START_MS,
+    canary: Canary | None = None,
+) -> list[Event]:
+    """The demo's day (stationary, feature drift, concept drift) from `start_ms`, in arrival order;
+    with `canary`, its share of each window's rows predicted by the canary version."""
     events: list[Event] = []
     index = 0
     for _, world, count in PHASES:
         for _ in range(count):
-            events += window_events(model, world, index + 1, start_ms + index * HOUR_MS, HOUR_MS, rows, rng)
+            events += window_events(
+                model, world, index + 1, start_ms + index * HOUR_MS, HOUR_MS, rows, rng, canary=canary
+            )
             index += 1
     bad_at = start_ms + HOUR_MS + HOUR_MS // 2
     events += [Event(bad_at, "predictions", m) for m in BAD_MESSAGES]
@@ -204,7 +239,7 @@ def run_demo(
     workdir.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)
     demo_alerts = DemoAlerts(workdir, MODEL)  # a local signed-webhook receiver for alerts and retraining
-    config = load_config(write_config(workdir, port, demo_alerts.config()))
+    config = load_config(write_config(workdir, port, demo_alerts.config(), canary=True))
     model_cfg = config.model(MODEL)
 
     console.rule("[bold]driftline demo")
@@ -231,15 +266,17 @@ def run_demo(
         f"(reference accuracy {reference:.3f} on {len(validation):,} held-out customers) "
         f"in {workdir}/baselines"
     )
-    events = generate(model, rows, rng)
+    canary, canary_baseline = _canary(train, validation, config, model_cfg)
+    events = generate(model, rows, rng, canary=Canary(canary, CANARY_SHARE, np.random.default_rng([seed, 2])))
     console.print(
         f"2. streaming {len(events):,} events: {sum(c for *_, c in PHASES)} hourly windows of {rows:,} "
-        "predictions; outcomes arrive ~2 h later (10% never); a few malformed messages"
+        f"predictions ({CANARY_SHARE:.0%} of them by canary v{CANARY}, trained without "
+        f"{', '.join(CANARY_LEAVES_OUT)}); outcomes arrive ~2 h later (10% never); a few malformed messages"
     )
 
     service = Service(
         config,
-        {(MODEL, "1"): baseline},
+        {(MODEL, "1"): baseline, (MODEL, CANARY): canary_baseline},
         JsonlDeadLetters(config.sources.dead_letters),
         ResultStore(history=100),
     )
@@ -276,8 +313,31 @@ def run_demo(
         metrics.close()
         demo_alerts.close()
     results = service.results.windows(MODEL, "1")
-    console.print(render(results, reference))
-    return _summary(service, counters, results, console, demo_alerts)
+    canary_results = service.results.windows(MODEL, CANARY)
+    console.print(render(results, reference, canary_results))
+    return _summary(service, counters, results, console, demo_alerts, canary_results)
+
+
+def _canary(
+    train: pd.DataFrame, validation: pd.DataFrame, config: DriftlineConfig, model_cfg: ModelConfig
+) -> tuple[Pipeline, Baseline]:
+    """The canary version's model, trained on the same customers, and its own baseline."""
+    canary = train_model(train, leave_out=CANARY_LEAVES_OUT)
+    frame, held = train.copy(), validation.copy()
+    frame["prediction"], frame["score"] = score(canary, frame)
+    held["prediction"], held["score"] = score(canary, held)
+    built = build_baseline(
+        frame,
+        model_cfg,
+        config.baselines,
+        CANARY,
+        "train.csv",
+        datetime.now(UTC),
+        performance=held,
+        performance_source="held-out.csv",
+    )
+    BaselineStore(config.baselines.path).save(built)
+    return canary, built
 
 
 def _stream(
@@ -308,7 +368,8 @@ def _stream(
                 completed=done,
                 description=f"simulated {datetime.fromtimestamp(cursor / 1000, UTC):%m-%d %H:%M}",
             )
-            live.update(Group(progress, render(service.results.windows(MODEL, "1")[-6:], reference)))
+            shown = service.results.windows(MODEL, "1")[-6:]
+            live.update(Group(progress, render(shown, reference, service.results.windows(MODEL, CANARY))))
             time.sleep(max(0.0, (cursor - START_MS) / HOUR_MS / speed - (time.monotonic() - t0)))
 
 
@@ -318,6 +379,7 @@ def _summary(
     results: list[WindowResult],
     console: Console,
     demo_alerts: DemoAlerts | None = None,
+    canary: list[WindowResult] | None = None,
 ) -> int:
     feature, performance = Detection(), Detection()
     f_at, c_at = first_window_of("feature drift"), first_window_of("concept drift")
@@ -352,6 +414,8 @@ def _summary(
         + _said(concept.window, c_at)
         + f"; performance below reference {_said(performance.window, c_at)}"
     )
+    if canary:
+        console.print(_canary_line(canary))
     false_alarms = feature.false_alarms + performance.false_alarms + concept.false_alarms
     if false_alarms:
         console.print(f"[red]{false_alarms} false alarm(s) before the drift they belong to[/]")
@@ -365,6 +429,36 @@ def _summary(
         "[bold green]both drifts caught[/]" if ok else "[bold red]detection did not go as expected[/]"
     )
     return 0 if ok else 1
+
+
+def _latest_comparison(canary: list[WindowResult]) -> VersionComparison | None:
+    """The comparison of the canary window evaluated last: the verdict as it stands."""
+    compared = [r for r in canary if r.comparison is not None]
+    last = max(compared, key=lambda r: (r.evaluated_at, r.window_start), default=None)
+    return None if last is None else last.comparison
+
+
+def _verdict_window(canary: list[WindowResult]) -> tuple[int, str] | None:
+    """(window index, verdict) of the canary's latest verdict change: the newest window it counted."""
+    latest = _latest_comparison(canary)
+    if latest is None or latest.verdict_window_start is None:
+        return None
+    return window_index_at(latest.verdict_window_start), latest.verdict
+
+
+def _canary_line(canary: list[WindowResult]) -> str:
+    """The canary's verdict at the end, since which window, and its evidence."""
+    last = _latest_comparison(canary)
+    if last is None:
+        return f"canary v{CANARY}: no comparison evaluated"
+    changed = _verdict_window(canary)
+    total = last.cumulative
+    since = "" if changed is None else f" since window {changed[0]}"
+    return (
+        f"canary v{CANARY} ({CANARY_SHARE:.0%} of the traffic) against v1: {last.verdict}{since}; "
+        f"accuracy {total.metric_b or 0:.3f} vs {total.metric_a or 0:.3f} over "
+        f"{total.n_b:,} + {total.n_a:,} joined outcomes"
+    )
 
 
 def _said(window: int | None, injected: int) -> str:

@@ -27,6 +27,7 @@ from monitor.config import DriftlineConfig
 from monitor.core.performance import performance_metrics
 from monitor.core.performance.degradation import shown_drop
 from monitor.errors import BaselineError
+from monitor.evaluation.comparison import ComparisonEvaluator
 from monitor.evaluation.concept import ConceptEvaluator
 from monitor.evaluation.drift import evaluate
 from monitor.evaluation.estimated import estimated_performance
@@ -55,6 +56,7 @@ class Evaluator:
         self.baselines = baselines
         self.store = BaselineStore(config.baselines.path)
         self.concept = ConceptEvaluator(config, baselines)  # the error-stream detector (concept drift)
+        self.comparison = ComparisonEvaluator(config)  # candidate versions against the baseline version
         self._seen: dict[Key, tuple[int, ...]] = {}
         # Baselines by id that windows may still be built on: those swapped out while windows
         # were open (Service.swap_baseline), and those read back from the store after a restart.

@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
+from monitor.core.comparison import PredictionDrift, UnpairedComparison
 from monitor.core.concept_episodes import Episode
 from monitor.core.multivariate import MultivariateDriftResult
 from monitor.evaluation.multivariate import MultivariateReport
@@ -21,6 +22,7 @@ from monitor.evaluation.results import (
     FeatureQuality,
     PerformanceReport,
     SegmentDriftReport,
+    VersionComparison,
     WindowResult,
 )
 from monitor.pipeline.windows import ms_to_datetime
@@ -151,6 +153,50 @@ def segments_document(report: SegmentDriftReport) -> dict[str, Any]:
     }
 
 
+def unpaired_document(evidence: UnpairedComparison) -> dict[str, Any]:
+    return {
+        "metric": evidence.metric,
+        "n_a": evidence.n_a,
+        "n_b": evidence.n_b,
+        "metric_a": _number(evidence.metric_a),
+        "metric_b": _number(evidence.metric_b),
+        "difference": _number(evidence.difference),
+        "difference_lower": _number(evidence.difference_lower),
+        "difference_upper": _number(evidence.difference_upper),
+        "verdict": evidence.verdict,
+        "reason": evidence.reason,
+    }
+
+
+def prediction_drift_document(drift: PredictionDrift | None) -> dict[str, Any] | None:
+    if drift is None:
+        return None
+    return {
+        "statistic": drift.statistic,
+        "distance": _number(drift.distance),
+        "p_value": _number(drift.p_value),
+        "drift_detected": drift.drift_detected,
+    }
+
+
+def comparison_document(comparison: VersionComparison) -> dict[str, Any]:
+    """A candidate version against the baseline version (A: the baseline version, B: the candidate;
+    `difference` is B's advantage: accuracy_b - accuracy_a, or mae_a - mae_b). Field names as the
+    dataclasses have them (monitor.evaluation.result_record walks both)."""
+    return {
+        "baseline_version": comparison.baseline_version,
+        "candidate_version": comparison.candidate_version,
+        "mode": comparison.mode,
+        "since": _time(comparison.since),
+        "verdict": comparison.verdict,
+        "verdict_since": _time(comparison.verdict_since),
+        "verdict_window_start": _time(comparison.verdict_window_start),
+        "cumulative": unpaired_document(comparison.cumulative),
+        "window": unpaired_document(comparison.window),
+        "prediction_drift": prediction_drift_document(comparison.prediction_drift),
+    }
+
+
 def window_id(result: WindowResult) -> str:
     """A window's stable id within its stream: its start as epoch seconds (URL- and id-safe)."""
     return str(int(result.window_start.timestamp()))
@@ -171,6 +217,7 @@ def window_document(result: WindowResult) -> dict[str, Any]:
         "performance": performance_document(result.performance),
         "estimated": None if result.estimated is None else estimated_document(result.estimated),
         "segments": None if result.segments is None else segments_document(result.segments),
+        "comparison": None if result.comparison is None else comparison_document(result.comparison),
         "concept_drift": result.concept_drift,
         "concept_drift_at": _time(result.concept_drift_at),
         "expired_predictions": result.expired_predictions,

@@ -30,6 +30,7 @@ from typing import Any
 
 import orjson
 
+from monitor.core.comparison import PredictionDrift, UnpairedComparison, Verdict
 from monitor.core.estimation import EstimateVsRealised, MetricEstimate
 from monitor.core.multivariate import MultivariateDriftResult
 from monitor.core.performance import LabelDelayHistogram
@@ -45,6 +46,7 @@ from monitor.evaluation.results import (
     FeatureQuality,
     PerformanceReport,
     SegmentDriftReport,
+    VersionComparison,
     WindowResult,
 )
 
@@ -225,6 +227,53 @@ def _window(doc: Mapping[str, Any], delay: LabelDelayHistogram | None) -> Window
         estimated=_estimated(doc.get("estimated")),  # absent from records written before estimates
         multivariate=_multivariate(doc.get("multivariate")),  # absent from records written before it
         segments=_segments(doc.get("segments")),  # likewise before segments
+        comparison=_comparison(doc.get("comparison")),  # and before version comparison
+    )
+
+
+def _verdict(value: Any) -> Verdict:
+    if value not in ("promote", "hold", "rollback"):
+        raise ValueError(f"unknown verdict {value!r}")
+    return value
+
+
+def _unpaired(doc: Mapping[str, Any]) -> UnpairedComparison:
+    return UnpairedComparison(
+        str(doc["metric"]),
+        int(doc["n_a"]),
+        int(doc["n_b"]),
+        _optional(doc["metric_a"]),
+        _optional(doc["metric_b"]),
+        _optional(doc["difference"]),
+        _optional(doc["difference_lower"]),
+        _optional(doc["difference_upper"]),
+        _verdict(doc["verdict"]),
+        str(doc["reason"]),
+    )
+
+
+def _comparison(doc: Mapping[str, Any] | None) -> VersionComparison | None:
+    if doc is None:
+        return None
+    drift = doc["prediction_drift"]
+    return VersionComparison(
+        baseline_version=str(doc["baseline_version"]),
+        candidate_version=str(doc["candidate_version"]),
+        mode=str(doc["mode"]),
+        since=_at(doc["since"]),
+        verdict=_verdict(doc["verdict"]),
+        verdict_since=_at(doc["verdict_since"]),
+        verdict_window_start=_when(doc["verdict_window_start"]),
+        cumulative=_unpaired(doc["cumulative"]),
+        window=_unpaired(doc["window"]),
+        prediction_drift=None
+        if drift is None
+        else PredictionDrift(
+            str(drift["statistic"]),
+            _float(drift["distance"]),
+            _float(drift["p_value"]),
+            bool(drift["drift_detected"]),
+        ),
     )
 
 

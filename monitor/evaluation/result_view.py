@@ -71,9 +71,13 @@ def windows_table(
     table.add_column("dataset drift")
     table.add_column("performance / reference (pairs)")
     table.add_column("concept drift")
+    compared = any(r.comparison is not None for r in results)
+    if compared:
+        table.add_column("verdict")
     table.add_column("final")
     for r in results:
         drift = r.drift
+        verdict = [] if not compared else [verdict_text(r)]
         table.add_row(
             window_id(r),
             _span(r),
@@ -83,9 +87,51 @@ def windows_table(
             _yes(drift.dataset_drift),
             performance_summary(r),
             _yes(r.concept_drift),
+            *verdict,
             "yes" if r.final else "no",
         )
     return table
+
+
+def verdict_text(result: WindowResult) -> str:
+    """A candidate version's verdict against the baseline version, rollback in red; "-" if none."""
+    comparison = result.comparison
+    if comparison is None:
+        return "-"
+    text = f"{comparison.verdict} vs v{comparison.baseline_version}"
+    return f"[bold red]{text}[/]" if comparison.verdict == "rollback" else text
+
+
+def comparison_lines(result: WindowResult) -> list[str]:
+    """The candidate version against the baseline version: the verdict with its cumulative evidence,
+    this window's own, and the drift of the predictions (none: no line)."""
+    comparison = result.comparison
+    if comparison is None:
+        return []
+    total, own = comparison.cumulative, comparison.window
+    verdict = comparison.verdict
+    since = (
+        ""
+        if comparison.verdict_window_start is None
+        else f" since the window of {comparison.verdict_window_start:%Y-%m-%d %H:%M} UTC"
+    )
+    lines = [
+        f"version comparison ({comparison.mode}) against version {comparison.baseline_version}: "
+        f"{f'[bold red]{verdict}[/]' if verdict == 'rollback' else verdict}{since}; "
+        f"{total.metric} {_number(total.metric_b)} vs {_number(total.metric_a)}, difference "
+        f"{_number(total.difference)} in "
+        f"[{_number(total.difference_lower)}, {_number(total.difference_upper)}] "
+        f"over {total.n_b:,} + {total.n_a:,} outcomes since {comparison.since:%Y-%m-%d %H:%M} UTC",
+        f"  this window: {own.metric} {_number(own.metric_b)} vs {_number(own.metric_a)} "
+        f"({own.n_b:,} + {own.n_a:,} outcomes)",
+    ]
+    drift = comparison.prediction_drift
+    if drift is not None:
+        lines[-1] += (
+            f"; predictions against version {comparison.baseline_version}'s: {drift.statistic} "
+            f"{_number(drift.distance)}, p-value {_number(drift.p_value, 3)}"
+        )
+    return lines
 
 
 def _feature_row(drift: FeatureDrift, quality: FeatureQuality | None, label: str | None = None) -> list[str]:
@@ -123,6 +169,7 @@ def window_detail(result: WindowResult) -> Group:
         f"concept drift: {_yes(result.concept_drift)}{at}",
     ]
     lines += multivariate_lines(result)
+    lines += comparison_lines(result)
     features = Table(title="drift and data quality per column", title_justify="left")
     for name in (
         "column", "kind", "method", "statistic", "threshold", "drifted", "p-value",

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
+from monitor.core.comparison import PredictionDrift, UnpairedComparison, Verdict
 from monitor.core.estimation import EstimateVsRealised, MetricEstimate
 from monitor.core.reservoir import RowReservoir
 from monitor.core.segments import SegmentFeatureTest
@@ -132,6 +133,26 @@ class SegmentDriftReport:
 
 
 @dataclass(frozen=True)
+class VersionComparison:
+    """A candidate version against the model's baseline version (monitor.evaluation.comparison):
+    the verdict from every outcome joined since the comparison started (`since`), with that
+    evidence, and this window's own evidence: its joined outcomes of both versions, and the drift of
+    the candidate's predictions against the baseline version's in the window."""
+
+    baseline_version: str
+    candidate_version: str
+    mode: str  # "canary": the versions serve different rows
+    since: datetime  # when the comparison started (its first evaluated window)
+    verdict: Verdict
+    verdict_since: datetime  # when the verdict last changed (the evaluation's clock)
+    # The newest window counted when it changed (event time); None while it never changed.
+    verdict_window_start: datetime | None
+    cumulative: UnpairedComparison
+    window: UnpairedComparison
+    prediction_drift: PredictionDrift | None
+
+
+@dataclass(frozen=True)
 class WindowResult:
     """Everything known about one window at one evaluation. A window is evaluated when it
     closes and again whenever late outcomes change its performance; `final` marks the last
@@ -158,6 +179,8 @@ class WindowResult:
     multivariate: MultivariateReport | None = None
     # None when the model has no segments configured (or the window keeps no segment profiles).
     segments: SegmentDriftReport | None = None
+    # On a candidate version's windows when the model has a comparison configured; else None.
+    comparison: VersionComparison | None = None
 
 
 class ResultSink(Protocol):

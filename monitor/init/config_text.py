@@ -68,6 +68,7 @@ def render_config(choices: InitChoices) -> str:
         "    window: 1h                  # tumbling event-time windows",
         "    allowed_lateness: 5m        # later predictions for a closed window are counted, not added",
         "    outcome_ttl: 7d             # how long a prediction waits for its outcome",
+        "    # comparison: {baseline: v1, candidates: [v2]}  # verdicts: README, 'Version comparison'",
         "baselines: {path: baselines}    # built by `driftline init`; rebuild: `driftline baseline build`",
         "sources:",
         "  inputs:                       # JSON lines: README.md, 'Messages'; or POST /api/v1/events",

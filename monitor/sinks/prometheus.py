@@ -23,6 +23,7 @@ from monitor.core.performance import LabelDelayHistogram
 from monitor.evaluation.result_store import ResultStore
 from monitor.evaluation.results import EstimatedPerformance, FeatureDrift, WindowResult
 from monitor.pipeline.counters import Counters
+from monitor.sinks.comparison_metrics import comparison_metrics
 from monitor.sinks.multivariate_metrics import multivariate_metrics
 from monitor.sinks.prometheus_segments import segment_families
 
@@ -319,10 +320,11 @@ def estimated_families(
 
 def window_families(result: WindowResult) -> Iterator[Metric]:
     """Every gauge one evaluated window sets, as the live exporter has them when it is the latest
-    (drift, quality, performance, estimated performance, the concept-drift flag), for a per-window
-    history."""
+    (drift, quality, performance, estimated performance, version comparison, the concept-drift
+    flag), for a per-window history."""
     yield from drift_families([result])
     yield from multivariate_metrics([result])
+    yield from comparison_metrics([result])
     yield from segment_families([result])
     stream = [result.model, result.model_version]
     yield from estimated_families([(stream, result.estimated, result.estimated)])
@@ -362,6 +364,7 @@ class DriftlineCollector(Collector):
         latest = [r for r in (self.results.latest(*s) for s in self.results.streams()) if r is not None]
         yield from drift_families(latest)
         yield from multivariate_metrics(latest)
+        yield from comparison_metrics(latest)
         yield from self._performance(view)
         yield from self._estimated(view)
         yield from segment_families(latest)

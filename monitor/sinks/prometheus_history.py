@@ -3,8 +3,8 @@
 The live exporter (monitor.sinks.prometheus) shows each model version's latest window; Prometheus
 keeps what it scraped, one point per scrape. A replay evaluates weeks of windows in minutes, so it
 would leave one point behind. This writes every gauge each window set (drift, data quality,
-multivariate and segment drift, performance, estimated performance, the concept-drift flag; the
-same names and labels as the live exporter), stamped
+multivariate and segment drift, performance, estimated performance, version comparison, the
+concept-drift flag; the same names and labels as the live exporter), stamped
 with the window's end, in the OpenMetrics text format that
 `promtool tsdb create-blocks-from openmetrics FILE DATA_DIR` turns into TSDB blocks. Prometheus
 picks the blocks up from its data directory (older than its retention, 15 days by default, they

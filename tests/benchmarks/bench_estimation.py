@@ -44,11 +44,19 @@ import pandas as pd
 REPO_ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO_ROOT))
 
-from monitor.core.comparison import ComparisonSpec, PairedWindow, compare_versions  # noqa: E402
+from monitor.core.comparison import (  # noqa: E402
+    ComparisonSpec,
+    MeanSums,
+    PairedWindow,
+    VerdictRule,
+    compare_unpaired,
+    compare_versions,
+)
 from monitor.core.estimation import CBPEEstimator, DLEEstimator  # noqa: E402
 from monitor.core.multivariate import DomainClassifier, PCAReconstruction  # noqa: E402
 from monitor.core.performance import ClassificationPerformance  # noqa: E402
 from monitor.core.segments import SegmentProfiles, segment_drift  # noqa: E402
+from tests.unit import canary_world  # noqa: E402
 from tests.unit.core.simulated import KINDS, features, regression_rows, true_logit  # noqa: E402
 
 WINDOWS, ROWS, REFERENCE = 20, 2000, 20_000
@@ -225,6 +233,57 @@ def costs(repeats: int) -> list[dict[str, Any]]:
     )
     paired = PairedWindow(spec).add_predictions(labels, flip).add_outcomes(labels, flip, truth)
     per_call("compare versions", lambda: compare_versions(paired), "any")
+    a, b = MeanSums(30_000, 25_950, 25_950), MeanSums(30_000, 25_050, 25_050)
+    per_call(
+        "unpaired comparison (canary verdict)",
+        lambda: compare_unpaired("classification", a, b, VerdictRule()),
+        "any",
+    )
+    out += canary_service(repeats)
+    return out
+
+
+def canary_service(repeats: int, hours: int = 6, rows: int = 20_000) -> list[dict[str, Any]]:
+    """The canary world (tests/unit/canary_world.py: versions 1 and 2, half the rows each, all joined)
+    through Service.ingest and Service.evaluate, without and with the comparison configured: CPU
+    seconds per event of ingest, and per evaluation pass (one hourly window of each version)."""
+    out = []
+    for compared in (False, True):
+        cfg = canary_world.config(compared=compared)
+        built = canary_world.baselines(cfg)
+        ingest, evaluate = [], []
+        for _ in range(repeats):
+            service = canary_world.service(cfg, built)
+            rng = np.random.default_rng(11)
+            spent_ingest = spent_evaluate = 0.0
+            for hour in range(hours):
+                batch = canary_world.hour_batch(hour, rows, rng, 0.865, 0.835, 0.5)
+                start = time.process_time()
+                service.ingest(batch, [])
+                spent_ingest += time.process_time() - start
+                start = time.process_time()
+                service.evaluate()
+                spent_evaluate += time.process_time() - start
+            ingest.append(spent_ingest)
+            evaluate.append(spent_evaluate / (hours - 1))  # the first hour closes no window
+        name = "with canary comparison" if compared else "base pipeline (2 versions)"
+        out.append(
+            {
+                "what": f"service ingest, {name}",
+                "kind": "update",
+                "rows": rows * hours,
+                "seconds": min(ingest),
+                "us_per_event": min(ingest) / (rows * hours) * 1e6,
+            }
+        )
+        out.append(
+            {
+                "what": f"service evaluation pass, {name}",
+                "kind": "evaluate",
+                "rows": "2 windows",
+                "seconds": min(evaluate),
+            }
+        )
     return out
 
 

@@ -32,6 +32,7 @@ MIRRORS = {
     "segment_drift": "DriftlineSegmentDrift",
     "concept_drift": "DriftlineConceptDrift",
     "multivariate_drift": "DriftlineMultivariateDrift",
+    "version_rollback": "DriftlineVersionRollback",
     "rejected_messages": "DriftlineRejectedMessages",
     "no_data": "DriftlineNoData",
 }
@@ -53,7 +54,7 @@ def run(*args: str) -> subprocess.CompletedProcess[str]:
 def test_promtool_checks_the_rules() -> None:
     done = run(tool("promtool"), "check", "rules", RULES.name)
     assert done.returncode == 0, done.stdout + done.stderr
-    assert "SUCCESS: 16 rules found" in done.stdout
+    assert "SUCCESS: 17 rules found" in done.stdout
 
 
 def test_promtool_unit_tests_of_the_rules_pass() -> None:
@@ -76,7 +77,12 @@ def _alerts() -> dict[str, dict]:
 def test_rules_use_only_metrics_the_service_exports() -> None:
     sinks = REPO / "monitor" / "sinks"
     exporter = "".join(
-        p.read_text() for p in [*sorted(sinks.glob("prometheus*.py")), sinks / "multivariate_metrics.py"]
+        p.read_text()
+        for p in [
+            *sorted(sinks.glob("prometheus*.py")),
+            sinks / "multivariate_metrics.py",
+            sinks / "comparison_metrics.py",
+        ]
     )
     for name, rule in _alerts().items():
         for metric in set(re.findall(r"\bdriftline_[a-z_]+", rule["expr"])):

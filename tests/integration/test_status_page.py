@@ -138,6 +138,8 @@ def test_status_page_follows_the_demo_while_it_runs(tmp_path: Path) -> None:
                         assert demo.poll() is None and time.monotonic() < deadline, "the demo never served"
                         time.sleep(0.5)
                 page.wait_for_selector('section[data-model="churn"][data-state="red"]', timeout=WAIT_MS)
+                # The canary's rollback (version 2) can turn the card red before version 1's drift.
+                page.wait_for_selector('[data-heatmap="churn/1"] rect[data-drift="true"]', timeout=WAIT_MS)
                 marked = page.eval_on_selector_all(
                     '[data-heatmap="churn/1"] rect[data-drift="true"]',
                     "cells => cells.map(c => [c.dataset.feature, Number(c.dataset.window)])",

@@ -160,3 +160,21 @@ def test_the_readme_example_config_is_valid_with_alerts_on() -> None:
         "dataset_drift",
         "concept_drift",
     }
+
+
+def test_comparison_is_off_by_default_and_validated() -> None:
+    assert parse_config(MINIMAL).model("churn").comparison is None
+    section = {"baseline": "v1", "candidates": ["v2"]}
+    comparison = (
+        parse_config({"models": [{**MINIMAL["models"][0], "comparison": section}]}).models[0].comparison
+    )
+    assert comparison is not None
+    assert (comparison.mode, comparison.alpha_rollback, comparison.min_pairs) == ("canary", 0.05, 200)
+    for bad, message in (
+        ({**section, "mode": "shadow"}, "mode 'shadow'.*not supported yet"),
+        ({**section, "candidates": ["v1"]}, "must not hold the baseline version 'v1'"),
+        ({**section, "candidates": []}, r"comparison\.candidates"),
+        ({**section, "alpha_rollback": 1.5}, r"comparison\.alpha_rollback"),
+    ):
+        with pytest.raises(ConfigError, match=message):
+            parse_config({"models": [{**MINIMAL["models"][0], "comparison": bad}]})

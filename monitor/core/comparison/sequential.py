@@ -37,7 +37,7 @@ def _rho_squared(alpha: float, planned_pairs: int) -> float:
     return (log_term + math.log(log_term + 1.0)) / planned_pairs
 
 
-def half_width(n: int, std: float, alpha: float, planned_pairs: int = 10_000) -> float:
+def half_width(n: float, std: float, alpha: float, planned_pairs: int = 10_000) -> float:
     if not 0.0 < alpha < 1.0 or planned_pairs < 1:
         raise DataError(f"need 0 < alpha < 1 and planned_pairs >= 1, got {alpha} and {planned_pairs}")
     if n < 1:

@@ -23,6 +23,8 @@ from dataclasses import dataclass
 from statistics import NormalDist
 from typing import Literal
 
+import numpy as np
+
 from monitor.core.comparison.paired import PairedWindow
 from monitor.core.comparison.sequential import confidence_sequence, mcnemar, required_pairs
 from monitor.core.sketch import NumericSketch, ValueCounts
@@ -90,8 +92,11 @@ def wilson(successes: int, n: int, confidence: float = 0.95) -> tuple[float, flo
     return max(0.0, (centre - spread) / (1 + z * z / n)), min(1.0, (centre + spread) / (1 + z * z / n))
 
 
-def _prediction_drift(window: PairedWindow) -> PredictionDrift | None:
-    a, b = window.predictions_a, window.predictions_b
+def prediction_drift(
+    a: NumericSketch | ValueCounts, b: NumericSketch | ValueCounts, reference_std: float
+) -> PredictionDrift | None:
+    """Drift of version B's prediction distribution against version A's; None when either is empty,
+    or when numeric sketches were built on different bin edges (two versions' own baselines)."""
     if isinstance(a, ValueCounts) and isinstance(b, ValueCounts):
         if a.n_present == 0 or b.n_present == 0:
             return None
@@ -101,9 +106,9 @@ def _prediction_drift(window: PairedWindow) -> PredictionDrift | None:
             "jensen_shannon", distance, chi_square(counts_a, counts_b).p_value, distance >= DRIFT_DISTANCE
         )
     if isinstance(a, NumericSketch) and isinstance(b, NumericSketch):
-        if a.n_present == 0 or b.n_present == 0:
+        if a.n_present == 0 or b.n_present == 0 or not np.array_equal(a.edges, b.edges):
             return None
-        distance = wasserstein_norm(a.edges, a.counts, a.sums, b.counts, b.sums, window.spec.reference_std)
+        distance = wasserstein_norm(a.edges, a.counts, a.sums, b.counts, b.sums, reference_std)
         return PredictionDrift(
             "wasserstein_norm", distance, ks(a.counts, b.counts).p_value, distance >= DRIFT_DISTANCE
         )
@@ -162,7 +167,7 @@ def compare_versions(window: PairedWindow, rule: VerdictRule | None = None) -> C
         agreement,
         lower_a,
         upper_a,
-        _prediction_drift(window),
+        prediction_drift(window.predictions_a, window.predictions_b, window.spec.reference_std),
         "accuracy" if classification else "mae",
         n,
         metric_a,

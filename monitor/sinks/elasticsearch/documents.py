@@ -130,6 +130,7 @@ def summary_document(doc: Mapping[str, Any]) -> dict[str, Any]:
         "performance": performance,
         "estimated": _estimated(doc["estimated"]),
         "segments": _segments(doc["segments"]),
+        "comparison": doc["comparison"],  # a candidate version against the baseline version, or null
         "concept_drift": doc["concept_drift"],
         "concept_drift_at": doc["concept_drift_at"],
         "expired_predictions": doc["expired_predictions"],

@@ -71,6 +71,21 @@ _MULTIVARIATE_DETECTOR = {
     }
 }
 
+_UNPAIRED = {
+    "properties": {
+        "metric": KEYWORD,
+        "n_a": LONG,
+        "n_b": LONG,
+        "metric_a": FLOAT,
+        "metric_b": FLOAT,
+        "difference": FLOAT,
+        "difference_lower": FLOAT,
+        "difference_upper": FLOAT,
+        "verdict": KEYWORD,
+        "reason": {"type": "text"},
+    }
+}
+
 MAPPINGS: dict[str, dict[str, Any]] = {
     WINDOWS: {
         "dynamic": "strict",
@@ -121,6 +136,27 @@ MAPPINGS: dict[str, dict[str, Any]] = {
                             "adjusted_p_value": FLOAT,
                             "n_reference": LONG,
                             "n_window": LONG,
+                        }
+                    },
+                }
+            },
+            "comparison": {
+                "properties": {
+                    "baseline_version": KEYWORD,
+                    "candidate_version": KEYWORD,
+                    "mode": KEYWORD,
+                    "since": DATE,
+                    "verdict": KEYWORD,
+                    "verdict_since": DATE,
+                    "verdict_window_start": DATE,
+                    "cumulative": _UNPAIRED,
+                    "window": _UNPAIRED,
+                    "prediction_drift": {
+                        "properties": {
+                            "statistic": KEYWORD,
+                            "distance": FLOAT,
+                            "p_value": FLOAT,
+                            "drift_detected": BOOLEAN,
                         }
                     },
                 }
