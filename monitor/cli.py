@@ -320,11 +320,11 @@ def run(config: ConfigOption) -> None:
     )
 
 
-def table_console() -> Console:
+def table_console(soft_wrap: bool = False) -> Console:
     """Standard output for tables: as wide as the terminal, or 200 columns into a pipe or file (rich
     would wrap a wide table into 80)."""
-    out = Console()
-    return out if out.is_terminal else Console(width=200)
+    out = Console(soft_wrap=soft_wrap)
+    return out if out.is_terminal else Console(width=200, soft_wrap=soft_wrap)
 
 
 def print_windows(service: Service, limit: int = 48) -> None:
@@ -624,7 +624,7 @@ def demo(
         code = run_demo(
             workdir,
             seed,
-            Console(soft_wrap=True),
+            table_console(soft_wrap=True),
             rows=rows,
             speed=speed,
             port=port,
