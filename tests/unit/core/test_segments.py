@@ -68,10 +68,12 @@ def test_merge_of_a_split_equals_one_window_and_state_round_trips(reference, cut
     head = reference.window().update({k: v[:cut] for k, v in rows.items()}, segment[:cut])
     merged = tail.merge(head)
     again = SegmentProfiles.from_state(json.loads(json.dumps(merged.to_state())))
+    expected = whole.sketches
     for result in (merged, again):
+        sketches = result.sketches
         for label in reference.segment_map.labels:
             for name in KINDS:
-                a, b = result.sketches[label][name], whole.sketches[label][name]
+                a, b = sketches[label][name], expected[label][name]
                 assert a.n_present == b.n_present and a.missing == b.missing
                 np.testing.assert_array_equal(a.counts, b.counts)
 
