@@ -225,20 +225,32 @@ class SegmentDriftResult:
         return tuple(t for t in self.tests if t.drift_detected)
 
 
-def _test(reference: Sketch, window: Sketch) -> tuple[float, float]:
-    if isinstance(reference, NumericSketch) and isinstance(window, NumericSketch):
-        # D as `stats.ks` computes it, with the asymptotic Kolmogorov p-value instead of its exact
-        # finite-n one: that costs ~2 ms per test and a window has ~1,000 tests here. sqrt(n)·D
-        # approaches its limit from below, and the binned D is a lower bound of the exact one, so
-        # this p-value errs on the large side (fewer alarms).
-        n, m = reference.n_present, window.n_present
-        gap = np.cumsum(reference.counts) / n - np.cumsum(window.counts) / m
-        statistic = float(np.abs(gap).max())
-        p_value = float(kstwobign.sf(statistic * np.sqrt(n * m / (n + m))))
-        return statistic, min(max(p_value, 0.0), 1.0)
-    if isinstance(reference, ValueCounts) and isinstance(window, ValueCounts):
-        result = chi_square(*reference.aligned(window))
-        return result.statistic, result.p_value
+def _feature_tests(
+    reference: Groups, window: Groups, tested: NDArray[np.bool_]
+) -> list[tuple[float, float] | None]:
+    """Per segment of one feature, (statistic, p-value), or None where untested."""
+    if isinstance(reference, NumericGroups) and isinstance(window, NumericGroups):
+        # D as `stats.ks` computes it, for all segments at once, with the asymptotic Kolmogorov
+        # p-value instead of its exact finite-n one: that costs ~2 ms per test and a window has
+        # ~1,000 tests here. sqrt(n)·D approaches its limit from below, and the binned D is a lower
+        # bound of the exact one, so this p-value errs on the large side (fewer alarms).
+        n, m = reference.counts.sum(axis=1), window.counts.sum(axis=1)
+        with np.errstate(invalid="ignore", divide="ignore"):  # untested segments may have no rows
+            gap = (
+                np.cumsum(reference.counts, axis=1) / n[:, None]
+                - np.cumsum(window.counts, axis=1) / m[:, None]
+            )
+            statistic = np.abs(gap).max(axis=1)
+            p_value = np.clip(kstwobign.sf(statistic * np.sqrt(n * m / (n + m))), 0.0, 1.0)
+        return [
+            (float(d), float(p)) if ok else None for d, p, ok in zip(statistic, p_value, tested, strict=True)
+        ]
+    if isinstance(reference, CountGroups) and isinstance(window, CountGroups):
+        out: list[tuple[float, float] | None] = []
+        for g, ok in enumerate(tested.tolist()):
+            result = chi_square(*reference.sketch(g).aligned(window.sketch(g))) if ok else None
+            out.append(None if result is None else (result.statistic, result.p_value))
+        return out
     raise DataError("reference and window sketches differ in kind")
 
 
@@ -246,19 +258,33 @@ def segment_tests(
     reference: SegmentProfiles, window: SegmentProfiles, min_rows: int = 30
 ) -> list[SegmentFeatureTest]:
     """Per segment and feature, the statistic and p-value (None below `min_rows` rows on either side),
-    before any multiple-testing control."""
+    before any multiple-testing control; in segment order, then feature order."""
     if window.segment_map.labels != reference.segment_map.labels:
         raise DataError("the window's segments are not the reference's")
+    by_feature = {}
+    for feature, ref_groups in reference.groups.items():
+        win_groups = window.groups[feature]
+        n_ref, n_win = _present(ref_groups), _present(win_groups)
+        tested = (n_ref >= min_rows) & (n_win >= min_rows)
+        by_feature[feature] = (n_ref, n_win, _feature_tests(ref_groups, win_groups, tested))
     tests = []
-    window_sketches = window.sketches
-    for segment, by_feature in reference.sketches.items():
-        for feature, ref_sketch in by_feature.items():
-            win_sketch = window_sketches[segment][feature]
-            n_ref, n_win = ref_sketch.n_present, win_sketch.n_present
-            tested = n_ref >= min_rows and n_win >= min_rows
-            statistic, p = _test(ref_sketch, win_sketch) if tested else (None, None)
-            tests.append(SegmentFeatureTest(segment, feature, statistic, p, None, False, n_ref, n_win))
+    for g, segment in enumerate(reference.segment_map.labels):
+        for feature, (n_ref, n_win, results) in by_feature.items():
+            statistic, p = results[g] or (None, None)
+            tests.append(
+                SegmentFeatureTest(segment, feature, statistic, p, None, False, int(n_ref[g]), int(n_win[g]))
+            )
     return tests
+
+
+def _present(groups: Groups) -> NDArray[np.int64]:
+    """Per segment, the rows with a value (what a sketch's `n_present` counts)."""
+    present = groups.counts.sum(axis=1)
+    if isinstance(groups, CountGroups):
+        present = (
+            present + groups.overflow + np.array([sum(u.values()) for u in groups.unseen], dtype=np.int64)
+        )
+    return present
 
 
 def decide(
