@@ -1,7 +1,7 @@
 """Benchmark: what the per-segment window sketches cost per event, before and after the grouped
 update (monitor/core/grouped_sketch.py), in one run.
 
-    .venv/bin/python tests/benchmarks/bench_segments.py [--events 20000] [--repeats 5]
+    .venv/bin/python tests/benchmarks/bench_segments.py [--events 20000] [--repeats 5] [--out FILE]
 
 20 segments (+ __other__) x 20 features (19 numeric, 1 categorical: tests/unit/segments_world.py),
 the segment drawn with weight 1 / (k + 1) from 25 values. Cases, CPU µs per event, best of
@@ -20,6 +20,7 @@ the segment drawn with weight 1 / (k + 1) from 25 values. Cases, CPU µs per eve
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 from collections.abc import Callable
@@ -87,6 +88,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--events", type=int, default=20_000)
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--out", type=Path, default=Path("bench-segments.json"))
     args = parser.parse_args()
     rng = np.random.default_rng(0)
     reference_frame = world.rows(20_000, rng, N_FEATURES, VALUES)
@@ -115,6 +117,8 @@ def main() -> int:
                 best[name, b] = min(best[name, b], cpu_us(make(b), args.events))
     for name in cases:
         print(f"| {name} | {best[name, 100]:.1f} | {best[name, 1000]:.1f} |")
+    table = {name: {str(b): best[name, b] for b in (100, 1000)} for name in cases}
+    args.out.write_text(json.dumps({"events": args.events, "cpu_us_per_event": table}, indent=2))
     return 0
 
 
