@@ -16,6 +16,7 @@ windows evaluated by its evaluator), issue 15 (c).
 from __future__ import annotations
 
 import numpy as np
+import orjson
 import pandas as pd
 from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
@@ -143,6 +144,12 @@ def test_missing_values_rising_in_one_segment_flag_its_quality_alone() -> None:
     (issue,) = results[3].segments.quality  # type: ignore[union-attr]
     assert issue.reference_ratio == 0.0 and 0.1 < issue.ratio < 0.2 and issue.adjusted_p_value < 0.05
     assert decode_result(encode_result(results[3])).segments == results[3].segments
+    # A record stored before quality per segment has neither key: it reads as no quality tested.
+    record = orjson.loads(encode_result(results[3]))
+    del record["window"]["segments"]["quality"], record["window"]["segments"]["quality_tests"]
+    older = decode_result(orjson.dumps(record)).segments
+    assert older is not None and (older.quality_tests, older.quality) == (0, ())
+    assert older.drifted == results[3].segments.drifted  # type: ignore[union-attr]
     _, _, quality = segment_families([results[3]])
     assert {s.labels["segment"]: s.value for s in quality.samples} == {
         name: float(name == "s02") for name in (*world.segment_names(6), OTHER)
