@@ -36,6 +36,7 @@ Signal = Literal[
     "performance_drop",  # per model version: reference minus latest (`metric`), or relative
     "estimated_performance_drop",  # the same for the metric estimated without outcomes
     "segment_drift",  # per segment: features drifted within it (models with `segments`)
+    "segment_quality",  # per segment: (feature, measure) quality shares that rose within it
     "concept_drift",  # per model version: 1 while a concept-drift episode is open, 0 once it closed
     "multivariate_drift",  # per model version: 1 if a multivariate detector fired on the window
     "version_rollback",  # per candidate version: 1 while its comparison's verdict is rollback

@@ -123,6 +123,15 @@ DEFAULT_RULE_SPECS: list[dict[str, Any]] = [
         "summary": "{value:.0f} feature(s) of {model} v{model_version} drifted within segment {segment}",
     },
     {
+        "name": "segment_quality",
+        "signal": "segment_quality",
+        "op": ">=",
+        "threshold": 1,
+        "severity": "warning",
+        "summary": "{value:.0f} missing, out-of-range or unseen share(s) of {model} v{model_version} "
+        "rose within segment {segment}",
+    },
+    {
         "name": "concept_drift",
         "signal": "concept_drift",
         "op": ">=",

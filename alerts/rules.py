@@ -98,6 +98,8 @@ def observe(rule: RuleConfig, result: WindowResult, min_pairs: int) -> list[Obse
     elif rule.signal == "segment_drift" and result.segments is not None:
         # One subject per segment of the baseline (at most max_segments + 1 of them).
         values += [(s, float(result.segments.drifted_features(s))) for s in result.segments.segments]
+    elif rule.signal == "segment_quality" and result.segments is not None:
+        values += [(s, float(result.segments.quality_issues(s))) for s in result.segments.segments]
     if rule.features:
         values = [(s, v) for s, v in values if s in rule.features]
     return [

@@ -8,8 +8,8 @@ max_segments + 1 profiles, and the Prometheus label stays bounded.
 `SegmentProfiles` (fit on the reference): per segment and feature, a sketch of the reference
 (`NumericSketch` on the reference's quantile edges, shared by all segments; `ValueCounts` over the
 reference's categories). `profiles.window()` makes the same structure empty for a live window;
-`update(columns, segments)` splits a batch by segment (one stable sort) and updates each segment's
-sketches; `merge` and `to_state` / `from_state` as every sketch.
+`update(columns, segments)` adds a batch to every segment's sketches of a feature in one grouped
+update (monitor/core/grouped_sketch.py); `merge` and `to_state` / `from_state` as every sketch.
 
 `segment_drift(profiles, window)` = `decide(segment_tests(...))`: per segment and feature a p-value
 (binned Kolmogorov-Smirnov for numbers, the two-sample chi-square for categories, from
@@ -31,6 +31,7 @@ from numpy.typing import NDArray
 from scipy.stats import kstwobign
 
 from monitor.core.encoding import Kind, column
+from monitor.core.grouped_sketch import CountGroups, NumericGroups
 from monitor.core.labels import canonical_labels
 from monitor.core.sketch import NumericSketch, ValueCounts, quantile_edges, sketch_from_state
 from monitor.core.stats import chi_square
@@ -39,6 +40,7 @@ from monitor.errors import DataError
 
 OTHER = "__other__"
 Sketch = NumericSketch | ValueCounts
+Groups = NumericGroups | CountGroups
 
 
 class SegmentMap:
@@ -64,12 +66,27 @@ class SegmentMap:
 
 
 class SegmentProfiles:
-    """Per segment (of a `SegmentMap`) and feature, a sketch; also what a live window keeps."""
+    """Per segment (of a `SegmentMap`) and feature, a sketch; also what a live window keeps. Each
+    feature's sketches of all segments are held together (monitor/core/grouped_sketch.py), so a
+    batch updates them at once and a fork copies a few arrays per feature."""
 
-    def __init__(self, segment_map: SegmentMap, sketches: dict[str, dict[str, Sketch]]) -> None:
+    def __init__(self, segment_map: SegmentMap, groups: dict[str, Groups]) -> None:
+        self.segment_map, self.groups = segment_map, groups
+
+    @classmethod
+    def from_sketches(
+        cls, segment_map: SegmentMap, sketches: Mapping[str, Mapping[str, Sketch]]
+    ) -> SegmentProfiles:
         if set(sketches) != set(segment_map.labels):
             raise DataError("segment profiles must hold every segment of the map, and OTHER")
-        self.segment_map, self.sketches = segment_map, sketches
+        groups: dict[str, Groups] = {}
+        for name, template in sketches[OTHER].items():
+            column_of = [sketches[label][name] for label in segment_map.labels]
+            if isinstance(template, NumericSketch):
+                groups[name] = NumericGroups.from_sketches(column_of)  # type: ignore[arg-type]
+            else:
+                groups[name] = CountGroups.from_sketches(column_of)  # type: ignore[arg-type]
+        return cls(segment_map, groups)
 
     @classmethod
     def fit(
@@ -83,7 +100,8 @@ class SegmentProfiles:
         max_categories: int = 50,
     ) -> SegmentProfiles:
         segment_map = SegmentMap.fit(segments, max_segments)
-        templates: dict[str, Sketch] = {}
+        n_groups = len(segment_map.labels)
+        groups: dict[str, Groups] = {}
         for name, kind in kinds.items():
             values = column(reference, name)
             if kind == "numeric":
@@ -91,41 +109,36 @@ class SegmentProfiles:
                 present = present[~np.isnan(present)]
                 if present.size == 0:
                     raise DataError(f"feature {name!r}: no values in the reference")
-                templates[name] = NumericSketch(quantile_edges(present, bins))
+                groups[name] = NumericGroups.empty(quantile_edges(present, bins), n_groups)
             else:
                 counts = pd.Series(canonical_labels(values)).value_counts(dropna=True)
                 ranked = sorted(counts.items(), key=lambda kv: (-kv[1], str(kv[0])))
-                templates[name] = ValueCounts(tuple(str(k) for k, _ in ranked[:max_categories]))
-        empty = cls(
-            segment_map, {s: {n: t.empty_like() for n, t in templates.items()} for s in segment_map.labels}
-        )
-        return empty.update(reference, segments)
+                groups[name] = CountGroups.empty(
+                    ValueCounts(tuple(str(k) for k, _ in ranked[:max_categories])), n_groups
+                )
+        return cls(segment_map, groups).update(reference, segments)
 
     def window(self) -> SegmentProfiles:
         """Empty profiles on the same segments, bins and categories (a live window's)."""
+        n_groups = len(self.segment_map.labels)
         return SegmentProfiles(
             self.segment_map,
             {
-                s: {n: sk.empty_like() for n, sk in by_feature.items()}
-                for s, by_feature in self.sketches.items()
+                name: NumericGroups.empty(g.edges, n_groups)
+                if isinstance(g, NumericGroups)
+                else CountGroups.empty(g.template, n_groups)
+                for name, g in self.groups.items()
             },
         )
 
     def update(self, columns: Mapping[str, Any], segments: Any) -> SegmentProfiles:
         codes = self.segment_map.codes(segments)
-        order = np.argsort(codes, kind="stable")
-        bounds = np.searchsorted(codes[order], np.arange(len(self.segment_map.labels) + 1))
-        for name in next(iter(self.sketches.values())):
+        for name, groups in self.groups.items():
             values = column(columns, name, len(codes))
-            kind_numeric = isinstance(self.sketches[OTHER][name], NumericSketch)
-            ordered = (
-                np.asarray(values, dtype=np.float64)[order]
-                if kind_numeric
-                else canonical_labels(values)[order]
-            )
-            for i, label in enumerate(self.segment_map.labels):
-                if bounds[i + 1] > bounds[i]:
-                    self.sketches[label][name].update(ordered[bounds[i] : bounds[i + 1]])
+            if isinstance(groups, NumericGroups):
+                groups.update(codes, values)
+            else:
+                groups.update(codes, canonical_labels(values))
         return self
 
     def merge(self, other: SegmentProfiles) -> SegmentProfiles:
@@ -133,35 +146,38 @@ class SegmentProfiles:
             raise DataError("cannot merge segment profiles over different segments")
         return SegmentProfiles(
             self.segment_map,
-            {
-                s: {n: sk.merge(other.sketches[s][n]) for n, sk in by_feature.items()}  # type: ignore[arg-type]
-                for s, by_feature in self.sketches.items()
-            },
+            {name: g.merge(other.groups[name]) for name, g in self.groups.items()},  # type: ignore[arg-type]
         )
 
     def copy(self) -> SegmentProfiles:
-        """A copy sharing nothing that `update` changes in place (counts, sums, unseen keys), and
-        all the rest (edges, keys, the map). What a savepoint forks before each group of a batch:
-        a generic deep copy of (max_segments + 1) x features sketches cost ~10 ms a group."""
-        return SegmentProfiles(
-            self.segment_map,
-            {s: {n: _copy(sk) for n, sk in f.items()} for s, f in self.sketches.items()},
-        )
+        """A copy sharing nothing that `update` changes in place, and all the rest (edges, keys, the
+        map). What a savepoint forks before each group of a batch."""
+        return SegmentProfiles(self.segment_map, {name: g.copy() for name, g in self.groups.items()})
 
     __fork__ = copy  # monitor.pipeline.savepoint
 
+    def sketch(self, segment: str, feature: str) -> Sketch:
+        return self.groups[feature].sketch(self.segment_map.labels.index(segment))
+
+    @property
+    def sketches(self) -> dict[str, dict[str, Sketch]]:
+        """Every segment's sketch of every feature, materialised (a copy: updating it changes nothing)."""
+        return {
+            label: {name: g.sketch(i) for name, g in self.groups.items()}
+            for i, label in enumerate(self.segment_map.labels)
+        }
+
     def rows(self, segment: str, feature: str) -> int:
-        sketch = self.sketches[segment][feature]
-        return sketch.n_present
+        return self.sketch(segment, feature).n_present
 
     def to_state(self) -> dict[str, Any]:
         """Each numeric feature's bin edges once (`edges`), not once per segment: every segment's
         sketch of a feature has the same edges, and they were nearly half a window's state."""
-        edges = {n: sk.edges for n, sk in self.sketches[OTHER].items() if isinstance(sk, NumericSketch)}
+        edges = {n: g.edges for n, g in self.groups.items() if isinstance(g, NumericGroups)}
 
         def compact(name: str, sketch: Sketch) -> dict[str, Any]:
             state = sketch.to_state()
-            if isinstance(sketch, NumericSketch) and np.array_equal(sketch.edges, edges[name]):
+            if isinstance(sketch, NumericSketch):
                 del state["edges"]
             return state
 
@@ -182,19 +198,7 @@ class SegmentProfiles:
             return sketch_from_state(sketch)
 
         sketches = {s: {n: restore(n, sk) for n, sk in f.items()} for s, f in state["sketches"].items()}
-        return cls(segment_map, sketches)
-
-
-def _copy(sketch: Any) -> Any:
-    copied = object.__new__(type(sketch))
-    copied.__dict__.update(sketch.__dict__)
-    copied.counts = sketch.counts.copy()
-    if isinstance(sketch, NumericSketch):
-        copied.sums = sketch.sums.copy()  # moments are replaced on update, never changed in place
-        copied.values = None if sketch.values is None else _copy(sketch.values)
-    else:
-        copied.unseen = dict(sketch.unseen)
-    return copied
+        return cls.from_sketches(segment_map, sketches)
 
 
 @dataclass(frozen=True)
@@ -221,20 +225,32 @@ class SegmentDriftResult:
         return tuple(t for t in self.tests if t.drift_detected)
 
 
-def _test(reference: Sketch, window: Sketch) -> tuple[float, float]:
-    if isinstance(reference, NumericSketch) and isinstance(window, NumericSketch):
-        # D as `stats.ks` computes it, with the asymptotic Kolmogorov p-value instead of its exact
-        # finite-n one: that costs ~2 ms per test and a window has ~1,000 tests here. sqrt(n)·D
-        # approaches its limit from below, and the binned D is a lower bound of the exact one, so
-        # this p-value errs on the large side (fewer alarms).
-        n, m = reference.n_present, window.n_present
-        gap = np.cumsum(reference.counts) / n - np.cumsum(window.counts) / m
-        statistic = float(np.abs(gap).max())
-        p_value = float(kstwobign.sf(statistic * np.sqrt(n * m / (n + m))))
-        return statistic, min(max(p_value, 0.0), 1.0)
-    if isinstance(reference, ValueCounts) and isinstance(window, ValueCounts):
-        result = chi_square(*reference.aligned(window))
-        return result.statistic, result.p_value
+def _feature_tests(
+    reference: Groups, window: Groups, tested: NDArray[np.bool_]
+) -> list[tuple[float, float] | None]:
+    """Per segment of one feature, (statistic, p-value), or None where untested."""
+    if isinstance(reference, NumericGroups) and isinstance(window, NumericGroups):
+        # D as `stats.ks` computes it, for all segments at once, with the asymptotic Kolmogorov
+        # p-value instead of its exact finite-n one: that costs ~2 ms per test and a window has
+        # ~1,000 tests here. sqrt(n)·D approaches its limit from below, and the binned D is a lower
+        # bound of the exact one, so this p-value errs on the large side (fewer alarms).
+        n, m = reference.counts.sum(axis=1), window.counts.sum(axis=1)
+        with np.errstate(invalid="ignore", divide="ignore"):  # untested segments may have no rows
+            gap = (
+                np.cumsum(reference.counts, axis=1) / n[:, None]
+                - np.cumsum(window.counts, axis=1) / m[:, None]
+            )
+            statistic = np.abs(gap).max(axis=1)
+            p_value = np.clip(kstwobign.sf(statistic * np.sqrt(n * m / (n + m))), 0.0, 1.0)
+        return [
+            (float(d), float(p)) if ok else None for d, p, ok in zip(statistic, p_value, tested, strict=True)
+        ]
+    if isinstance(reference, CountGroups) and isinstance(window, CountGroups):
+        out: list[tuple[float, float] | None] = []
+        for g, ok in enumerate(tested.tolist()):
+            result = chi_square(*reference.sketch(g).aligned(window.sketch(g))) if ok else None
+            out.append(None if result is None else (result.statistic, result.p_value))
+        return out
     raise DataError("reference and window sketches differ in kind")
 
 
@@ -242,18 +258,33 @@ def segment_tests(
     reference: SegmentProfiles, window: SegmentProfiles, min_rows: int = 30
 ) -> list[SegmentFeatureTest]:
     """Per segment and feature, the statistic and p-value (None below `min_rows` rows on either side),
-    before any multiple-testing control."""
+    before any multiple-testing control; in segment order, then feature order."""
     if window.segment_map.labels != reference.segment_map.labels:
         raise DataError("the window's segments are not the reference's")
+    by_feature = {}
+    for feature, ref_groups in reference.groups.items():
+        win_groups = window.groups[feature]
+        n_ref, n_win = _present(ref_groups), _present(win_groups)
+        tested = (n_ref >= min_rows) & (n_win >= min_rows)
+        by_feature[feature] = (n_ref, n_win, _feature_tests(ref_groups, win_groups, tested))
     tests = []
-    for segment, by_feature in reference.sketches.items():
-        for feature, ref_sketch in by_feature.items():
-            win_sketch = window.sketches[segment][feature]
-            n_ref, n_win = ref_sketch.n_present, win_sketch.n_present
-            tested = n_ref >= min_rows and n_win >= min_rows
-            statistic, p = _test(ref_sketch, win_sketch) if tested else (None, None)
-            tests.append(SegmentFeatureTest(segment, feature, statistic, p, None, False, n_ref, n_win))
+    for g, segment in enumerate(reference.segment_map.labels):
+        for feature, (n_ref, n_win, results) in by_feature.items():
+            statistic, p = results[g] or (None, None)
+            tests.append(
+                SegmentFeatureTest(segment, feature, statistic, p, None, False, int(n_ref[g]), int(n_win[g]))
+            )
     return tests
+
+
+def _present(groups: Groups) -> NDArray[np.int64]:
+    """Per segment, the rows with a value (what a sketch's `n_present` counts)."""
+    present = groups.counts.sum(axis=1)
+    if isinstance(groups, CountGroups):
+        present = (
+            present + groups.overflow + np.array([sum(u.values()) for u in groups.unseen], dtype=np.int64)
+        )
+    return present
 
 
 def decide(

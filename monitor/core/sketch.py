@@ -78,6 +78,21 @@ class Moments:
         return cls(**state) if state["n"] else cls()
 
 
+def add_unseen(unseen: dict[Key, int], counts: pd.Series, max_unseen: int) -> int:
+    """Add `counts` (key -> count) to the bounded map `unseen` in place; returns the count of the
+    keys that found it full (the overflow)."""
+    overflow = 0
+    for key, count in counts.items():
+        k = key if isinstance(key, str) else float(key)
+        if k in unseen:
+            unseen[k] += int(count)
+        elif len(unseen) < max_unseen:
+            unseen[k] = int(count)
+        else:
+            overflow += int(count)
+    return overflow
+
+
 @dataclass
 class ValueCounts:
     """Counts over known keys, with unseen keys tracked up to a bound."""
@@ -103,10 +118,14 @@ class ValueCounts:
     def empty_like(self) -> ValueCounts:
         return ValueCounts(self.known, max_unseen=self.max_unseen)
 
+    def key_codes(self, values: NDArray[Any]) -> NDArray[np.intp]:
+        """Per value, the index of its key in `known`, len(known) if missing, -1 if unseen."""
+        return self._index.get_indexer(values)
+
     def update(self, values: NDArray[Any]) -> ValueCounts:
         if len(values) == 0:
             return self
-        codes = self._index.get_indexer(values)
+        codes = self.key_codes(values)
         found = np.bincount(codes[codes >= 0], minlength=len(self.known) + 1)
         self.counts += found[:-1]
         self.missing += int(found[-1])
@@ -120,14 +139,7 @@ class ValueCounts:
         return self
 
     def add_unseen(self, counts: pd.Series) -> None:
-        for key, count in counts.items():
-            k = key if isinstance(key, str) else float(key)
-            if k in self.unseen:
-                self.unseen[k] += int(count)
-            elif len(self.unseen) < self.max_unseen:
-                self.unseen[k] = int(count)
-            else:
-                self.unseen_overflow += int(count)
+        self.unseen_overflow += add_unseen(self.unseen, counts, self.max_unseen)
 
     def merge(self, other: ValueCounts) -> ValueCounts:
         if self.known != other.known:

@@ -150,6 +150,21 @@ def segments_document(report: SegmentDriftReport) -> dict[str, Any]:
             }
             for t in report.drifted
         ],
+        "quality_tests": report.quality_tests,
+        "quality": [
+            {
+                "segment": t.segment,
+                "feature": t.feature,
+                "measure": t.measure,
+                "ratio": t.ratio,
+                "reference_ratio": t.reference_ratio,
+                "n_window": t.n_window,
+                "n_reference": t.n_reference,
+                "p_value": _number(t.p_value),
+                "adjusted_p_value": _number(t.adjusted_p_value),
+            }
+            for t in report.quality
+        ],
     }
 
 

@@ -35,6 +35,7 @@ from monitor.core.estimation import EstimateVsRealised, MetricEstimate
 from monitor.core.multivariate import MultivariateDriftResult
 from monitor.core.performance import LabelDelayHistogram
 from monitor.core.reservoir import RowReservoir
+from monitor.core.segment_quality import SegmentQualityTest
 from monitor.core.segments import SegmentFeatureTest
 from monitor.errors import DataError
 from monitor.evaluation.multivariate import MultivariateReport
@@ -318,6 +319,23 @@ def _segments(doc: Mapping[str, Any] | None) -> SegmentDriftReport | None:
                 int(t["n_window"]),
             )
             for t in doc["drifted"]
+        ),
+        # Records from before quality per segment have neither key.
+        quality_tests=int(doc.get("quality_tests", 0)),
+        quality=tuple(
+            SegmentQualityTest(
+                str(t["segment"]),
+                str(t["feature"]),
+                str(t["measure"]),
+                _float(t["ratio"]),
+                _float(t["reference_ratio"]),
+                int(t["n_window"]),
+                int(t["n_reference"]),
+                _optional(t["p_value"]),
+                _optional(t["adjusted_p_value"]),
+                True,
+            )
+            for t in doc.get("quality", ())
         ),
     )
 

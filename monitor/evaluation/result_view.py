@@ -11,6 +11,7 @@ from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
+from monitor.core.segments import SegmentFeatureTest
 from monitor.evaluation.result_json import window_id
 from monitor.evaluation.results import FeatureDrift, FeatureQuality, WindowResult
 
@@ -232,7 +233,8 @@ def multivariate_lines(result: WindowResult) -> list[str]:
 
 
 def _segment_parts(result: WindowResult) -> list[Text | Table]:
-    """Drift per segment, when the model has segments: the verdict and the drifted pairs."""
+    """Drift and data quality per segment, when the model has segments: the verdicts, the drifted
+    pairs and the quality shares that rose."""
     report = result.segments
     if report is None:
         return []
@@ -240,12 +242,35 @@ def _segment_parts(result: WindowResult) -> list[Text | Table]:
         f"drift per segment: {len(report.drifted)} of {report.n_tests:,} (segment, feature) pairs drifted "
         f"over {len(report.segments)} segments ({report.method}, alpha {report.alpha:g})"
     )
-    if not report.drifted:
-        return [heading]
+    parts: list[Text | Table] = [heading]
+    if report.drifted:
+        parts.append(_drifted_pairs(report.drifted))
+    parts.append(
+        Text(f"data quality per segment: {len(report.quality)} of {report.quality_tests:,} shares rose")
+    )
+    if report.quality:
+        shares = Table()
+        for name in ("segment", "feature", "measure", "window", "reference", "adjusted p-value", "n window"):
+            shares.add_column(name, justify="left" if name in ("segment", "feature", "measure") else "right")
+        for q in report.quality:
+            shares.add_row(
+                q.segment,
+                q.feature,
+                q.measure,
+                f"{q.ratio:.1%}",
+                f"{q.reference_ratio:.1%}",
+                _number(q.adjusted_p_value),
+                f"{q.n_window:,}",
+            )
+        parts.append(shares)
+    return parts
+
+
+def _drifted_pairs(drifted: tuple[SegmentFeatureTest, ...]) -> Table:
     pairs = Table()
     for name in ("segment", "feature", "statistic", "p-value", "adjusted p-value", "n reference", "n window"):
         pairs.add_column(name, justify="left" if name in ("segment", "feature") else "right")
-    for t in report.drifted:
+    for t in drifted:
         pairs.add_row(
             t.segment,
             t.feature,
@@ -255,4 +280,4 @@ def _segment_parts(result: WindowResult) -> list[Text | Table]:
             f"{t.n_reference:,}",
             f"{t.n_window:,}",
         )
-    return [heading, pairs]
+    return pairs

@@ -11,6 +11,7 @@ from typing import Any, Protocol
 from monitor.core.comparison import PredictionDrift, UnpairedComparison, Verdict
 from monitor.core.estimation import EstimateVsRealised, MetricEstimate
 from monitor.core.reservoir import RowReservoir
+from monitor.core.segment_quality import SegmentQualityTest
 from monitor.core.segments import SegmentFeatureTest
 from monitor.evaluation.multivariate import MultivariateReport
 
@@ -127,9 +128,16 @@ class SegmentDriftReport:
     n_tests: int
     segments: tuple[str, ...]  # every segment of the baseline, its "other" bucket last
     drifted: tuple[SegmentFeatureTest, ...]
+    # Data quality per segment (monitor.core.segment_quality), one family of `quality_tests` tests
+    # under the same control: the (segment, feature, measure) shares that rose over the reference.
+    quality_tests: int = 0
+    quality: tuple[SegmentQualityTest, ...] = ()
 
     def drifted_features(self, segment: str) -> int:
         return sum(1 for t in self.drifted if t.segment == segment)
+
+    def quality_issues(self, segment: str) -> int:
+        return sum(1 for t in self.quality if t.segment == segment)
 
 
 @dataclass(frozen=True)

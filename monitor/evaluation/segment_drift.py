@@ -1,9 +1,11 @@
-"""A window's drift per segment and feature against its baseline's per-segment reference."""
+"""A window's drift and data quality per segment and feature against its baseline's per-segment
+reference."""
 
 from __future__ import annotations
 
 from monitor.baselines.baseline import Baseline
 from monitor.config import ModelConfig
+from monitor.core.segment_quality import segment_quality
 from monitor.core.segments import segment_drift
 from monitor.evaluation.results import SegmentDriftReport
 from monitor.pipeline.windows import WindowState
@@ -20,9 +22,15 @@ def segment_drift_report(
     same_segments = window.segments.segment_map.labels == reference.segment_map.labels
     if window.baseline_id != baseline.id or not same_segments:
         return None
-    result = segment_drift(
-        reference, window.segments, alpha=settings.alpha, method=settings.method, min_rows=settings.min_rows
-    )
+    alpha, method, min_rows = settings.alpha, settings.method, settings.min_rows
+    result = segment_drift(reference, window.segments, alpha=alpha, method=method, min_rows=min_rows)
+    quality = segment_quality(reference, window.segments, alpha=alpha, method=method, min_rows=min_rows)
     return SegmentDriftReport(
-        result.method, result.alpha, result.n_tests, reference.segment_map.labels, result.drifted
+        result.method,
+        result.alpha,
+        result.n_tests,
+        reference.segment_map.labels,
+        result.drifted,
+        quality.n_tests,
+        quality.degraded,
     )

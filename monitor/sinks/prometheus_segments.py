@@ -1,4 +1,5 @@
-"""Prometheus gauges of drift per segment (monitor.core.segments), from window results.
+"""Prometheus gauges of drift and data quality per segment (monitor.core.segments,
+monitor.core.segment_quality), from window results.
 
 The `segment` label takes only the baseline's segments and its "other" bucket: at most
 `segments.max_segments` + 1 values per model version, whatever segments the live stream sends.
@@ -28,11 +29,18 @@ def segment_families(latest: Iterable[WindowResult]) -> Iterator[Metric]:
         "(segment, feature) pairs with enough rows to test in the latest window",
         labels=_STREAM,
     )
+    quality = GaugeMetricFamily(
+        "driftline_segment_quality_issues",
+        "(feature, measure) pairs whose missing, out-of-range or unseen share rose over the segment's "
+        "reference in the latest window, after multiple-testing control",
+        labels=[*_STREAM, "segment"],
+    )
     for r in latest:
         if r.segments is None:
             continue
         key = [r.model, r.model_version]
         for segment in r.segments.segments:
             drifted.add_metric([*key, segment], r.segments.drifted_features(segment))
+            quality.add_metric([*key, segment], r.segments.quality_issues(segment))
         tests.add_metric(key, r.segments.n_tests)
-    yield from (drifted, tests)
+    yield from (drifted, tests, quality)

@@ -30,6 +30,7 @@ MIRRORS = {
     "estimated_accuracy_drop": "DriftlineEstimatedAccuracyDrop",
     "estimated_mae_increase": "DriftlineEstimatedMaeIncrease",
     "segment_drift": "DriftlineSegmentDrift",
+    "segment_quality": "DriftlineSegmentQuality",
     "concept_drift": "DriftlineConceptDrift",
     "multivariate_drift": "DriftlineMultivariateDrift",
     "version_rollback": "DriftlineVersionRollback",
@@ -54,7 +55,7 @@ def run(*args: str) -> subprocess.CompletedProcess[str]:
 def test_promtool_checks_the_rules() -> None:
     done = run(tool("promtool"), "check", "rules", RULES.name)
     assert done.returncode == 0, done.stdout + done.stderr
-    assert "SUCCESS: 17 rules found" in done.stdout
+    assert "SUCCESS: 18 rules found" in done.stdout
 
 
 def test_promtool_unit_tests_of_the_rules_pass() -> None:

@@ -1,6 +1,6 @@
-"""Drift per segment in the Elasticsearch window documents, through a real Elasticsearch-8-API
-server (noida-db): the strict mapping accepts them, and a term query on the drifted segment finds
-exactly the windows where it drifted."""
+"""Drift and data quality per segment in the Elasticsearch window documents, through a real
+Elasticsearch-8-API server (noida-db): the strict mapping accepts them, and a term query on the
+drifted (or degraded) segment finds exactly the windows where it drifted (or its quality fell)."""
 
 from __future__ import annotations
 
@@ -39,8 +39,10 @@ def test_window_documents_carry_the_drifted_segments(
     service = Service(cfg, baselines, MemoryDeadLetters(), clock=lambda: world.NOW)
     service.sinks.append(exporter)
     rng = np.random.default_rng(1)
-    for hour in range(3):  # the last hour: f02 moves in segment s01 only
+    for hour in range(3):  # the last hour: f02 moves in segment s01 only, f00 goes missing in s02
         frame = world.rows(5000, rng, 3, 6, shift=("s01", "f02", 1.0) if hour == 2 else None)
+        if hour == 2:
+            frame.loc[(frame["region"] == "s02") & (rng.random(len(frame)) < 0.2), "f00"] = np.nan
         service.handle(RawBatch(predictions=world.messages(frame, hour, rng)))
     results = service.evaluate(flush=True)
     assert exporter.flush(FLUSH_TIMEOUT)
@@ -55,5 +57,13 @@ def test_window_documents_carry_the_drifted_segments(
     assert (pair["segment"], pair["feature"]) == ("s01", "f02") and pair["adjusted_p_value"] < 0.05
     hits = es.search(
         index=f"{PREFIX}-windows-*", query={"term": {"segments.drifted_segments": "s01"}}, size=10
+    )["hits"]["hits"]
+    assert [h["_source"]["window_id"] for h in hits] == [last]
+    degraded = {doc["window_id"]: doc["segments"]["degraded_segments"] for doc in windows.values()}
+    assert degraded == {w: (["s02"] if w == last else []) for w in degraded}
+    (share,) = doc["segments"]["quality"]
+    assert (share["segment"], share["feature"], share["measure"]) == ("s02", "f00", "missing")
+    hits = es.search(
+        index=f"{PREFIX}-windows-*", query={"term": {"segments.degraded_segments": "s02"}}, size=10
     )["hits"]["hits"]
     assert [h["_source"]["window_id"] for h in hits] == [last]

@@ -97,11 +97,12 @@ def _estimated(estimated: Mapping[str, Any] | None) -> dict[str, Any] | None:
 
 
 def _segments(segments: Mapping[str, Any] | None) -> dict[str, Any] | None:
-    """Drift per segment: the drifted pairs as they are, and the segments with any (a Kibana
-    terms chart of `segments.drifted_segments` needs no script)."""
+    """Drift and data quality per segment: the drifted pairs and the quality shares that rose as
+    they are, and the segments with any (a Kibana terms chart of `segments.drifted_segments` or
+    `segments.degraded_segments` needs no script)."""
     if segments is None:
         return None
-    drifted = segments["drifted"]
+    drifted, quality = segments["drifted"], segments["quality"]
     return {
         "method": segments["method"],
         "alpha": segments["alpha"],
@@ -109,6 +110,9 @@ def _segments(segments: Mapping[str, Any] | None) -> dict[str, Any] | None:
         "n_drifted": len(drifted),
         "drifted_segments": sorted({d["segment"] for d in drifted}),
         "drifted": drifted,
+        "quality_tests": segments["quality_tests"],
+        "degraded_segments": sorted({q["segment"] for q in quality}),
+        "quality": quality,
     }
 
 

@@ -138,6 +138,21 @@ MAPPINGS: dict[str, dict[str, Any]] = {
                             "n_window": LONG,
                         }
                     },
+                    "quality_tests": LONG,
+                    "degraded_segments": KEYWORD,
+                    "quality": {
+                        "properties": {
+                            "segment": KEYWORD,
+                            "feature": KEYWORD,
+                            "measure": KEYWORD,
+                            "ratio": FLOAT,
+                            "reference_ratio": FLOAT,
+                            "n_window": LONG,
+                            "n_reference": LONG,
+                            "p_value": FLOAT,
+                            "adjusted_p_value": FLOAT,
+                        }
+                    },
                 }
             },
             "comparison": {

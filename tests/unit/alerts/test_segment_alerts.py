@@ -15,6 +15,7 @@ from alerts.config import AlertsConfig
 from alerts.engine import AlertEngine
 from alerts.notifiers import alertmanager_alert
 from alerts.outbox import OUTBOX, load
+from monitor.core.segment_quality import SegmentQualityTest
 from monitor.core.segments import OTHER, SegmentFeatureTest
 from monitor.evaluation.results import SegmentDriftReport, WindowResult
 from monitor.state.sqlite import SqliteStateStore
@@ -63,3 +64,26 @@ def test_a_window_without_segments_observes_nothing(store: SqliteStateStore) -> 
     engine = AlertEngine(alerts, store, {"churn": 100})
     engine.write([window(0), window(1)])
     assert [d for d in outbox(store) if d["rule"] == "segment_drift"] == []
+
+
+def with_quality(index: int, segment: str | None) -> WindowResult:
+    flagged = (
+        ()
+        if segment is None
+        else (SegmentQualityTest(segment, "age", "missing", 0.2, 0.01, 300, 800, 1e-9, 1e-7, True),)
+    )
+    report = SegmentDriftReport("benjamini_hochberg", 0.05, 9, SEGMENTS, (), 18, flagged)
+    return replace(window(index), segments=report)
+
+
+def test_the_segment_quality_rule_fires_for_the_segment_whose_shares_rose(store: SqliteStateStore) -> None:
+    alerts = AlertsConfig.model_validate({"receivers": [{"name": "log", "kind": "log"}]})
+    engine = AlertEngine(alerts, store, {"churn": 100})
+    engine.write([with_quality(0, None), with_quality(1, "eu")])
+    (fired,) = [d for d in outbox(store) if d["rule"] == "segment_quality"]
+    assert (fired["subject"], fired["value"], fired["status"]) == ("eu", 1.0, "firing")
+    assert fired["summary"] == "1 missing, out-of-range or unseen share(s) of churn v1 rose within segment eu"
+    assert alertmanager_alert(fired, T0)["labels"]["segment"] == "eu"
+    assert [d for d in outbox(store) if d["rule"] == "segment_drift"] == []
+    engine.write([with_quality(2, None)])
+    assert [d["status"] for d in outbox(store) if d["rule"] == "segment_quality"] == ["firing", "resolved"]

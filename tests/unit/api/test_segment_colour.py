@@ -1,17 +1,18 @@
-"""A window where some feature drifted within a segment colours its model version amber, naming
-the segments."""
+"""A window where some feature drifted, or a quality share rose, within a segment colours its model
+version amber, naming the segments."""
 
 from __future__ import annotations
 
 from dataclasses import replace
 
 from monitor.api.models import stream_state
+from monitor.core.segment_quality import SegmentQualityTest
 from monitor.core.segments import OTHER, SegmentFeatureTest
 from monitor.evaluation.results import SegmentDriftReport
 from monitor.service import Service
 
 
-def test_drift_within_a_segment_is_amber_and_names_it(day: Service) -> None:
+def test_drift_or_worse_quality_within_a_segment_is_amber_and_names_it(day: Service) -> None:
     quiet = day.results.latest("fraud", "1")
     assert quiet is not None
     pairs = (
@@ -26,3 +27,12 @@ def test_drift_within_a_segment_is_amber_and_names_it(day: Service) -> None:
     )
     stationary = replace(report, drifted=())
     assert stream_state(replace(quiet, segments=stationary), []) == ("green", [])
+    worse = replace(
+        stationary,
+        quality_tests=24,
+        quality=(SegmentQualityTest("eu", "amount", "missing", 0.2, 0.01, 400, 900, 1e-9, 1e-7, True),),
+    )
+    assert stream_state(replace(quiet, segments=worse), []) == (
+        "amber",
+        ["data quality worse within segment(s): eu"],
+    )

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from scipy.stats import kstwobign
 
 from monitor.core.segments import OTHER, SegmentMap, SegmentProfiles, decide, segment_drift, segment_tests
 from monitor.errors import DataError
@@ -68,10 +69,12 @@ def test_merge_of_a_split_equals_one_window_and_state_round_trips(reference, cut
     head = reference.window().update({k: v[:cut] for k, v in rows.items()}, segment[:cut])
     merged = tail.merge(head)
     again = SegmentProfiles.from_state(json.loads(json.dumps(merged.to_state())))
+    expected = whole.sketches
     for result in (merged, again):
+        sketches = result.sketches
         for label in reference.segment_map.labels:
             for name in KINDS:
-                a, b = result.sketches[label][name], whole.sketches[label][name]
+                a, b = sketches[label][name], expected[label][name]
                 assert a.n_present == b.n_present and a.missing == b.missing
                 np.testing.assert_array_equal(a.counts, b.counts)
 
@@ -143,3 +146,17 @@ def test_the_state_holds_each_features_edges_once_and_the_older_form_still_loads
     ):
         assert restored.to_state() == window.to_state()
         assert segment_drift(reference, restored) == segment_drift(reference, window)
+
+
+def test_each_numeric_pair_is_the_binned_ks_of_its_two_sketches(reference):
+    """segment_tests computes every segment's D and p-value of a feature at once: each equals the
+    binned Kolmogorov-Smirnov of that segment's reference and window sketches alone."""
+    rows, segment = stream(np.random.default_rng(104), 20_000, shift_segment="s05")
+    window = reference.window().update(rows, segment)
+    tests = {(t.segment, t.feature): t for t in segment_tests(reference, window)}
+    for label in ("s00", "s05", OTHER):
+        ref, win = reference.sketch(label, "n1"), window.sketch(label, "n1")
+        n, m = ref.n_present, win.n_present
+        d = float(np.abs(np.cumsum(ref.counts) / n - np.cumsum(win.counts) / m).max())
+        p = float(kstwobign.sf(d * np.sqrt(n * m / (n + m))))
+        assert (tests[label, "n1"].statistic, tests[label, "n1"].p_value) == (d, p)

@@ -16,6 +16,7 @@ windows evaluated by its evaluator), issue 15 (c).
 from __future__ import annotations
 
 import numpy as np
+import orjson
 import pandas as pd
 from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
@@ -102,11 +103,12 @@ def test_drift_in_one_segment_flags_that_pair_alone_while_the_global_view_stays_
         assert [line.split()[1:4:2] for line in shown.splitlines() if " s03 " in line] == [["s03", "f01"]]
 
         # Prometheus: one series per kept segment and "other", however many segments came live.
-        drifted, tests = segment_families([result])
+        drifted, tests, quality = segment_families([result])
         by_segment = {s.labels["segment"]: s.value for s in drifted.samples}
         assert len(by_segment) == 8 + 1 and by_segment.pop("s03") == 1
         assert set(by_segment.values()) == {0}
         assert [s.value for s in tests.samples] == [45]
+        assert {s.value for s in quality.samples} == {0}  # drift of the values, not of their quality
 
         # Elasticsearch: the window's summary document, every field in the strict mapping.
         (summary,) = [a.source for a in window_actions(result, "driftline") if "-windows-" in a.index]
@@ -115,6 +117,50 @@ def test_drift_in_one_segment_flags_that_pair_alone_while_the_global_view_stays_
         mapping = MAPPINGS["windows"]["properties"]["segments"]["properties"]
         assert set(segments) <= set(mapping)
         assert set(segments["drifted"][0]) <= set(mapping["drifted"]["properties"])
+
+
+def test_missing_values_rising_in_one_segment_flag_its_quality_alone() -> None:
+    """From hour 2, 15 % of segment s02's f00 values arrive missing (the reference has none): the
+    quality per segment flags (s02, f00, missing), no other share, and no drift of the values that
+    came; it reaches Prometheus (one series per kept segment and "other"), the stored record, the
+    Elasticsearch document and `driftline show`."""
+    cfg = world.config(3, {"column": "region", "max_segments": 6})
+    baselines = world.baseline(cfg, world.rows(30_000, np.random.default_rng(10), 3, 8))
+    service = Service(cfg, baselines, MemoryDeadLetters(), clock=lambda: world.NOW)
+    rng = np.random.default_rng(11)
+    frames = []
+    for hour in range(4):
+        frame = world.rows(6000, rng, 3, 8)
+        if hour >= 2:
+            hit = (frame["region"] == "s02") & (rng.random(len(frame)) < 0.15)
+            frame.loc[hit, "f00"] = np.nan
+        frames.append(frame)
+    results = evaluated(service, 4, frames, seed=12)
+    for hour, result in sorted(results.items()):
+        report = result.segments
+        assert report is not None and report.quality_tests == 7 * 4 * 2, hour
+        flagged = {(q.segment, q.feature, q.measure) for q in report.quality}
+        assert flagged == (set() if hour < 2 else {("s02", "f00", "missing")}), hour
+    (issue,) = results[3].segments.quality  # type: ignore[union-attr]
+    assert issue.reference_ratio == 0.0 and 0.1 < issue.ratio < 0.2 and issue.adjusted_p_value < 0.05
+    assert decode_result(encode_result(results[3])).segments == results[3].segments
+    # A record stored before quality per segment has neither key: it reads as no quality tested.
+    record = orjson.loads(encode_result(results[3]))
+    del record["window"]["segments"]["quality"], record["window"]["segments"]["quality_tests"]
+    older = decode_result(orjson.dumps(record)).segments
+    assert older is not None and (older.quality_tests, older.quality) == (0, ())
+    assert older.drifted == results[3].segments.drifted  # type: ignore[union-attr]
+    _, _, quality = segment_families([results[3]])
+    assert {s.labels["segment"]: s.value for s in quality.samples} == {
+        name: float(name == "s02") for name in (*world.segment_names(6), OTHER)
+    }
+    (summary,) = [a.source for a in window_actions(results[3], "driftline") if "-windows-" in a.index]
+    mapping = MAPPINGS["windows"]["properties"]["segments"]["properties"]
+    assert summary["segments"]["degraded_segments"] == ["s02"]
+    assert set(summary["segments"]["quality"][0]) <= set(mapping["quality"]["properties"])
+    console = Console(width=200, record=True)
+    console.print(window_detail(results[3]))
+    assert "data quality per segment: 1 of 56 shares rose" in console.export_text()
 
 
 SEGMENTS, FEATURES, WINDOWS, ROWS = 50, 20, 40, 6000
