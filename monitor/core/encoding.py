@@ -77,6 +77,9 @@ class TabularEncoder:
             raise DataError("the encoder needs at least one feature")
         self.columns = columns
         self.width = sum(c.width for c in columns)
+        # Per categorical feature, its standardised block for each indicator that can fire, then
+        # for a missing value (none fires): the rows `transform` picks, computed as it would.
+        self._tables = tuple(None if c.kind == "numeric" else _indicator_rows(c) for c in columns)
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -134,23 +137,27 @@ class TabularEncoder:
         n_rows = len(column(rows, self.columns[0].name))
         out = np.empty((n_rows, self.width))
         at = 0
-        for col in self.columns:
+        for col, table in zip(self.columns, self._tables, strict=True):
             values = column(rows, col.name, n_rows)
             block = out[:, at : at + col.width]
-            if col.kind == "numeric":
+            if table is None:
                 x = _numeric(values, col.name)
                 block[:, 0] = np.where(np.isnan(x), 0.0, (x - col.means[0]) / col.scales[0])
             else:
-                labels = canonical_labels(values)
-                codes = pd.Index(col.categories[:-1], dtype=object).get_indexer(labels)
-                codes[codes < 0] = col.width - 1
-                missing = pd.isna(labels)
-                block[:] = 0.0
-                block[np.flatnonzero(~missing), codes[~missing]] = 1.0
-                block -= np.asarray(col.means)
-                block /= np.asarray(col.scales)
+                block[:] = table[self._codes(col, values)]
             at += col.width
         return out
+
+    @staticmethod
+    def _codes(col: EncodedColumn, values: NDArray[Any]) -> NDArray[np.intp]:
+        """Per row, its indicator's position among `col`'s columns; `col.width` where missing.
+        Each distinct value is canonicalised and looked up once, not each row."""
+        codes, uniques = pd.factorize(values, use_na_sentinel=True)
+        labels = canonical_labels(np.asarray(uniques, dtype=object))
+        positions = pd.Index(col.categories[:-1], dtype=object).get_indexer(labels)
+        positions[positions < 0] = col.width - 1
+        positions[pd.isna(labels)] = col.width
+        return np.append(positions, col.width)[codes]  # factorize's -1 (missing) picks the last
 
     def to_state(self) -> dict[str, Any]:
         return {
@@ -190,6 +197,14 @@ class TabularEncoder:
             ):
                 raise DataError(f"encoder state for feature {c.name!r} is inconsistent")
         return cls(columns)
+
+
+def _indicator_rows(col: EncodedColumn) -> NDArray[np.float64]:
+    rows = np.zeros((col.width + 1, col.width))
+    rows[np.arange(col.width), np.arange(col.width)] = 1.0
+    rows -= np.asarray(col.means)
+    rows /= np.asarray(col.scales)
+    return rows
 
 
 def _scale(std: float) -> float:

@@ -45,6 +45,7 @@ from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from itertools import repeat
+from operator import is_not, itemgetter
 from typing import Any
 
 import numpy as np
@@ -140,19 +141,34 @@ class _Pairs:
         self.items.append((at, outcome, outcome_ts, row))
 
     def matches(self, segment: Segment, numeric: bool) -> Matches:
-        kind = np.float64 if numeric else object
         order, outcome, outcome_ts, rows = zip(*self.items, strict=True)
-        _, ts, prediction, score, _ = zip(*rows, strict=True)
-        return Matches(
-            segment.version,
-            segment.window_start,
-            np.asarray(order, np.int64),
-            _array(list(outcome), kind),
-            np.asarray(outcome_ts, np.int64),
-            _array(list(prediction), kind),
-            np.asarray([np.nan if v is None else v for v in score], np.float64),
-            np.asarray([v or 0 for v in ts], np.int64),
-        )
+        return _matches(segment, numeric, order, outcome, outcome_ts, rows)
+
+
+def _matches(
+    segment: Segment,
+    numeric: bool,
+    order: Sequence[int] | NDArray[np.int64],
+    outcome: Sequence[Any],
+    outcome_ts: Sequence[int] | NDArray[np.int64],
+    rows: Sequence[Row],
+) -> Matches:
+    kind = np.float64 if numeric else object
+    _, ts, prediction, score, _ = zip(*rows, strict=True)
+    return Matches(
+        segment.version,
+        segment.window_start,
+        np.asarray(order, np.int64),
+        _array(list(outcome), kind),
+        np.asarray(outcome_ts, np.int64),
+        _array(list(prediction), kind),
+        np.asarray([np.nan if v is None else v for v in score], np.float64),
+        np.asarray([v or 0 for v in ts], np.int64),
+    )
+
+
+# What `match` reads for an id the join does not remember: a row of no segment.
+_NO_ROW: Row = (-1, None, None, None, -1)
 
 
 def _array(values: list[Any], kind: Any) -> NDArray[Any]:
@@ -352,25 +368,28 @@ class JoinBuffer:
     # ------------------------------------------------------------------ outcomes
 
     def match(self, ids: list[str], ts: NDArray[np.int64], outcomes: NDArray[Any]) -> JoinOutcome:
-        """Join a batch of outcomes, row by row in order."""
+        """Join a batch of outcomes, as if row by row in order.
+
+        Rows are independent of each other but for their id: the common row (the first of its id
+        in the batch, for a waiting prediction, in time) is decided for all at once; the others
+        (held, duplicate, expired, forgotten, a second outcome of an id) then go row by row, in
+        order, seeing what the common rows changed, as they would have."""
         rules = self.rules
         times = ts.tolist()
         values = outcomes.tolist()
-        before = (
-            np.maximum.accumulate(np.concatenate([[self.outcome_watermark], ts[:-1]])).tolist()
-            if len(ts)
-            else []
-        )
+        before = np.maximum.accumulate(np.concatenate([[self.outcome_watermark], ts[:-1]])).astype(np.int64)
         stored = self._stored_rows(list(dict.fromkeys(ids)))
         stored_held: dict[str, Held] = {}
         if self.held > len(self._held):  # some held outcomes are stored
             stored_held = self._stored_held([pid for pid in ids if pid not in self._held])
-        pairs: dict[int, _Pairs] = {}
+        pairs: dict[int, tuple[list[int], list[Row]]] = {}  # per segment: arrival positions, rows
+        common = self._match_common(ids, ts, before, stored, pairs) if ids else np.zeros(0, bool)
         expired = duplicate = held = 0
         fresh, changed, cache, segments = self._fresh, self._changed, self._cache, self.segments
-        for at, pid in enumerate(ids):
+        for at in np.flatnonzero(~common).tolist():
+            pid = ids[at]
             seen_before, t = int(before[at]), int(times[at])
-            # self._row(pid, stored), inlined: this loop is the outcome path's cost.
+            # self._row(pid, stored), inlined.
             row = fresh.get(pid)
             if row is None:
                 row = changed[pid] if pid in changed else (cache.get(pid) or stored.get(pid))
@@ -405,12 +424,87 @@ class JoinBuffer:
                 expired += 1
                 self._answer(pid, row, segment, ANSWERED_LATE)
                 continue
-            pairs.setdefault(row[SEGMENT], _Pairs()).add(at, values[at], t, row)
+            joined_at, joined = pairs.setdefault(row[SEGMENT], ([], []))
+            joined_at.append(at)
+            joined.append(row)
             self._answer(pid, row, segment, JOINED)
         if times:
             self.outcome_watermark = max(self.outcome_watermark, int(ts.max()))
-        matches = [p.matches(self.segments[sid], rules.numeric) for sid, p in pairs.items()]
-        return JoinOutcome(matches, expired, duplicate, held)
+        return JoinOutcome(self._pairs(pairs, ts, outcomes), expired, duplicate, held)
+
+    def _match_common(
+        self,
+        ids: list[str],
+        ts: NDArray[np.int64],
+        before: NDArray[np.int64],
+        stored: dict[str, Row],
+        pairs: dict[int, tuple[list[int], list[Row]]],
+    ) -> NDArray[np.bool_]:
+        """Join the common rows of `match` at once (adding them to `pairs`); their mask.
+
+        Common: the first outcome of its id in the batch, for a remembered prediction still
+        waiting, whose segment has not expired, in time (read before the outcome watermark
+        passed window end + TTL + allowed lateness, stamped by window end + TTL). Such a row is
+        never forgotten (that needs the outcome watermark past window end + TTL + allowed
+        lateness + dedup horizon) and joins; what it changes no other id's row looks at."""
+        rules, fresh, n = self.rules, self._fresh, len(ids)
+        rows: list[Row] = list(map(fresh.get, ids, repeat(_NO_ROW)))
+        in_fresh = np.fromiter(map(is_not, rows, repeat(_NO_ROW)), bool, n)
+        if not in_fresh.all() and (self._changed or self._cache or stored):
+            for i in np.flatnonzero(~in_fresh).tolist():
+                pid = ids[i]
+                if pid in self._changed:
+                    rows[i] = self._changed[pid] or _NO_ROW
+                else:
+                    rows[i] = self._cache.get(pid) or stored.get(pid) or _NO_ROW
+        sid = np.fromiter(map(itemgetter(SEGMENT), rows), np.int64, n)
+        state = np.fromiter(map(itemgetter(STATE), rows), np.int64, n)
+        sids, of_row = np.unique(sid, return_inverse=True)
+        live = [self.segments.get(s) for s in sids.tolist()]
+        usable = np.array([s is not None and not s.expired for s in live], bool)[of_row]
+        end = np.array([0 if s is None else s.window_end for s in live], np.int64)[of_row]
+        deadline = end + rules.ttl_ms
+        common = usable & (state == WAITING) & (before < deadline + rules.lateness_ms) & (ts <= deadline)
+        if len(set(ids)) != n:  # a second outcome of an id sees what the first changed: row by row
+            first = np.zeros(n, bool)
+            first[np.unique(np.asarray(ids, dtype=object), return_index=True)[1]] = True
+            common &= first
+        for k in np.unique(of_row[common]).tolist():
+            segment = live[k]
+            assert segment is not None
+            at = np.flatnonzero(common & (of_row == k))
+            pairs[int(sids[k])] = (at.tolist(), [rows[i] for i in at.tolist()])
+            segment.waiting -= len(at)
+            # What _answer(pid, row, segment, JOINED) does, for all of them at once.
+            answer = None if segment.dedup_dropped else (int(sids[k]), None, None, None, JOINED)
+            kept = in_fresh[at]
+            fresh_ids = [ids[i] for i in at[kept].tolist()]
+            if answer is None:
+                for pid in fresh_ids:
+                    del fresh[pid]
+            else:
+                fresh.update(dict.fromkeys(fresh_ids, answer))
+            self._changed.update(dict.fromkeys([ids[i] for i in at[~kept].tolist()], answer))
+        return common
+
+    def _pairs(
+        self, pairs: dict[int, tuple[list[int], list[Row]]], ts: NDArray[np.int64], outcomes: NDArray[Any]
+    ) -> list[Matches]:
+        """The joined pairs as `Matches`, one per segment in the order of its first pair, each in
+        arrival order (the rows joined one by one came after those joined at once)."""
+        out = []
+        for sid, (joined_at, joined) in sorted(pairs.items(), key=lambda kv: min(kv[1][0])):
+            order = np.asarray(joined_at, np.int64)
+            rows: Sequence[Row] = joined
+            if np.any(order[1:] < order[:-1]):
+                arrival = np.argsort(order, kind="stable")
+                order, rows = order[arrival], [joined[i] for i in arrival.tolist()]
+            out.append(
+                _matches(
+                    self.segments[sid], self.rules.numeric, order, outcomes[order].tolist(), ts[order], rows
+                )
+            )
+        return out
 
     # ------------------------------------------------------------------ expiry
 

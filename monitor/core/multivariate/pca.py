@@ -57,12 +57,16 @@ def _blas() -> ThreadpoolController:
 def _errors(
     x: NDArray[np.float64], mean: NDArray[np.float64], components: NDArray[np.float64]
 ) -> NDArray[np.float64]:
-    centred = x - mean
+    """Per row of `x`, its squared reconstruction error. `x` is overwritten (centred in place, as
+    the product is squared in place): a new matrix per batch costs more in page faults than the
+    arithmetic (bench_ingest: 9.5 against 5.3 ms per 10,000 rows). Callers pass one they own."""
+    centred = np.subtract(x, mean, out=x)
     # One BLAS thread: on a batch of a few thousand rows a second thread spins after the product and
     # burns more CPU than the product (bench_ingest: 7.5 instead of 1.6 us per prediction).
     with _blas().limit(limits=1, user_api="blas"):
         projected = centred @ components.T
-    return np.einsum("ij,ij->i", centred, centred) - np.sum(projected**2, axis=1)
+    projected *= projected
+    return np.einsum("ij,ij->i", centred, centred) - projected.sum(axis=1)
 
 
 def _components(
@@ -128,7 +132,7 @@ class PCAReconstruction:
         for fold in range(FOLDS):
             rows = fold_of_row == fold
             mean, components = _components(x[~rows], variance_share)
-            errors[rows] = _errors(x[rows], mean, components)
+            errors[rows] = _errors(x[rows], mean, components)  # x[rows]: a copy
         chunk_means = errors[: n - n % chunk].reshape(-1, chunk).mean(axis=1)
         # The spread of ~20 chunk means is a noisy estimate (more so for heavy-tailed errors): on its
         # own it came out low enough on some references for 8 % of stationary windows to alarm.

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from monitor.core.encoding import OTHER, TabularEncoder
+from monitor.core.labels import canonical_label
 from monitor.errors import DataError
 
 
@@ -52,3 +53,44 @@ def test_state_round_trip_and_errors():
         TabularEncoder.from_state(
             {"columns": [{"name": "a", "kind": "numeric", "categories": [], "means": [], "scales": []}]}
         )
+
+
+def test_transform_equals_the_rule_applied_row_by_row():
+    """Each distinct value is looked up once (`TabularEncoder._codes`); the matrix is the one the
+    rule gives each row on its own, to the bit: mixed label types, missing, rare and unseen values."""
+    rng = np.random.default_rng(3)
+    n = 3_000
+    ref = {
+        "x": rng.normal(5, 2, n),
+        "c": rng.choice(["a", "b", "c", "rare"], n, p=[0.6, 0.3, 0.0995, 0.0005]).astype(object),
+        "i": rng.integers(0, 5, n),
+        "f": rng.integers(0, 4, n).astype(float),
+    }
+    kinds = {"x": "numeric", "c": "categorical", "i": "categorical", "f": "categorical"}
+    enc = TabularEncoder.fit(ref, kinds, min_share=0.01)  # type: ignore[arg-type]
+    rows = {
+        "x": np.r_[rng.normal(5, 2, 96), np.nan, 0.0, 1e300, -1.5],
+        "c": np.array(
+            [*rng.choice(["a", "b", "c", "rare", "new"], 95), None, np.nan, 1, 1.0, "1"], dtype=object
+        ),
+        "i": rng.integers(0, 7, 100),
+        "f": np.r_[rng.integers(0, 6, 98).astype(float), np.nan, 2.5],
+    }
+    expected = np.empty((100, enc.width))
+    for r in range(100):
+        row: list[float] = []
+        for col in enc.columns:
+            value = rows[col.name][r]
+            if col.kind == "numeric":
+                row.append(0.0 if np.isnan(value) else (value - col.means[0]) / col.scales[0])
+                continue
+            label = canonical_label(value)
+            hot = [0.0] * col.width
+            if label is not None:
+                kept = col.categories[:-1]
+                hot[kept.index(label) if label in kept else col.width - 1] = 1.0
+            row += [(h - m) / s for h, m, s in zip(hot, col.means, col.scales, strict=True)]
+        expected[r] = row
+    np.testing.assert_array_equal(enc.transform(rows), expected)
+    as_objects = {name: np.asarray(values, dtype=object) for name, values in rows.items()}
+    np.testing.assert_array_equal(enc.transform(as_objects), expected)

@@ -156,3 +156,44 @@ def test_dropped_segments_leave_the_store(store: SqliteStateStore) -> None:
     _checkpoint(buf, store)
     rows = store._conn.execute("SELECT pid FROM driftline_join_rows ORDER BY pid").fetchall()
     assert rows == [("c",)]
+
+
+def _mixed_join(store: SqliteStateStore, name: str) -> JoinBuffer:
+    """A join with rows in three places: the store (read back, some through the bounded cache),
+    and in memory since the last checkpoint; in two windows, one past its dedup horizon."""
+    buf = JoinBuffer(RULES, cache_rows=3)
+    _add(buf, [f"s{i}" for i in range(6)], start=0, ts=0)
+    _add(buf, [f"t{i}" for i in range(4)], start=H, ts=H)
+    buf.match(["s0", "t0"], np.array([H, H]), np.array(["0", "0"], dtype=object))
+    store.save(name, [PartitionCheckpoint(0, {}, b"{}", {}, {"m": buf.delta()})])
+    buf.committed(store.join_reader(name, 0, "m"))
+    _add(buf, [f"f{i}" for i in range(4)], start=H, ts=2 * H)
+    buf.match(["zz"], np.array([3 * H]), np.array(["0"], dtype=object))  # the outcome watermark: 3 h
+    buf.expire()  # window 0's joined ids are forgotten
+    return buf
+
+
+def test_a_batch_of_outcomes_is_decided_as_one_by_one(store: SqliteStateStore) -> None:
+    """The join decides the common outcomes of a batch at once and the rest row by row: the pairs,
+    counts and the rows left behind are those of the same outcomes matched one at a time."""
+    ids = ["f1", "s1", "t1", "f1", "s0", "new", "f2", "s2", "f0", "t1", "s5", "f3", "t2"]
+    ts = np.array([2 * H, 2 * H, 3 * H, 2 * H, 2 * H, 2 * H, 2 * H, 2 * H, 9 * H, 2 * H, 3 * H, 2 * H, 2 * H])
+    outcomes = np.array([str(i % 2) for i in range(len(ids))], dtype=object)
+    whole, single = _mixed_join(store, "whole"), _mixed_join(store, "single")
+    got = whole.match(ids, ts, outcomes)
+    one_by_one = [single.match([pid], ts[i : i + 1], outcomes[i : i + 1]) for i, pid in enumerate(ids)]
+    assert (got.expired, got.duplicate, got.held) == tuple(
+        sum(getattr(o, name) for o in one_by_one) for name in ("expired", "duplicate", "held")
+    )
+    assert got.expired and got.duplicate and got.held  # every kind of row is in the batch
+    joined = [(i, m) for i, o in enumerate(one_by_one) for m in o.matches]  # (position, pair)
+    starts = list(dict.fromkeys(m.window_start for _, m in joined))
+    assert [m.window_start for m in got.matches] == starts and len(starts) == 2
+    for match in got.matches:
+        mine = [(i, m) for i, m in joined if m.window_start == match.window_start]
+        assert match.order.tolist() == [i for i, _ in mine]
+        for name in ("outcome", "outcome_timestamp", "prediction", "score", "prediction_timestamp"):
+            expected = np.concatenate([getattr(m, name) for _, m in mine])
+            np.testing.assert_array_equal(getattr(match, name), expected)
+    assert whole.delta() == single.delta() and len(whole) == len(single)
+    assert whole.outcome_watermark == single.outcome_watermark and whole.held == single.held
