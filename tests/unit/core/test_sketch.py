@@ -179,3 +179,14 @@ def test_state_round_trip_preserves_window() -> None:
     restored = WindowSketch.from_state(window.to_state())
     assert restored.to_state() == window.to_state()
     assert np.isnan(restored.reservoir.column("x")).sum() == np.isnan(window.reservoir.column("x")).sum()
+
+
+def test_the_mean_stays_between_the_extremes_where_it_rounds_past_them() -> None:
+    # Found by the property above: the mean of these three rounds to ...330.5, below the minimum.
+    values = np.array([3002399751580331.0, 3002399751580331.5, 3002399751580331.0])
+    edges = np.array([-1.0, 0.0, 1.0])
+    whole = NumericSketch(edges).update(values).moments
+    first, rest = (NumericSketch(edges).update(part).moments for part in (values[:1], values[1:]))
+    merged = first.merge(rest)
+    for moments in (whole, merged):
+        assert moments.min <= moments.mean <= moments.max
