@@ -102,7 +102,9 @@ class RegressionPerformance:
             except OverflowError:  # errors over 1e154 times the spread of y: worse than any float
                 r2 = -math.inf
         # Spread of |error|: sum(|e|**2) is the squared-error sum, so no extra accumulator is needed.
-        abs_numerator = (n * units["squared_error"] << UNIT_BITS) - units["abs_error"] ** 2
+        # Each |error| and error² is rounded to the unit apart, so equal errors can leave this a few
+        # units below zero: the spread is then 0.
+        abs_numerator = max((n * units["squared_error"] << UNIT_BITS) - units["abs_error"] ** 2, 0)
         try:
             abs_error_std = math.sqrt(abs_numerator / (n * n << (2 * UNIT_BITS)))
         except OverflowError:  # errors past the range the decoder admits

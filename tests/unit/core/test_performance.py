@@ -309,3 +309,11 @@ def test_update_is_vectorised_enough_for_a_million_rows():
     y = labels(rng.integers(0, 2, 1_000_000))
     acc = ClassificationPerformance().update(y, y, rng.random(1_000_000))
     assert acc.n == 1_000_000 and acc.metrics()["accuracy"] == 1.0
+
+
+def test_an_error_whose_square_is_below_the_float_range_has_no_spread() -> None:
+    # 2.3e-151 squared is below the smallest float: the squared-error sum rounds to fewer units
+    # than the absolute error's square, which made the spread's sqrt raise (found by hypothesis).
+    tiny = 2.2739728107468377e-151
+    metrics = RegressionPerformance().update(np.array([tiny]), np.array([0.0])).metrics()
+    assert metrics["abs_error_std"] == 0.0 and metrics["mae"] == tiny
