@@ -6,6 +6,7 @@ every outcome joins both; the counters count each outcome once; and the paired e
 from __future__ import annotations
 
 import itertools
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -288,3 +289,31 @@ def test_a_failed_outcome_group_undoes_its_pairs(monkeypatch: pytest.MonkeyPatch
     assert [f.model_version for f in failures] == [None]
     assert before[0]["n_shared"] == 2 and before[0]["n_joined"] == 0
     assert _paired_sums(monitor) == before
+
+
+def test_a_regressor_pairs_absolute_errors() -> None:
+    raw = _config().models[0].model_dump()
+    cfg = parse_config({"models": [{**raw, "task": "regression"}]})
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=500)
+    frame = pd.DataFrame({"x": x, "prediction": 2 * x, "y": 2 * x + rng.normal(size=500)})
+    made = datetime(2026, 1, 1, tzinfo=UTC)
+    built = {("m", v): build_baseline(frame, cfg.models[0], cfg.baselines, v, "t", made) for v in ("1", "2")}
+    monitor = Monitor(cfg, built)
+    spec = monitor.paired_specs[("m", "2")]
+    assert spec.task == "regression" and spec.agreement_tolerance == pytest.approx(
+        0.1 * np.std(2 * x), rel=0.05
+    )
+
+    def numbers(version: str, values: list[float]) -> PredictionBatch:
+        batch = _predictions(version, [(f"r{i}", M, "0") for i in range(len(values))])
+        return replace(batch, prediction=np.asarray(values))
+
+    assert monitor.ingest(Batch({("m", "1"): numbers("1", [1.0, 2.0, 3.0])})) == []
+    assert monitor.ingest(Batch({("m", "2"): numbers("2", [1.0, 2.5, 9.0])})) == []
+    outcomes = _outcomes([("r0", 2 * M, "0"), ("r1", 2 * M, "0"), ("r2", 2 * M, "0")])
+    monitor.ingest(Batch(outcomes={"m": replace(outcomes, outcome=np.asarray([1.5, 2.0, 3.0]))}))
+    paired = _candidate_window(monitor).paired
+    assert paired is not None and (paired.n_shared, paired.n_agree, paired.n_joined) == (3, 1, 3)
+    # d = |error of A| - |error of B|: 0.5 - 0.5, 0 - 0.5, 0 - 6
+    assert paired.sums.tolist() == pytest.approx([-6.5, 36.25, 0.5, 7.0])
