@@ -317,3 +317,34 @@ def test_a_regressor_pairs_absolute_errors() -> None:
     assert paired is not None and (paired.n_shared, paired.n_agree, paired.n_joined) == (3, 1, 3)
     # d = |error of A| - |error of B|: 0.5 - 0.5, 0 - 0.5, 0 - 6
     assert paired.sums.tolist() == pytest.approx([-6.5, 36.25, 0.5, 7.0])
+
+
+@pytest.mark.parametrize(("saved", "crashed"), [(10, 30), (40, 41), (77, 120)])
+def test_a_crash_after_a_checkpoint_replays_to_the_same_pairs(
+    tmp_path: Path, saved: int, crashed: int
+) -> None:
+    """Checkpoint after batch `saved`, go on to `crashed`, lose everything since the checkpoint and
+    read the input again from there: exactly once, the paired sums and counts of a run that never
+    stopped."""
+    cfg = _config()
+    baselines = _baselines(cfg)
+    stream = _stream(5)
+    uninterrupted = Monitor(cfg, baselines)
+    for batch in stream:
+        uninterrupted.ingest(batch)
+    store = SqliteStateStore(tmp_path / "state.db")
+    try:
+        monitor = Monitor(cfg, baselines)
+        for batch in stream[:crashed]:
+            monitor.ingest(batch)
+            if batch is stream[saved - 1]:
+                save_partitions(store, "g", [(0, {"input": saved}, monitor)])
+        monitor = Monitor(cfg, baselines)
+        stored = store.load("g", [0])[0]
+        restore_partition(store, "g", stored, monitor)
+        for batch in stream[stored.offsets["input"] :]:
+            monitor.ingest(batch)
+        assert _paired_sums(monitor) == _paired_sums(uninterrupted)
+        assert _counters(monitor) == _counters(uninterrupted)
+    finally:
+        store.close()
