@@ -17,6 +17,7 @@ from monitor.core.comparison import pairs_to_decide
 from monitor.evaluation.comparison import verdict_rule
 from monitor.evaluation.result_json import window_document
 from monitor.evaluation.result_record import decode_result, encode_result
+from monitor.evaluation.result_view import comparison_lines
 from monitor.evaluation.results import WindowResult
 from monitor.pipeline.events import OutcomeBatch, PredictionBatch
 from monitor.pipeline.monitor import Batch, Monitor
@@ -134,6 +135,8 @@ def test_the_window_reports_agreement_and_paired_evidence_everywhere() -> None:
     document = window_document(last)["comparison"]
     assert document["paired_window"]["n_shared"] == ROWS and document["paired"]["n_joined"] >= ROWS
     assert decode_result(encode_result(last)).comparison == last.comparison
+    lines = comparison_lines(last)
+    assert lines[-2].startswith("  paired (the verdict's)") and "McNemar p-value" in lines[-1]
     metrics = {m.name: m for m in comparison_metrics([last])}
     (sample,) = metrics["driftline_version_agreement_ratio"].samples
     assert sample.value == own.agreement
