@@ -157,7 +157,9 @@ class SegmentsConfig(Strict):
 class ComparisonConfig(Strict):
     """Version comparison (monitor.evaluation.comparison): each candidate version against the
     baseline version, with a verdict (`promote`, `hold`, `rollback`) from the outcomes joined since
-    the comparison started. `canary`: the versions serve different rows, assigned at random."""
+    the comparison started. `canary`: the versions serve different rows, assigned at random.
+    `shadow`: each candidate logs its prediction under the prediction id of the baseline version's
+    for the same request (monitor.pipeline.monitor pairs them)."""
 
     baseline: str = Field(min_length=1, description="the version serving now (A)")
     candidates: list[str] = Field(min_length=1, description="versions compared with it (B)")
@@ -176,11 +178,6 @@ class ComparisonConfig(Strict):
 
     @model_validator(mode="after")
     def _versions(self) -> ComparisonConfig:
-        if self.mode == "shadow":
-            raise ValueError(
-                "comparison.mode 'shadow' (paired predictions under one prediction id) is not "
-                "supported yet: the join treats the second prediction of an id as a duplicate; use 'canary'"
-            )
         if self.baseline in self.candidates or len(set(self.candidates)) != len(self.candidates):
             raise ValueError(
                 f"comparison.candidates {self.candidates} must be distinct and must not hold the "

@@ -1,8 +1,8 @@
 """Version comparison in the stream: each candidate version of a model against its baseline version
 (the model's `comparison` section), kept durable in the state store.
 
-Canary mode (the only one wired so far): the versions serve different rows, so the comparison is
-unpaired (monitor.core.comparison.unpaired). After every evaluation pass, `advance` reads the
+Canary mode: the versions serve different rows, so the comparison is unpaired
+(monitor.core.comparison.unpaired). After every evaluation pass, `advance` reads the
 evaluated windows of the versions it compares: each window's joined outcomes as `MeanSums` (from its
 realised accuracy, or MAE and RMSE), replacing what that window gave before (a window is evaluated
 again as late outcomes arrive). The verdict comes from the sums of every window since the
@@ -14,6 +14,14 @@ window order, so a window evaluated for the first time below the fold (one this 
 absent) is not counted either. The state is one record per comparison
 (`comparison/<model>/<baseline>/<candidate>`) in the state store's records table, read back on every
 pass, so a restart, or another instance taking over evaluation, continues the same comparison.
+
+Shadow mode: the versions predict on the same rows, under the same prediction ids, and each
+candidate window holds the paired sums of its predictions with the baseline version's
+(monitor.pipeline.monitor: agreement, and the paired differences of the ids whose outcome joined
+both). `peer_predictions` merges them across partitions; `advance` keeps each window's, replacing
+what it gave before, and folds them with the window like the unpaired sums (so a final window is not
+counted twice). The verdict comes from `compare_versions` on the merge of all of them (the unpaired
+sums are still kept, each version's joined outcomes, and reported beside it).
 
 Each candidate window's result gets a `VersionComparison` (monitor.evaluation.results): the verdict
 with its cumulative evidence, the window's own evidence, and the drift of the candidate's
@@ -35,11 +43,15 @@ import orjson
 
 from monitor.config import ComparisonConfig, DriftlineConfig, ModelConfig
 from monitor.core.comparison import (
+    ComparisonResult,
+    ComparisonSpec,
     MeanSums,
+    PairedWindow,
     UnpairedComparison,
     Verdict,
     VerdictRule,
     compare_unpaired,
+    compare_versions,
     prediction_drift,
 )
 from monitor.core.sketch import NumericSketch, Sketch
@@ -52,8 +64,18 @@ from monitor.pipeline.windows import WindowState, ms_to_datetime
 log = logging.getLogger("driftline.comparison")
 RECORD = "state"
 Key = tuple[str, str, str]  # model, baseline version, candidate version
-# (model, candidate, window start) -> the baseline version's and the candidate's prediction sketches
-Peers = dict[tuple[str, str, int], tuple[Sketch, Sketch]]
+
+
+@dataclass(frozen=True)
+class WindowPeers:
+    """What a candidate window is compared with, merged across partitions (a private copy)."""
+
+    baseline_predictions: Sketch | None  # the baseline version's prediction sketch of the window
+    candidate_predictions: Sketch
+    paired: PairedWindow | None  # shadow mode: the window's paired sums
+
+
+Peers = dict[tuple[str, str, int], WindowPeers]  # (model, candidate, window start)
 
 
 def namespace(key: Key) -> str:
@@ -87,6 +109,7 @@ class WindowPair:
     b: MeanSums | None = None
     a_final: bool = False
     b_final: bool = False
+    paired: PairedWindow | None = None  # shadow mode: the candidate window's paired sums
 
     def settled(self, start: int, final_a: int, final_b: int) -> bool:
         """Both versions' windows final; a version without this window counts as final once one of
@@ -101,17 +124,42 @@ class WindowPair:
             None if self.b is None else self.b.to_state(),
             self.a_final,
             self.b_final,
+            _paired_state(self.paired),
         ]
 
     @classmethod
     def from_state(cls, state: list[Any]) -> WindowPair:
-        a, b, a_final, b_final = state
+        a, b, a_final, b_final, *paired = state  # states before shadow mode have no paired sums
         return cls(
             None if a is None else MeanSums.from_state(a),
             None if b is None else MeanSums.from_state(b),
             bool(a_final),
             bool(b_final),
+            _paired(paired[0] if paired else None),
         )
+
+
+def _paired_state(paired: PairedWindow | None) -> dict[str, Any] | None:
+    return None if paired is None else {"spec": paired.spec.to_state(), "window": paired.to_state()}
+
+
+def _paired(state: dict[str, Any] | None) -> PairedWindow | None:
+    if state is None:
+        return None
+    return PairedWindow.from_state(state["window"], ComparisonSpec.from_state(state["spec"]))
+
+
+def _add_paired(total: PairedWindow | None, window: PairedWindow | None) -> PairedWindow | None:
+    """`total` with `window` added; a window on another spec than the total (the baseline version's
+    baseline rebuilt mid-comparison) is left out: its prediction sketches cannot be added."""
+    if window is None:
+        return total
+    if total is None:
+        return window.merge(PairedWindow(window.spec))
+    if window.spec != total.spec:
+        log.warning("a window's paired sums are on another comparison spec than the total: left out")
+        return total
+    return total.merge(window)
 
 
 @dataclass
@@ -130,8 +178,11 @@ class ComparisonState:
     verdict_window: int = -(2**62)  # `newest` when the verdict last changed
     final_a: int = -(2**62)  # the start of the newest final window of each version
     final_b: int = -(2**62)
+    folded_paired: PairedWindow | None = None  # shadow mode: the folded windows' paired sums
 
-    def update(self, start: int, sums: MeanSums, final: bool, is_baseline: bool) -> bool:
+    def update(
+        self, start: int, sums: MeanSums, final: bool, is_baseline: bool, paired: PairedWindow | None = None
+    ) -> bool:
         """Record one version's window; False if the window is already folded (not counted again)."""
         if start < self.folded_before:
             return False
@@ -142,6 +193,7 @@ class ComparisonState:
             self.final_a = max(self.final_a, start) if final else self.final_a
         else:
             pair.b, pair.b_final = sums, final
+            pair.paired = paired if paired is not None else pair.paired
             self.final_b = max(self.final_b, start) if final else self.final_b
         return True
 
@@ -153,6 +205,7 @@ class ComparisonState:
                 break
             self.folded_a.add(pair.a or MeanSums())
             self.folded_b.add(pair.b or MeanSums())
+            self.folded_paired = _add_paired(self.folded_paired, pair.paired)
             self.folded_before = start + 1
             del self.windows[start]
 
@@ -163,6 +216,13 @@ class ComparisonState:
             a.add(pair.a or MeanSums())
             b.add(pair.b or MeanSums())
         return a, b
+
+    def paired_total(self) -> PairedWindow | None:
+        """Shadow mode: the paired sums of every window since the comparison started."""
+        total = _add_paired(None, self.folded_paired)
+        for _, pair in sorted(self.windows.items()):
+            total = _add_paired(total, pair.paired)
+        return total
 
     def to_state(self) -> dict[str, Any]:
         return {
@@ -177,6 +237,7 @@ class ComparisonState:
             "verdict_window": self.verdict_window,
             "final_a": self.final_a,
             "final_b": self.final_b,
+            "folded_paired": _paired_state(self.folded_paired),
         }
 
     @classmethod
@@ -196,6 +257,7 @@ class ComparisonState:
             int(state["verdict_window"]),
             int(state["final_a"]),
             int(state["final_b"]),
+            _paired(state.get("folded_paired")),  # absent from states before shadow mode
         )
 
 
@@ -223,14 +285,17 @@ class ComparisonEvaluator:
     def peer_predictions(
         self, partitions: Sequence[Monitor], due: Sequence[tuple[str, str, WindowState]]
     ) -> Peers:
-        """For each due candidate window: the baseline version's prediction sketch of the same window,
-        merged across partitions, and the candidate's (call under the service's lock: it reads the
+        """For each due candidate window (merged across partitions): the baseline version's
+        prediction sketch of the same window, merged across partitions, the candidate's, and in
+        shadow mode the window's paired sums (call under the service's lock: it reads the
         partitions' windows)."""
         peers: Peers = {}
         for item_model, item_version, item_window in due:
             for model, baseline, candidate in self.keys(item_model):
                 if candidate != item_version:
                     continue
+                comparison = self.models[model].comparison
+                shadow = comparison is not None and comparison.mode == "shadow"
                 merged: Sketch | None = None
                 for monitor in partitions:
                     stream = monitor.streams.get((model, baseline))
@@ -238,8 +303,11 @@ class ComparisonEvaluator:
                     if window is not None:
                         part = window.sketch.prediction
                         merged = part.merge(part.empty_like()) if merged is None else merged.merge(part)  # type: ignore[arg-type]
-                if merged is not None:
-                    peers[(model, candidate, item_window.start)] = (merged, item_window.sketch.prediction)
+                paired = item_window.paired if shadow else None
+                if merged is not None or paired is not None:
+                    peers[(model, candidate, item_window.start)] = WindowPeers(
+                        merged, item_window.sketch.prediction, paired
+                    )
         return peers
 
     def advance(self, results: Sequence[WindowResult], peers: Peers, now: datetime) -> list[WindowResult]:
@@ -257,7 +325,9 @@ class ComparisonEvaluator:
                 state = loaded[key]
                 start = int(result.window_start.timestamp() * 1000)
                 sums = window_sums(self.models[key[0]], result)
-                if state.update(start, sums, result.final, result.model_version == key[1]):
+                peer = peers.get((key[0], result.model_version, start))
+                paired = None if peer is None else peer.paired
+                if state.update(start, sums, result.final, result.model_version == key[1], paired):
                     touched.add(key)
         cumulative = {key: self._decide(key, now_ms) for key in sorted(touched)}
         out = []
@@ -272,20 +342,31 @@ class ComparisonEvaluator:
             self._view = view
         return out
 
-    def _decide(self, key: Key, now_ms: int) -> UnpairedComparison:
-        """The cumulative comparison of `key`, updating its verdict (and when it last changed)."""
+    def _decide(self, key: Key, now_ms: int) -> tuple[UnpairedComparison, ComparisonResult | None]:
+        """The cumulative comparison of `key` (unpaired, and in shadow mode paired: None before any
+        pair), updating its verdict (and when it last changed): the paired one in shadow mode."""
         config = self.models[key[0]]
         assert config.comparison is not None
         state = self._states[key]
         a, b = state.totals()
-        cumulative = compare_unpaired(config.task, a, b, verdict_rule(config.comparison))
-        if cumulative.verdict != state.verdict:
-            state.verdict, state.verdict_since = cumulative.verdict, now_ms
+        rule = verdict_rule(config.comparison)
+        cumulative = compare_unpaired(config.task, a, b, rule)
+        verdict, paired = cumulative.verdict, None
+        if config.comparison.mode == "shadow":
+            total = state.paired_total()
+            paired = None if total is None else compare_versions(total, rule)
+            verdict = "hold" if paired is None else paired.verdict
+        if verdict != state.verdict:
+            state.verdict, state.verdict_since = verdict, now_ms
             state.verdict_window = state.newest
-        return cumulative
+        return cumulative, paired
 
     def _report(
-        self, key: Key, cumulative: UnpairedComparison, result: WindowResult, peers: Peers
+        self,
+        key: Key,
+        decided: tuple[UnpairedComparison, ComparisonResult | None],
+        result: WindowResult,
+        peers: Peers,
     ) -> VersionComparison:
         config = self.models[key[0]]
         assert config.comparison is not None
@@ -296,13 +377,17 @@ class ComparisonEvaluator:
             config.task, pair.a or MeanSums(), pair.b or MeanSums(), verdict_rule(config.comparison)
         )
         drift = None
-        sketches = peers.get((key[0], key[2], start))
-        if sketches is not None:
-            baseline_predictions, candidate_predictions = sketches
+        peer = peers.get((key[0], key[2], start))
+        if peer is not None and peer.baseline_predictions is not None:
+            baseline_predictions = peer.baseline_predictions
             spread = (
                 baseline_predictions.moments.std if isinstance(baseline_predictions, NumericSketch) else 1.0
             )
-            drift = prediction_drift(baseline_predictions, candidate_predictions, spread or 1.0)
+            drift = prediction_drift(baseline_predictions, peer.candidate_predictions, spread or 1.0)
+        cumulative, paired = decided
+        paired_window = None
+        if config.comparison.mode == "shadow" and pair.paired is not None:
+            paired_window = compare_versions(pair.paired, verdict_rule(config.comparison))
         return VersionComparison(
             baseline_version=key[1],
             candidate_version=key[2],
@@ -314,6 +399,8 @@ class ComparisonEvaluator:
             cumulative=cumulative,
             window=own,
             prediction_drift=drift,
+            paired=paired,
+            paired_window=paired_window,
         )
 
     def _save(self, keys: set[Key]) -> None:
@@ -372,6 +459,7 @@ class ComparisonEvaluator:
             else ms_to_datetime(state.verdict_window).isoformat(),
             "since": ms_to_datetime(state.started).isoformat(),
             "joined": {key[1]: a.n, key[2]: b.n},
+            **_paired_status(state.paired_total()),
         }
 
     def status(self, model: str) -> list[dict[str, Any]]:
@@ -380,3 +468,10 @@ class ComparisonEvaluator:
         with self._lock:
             view = dict(self._view)
         return [view[key] for key in self.keys(model) if key in view]
+
+
+def _paired_status(total: PairedWindow | None) -> dict[str, Any]:
+    """Shadow mode: the ids both versions predicted, how many agreed, and the pairs joined."""
+    if total is None:
+        return {}
+    return {"paired": {"shared": total.n_shared, "agreed": total.n_agree, "joined": total.n_joined}}

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from monitor.core.comparison import PredictionDrift, UnpairedComparison
+from monitor.core.comparison import ComparisonResult, PredictionDrift, UnpairedComparison
 from monitor.core.concept_episodes import Episode
 from monitor.core.multivariate import MultivariateDriftResult
 from monitor.evaluation.multivariate import MultivariateReport
@@ -194,6 +194,30 @@ def prediction_drift_document(drift: PredictionDrift | None) -> dict[str, Any] |
     }
 
 
+def paired_document(evidence: ComparisonResult | None) -> dict[str, Any] | None:
+    """Shadow mode's paired evidence (A: the baseline version, B: the candidate)."""
+    if evidence is None:
+        return None
+    return {
+        "n_shared": evidence.n_shared,
+        "agreement": _number(evidence.agreement),
+        "agreement_lower": _number(evidence.agreement_lower),
+        "agreement_upper": _number(evidence.agreement_upper),
+        "prediction_drift": prediction_drift_document(evidence.prediction_drift),
+        "metric": evidence.metric,
+        "n_joined": evidence.n_joined,
+        "metric_a": _number(evidence.metric_a),
+        "metric_b": _number(evidence.metric_b),
+        "difference": _number(evidence.difference),
+        "difference_lower": _number(evidence.difference_lower),
+        "difference_upper": _number(evidence.difference_upper),
+        "mcnemar_p_value": _number(evidence.mcnemar_p_value),
+        "mcnemar_mid_p_value": _number(evidence.mcnemar_mid_p_value),
+        "verdict": evidence.verdict,
+        "reason": evidence.reason,
+    }
+
+
 def comparison_document(comparison: VersionComparison) -> dict[str, Any]:
     """A candidate version against the baseline version (A: the baseline version, B: the candidate;
     `difference` is B's advantage: accuracy_b - accuracy_a, or mae_a - mae_b). Field names as the
@@ -209,6 +233,8 @@ def comparison_document(comparison: VersionComparison) -> dict[str, Any]:
         "cumulative": unpaired_document(comparison.cumulative),
         "window": unpaired_document(comparison.window),
         "prediction_drift": prediction_drift_document(comparison.prediction_drift),
+        "paired": paired_document(comparison.paired),
+        "paired_window": paired_document(comparison.paired_window),
     }
 
 

@@ -30,7 +30,7 @@ from typing import Any
 
 import orjson
 
-from monitor.core.comparison import PredictionDrift, UnpairedComparison, Verdict
+from monitor.core.comparison import ComparisonResult, PredictionDrift, UnpairedComparison, Verdict
 from monitor.core.estimation import EstimateVsRealised, MetricEstimate
 from monitor.core.multivariate import MultivariateDriftResult
 from monitor.core.performance import LabelDelayHistogram
@@ -253,10 +253,43 @@ def _unpaired(doc: Mapping[str, Any]) -> UnpairedComparison:
     )
 
 
+def _drift(drift: Mapping[str, Any] | None) -> PredictionDrift | None:
+    if drift is None:
+        return None
+    return PredictionDrift(
+        str(drift["statistic"]),
+        _float(drift["distance"]),
+        _float(drift["p_value"]),
+        bool(drift["drift_detected"]),
+    )
+
+
+def _paired(doc: Mapping[str, Any] | None) -> ComparisonResult | None:
+    if doc is None:
+        return None
+    return ComparisonResult(
+        int(doc["n_shared"]),
+        _optional(doc["agreement"]),
+        _optional(doc["agreement_lower"]),
+        _optional(doc["agreement_upper"]),
+        _drift(doc["prediction_drift"]),
+        str(doc["metric"]),
+        int(doc["n_joined"]),
+        _optional(doc["metric_a"]),
+        _optional(doc["metric_b"]),
+        _optional(doc["difference"]),
+        _optional(doc["difference_lower"]),
+        _optional(doc["difference_upper"]),
+        _optional(doc["mcnemar_p_value"]),
+        _optional(doc["mcnemar_mid_p_value"]),
+        _verdict(doc["verdict"]),
+        str(doc["reason"]),
+    )
+
+
 def _comparison(doc: Mapping[str, Any] | None) -> VersionComparison | None:
     if doc is None:
         return None
-    drift = doc["prediction_drift"]
     return VersionComparison(
         baseline_version=str(doc["baseline_version"]),
         candidate_version=str(doc["candidate_version"]),
@@ -267,14 +300,9 @@ def _comparison(doc: Mapping[str, Any] | None) -> VersionComparison | None:
         verdict_window_start=_when(doc["verdict_window_start"]),
         cumulative=_unpaired(doc["cumulative"]),
         window=_unpaired(doc["window"]),
-        prediction_drift=None
-        if drift is None
-        else PredictionDrift(
-            str(drift["statistic"]),
-            _float(drift["distance"]),
-            _float(drift["p_value"]),
-            bool(drift["drift_detected"]),
-        ),
+        prediction_drift=_drift(doc["prediction_drift"]),
+        paired=_paired(doc.get("paired")),  # absent from records before shadow mode
+        paired_window=_paired(doc.get("paired_window")),
     )
 
 

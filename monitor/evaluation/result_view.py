@@ -105,7 +105,8 @@ def verdict_text(result: WindowResult) -> str:
 
 def comparison_lines(result: WindowResult) -> list[str]:
     """The candidate version against the baseline version: the verdict with its cumulative evidence,
-    this window's own, and the drift of the predictions (none: no line)."""
+    this window's own, and the drift of the predictions (none: no line); in shadow mode the paired
+    evidence, cumulative and the window's."""
     comparison = result.comparison
     if comparison is None:
         return []
@@ -131,6 +132,20 @@ def comparison_lines(result: WindowResult) -> list[str]:
         lines[-1] += (
             f"; predictions against version {comparison.baseline_version}'s: {drift.statistic} "
             f"{_number(drift.distance)}, p-value {_number(drift.p_value, 3)}"
+        )
+    paired, window = comparison.paired, comparison.paired_window
+    if paired is not None:  # shadow mode: the verdict's evidence
+        lines.append(
+            f"  paired (the verdict's): difference {_number(paired.difference)} in "
+            f"[{_number(paired.difference_lower)}, {_number(paired.difference_upper)}] "
+            f"over {paired.n_joined:,} joined pairs"
+        )
+    if window is not None:
+        lines.append(
+            f"  this window paired: agreement {_number(window.agreement)} in "
+            f"[{_number(window.agreement_lower)}, {_number(window.agreement_upper)}] over "
+            f"{window.n_shared:,} shared ids; difference {_number(window.difference)} over "
+            f"{window.n_joined:,} joined pairs, McNemar p-value {_number(window.mcnemar_p_value, 3)}"
         )
     return lines
 

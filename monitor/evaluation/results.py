@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
-from monitor.core.comparison import PredictionDrift, UnpairedComparison, Verdict
+from monitor.core.comparison import ComparisonResult, PredictionDrift, UnpairedComparison, Verdict
 from monitor.core.estimation import EstimateVsRealised, MetricEstimate
 from monitor.core.reservoir import RowReservoir
 from monitor.core.segment_quality import SegmentQualityTest
@@ -149,7 +149,7 @@ class VersionComparison:
 
     baseline_version: str
     candidate_version: str
-    mode: str  # "canary": the versions serve different rows
+    mode: str  # "canary": the versions serve different rows; "shadow": the same rows, paired by id
     since: datetime  # when the comparison started (its first evaluated window)
     verdict: Verdict
     verdict_since: datetime  # when the verdict last changed (the evaluation's clock)
@@ -158,6 +158,10 @@ class VersionComparison:
     cumulative: UnpairedComparison
     window: UnpairedComparison
     prediction_drift: PredictionDrift | None
+    # Shadow mode: the paired evidence of every window since the comparison started (the verdict's;
+    # None before any pair), and of this window alone (agreement, McNemar, paired difference).
+    paired: ComparisonResult | None = None
+    paired_window: ComparisonResult | None = None
 
 
 @dataclass(frozen=True)

@@ -54,8 +54,10 @@ from numpy.typing import NDArray
 from monitor.pipeline.join_rows import (
     ANSWERED_LATE,
     JOINED,
+    PREDICTION,
     SEGMENT,
     STATE,
+    TIMESTAMP,
     WAITING,
     Held,
     JoinDelta,
@@ -267,6 +269,18 @@ class JoinBuffer:
             once[first] = True
             fresh &= once
         return fresh
+
+    def pending_predictions(self, ids: list[str]) -> dict[str, tuple[str, int, Any]]:
+        """The model version, timestamp and prediction of those of `ids` still waiting for their
+        outcome (not joined, not answered late, not expired); a read that changes nothing."""
+        stored = self._stored_rows(list(dict.fromkeys(ids)))
+        pending: dict[str, tuple[str, int, Any]] = {}
+        for pid in ids:
+            found = self._row(pid, stored)
+            if found is not None and found[0][STATE] == WAITING and not found[1].expired:
+                row, segment = found
+                pending[pid] = (segment.version, int(row[TIMESTAMP] or 0), row[PREDICTION])
+        return pending
 
     # ------------------------------------------------------------------ predictions
 

@@ -9,7 +9,8 @@ wraps it with sources, a scheduler, locks and exporters.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import math
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -18,6 +19,7 @@ from numpy.typing import NDArray
 
 from monitor.baselines.baseline import Baseline
 from monitor.config import DriftlineConfig, ModelConfig
+from monitor.core.comparison import ComparisonSpec
 from monitor.core.error_buckets import ErrorBuckets
 from monitor.core.estimation.stored import add_rows
 from monitor.core.performance import LabelDelayHistogram
@@ -29,6 +31,12 @@ from monitor.pipeline.savepoint import Savepoint
 from monitor.pipeline.windows import WindowState, add_pairs, running_watermark, window_starts
 
 KEEP_BUCKETS = 60
+
+
+def shadow_namespace(model: str, version: str) -> str:
+    """The join namespace of a shadow candidate version's predictions: a name no model can have
+    (model names match ^[A-Za-z0-9_.-]+$), so its rows never meet the model's own in the store."""
+    return f"{model}/shadow/{version}"
 
 
 @dataclass(frozen=True)
@@ -136,6 +144,23 @@ class Monitor:
         self.joins = {
             m.name: JoinBuffer(join_rules(m), cache_rows=config.state.join_cache) for m in config.models
         }
+        # Shadow mode: model -> candidate version -> its join namespace, and the spec each
+        # candidate's windows pair its predictions with the baseline version's on (from that
+        # version's baseline, so the same in every partition).
+        self.shadows: dict[str, dict[str, str]] = {}
+        self.paired_specs: dict[tuple[str, str], ComparisonSpec] = {}
+        for m in config.models:
+            if m.comparison is None or m.comparison.mode != "shadow":
+                continue
+            reference = baselines.get((m.name, m.comparison.baseline))
+            for version in m.comparison.candidates:
+                namespace = shadow_namespace(m.name, version)
+                self.shadows.setdefault(m.name, {})[version] = namespace
+                self.joins[namespace] = JoinBuffer(join_rules(m), cache_rows=config.state.join_cache)
+                if reference is not None:
+                    self.paired_specs[(m.name, version)] = ComparisonSpec.of_reference(
+                        reference.profile.prediction
+                    )
         self.counters = Counters()
         # Each window's fingerprint when a checkpoint last wrote it (monitor.pipeline.partition_state).
         self.saved_windows: dict[tuple[str, str, int], tuple[int, ...]] = {}
@@ -144,7 +169,9 @@ class Monitor:
     def join_watermarks(self) -> dict[str, tuple[int, int]]:
         """Per model, how far this partition's predictions and outcomes have been read (event time,
         ms): what an edge reading two topics paces the faster one by (monitor.pipeline.join)."""
-        return {model: (join.watermark, join.outcome_watermark) for model, join in self.joins.items()}
+        return {
+            model: (self.joins[model].watermark, self.joins[model].outcome_watermark) for model in self.models
+        }
 
     @property
     def known_versions(self) -> dict[str, set[str]]:
@@ -189,7 +216,8 @@ class Monitor:
     def _ingest_predictions(self, batch: PredictionBatch) -> None:
         labels = {"model": batch.model, "model_version": batch.model_version}
         stream = self.streams[(batch.model, batch.model_version)]
-        join = self.joins[batch.model]
+        namespace = self._namespace(batch.model, batch.model_version)
+        join = self.joins[namespace]
         self.counters.inc("predictions", len(batch), **labels)
         starts = window_starts(batch.timestamp, stream.window_ms)
         seen_before, watermark, latest = running_watermark(batch.timestamp, stream.watermark, stream.latest)
@@ -224,17 +252,72 @@ class Monitor:
                 batch.prediction[rows],
                 batch.score[rows],
             )
-            self.counters.inc(
-                "unmatched_outcomes", answered_late, reason="expired_prediction", model=batch.model
-            )
+            if namespace == batch.model:  # the outcome counts once, in the model's own namespace
+                self.counters.inc(
+                    "unmatched_outcomes", answered_late, reason="expired_prediction", model=batch.model
+                )
             if early is not None:
                 joined.append(replace(early, order=rows[early.order]))
         if len(batch.timestamp):
             join.saw_predictions(int(batch.timestamp.max()))
         self._join(batch.model, joined)
+        self._pair_predictions(
+            batch.model,
+            batch.model_version,
+            batch.prediction_id[keep],
+            batch.timestamp[keep],
+            batch.prediction[keep],
+        )
         self._advance_errors(batch.model)
         self._close_windows(stream)
         self._expire(batch.model)
+
+    def _namespace(self, model: str, version: str) -> str:
+        return self.shadows.get(model, {}).get(version, model)
+
+    def _pair_predictions(
+        self, model: str, version: str, ids: NDArray[Any], ts: NDArray[np.int64], prediction: NDArray[Any]
+    ) -> None:
+        """Shadow mode: pair newly accepted predictions with the other version's still pending for
+        the same ids. Whichever of the two comes second adds the pair, to the window of the
+        candidate prediction's timestamp; one whose partner was joined, answered or expired first
+        (its prediction is no longer kept) is not paired."""
+        shadows = self.shadows.get(model)
+        comparison = self.models[model].comparison
+        if not shadows or comparison is None or not len(ids):
+            return
+        id_list = ids.tolist()
+        if version in shadows:  # a candidate: the baseline version's pending predictions
+            pending = self.joins[model].pending_predictions(id_list)
+            pairs = [
+                (int(ts[i]), pending[pid][2], prediction[i])
+                for i, pid in enumerate(id_list)
+                if pid in pending and pending[pid][0] == comparison.baseline
+            ]
+            self._add_agreement(model, version, pairs)
+        elif version == comparison.baseline:
+            for candidate, namespace in shadows.items():
+                pending = self.joins[namespace].pending_predictions(id_list)
+                pairs = [
+                    (pending[pid][1], prediction[i], pending[pid][2])
+                    for i, pid in enumerate(id_list)
+                    if pid in pending
+                ]
+                self._add_agreement(model, candidate, pairs)
+
+    def _add_agreement(self, model: str, candidate: str, pairs: list[tuple[int, Any, Any]]) -> None:
+        """Add (candidate prediction time, baseline prediction, candidate prediction) pairs to the
+        candidate's windows."""
+        stream = self.streams[(model, candidate)]
+        by_start: dict[int, list[tuple[Any, Any]]] = {}
+        for ts, a, b in pairs:
+            if _pairable(a, b, stream.config.task):
+                by_start.setdefault(ts - ts % stream.window_ms, []).append((a, b))
+        for start, items in sorted(by_start.items()):
+            window = self._writable(stream, start)
+            if window is not None and window.paired is not None:
+                a, b = zip(*items, strict=True)
+                window.paired.add_predictions(_column(a, stream), _column(b, stream))
 
     def _window(self, stream: VersionStream, version: str, start: int) -> WindowState:
         window = self._writable(stream, start)
@@ -252,6 +335,7 @@ class Monitor:
                 stream.baseline.performance_estimator,
                 stream.baseline.pca,
                 stream.baseline.segment_profiles,
+                self.paired_specs.get((cfg.name, version)),
             )
             stream.windows[start] = window
         return window
@@ -269,8 +353,44 @@ class Monitor:
         self.counters.inc("unmatched_outcomes", result.expired, reason="expired_prediction", **labels)
         self.counters.inc("unmatched_outcomes", result.duplicate, reason="duplicate_outcome", **labels)
         self._join(batch.model, result.matches)
+        ids, ts, outcome = batch.prediction_id.tolist(), batch.timestamp, batch.outcome
+        for candidate, namespace in self.shadows.get(batch.model, {}).items():
+            # Every outcome is the candidate's too. Unknown, expired or duplicate there, it is not
+            # counted again: the model's own namespace counts it.
+            shadow = self.joins[namespace].match(ids, ts, outcome)
+            self._join(batch.model, shadow.matches)
+            self._pair_outcomes(batch.model, candidate, result.matches, shadow.matches)
         self._advance_errors(batch.model)
         self._expire(batch.model)
+
+    def _pair_outcomes(
+        self, model: str, candidate: str, served: list[Matches], shadow: list[Matches]
+    ) -> None:
+        """Outcomes of one read that joined a prediction of the baseline version and one of the
+        candidate: their paired evidence, in the candidate prediction's window."""
+        comparison = self.models[model].comparison
+        assert comparison is not None
+        baseline_of = {
+            int(at): pred
+            for match in served
+            if match.version == comparison.baseline
+            for at, pred in zip(match.order.tolist(), match.prediction.tolist(), strict=True)
+        }
+        if not baseline_of:
+            return
+        stream = self.streams[(model, candidate)]
+        for match in shadow:
+            rows = [
+                (baseline_of[at], b, y)
+                for at, b, y in zip(
+                    match.order.tolist(), match.prediction.tolist(), match.outcome.tolist(), strict=True
+                )
+                if at in baseline_of and _pairable(baseline_of[at], b, stream.config.task, y)
+            ]
+            window = self._writable(stream, match.window_start)
+            if rows and window is not None and window.paired is not None:
+                a, b, y = zip(*rows, strict=True)
+                window.paired.add_outcomes(_column(a, stream), _column(b, stream), _column(y, stream))
 
     def _join(self, model: str, matches: list[Matches]) -> None:
         """Add joined pairs to their prediction's window, and their errors to the error buckets of
@@ -287,11 +407,10 @@ class Monitor:
         earlier of how far the predictions and the outcomes have been read. Pairs still to come have
         an outcome time past it (their prediction is still to be read, and an outcome follows its
         prediction), so buckets before it are complete whichever input a reader runs ahead on."""
-        join = self.joins[model]
-        time = min(join.watermark, join.outcome_watermark)
-        for (name, _), stream in self.streams.items():
+        for (name, version), stream in self.streams.items():
             if name == model:
-                stream.errors.advance(time)
+                join = self.joins[self._namespace(name, version)]
+                stream.errors.advance(min(join.watermark, join.outcome_watermark))
 
     def _join_window(self, stream: VersionStream, match: Matches) -> NDArray[np.float64]:
         """Add joined pairs to their prediction's window; return the per-pair errors."""
@@ -312,7 +431,12 @@ class Monitor:
         self.counters.inc(
             "unmatched_outcomes", expiry.unknown_outcomes, reason="unknown_prediction", model=model
         )
-        for (version, start), waiting in expiry.predictions.items():
+        # A shadow namespace's held outcomes that met no candidate prediction are not counted:
+        # the model's own namespace counts each outcome once.
+        expired = dict(expiry.predictions)
+        for namespace in self.shadows.get(model, {}).values():
+            expired.update(self.joins[namespace].expire().predictions)  # keyed by its own version
+        for (version, start), waiting in expired.items():
             stream = self.streams[(model, version)]
             window = self._writable(stream, start)
             self.counters.inc("expired_predictions", waiting, model=model, model_version=version)
@@ -341,3 +465,19 @@ class Monitor:
         for stream in self.streams.values():
             for window in stream.windows.values():
                 window.closed = True
+
+
+def _pairable(a: Any, b: Any, task: str, y: Any = 0.0) -> bool:
+    """Whether a pair (and its outcome) can be compared: labels present, numbers finite."""
+    values = (a, b, y)
+    if task == "classification":
+        return all(v is not None and v == v for v in values)
+    return all(isinstance(v, int | float) and math.isfinite(v) for v in values)
+
+
+def _column(values: Sequence[Any], stream: VersionStream) -> NDArray[Any]:
+    if stream.config.task == "regression":
+        return np.asarray(values, dtype=np.float64)
+    out = np.empty(len(values), dtype=object)
+    out[:] = list(values)
+    return out

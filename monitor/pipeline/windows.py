@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from monitor.core.comparison import ComparisonSpec, PairedWindow
 from monitor.core.estimation.stored import Estimator, EstimatorWindow, window_from_state
 from monitor.core.multivariate import PCAReconstruction, ReconstructionWindow
 from monitor.core.performance import ClassificationPerformance, LabelDelayHistogram, RegressionPerformance
@@ -90,6 +91,9 @@ class WindowState:
     # The PCA reconstruction errors of the window's predictions (None: the baseline has no PCA).
     reconstruction: ReconstructionWindow | None = None
     segments: SegmentProfiles | None = None
+    # A shadow candidate's window: its predictions paired with the baseline version's by
+    # prediction id (monitor.pipeline.monitor); None for every other window.
+    paired: PairedWindow | None = None
 
     @classmethod
     def open(
@@ -105,6 +109,7 @@ class WindowState:
         estimator: Estimator | None = None,
         pca: PCAReconstruction | None = None,
         segment_profiles: SegmentProfiles | None = None,
+        paired_spec: ComparisonSpec | None = None,
     ) -> WindowState:
         sketch = template.empty_like(reservoir_size=max(sample, 1), seed=start)
         performance = new_performance(task, positive_label)
@@ -121,6 +126,7 @@ class WindowState:
             estimation=estimation,
             reconstruction=reconstruction,
             segments=segments,
+            paired=None if paired_spec is None else PairedWindow(paired_spec),
         )
 
     def merge(self, other: WindowState) -> WindowState:
@@ -139,6 +145,7 @@ class WindowState:
             _merged_estimation(self.estimation, other.estimation),
             _merge_reconstruction(self.reconstruction, other.reconstruction),
             _merged_segments(self.segments, other.segments),
+            _merged_paired(self.paired, other.paired),
         )
 
     def copy(self) -> WindowState:
@@ -162,6 +169,7 @@ class WindowState:
             self.expired,
             self.closed,
             self.final,
+            *((self.paired.n_shared, self.paired.n_joined) if self.paired is not None else ()),
         )
 
     def to_state(self) -> dict[str, Any]:
@@ -182,6 +190,11 @@ class WindowState:
             "estimation": None if self.estimation is None else self.estimation.to_state(),
             **({} if self.reconstruction is None else {"reconstruction": self.reconstruction.to_state()}),
             "segments": None if self.segments is None else self.segments.to_state(),
+            **(
+                {}
+                if self.paired is None
+                else {"paired": {"spec": self.paired.spec.to_state(), "window": self.paired.to_state()}}
+            ),
         }
 
     @classmethod
@@ -214,6 +227,7 @@ class WindowState:
             else window_from_state(estimation, estimator),
             reconstruction=_reconstruction(state.get("reconstruction"), pca),
             segments=None if segments is None else SegmentProfiles.from_state(segments),
+            paired=_paired(state.get("paired")),  # absent from states written before shadow mode
         )
 
 
@@ -247,4 +261,23 @@ def _merged_segments(a: SegmentProfiles | None, b: SegmentProfiles | None) -> Se
     the same segments (shares of a window open across a baseline swap may differ)."""
     if a is None or b is None or a.segment_map.labels != b.segment_map.labels:
         return None
+    return a.merge(b)
+
+
+def _paired(state: dict[str, Any] | None) -> PairedWindow | None:
+    if state is None:
+        return None
+    return PairedWindow.from_state(state["window"], ComparisonSpec.from_state(state["spec"]))
+
+
+def _merged_paired(a: PairedWindow | None, b: PairedWindow | None) -> PairedWindow | None:
+    """The paired sums of two partitions' shares of a candidate window. A share without them (a
+    partition that has not seen the candidate's predictions yet) adds nothing; shares on different
+    specs (the baseline version's baseline rebuilt while the window was open) keep the first."""
+    if a is None and b is None:
+        return None
+    if a is None or b is None or a.spec != b.spec:
+        first = a if a is not None else b
+        assert first is not None
+        return first.merge(PairedWindow(first.spec))  # a copy: the merge shares nothing
     return a.merge(b)

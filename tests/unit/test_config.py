@@ -170,8 +170,10 @@ def test_comparison_is_off_by_default_and_validated() -> None:
     )
     assert comparison is not None
     assert (comparison.mode, comparison.alpha_rollback, comparison.min_pairs) == ("canary", 0.05, 200)
+    shadow = {**MINIMAL["models"][0], "comparison": {**section, "mode": "shadow"}}
+    assert parse_config({"models": [shadow]}).models[0].comparison.mode == "shadow"  # type: ignore[union-attr]
     for bad, message in (
-        ({**section, "mode": "shadow"}, "mode 'shadow'.*not supported yet"),
+        ({**section, "mode": "pairs"}, r"comparison\.mode"),
         ({**section, "candidates": ["v1"]}, "must not hold the baseline version 'v1'"),
         ({**section, "candidates": []}, r"comparison\.candidates"),
         ({**section, "alpha_rollback": 1.5}, r"comparison\.alpha_rollback"),

@@ -22,7 +22,8 @@ Assumptions and limits
   * Multiclass classifiers work (correctness is compared); the regressor verdict is on MAE only.
 
 Interfaces for the wiring step
-  * Baseline build: ``ComparisonSpec.fit(task, reference_predictions)``; store ``to_state()``.
+  * Spec: ``ComparisonSpec.fit(task, reference_predictions)``, or ``ComparisonSpec.of_reference``
+    of a baseline's prediction sketch (what the stream uses: the baseline version's baseline).
   * Stream: a `PairedWindow(spec)` per window (and partition) and pair of versions;
     ``add_predictions(pred_a, pred_b)`` when a shared id has both predictions,
     ``add_outcomes(pred_a, pred_b, y_true)`` when its outcome is joined; ``merge``;

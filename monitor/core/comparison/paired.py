@@ -1,7 +1,7 @@
 """Two versions of a model on the same traffic: mergeable sums over shared prediction ids.
 
-A `PairedWindow` is fed twice for each shared prediction id (the wiring step finds them: shadow
-predictions logged with the same id as the served one):
+A `PairedWindow` is fed twice for each shared prediction id (monitor.pipeline.monitor finds them:
+shadow predictions logged with the same id as the served one):
 
 * `add_predictions(pred_a, pred_b)` when both versions' predictions are in: agreement (same label;
   for regressors |a - b| within `ComparisonSpec.agreement_tolerance`), and each version's
@@ -62,6 +62,27 @@ class ComparisonSpec:
                 reference_std=std,
             )
         raise DataError(f"unknown task {task!r}: expected 'classification' or 'regression'")
+
+    @classmethod
+    def of_reference(
+        cls, predictions: NumericSketch | ValueCounts, *, tolerance_share: float = 0.1
+    ) -> ComparisonSpec:
+        """The spec of a baseline's prediction sketch (its labels, or its bin edges and spread): the
+        same for every partition and restart that reads the same baseline."""
+        if isinstance(predictions, ValueCounts):
+            labels = canonical_labels(
+                np.asarray([k for k in predictions.known if k is not None], dtype=object)
+            )
+            return cls(
+                "classification", labels=tuple(sorted({str(x) for x in labels.tolist() if x is not None}))
+            )
+        std = predictions.moments.std or 1.0
+        return cls(
+            "regression",
+            edges=tuple(float(e) for e in predictions.edges.tolist()),
+            agreement_tolerance=tolerance_share * std,
+            reference_std=std,
+        )
 
     def sketch(self) -> NumericSketch | ValueCounts:
         return (

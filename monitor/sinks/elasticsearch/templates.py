@@ -86,6 +86,36 @@ _UNPAIRED = {
     }
 }
 
+_PREDICTION_DRIFT = {
+    "properties": {
+        "statistic": KEYWORD,
+        "distance": FLOAT,
+        "p_value": FLOAT,
+        "drift_detected": BOOLEAN,
+    }
+}
+
+_PAIRED = {
+    "properties": {
+        "n_shared": LONG,
+        "agreement": FLOAT,
+        "agreement_lower": FLOAT,
+        "agreement_upper": FLOAT,
+        "prediction_drift": _PREDICTION_DRIFT,
+        "metric": KEYWORD,
+        "n_joined": LONG,
+        "metric_a": FLOAT,
+        "metric_b": FLOAT,
+        "difference": FLOAT,
+        "difference_lower": FLOAT,
+        "difference_upper": FLOAT,
+        "mcnemar_p_value": FLOAT,
+        "mcnemar_mid_p_value": FLOAT,
+        "verdict": KEYWORD,
+        "reason": {"type": "text"},
+    }
+}
+
 MAPPINGS: dict[str, dict[str, Any]] = {
     WINDOWS: {
         "dynamic": "strict",
@@ -166,14 +196,9 @@ MAPPINGS: dict[str, dict[str, Any]] = {
                     "verdict_window_start": DATE,
                     "cumulative": _UNPAIRED,
                     "window": _UNPAIRED,
-                    "prediction_drift": {
-                        "properties": {
-                            "statistic": KEYWORD,
-                            "distance": FLOAT,
-                            "p_value": FLOAT,
-                            "drift_detected": BOOLEAN,
-                        }
-                    },
+                    "prediction_drift": _PREDICTION_DRIFT,
+                    "paired": _PAIRED,
+                    "paired_window": _PAIRED,
                 }
             },
             "concept_drift": BOOLEAN,

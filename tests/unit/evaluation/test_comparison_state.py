@@ -10,7 +10,7 @@ from typing import Any, cast
 
 import pytest
 
-from monitor.core.comparison import MeanSums
+from monitor.core.comparison import ComparisonSpec, MeanSums, PairedWindow
 from monitor.evaluation.comparison import ComparisonState, window_sums
 from tests.unit import canary_world as world
 
@@ -50,3 +50,31 @@ def test_a_regressor_window_gives_sums_of_absolute_errors() -> None:
     sums = window_sums(cfg, result)
     assert sums.n == 4
     assert sums.total == pytest.approx(4.25) and sums.squares == pytest.approx(6.5625)
+
+
+def _paired(n: int, agree: int) -> PairedWindow:
+    window = PairedWindow(ComparisonSpec("classification", labels=("0", "1")))
+    a = ["1"] * n
+    window.add_predictions(a, ["1"] * agree + ["0"] * (n - agree))
+    window.add_outcomes(a, ["1"] * agree + ["0"] * (n - agree), ["1"] * n)
+    return window
+
+
+def test_shadow_pairs_are_replaced_folded_once_and_read_back() -> None:
+    state = ComparisonState(started=0)
+    assert state.update(0, MeanSums(4, 4, 4), final=False, is_baseline=False, paired=_paired(4, 3))
+    assert state.update(0, MeanSums(5, 4, 4), final=True, is_baseline=False, paired=_paired(5, 4))
+    assert state.update(0, MeanSums(5, 5, 5), final=True, is_baseline=True)
+    assert state.update(1, MeanSums(2, 2, 2), final=False, is_baseline=False, paired=_paired(2, 2))
+    state.fold()
+    assert state.folded_paired is not None and state.folded_paired.n_shared == 5  # the replacement
+    assert not state.update(0, MeanSums(5, 4, 4), final=True, is_baseline=False, paired=_paired(5, 4))
+    total = state.paired_total()
+    assert total is not None and (total.n_shared, total.n_agree, total.only_a_right) == (7, 6, 1)
+    back = ComparisonState.from_state(state.to_state())
+    assert back.to_state() == state.to_state()
+    # A record written before shadow mode: no paired sums anywhere.
+    old = state.to_state()
+    del old["folded_paired"]
+    old["windows"] = [[start, pair[:4]] for start, pair in old["windows"]]
+    assert ComparisonState.from_state(old).paired_total() is None
