@@ -6,8 +6,9 @@ evaluates after each hour, so the verdict is looked at once per window, as in pr
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -17,9 +18,12 @@ from monitor.baselines.baseline import Baseline, build_baseline
 from monitor.config import DriftlineConfig, parse_config
 from monitor.evaluation.results import WindowResult
 from monitor.pipeline.events import OutcomeBatch, PredictionBatch
-from monitor.pipeline.monitor import Batch
+from monitor.pipeline.monitor import Batch, Monitor
 from monitor.service import Service
 from monitor.sinks.dead_letters import MemoryDeadLetters
+from monitor.state.factory import open_state_store
+from monitor.state.partitions import restore_partition, save_partitions
+from monitor.state.store import StateStore
 
 HOUR_MS = 3_600_000
 START_MS = int(datetime(2026, 5, 4, tzinfo=UTC).timestamp() * 1000)
@@ -107,3 +111,30 @@ def looks(
             (r for r in results if r.model_version == "2" and r.comparison is not None),
             key=lambda r: r.window_start,
         )
+
+
+def restarted(
+    cfg: DriftlineConfig,
+    built: dict[tuple[str, str], Baseline],
+    feed: Callable[[Service, range], None],
+    store_path: Path,
+    saved: range,
+    lost: range,
+) -> tuple[Service, StateStore]:
+    """A service fed the hours `saved`, checkpointed, fed the hours `lost` (evaluated, so their
+    windows reached the comparison, but never checkpointed: the process dies), then a new service
+    restored from that checkpoint and its comparison state, fed `lost` again; with its store, for
+    the caller to close."""
+    store = open_state_store(f"sqlite:///{store_path}")
+    first = service(cfg, built)
+    first.evaluator.comparison.attach(store)
+    feed(first, saved)
+    save_partitions(store, "g", [(0, {}, first.partition(0))])
+    feed(first, lost)
+    second = service(cfg, built)
+    monitor = Monitor(cfg, built, 0)
+    restore_partition(store, "g", store.load("g", [0])[0], monitor)
+    second.partitions[0] = monitor
+    second.evaluator.comparison.attach(store)
+    feed(second, lost)
+    return second, store

@@ -13,10 +13,7 @@ import numpy as np
 
 from monitor.core.comparison import required_outcomes
 from monitor.evaluation.comparison import verdict_rule
-from monitor.pipeline.monitor import Monitor
 from monitor.service import Service
-from monitor.state.factory import open_state_store
-from monitor.state.partitions import restore_partition, save_partitions
 from tests.unit import canary_world as world
 
 ROWS = 2000  # predictions per hourly window, both versions together (all joined)
@@ -84,18 +81,9 @@ def test_the_comparison_continues_after_a_restart_and_counts_nothing_twice(tmp_p
     feed(whole, range(10))
     expected = whole.evaluator.comparison.status("m")
 
-    store = open_state_store(f"sqlite:///{tmp_path / 'state.db'}")
-    first = world.service(CFG, BASELINES)
-    first.evaluator.comparison.attach(store)
-    feed(first, range(4))
-    save_partitions(store, "g", [(0, {}, first.partition(0))])  # the last checkpoint: after hour 3
-    feed(first, range(4, 7))  # evaluated (and counted) but not checkpointed: the process dies
-    second = world.service(CFG, BASELINES)
-    monitor = Monitor(CFG, BASELINES, 0)
-    restore_partition(store, "g", store.load("g", [0])[0], monitor)
-    second.partitions[0] = monitor
-    second.evaluator.comparison.attach(store)
-    feed(second, range(4, 10))  # hours 4-6 again, then on
+    # The last checkpoint after hour 3; hours 4-6 evaluated (and counted), then the process dies.
+    second, store = world.restarted(CFG, BASELINES, feed, tmp_path / "state.db", range(4), range(4, 7))
+    feed(second, range(7, 10))
     status = second.evaluator.comparison.status("m")
     store.close()
     assert [s["verdict"] for s in status] == [s["verdict"] for s in expected] == ["rollback"]

@@ -20,11 +20,9 @@ from monitor.evaluation.result_record import decode_result, encode_result
 from monitor.evaluation.result_view import comparison_lines
 from monitor.evaluation.results import WindowResult
 from monitor.pipeline.events import OutcomeBatch, PredictionBatch
-from monitor.pipeline.monitor import Batch, Monitor
+from monitor.pipeline.monitor import Batch
 from monitor.service import Service
 from monitor.sinks.comparison_metrics import comparison_metrics
-from monitor.state.factory import open_state_store
-from monitor.state.partitions import restore_partition, save_partitions
 from tests.unit import canary_world as world
 
 ROWS = 500  # requests per hourly window, each predicted by both versions (all joined)
@@ -153,18 +151,9 @@ def test_the_paired_comparison_continues_after_a_restart_and_counts_nothing_twic
     feed(whole, range(8))
     expected = whole.evaluator.comparison.status("m")
 
-    store = open_state_store(f"sqlite:///{tmp_path / 'state.db'}")
-    first = world.service(CFG, BASELINES)
-    first.evaluator.comparison.attach(store)
-    feed(first, range(3))
-    save_partitions(store, "g", [(0, {}, first.partition(0))])  # the last checkpoint: after hour 2
-    feed(first, range(3, 6))  # evaluated (and counted) but not checkpointed: the process dies
-    second = world.service(CFG, BASELINES)
-    monitor = Monitor(CFG, BASELINES, 0)
-    restore_partition(store, "g", store.load("g", [0])[0], monitor)
-    second.partitions[0] = monitor
-    second.evaluator.comparison.attach(store)
-    feed(second, range(3, 8))  # hours 3-5 again, then on
+    # The last checkpoint after hour 2; hours 3-5 evaluated (and counted), then the process dies.
+    second, store = world.restarted(CFG, BASELINES, feed, tmp_path / "state.db", range(3), range(3, 6))
+    feed(second, range(6, 8))
     status = second.evaluator.comparison.status("m")
     store.close()
     assert [s["verdict"] for s in status] == [s["verdict"] for s in expected] == ["rollback"]
