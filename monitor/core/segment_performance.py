@@ -23,10 +23,12 @@ window's segments form one family under the same control as drift per segment
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any, Literal
 
 import numpy as np
+from numpy.typing import NDArray
 from scipy.stats import binom, norm
 
 from monitor.core.performance.classification import ClassificationPerformance
@@ -35,6 +37,22 @@ from monitor.core.stats.multiple_testing import Method, control
 from monitor.errors import DataError
 
 Performance = ClassificationPerformance | RegressionPerformance
+Task = Literal["classification", "regression"]
+
+
+@dataclass(frozen=True)
+class SegmentReference:
+    """A segment's reference performance: its rows and its accuracy (classifiers) or MAE (regressors)."""
+
+    n: int
+    value: float
+
+    def to_state(self) -> dict[str, Any]:
+        return {"n": self.n, "value": self.value}
+
+    @classmethod
+    def from_state(cls, state: Mapping[str, Any]) -> SegmentReference:
+        return cls(int(state["n"]), float(state["value"]))
 
 
 @dataclass(frozen=True)
@@ -93,15 +111,35 @@ def mae_p_value(
     return float(norm.sf((mae - bound) / standard_error))
 
 
-def _accuracy(performance: Performance | None) -> float | None:
-    if not isinstance(performance, ClassificationPerformance) or performance.n == 0:
+def _accuracy(performance: ClassificationPerformance) -> float | None:
+    return 1.0 - errors(performance) / performance.n if performance.n else None
+
+
+def summary(performance: Performance) -> SegmentReference | None:
+    """The reference summary of `performance`'s pairs (None without any)."""
+    if performance.n == 0:
         return None
-    return 1.0 - errors(performance) / performance.n
+    if isinstance(performance, ClassificationPerformance):
+        return SegmentReference(performance.n, 1.0 - errors(performance) / performance.n)
+    return SegmentReference(performance.n, float(performance.metrics()["mae"] or 0.0))
+
+
+def per_segment(
+    codes: NDArray[np.int64], labels: Sequence[str], make: Callable[[], Performance], y_true: Any, y_pred: Any
+) -> dict[str, Performance]:
+    """Per segment label (`codes` index `labels`, one per row), the performance of its rows."""
+    true, pred, codes = np.asarray(y_true), np.asarray(y_pred), np.asarray(codes)
+    out = {}
+    for g, label in enumerate(labels):
+        rows = codes == g
+        out[label] = make().update(true[rows], pred[rows])
+    return out
 
 
 def _test(
+    task: Task,
     window: Performance | None,
-    reference: Performance | None,
+    reference: SegmentReference | None,
     *,
     max_accuracy_drop: float,
     max_mae_increase: float,
@@ -109,24 +147,26 @@ def _test(
 ) -> tuple[int, str, float | None, float | None, float | None]:
     """(pairs, metric, window value, reference value, p-value or None when untested)."""
     n = window.n if window is not None else 0
+    ref = None if reference is None else reference.value
     tested = n >= max(min_rows, 2) and reference is not None and reference.n >= max(min_rows, 2)
-    if isinstance(window or reference, ClassificationPerformance):
-        value, ref = _accuracy(window), _accuracy(reference)
+    if task == "classification":
+        if not isinstance(window, ClassificationPerformance):
+            return n, "accuracy", None, ref, None
         p = None
-        if tested and isinstance(window, ClassificationPerformance) and ref is not None:
+        if tested and ref is not None:
             p = accuracy_p_value(errors(window), n, 1.0 - ref, max_accuracy_drop)
-        return n, "accuracy", value, ref, p
-    win = window.metrics() if isinstance(window, RegressionPerformance) and n else {}
-    theirs = reference.metrics() if isinstance(reference, RegressionPerformance) and reference.n else {}
-    mae, ref_mae, spread = win.get("mae"), theirs.get("mae"), win.get("abs_error_std")
+        return n, "accuracy", _accuracy(window), ref, p
+    metrics = window.metrics() if isinstance(window, RegressionPerformance) and n else {}
+    mae, spread = metrics.get("mae"), metrics.get("abs_error_std")
     p = None
-    if tested and mae is not None and ref_mae is not None and spread is not None:
-        p = mae_p_value(mae, spread, n, ref_mae, max_mae_increase)
-    return n, "mae", mae, ref_mae, p
+    if tested and mae is not None and ref is not None and spread is not None:
+        p = mae_p_value(mae, spread, n, ref, max_mae_increase)
+    return n, "mae", mae, ref, p
 
 
 def segment_performance(
-    reference: Mapping[str, Performance],
+    task: Task,
+    reference: Mapping[str, SegmentReference],
     window: Mapping[str, Performance],
     *,
     max_accuracy_drop: float = 0.05,
@@ -137,15 +177,16 @@ def segment_performance(
 ) -> SegmentPerformanceResult:
     """Per segment of the reference (in its order), whether the window's performance degraded,
     under one control over all the window's segments. Window segments the reference lacks are
-    reported untested."""
-    kinds = {type(p) for p in (*reference.values(), *window.values())}
-    if len(kinds) > 1:
-        raise DataError("segment performance mixes classification and regression")
+    reported untested, and so are reference segments without window pairs."""
+    kind = {"classification": ClassificationPerformance, "regression": RegressionPerformance}[task]
+    if any(not isinstance(p, kind) for p in window.values()):
+        raise DataError(f"segment performance of a {task} model needs {kind.__name__} per segment")
     labels = list(reference) + [s for s in window if s not in reference]
     raw = [
         (
             label,
             *_test(
+                task,
                 window.get(label),
                 reference.get(label),
                 max_accuracy_drop=max_accuracy_drop,

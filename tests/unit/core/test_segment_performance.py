@@ -7,7 +7,14 @@ from scipy.stats import binom
 
 from monitor.core.performance.classification import ClassificationPerformance
 from monitor.core.performance.regression import RegressionPerformance
-from monitor.core.segment_performance import accuracy_p_value, mae_p_value, segment_performance
+from monitor.core.segment_performance import (
+    SegmentReference,
+    accuracy_p_value,
+    mae_p_value,
+    per_segment,
+    segment_performance,
+    summary,
+)
 from monitor.errors import DataError
 
 SEGMENTS = [f"s{i}" for i in range(10)]
@@ -37,17 +44,17 @@ def regressed(rng, n, worse=None, factor=1.0):
 
 @pytest.fixture(scope="module")
 def class_reference():
-    return classified(np.random.default_rng(1), 20_000)
+    return {label: summary(p) for label, p in classified(np.random.default_rng(1), 20_000).items()}
 
 
 @pytest.fixture(scope="module")
 def regression_reference():
-    return regressed(np.random.default_rng(1), 20_000)
+    return {label: summary(p) for label, p in regressed(np.random.default_rng(1), 20_000).items()}
 
 
 def test_flipped_labels_in_one_classifier_segment_are_flagged_there_only(class_reference):
     window = classified(np.random.default_rng(2), 400, flip="s4", flip_share=0.3)
-    result = segment_performance(class_reference, window, max_accuracy_drop=0.05)
+    result = segment_performance("classification", class_reference, window, max_accuracy_drop=0.05)
     assert [t.segment for t in result.degraded] == ["s4"]
     s4 = next(t for t in result.tests if t.segment == "s4")
     assert s4.metric == "accuracy" and s4.n_pairs == 400
@@ -63,13 +70,20 @@ def test_a_drop_within_the_allowance_is_not_flagged(class_reference):
         truth = rng.integers(0, 2, 5_000)
         pred = np.where(rng.random(5_000) < rate + 0.03, 1 - truth, truth)
         window[label] = ClassificationPerformance().update(truth.astype(str), pred.astype(str))
-    assert segment_performance(class_reference, window, max_accuracy_drop=0.05).degraded == ()
-    assert len(segment_performance(class_reference, window, max_accuracy_drop=0.01).degraded) >= 8
+    assert (
+        segment_performance("classification", class_reference, window, max_accuracy_drop=0.05).degraded == ()
+    )
+    assert (
+        len(segment_performance("classification", class_reference, window, max_accuracy_drop=0.01).degraded)
+        >= 8
+    )
 
 
 def test_a_worse_regressor_segment_is_flagged_there_only(regression_reference):
     window = regressed(np.random.default_rng(2), 400, worse="s7", factor=1.6)
-    result = segment_performance(regression_reference, window, max_mae_increase=0.2, method="holm")
+    result = segment_performance(
+        "regression", regression_reference, window, max_mae_increase=0.2, method="holm"
+    )
     assert [t.segment for t in result.degraded] == ["s7"]
     s7 = next(t for t in result.tests if t.segment == "s7")
     assert s7.metric == "mae" and s7.value > 1.2 * s7.reference
@@ -85,11 +99,13 @@ def test_stationary_false_alarm_rate_is_at_most_alpha(class_reference, regressio
     rng = np.random.default_rng(4)
     alarms = dict.fromkeys(("accuracy", "mae", "accuracy at null", "mae at null"), 0)
     for _ in range(300):
-        c = segment_performance(class_reference, classified(rng, 200), method=method)
-        r = segment_performance(regression_reference, regressed(rng, 200), method=method)
-        c0 = segment_performance(class_reference, classified(rng, 200), method=method, max_accuracy_drop=1e-9)
+        c = segment_performance("classification", class_reference, classified(rng, 200), method=method)
+        r = segment_performance("regression", regression_reference, regressed(rng, 200), method=method)
+        c0 = segment_performance(
+            "classification", class_reference, classified(rng, 200), method=method, max_accuracy_drop=1e-9
+        )
         r0 = segment_performance(
-            regression_reference, regressed(rng, 200), method=method, max_mae_increase=1e-9
+            "regression", regression_reference, regressed(rng, 200), method=method, max_mae_increase=1e-9
         )
         for key, result in zip(alarms, (c, r, c0, r0), strict=True):
             alarms[key] += bool(result.degraded)
@@ -115,14 +131,35 @@ def test_edge_cases():
     with pytest.raises(DataError):
         accuracy_p_value(5, 4, 0.1, 0.05)
     with pytest.raises(DataError):
-        segment_performance({"a": ClassificationPerformance()}, {"a": RegressionPerformance()})
+        segment_performance(
+            "classification", {"a": SegmentReference(50, 0.9)}, {"a": RegressionPerformance()}
+        )
 
 
 def test_segments_under_min_rows_or_without_reference_are_untested(class_reference):
     window = classified(np.random.default_rng(6), 20, flip="s0", flip_share=1.0)
     window["new"] = ClassificationPerformance().update(["1"] * 100, ["0"] * 100)
-    result = segment_performance(class_reference, window, min_rows=30)
+    result = segment_performance("classification", class_reference, window, min_rows=30)
     assert result.n_tests == 0 and result.degraded == ()
     assert [t.segment for t in result.tests] == [*SEGMENTS, "new"]
     new = result.tests[-1]
     assert new.reference is None and new.p_value is None and new.value == 0.0
+    gone = segment_performance("regression", {"a": SegmentReference(100, 1.0)}, {})
+    assert [(t.segment, t.metric, t.n_pairs, t.value, t.p_value) for t in gone.tests] == [
+        ("a", "mae", 0, None, None)
+    ]
+
+
+def test_per_segment_splits_the_pairs_and_summarises_them():
+    codes = np.array([0, 1, 1, 2, 0, 1])
+    parts = per_segment(
+        codes, ["a", "b", "__other__"], RegressionPerformance, [0, 0, 0, 0, 0, 0], [1, -2, 4, 5, 3, 0]
+    )
+    assert {label: p.n for label, p in parts.items()} == {"a": 2, "b": 3, "__other__": 1}
+    assert summary(parts["a"]) == SegmentReference(2, 2.0) and summary(parts["b"]) == SegmentReference(3, 2.0)
+    assert summary(RegressionPerformance()) is None
+    classes = per_segment(
+        codes, ["a", "b", "__other__"], ClassificationPerformance, list("110011"), list("100111")
+    )
+    assert summary(classes["b"]) == SegmentReference(3, pytest.approx(2 / 3))
+    assert SegmentReference.from_state(summary(classes["a"]).to_state()) == SegmentReference(2, 1.0)
