@@ -4,13 +4,16 @@ or the column in the held-out rows, and absent from older baselines."""
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 
 import numpy as np
 import pandas as pd
 import pytest
+from rich.console import Console
 
 from monitor.baselines.baseline import Baseline, build_baseline
+from monitor.baselines.view import render_baseline
 from monitor.config import parse_config
 from monitor.core.segment_performance import SegmentReference
 from monitor.core.segments import OTHER
@@ -104,3 +107,18 @@ def test_absent_without_the_column_in_held_out_rows_or_a_target_and_in_older_bas
     del state["segment_performance"]
     old = Baseline.from_state(state)
     assert old.segment_references is None and old.segment_profiles is not None
+
+
+def test_baseline_show_lists_the_reference_performance_per_segment() -> None:
+    frame = _frame(np.random.default_rng(4), 3000, 0.3)
+    console = Console(width=200, record=True)
+    console.print(render_baseline(_build(frame, performance=frame, performance_source="h")))
+    text = console.export_text()
+    assert "reference performance per segment" in text and "from held-out rows" in text
+    n, accuracy = _accuracy(frame, "us")
+    assert re.search(rf"us\s+│\s+{n:,}\s+│\s+{accuracy:.4f}", text)
+    console = Console(width=200, record=True)
+    console.print(
+        render_baseline(_build(frame, performance=frame.drop(columns=["region"]), performance_source="h"))
+    )
+    assert "per segment" not in console.export_text().replace("drift per segment", "")
