@@ -7,7 +7,8 @@ performance is flagged there, no other segment's, and no segment's in the earlie
 result reaches the API's window document, `driftline show`, Prometheus, the Elasticsearch document
 and the stored record (read back); a record written before performance per segment reads back
 without it. Partitions merge to the result of one; predictions waiting in the join store across a
-restart keep their segment; a window stored before it restores without per-segment pairs.
+restart keep their segment; a window stored before it restores without per-segment pairs. A
+regressor whose errors in one segment grow 1.6 times is flagged in that segment alone.
 """
 
 from __future__ import annotations
@@ -44,10 +45,10 @@ SEGMENTS = [f"s{i}" for i in range(10)]
 ERROR_RATES = dict(zip(SEGMENTS, np.linspace(0.05, 0.25, 10).tolist(), strict=True))
 
 
-def config() -> DriftlineConfig:
+def config(task: str = "classification") -> DriftlineConfig:
     model = {
         "name": "churn",
-        "task": "classification",
+        "task": task,
         "target": "target",
         "features": [{"name": "x", "kind": "numeric"}],
         "window": "1h",
@@ -57,10 +58,26 @@ def config() -> DriftlineConfig:
     return parse_config({"models": [model]})
 
 
-def rows(n: int, rng: np.random.Generator, flip: str | None = None) -> pd.DataFrame:
+def rows(
+    n: int, rng: np.random.Generator, flip: str | None = None, task: str = "classification"
+) -> pd.DataFrame:
     """Predictions with each segment's error rate; `flip`: 30 % of that segment's outcomes flipped
-    after the prediction was made."""
+    after the prediction was made. A regressor's errors are normal with a spread per segment,
+    1.6 times as large in segment `flip`."""
     region = np.asarray(SEGMENTS, dtype=object)[rng.choice(10, n)]
+    if task == "regression":
+        truth = rng.normal(size=n)
+        spread = np.array([1.0 + 0.1 * SEGMENTS.index(r) for r in region]) * np.where(
+            region == flip, 1.6, 1.0
+        )
+        return pd.DataFrame(
+            {
+                "x": rng.normal(size=n),
+                "region": region,
+                "prediction": truth + rng.normal(size=n) * spread,
+                "target": truth,
+            }
+        )
     target = rng.integers(0, 2, n)
     wrong = rng.random(n) < np.array([ERROR_RATES[r] for r in region])
     prediction = np.where(wrong, 1 - target, target)
@@ -101,10 +118,10 @@ def messages(frame: pd.DataFrame, hour: int, rng: np.random.Generator) -> tuple[
     return predictions, outcomes
 
 
-def service(seed: int) -> Service:
-    cfg = config()
-    reference = rows(20_000, np.random.default_rng(seed))
-    held_out = rows(20_000, np.random.default_rng(seed + 1))
+def service(seed: int, task: str = "classification") -> Service:
+    cfg = config(task)
+    reference = rows(20_000, np.random.default_rng(seed), task=task)
+    held_out = rows(20_000, np.random.default_rng(seed + 1), task=task)
     baseline = build_baseline(
         reference,
         cfg.models[0],
@@ -122,12 +139,14 @@ def by_hour(results: list[WindowResult]) -> dict[int, WindowResult]:
     return {(int(r.window_start.timestamp() * 1000) - START_MS) // HOUR_MS: r for r in results}
 
 
-def run(hours: int, flip_from: int | None, seed: int) -> tuple[Service, dict[int, WindowResult]]:
-    live = service(seed)
+def run(
+    hours: int, flip_from: int | None, seed: int, task: str = "classification"
+) -> tuple[Service, dict[int, WindowResult]]:
+    live = service(seed, task)
     rng = np.random.default_rng(seed + 2)
     for hour in range(hours):
         flip = "s3" if flip_from is not None and hour >= flip_from else None
-        predictions, outcomes = messages(rows(3000, rng, flip), hour, rng)
+        predictions, outcomes = messages(rows(3000, rng, flip, task), hour, rng)
         live.handle(RawBatch(predictions=predictions))
         live.handle(RawBatch(outcomes=outcomes))
     return live, by_hour(live.evaluate(flush=True))
@@ -237,3 +256,13 @@ def test_a_window_stored_before_performance_per_segment_restores_without_it() ->
     assert current.merge(old).segment_performance is None
     merged = current.merge(current).segment_performance
     assert merged is not None and sum(p.n for p in merged) == 6000
+
+
+def test_a_regressor_segment_with_larger_errors_is_flagged_alone() -> None:
+    _, results = run(3, flip_from=1, seed=20, task="regression")
+    for hour, result in results.items():
+        report = result.segments
+        assert report is not None and report.performance_tests == 10
+        assert [t.segment for t in report.degraded_performance] == (["s3"] if hour else []), hour
+    (s3,) = results[2].segments.degraded_performance  # type: ignore[union-attr]
+    assert s3.metric == "mae" and s3.value > 1.2 * s3.reference  # type: ignore[operator]
