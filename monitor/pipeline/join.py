@@ -6,8 +6,9 @@ in batches through a `JoinReader` and keeps in memory only what changed since (`
 by the next checkpoint with the offsets), a bounded cache of recent predictions, and one small
 `Segment` per (model version, window, feature segment) with its counts and where it is in its life.
 The feature segment is the code of the predictions' segment (monitor.core.segments) for a model
-with `segments`, so that each joined pair knows it; 0 otherwise. Everything counted per (model
-version, window) sums over the codes.
+with `segments`, so that each joined pair knows it; NO_SEGMENT otherwise, and for predictions
+stored before segments were kept (their pairs count in the window, in no segment). Everything
+counted per (model version, window) sums over the codes.
 
 The rule, deterministic however the input is split into batches and however the predictions and
 outcomes are interleaved (within the read-ahead allowance R):
@@ -69,6 +70,8 @@ from monitor.pipeline.join_rows import (
     Row,
 )
 
+NO_SEGMENT = -1  # the code of predictions whose feature segment is not kept
+
 
 @dataclass(frozen=True)
 class JoinRules:
@@ -92,7 +95,7 @@ class Segment:
     waiting: int = 0
     dedup_dropped: bool = False
     expired: bool = False
-    code: int = 0
+    code: int = NO_SEGMENT
 
     @property
     def key(self) -> tuple[str, int, int]:
@@ -107,7 +110,8 @@ class Segment:
             self.dedup_dropped,
             self.expired,
         ]
-        return [*state, self.code] if self.code else state  # states without segments stay as they were
+        # States without segments stay as they were.
+        return state if self.code == NO_SEGMENT else [*state, self.code]
 
     @classmethod
     def from_state(cls, state: list[Any]) -> Segment:
@@ -119,7 +123,7 @@ class Segment:
             int(waiting),
             bool(dropped),
             bool(expired),
-            int(code[0]) if code else 0,
+            int(code[0]) if code else NO_SEGMENT,
         )
 
 
@@ -324,7 +328,7 @@ class JoinBuffer:
         ts: NDArray[np.int64],
         pred: NDArray[Any],
         score: NDArray[np.float64],
-        code: int = 0,
+        code: int = NO_SEGMENT,
     ) -> tuple[Matches | None, int]:
         """Add new (accepted, de-duplicated) predictions of one window and feature segment `code`.
         Returns the pairs they form with held outcomes, and how many held outcomes they answered

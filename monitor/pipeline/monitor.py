@@ -26,7 +26,7 @@ from monitor.core.performance import LabelDelayHistogram
 from monitor.core.reservoir import keys_from_ids
 from monitor.pipeline.counters import Counters
 from monitor.pipeline.events import OutcomeBatch, PredictionBatch
-from monitor.pipeline.join import JoinBuffer, JoinRules, Matches
+from monitor.pipeline.join import NO_SEGMENT, JoinBuffer, JoinRules, Matches
 from monitor.pipeline.savepoint import Savepoint
 from monitor.pipeline.windows import WindowState, add_pairs, running_watermark, window_starts
 
@@ -241,7 +241,7 @@ class Monitor:
                 add_rows(window.estimation, features, prediction, score)
             if window.reconstruction is not None:
                 window.reconstruction.update(features)
-            codes = np.zeros(len(rows), np.int64)
+            codes = np.full(len(rows), NO_SEGMENT, np.int64)
             if window.segments is not None:
                 window.segments.update(features, batch.segment[rows])
                 codes = window.segments.segment_map.codes(batch.segment[rows])
@@ -425,7 +425,7 @@ class Monitor:
         assert window is not None, "a joined prediction's window is kept until its segment expires"
         truth = match.outcome
         add_pairs(window.performance, truth, match.prediction, match.score)
-        if window.segment_performance is not None:
+        if window.segment_performance is not None and match.segment_code != NO_SEGMENT:
             add_pairs(window.segment_performance[match.segment_code], truth, match.prediction, match.score)
         window.sketch.update_target(truth)
         delay_s = (match.outcome_timestamp - match.prediction_timestamp) / 1000.0

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from monitor.pipeline.join import JoinBuffer, JoinRules
+from monitor.pipeline.join import NO_SEGMENT, JoinBuffer, JoinRules
 from monitor.state.sqlite import SqliteStateStore
 from monitor.state.store import PartitionCheckpoint
 
@@ -227,7 +227,7 @@ def test_pairs_carry_their_feature_segment_and_counts_per_window_sum_over_segmen
     assert buf.expire().predictions == {("1", 0): 3}
 
 
-def test_join_segments_of_states_written_before_the_code_load_as_code_0() -> None:
+def test_join_segments_of_states_written_before_the_code_load_without_a_segment() -> None:
     buf = JoinBuffer(RULES)
     _add(buf, ["a"])
     _add_coded(buf, ["b"], 3)
@@ -236,6 +236,6 @@ def test_join_segments_of_states_written_before_the_code_load_as_code_0() -> Non
     assert len(plain) == 6 and coded[-1] == 3  # a segment without a code is stored as before
     again = JoinBuffer(RULES)
     again.load_state(state, buf.reader)
-    assert sorted(s.code for s in again.segments.values()) == [0, 3]
+    assert sorted(s.code for s in again.segments.values()) == [NO_SEGMENT, 3]
     _add_coded(again, ["c"], 3)
     assert len(again.segments) == 2  # c found b's segment again
