@@ -7,7 +7,8 @@ performance is flagged there, no other segment's, and no segment's in the earlie
 result reaches the API's window document, `driftline show`, Prometheus, the Elasticsearch document
 and the stored record (read back); a record written before performance per segment reads back
 without it. Partitions merge to the result of one; predictions waiting in the join store across a
-restart keep their segment; a window stored before it restores without per-segment pairs. A
+restart keep their segment, and so do outcomes held until their prediction comes, however the stream
+is cut into batches; a window stored before it restores without per-segment pairs. A
 regressor whose errors in one segment grow 1.6 times is flagged in that segment alone.
 """
 
@@ -266,3 +267,21 @@ def test_a_regressor_segment_with_larger_errors_is_flagged_alone() -> None:
         assert [t.segment for t in report.degraded_performance] == (["s3"] if hour else []), hour
     (s3,) = results[2].segments.degraded_performance  # type: ignore[union-attr]
     assert s3.metric == "mae" and s3.value > 1.2 * s3.reference  # type: ignore[operator]
+
+
+def test_how_the_stream_is_cut_into_batches_does_not_change_the_result() -> None:
+    whole, cut = service(7), service(7)
+    hours = _hours(2, 11)
+    for predictions, outcomes in hours:
+        whole.handle(RawBatch(predictions=predictions))
+        whole.handle(RawBatch(outcomes=outcomes))
+    # Predictions and outcomes interleaved in small batches: some outcomes come before their
+    # prediction (held, then joined when it comes).
+    for predictions, outcomes in hours:
+        for i in range(0, len(predictions), 97):
+            cut.handle(RawBatch(outcomes=outcomes[i + 40 : i + 137]))
+            cut.handle(RawBatch(predictions=predictions[i : i + 97]))
+        cut.handle(RawBatch(outcomes=outcomes[:40]))
+    one, two = by_hour(whole.evaluate(flush=True)), by_hour(cut.evaluate(flush=True))
+    assert [r.segments for r in one.values()] == [r.segments for r in two.values()]
+    assert sum(t.n_pairs for t in two[1].segments.performance) == 3000  # type: ignore[union-attr]
