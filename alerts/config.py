@@ -37,6 +37,7 @@ Signal = Literal[
     "estimated_performance_drop",  # the same for the metric estimated without outcomes
     "segment_drift",  # per segment: features drifted within it (models with `segments`)
     "segment_quality",  # per segment: (feature, measure) quality shares that rose within it
+    "segment_performance",  # per tested segment: 1 if its realised performance degraded, else 0
     "concept_drift",  # per model version: 1 while a concept-drift episode is open, 0 once it closed
     "multivariate_drift",  # per model version: 1 if a multivariate detector fired on the window
     "version_rollback",  # per candidate version: 1 while its comparison's verdict is rollback

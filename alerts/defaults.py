@@ -132,6 +132,14 @@ DEFAULT_RULE_SPECS: list[dict[str, Any]] = [
         "rose within segment {segment}",
     },
     {
+        "name": "segment_performance",
+        "signal": "segment_performance",
+        "op": ">=",
+        "threshold": 1,
+        "severity": "warning",
+        "summary": "the realised performance of {model} v{model_version} degraded within segment {segment}",
+    },
+    {
         "name": "concept_drift",
         "signal": "concept_drift",
         "op": ">=",

@@ -45,7 +45,7 @@ STATES = "alerts.state"
 WINDOW_SIGNALS = {"feature_drift", "drift_share", "missing_ratio", "out_of_range_ratio", "unseen_ratio"}
 WINDOW_SIGNALS |= {"performance_drop", "estimated_performance_drop"}
 WINDOW_SIGNALS |= {"multivariate_drift"}
-WINDOW_SIGNALS |= {"segment_drift", "segment_quality"}
+WINDOW_SIGNALS |= {"segment_drift", "segment_quality", "segment_performance"}
 WINDOW_SIGNALS |= {"version_rollback"}
 # Evidence handed to a firing alert: the window that made it fire, or a concept-drift episode's document.
 Evidence = WindowResult | dict[str, Any] | None

@@ -85,7 +85,11 @@ def slack_text(doc: dict[str, Any]) -> str:
 
 def _subject_label(doc: dict[str, Any]) -> str:
     """What an alert's subject is: a segment for drift or quality per segment, else a feature."""
-    return "segment" if doc.get("signal") in ("segment_drift", "segment_quality") else "feature"
+    return (
+        "segment"
+        if doc.get("signal") in ("segment_drift", "segment_quality", "segment_performance")
+        else "feature"
+    )
 
 
 def alertmanager_alert(doc: dict[str, Any], now: datetime) -> dict[str, Any]:

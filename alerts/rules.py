@@ -100,6 +100,14 @@ def observe(rule: RuleConfig, result: WindowResult, min_pairs: int) -> list[Obse
         values += [(s, float(result.segments.drifted_features(s))) for s in result.segments.segments]
     elif rule.signal == "segment_quality" and result.segments is not None:
         values += [(s, float(result.segments.quality_issues(s))) for s in result.segments.segments]
+    elif rule.signal == "segment_performance" and result.segments is not None:
+        # Tested segments only (enough pairs on both sides); the baseline's, so the subjects stay bounded.
+        kept = set(result.segments.segments)
+        values += [
+            (t.segment, float(t.degraded))
+            for t in result.segments.performance
+            if t.p_value is not None and t.segment in kept
+        ]
     if rule.features:
         values = [(s, v) for s, v in values if s in rule.features]
     return [

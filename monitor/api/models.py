@@ -62,6 +62,9 @@ def stream_state(
         if latest.segments is not None and latest.segments.quality:
             segments = sorted({t.segment for t in latest.segments.quality})
             amber.append("data quality worse within segment(s): " + ", ".join(segments))
+        if latest.segments is not None and latest.segments.degraded_performance:
+            segments = sorted({t.segment for t in latest.segments.degraded_performance})
+            amber.append("performance below reference within segment(s): " + ", ".join(segments))
         if latest.concept_drift and not episode_open:
             red.append("concept drift")
         comparison = latest.comparison

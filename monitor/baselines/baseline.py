@@ -22,7 +22,11 @@ from numpy.typing import NDArray
 from monitor.baselines.estimator import fit_estimator
 from monitor.baselines.multivariate import domain_classifier_of, fit_multivariate, pca_of
 from monitor.baselines.reference_performance import held_out_origin, in_sample_origin, inflate
-from monitor.baselines.segment_profiles import fit_segment_profiles
+from monitor.baselines.segment_profiles import (
+    fit_segment_performance,
+    fit_segment_profiles,
+    segment_references,
+)
 from monitor.config import BaselineStoreConfig, ModelConfig
 from monitor.core.estimation.stored import Estimator, estimator_from_state
 from monitor.core.labels import canonical_labels
@@ -30,6 +34,7 @@ from monitor.core.limits import MAX_ABS_VALUE, out_of_range
 from monitor.core.multivariate import DomainClassifier, PCAReconstruction
 from monitor.core.performance import compute_performance
 from monitor.core.reservoir import RowReservoir
+from monitor.core.segment_performance import SegmentReference
 from monitor.core.segments import SegmentProfiles
 from monitor.core.sketch import NumericSketch, Sketch, ValueCounts, quantile_edges
 from monitor.core.stats.binning import DISCRETE_MAX_VALUES
@@ -63,6 +68,10 @@ class Baseline:
     # The per-segment reference profiles' state (monitor.baselines.segment_profiles); None when the
     # model has no segments configured (or the baseline predates them).
     segments: dict[str, Any] | None = None
+    # The reference performance per segment (monitor.baselines.segment_profiles), on the rows the
+    # reference performance comes from; None without segments or target (or in older baselines:
+    # their windows' performance per segment is then not judged).
+    segment_performance: dict[str, Any] | None = None
 
     @cached_property
     def id(self) -> str:
@@ -88,6 +97,8 @@ class Baseline:
             content["multivariate"] = self.multivariate
         if self.segments is not None:  # likewise
             content["segments"] = self.segments
+        if self.segment_performance is not None:  # likewise
+            content["segment_performance"] = self.segment_performance
         return content
 
     @cached_property
@@ -102,6 +113,11 @@ class Baseline:
     @cached_property
     def domain_classifier(self) -> DomainClassifier | None:
         return domain_classifier_of(self.multivariate)
+
+    @cached_property
+    def segment_references(self) -> dict[str, SegmentReference] | None:
+        """The reference performance per segment (None: windows' performance per segment is not judged)."""
+        return None if self.segment_performance is None else segment_references(self.segment_performance)
 
     @cached_property
     def segment_profiles(self) -> SegmentProfiles | None:
@@ -132,6 +148,7 @@ class Baseline:
             estimator=state.get("estimator"),
             multivariate=state.get("multivariate"),
             segments=state.get("segments"),
+            segment_performance=state.get("segment_performance"),
         )
 
 
@@ -274,6 +291,7 @@ def build_baseline(
     elif y_true is not None:
         in_sample = compute_performance(model.task, y_true, y_pred, scores, model.performance.positive_label)
         reference, origin = inflate(in_sample), in_sample_origin(in_sample)
+    segments = fit_segment_profiles(frame, sample, model)
     return Baseline(
         model=model.name,
         model_version=model_version,
@@ -288,7 +306,45 @@ def build_baseline(
         estimator=fitted.state,
         estimator_note=fitted.reason,
         multivariate=fit_multivariate(sample, model, settings.seed),
-        segments=fit_segment_profiles(frame, sample, model),
+        segments=segments,
+        segment_performance=_segment_performance(
+            segments, frame, performance, y_true, y_pred, model, settings
+        ),
+    )
+
+
+def _segment_performance(
+    segments: dict[str, Any] | None,
+    frame: pd.DataFrame,
+    performance: pd.DataFrame | None,
+    y_true: NDArray[Any] | None,
+    y_pred: NDArray[Any] | None,
+    model: ModelConfig,
+    settings: BaselineStoreConfig,
+) -> dict[str, Any] | None:
+    """The reference performance per segment, from the held-out rows when given (which then need
+    the segment column too), else from the reference rows inflated; None without either."""
+    if segments is None or model.segments is None:
+        return None
+    segment_map = SegmentProfiles.from_state(segments).segment_map
+    column = model.segments.column
+    if performance is not None:
+        if column not in performance.columns:
+            return None
+        _, held_true = _outcome_like(performance, model.target, model, settings)
+        _, held_pred = _outcome_like(performance, model.prediction, model, settings)
+        return fit_segment_performance(
+            segment_map,
+            performance[column].to_numpy(dtype=object),
+            held_true,
+            held_pred,
+            model,
+            in_sample=False,
+        )
+    if y_true is None:
+        return None
+    return fit_segment_performance(
+        segment_map, frame[column].to_numpy(dtype=object), y_true, y_pred, model, in_sample=True
     )
 
 

@@ -1,15 +1,21 @@
 """The per-segment reference profiles a baseline carries (monitor.core.segments), fitted at build
-time on the reference rows' segment column, when the model's config has `segments`."""
+time on the reference rows' segment column, when the model's config has `segments`; and the
+reference performance per segment (monitor.core.segment_performance)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from functools import partial
 from typing import Any
 
 import pandas as pd
 
+from monitor.baselines.reference_performance import HELD_OUT, IN_SAMPLE_INFLATED, inflate
 from monitor.config import ModelConfig
-from monitor.core.segments import SegmentProfiles
+from monitor.core.performance.classification import ClassificationPerformance
+from monitor.core.performance.regression import RegressionPerformance
+from monitor.core.segment_performance import Performance, SegmentReference, per_segment, summary
+from monitor.core.segments import SegmentMap, SegmentProfiles
 from monitor.errors import DataError
 
 
@@ -36,3 +42,36 @@ def fit_segment_profiles(
         max_segments=segments.max_segments,
     )
     return profiles.to_state()
+
+
+def fit_segment_performance(
+    segment_map: SegmentMap, segments: Any, y_true: Any, y_pred: Any, model: ModelConfig, *, in_sample: bool
+) -> dict[str, Any]:
+    """The reference performance per segment of `segment_map` (accuracy for classifiers, MAE for
+    regressors, with each segment's rows), on the rows the global reference performance comes from.
+    In-sample values (the training rows') are inflated by the same margin as the global ones
+    (monitor.baselines.reference_performance); segments without rows are left out."""
+    make: Callable[[], Performance]
+    if model.task == "classification":
+        metric, make = (
+            "accuracy",
+            partial(ClassificationPerformance, model.performance.positive_label, n_bins=1),
+        )
+    else:
+        metric, make = "mae", RegressionPerformance
+    found = {}
+    for label, performance in per_segment(
+        segment_map.codes(segments), segment_map.labels, make, y_true, y_pred
+    ).items():
+        reference = summary(performance)
+        if reference is None:
+            continue
+        if in_sample:
+            inflated = inflate({metric: reference.value})[metric]
+            reference = SegmentReference(reference.n, reference.value if inflated is None else inflated)
+        found[label] = reference.to_state()
+    return {"metric": metric, "origin": IN_SAMPLE_INFLATED if in_sample else HELD_OUT, "segments": found}
+
+
+def segment_references(state: Mapping[str, Any]) -> dict[str, SegmentReference]:
+    return {label: SegmentReference.from_state(s) for label, s in state["segments"].items()}

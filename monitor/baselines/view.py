@@ -9,6 +9,7 @@ from rich.table import Table
 from rich.text import Text
 
 from monitor.baselines.baseline import Baseline
+from monitor.baselines.reference_performance import HELD_OUT
 from monitor.core.sketch import NumericSketch, Sketch, ValueCounts
 
 
@@ -97,12 +98,24 @@ def render_baseline(baseline: Baseline) -> Group:
     if segments is not None:
         kept = segments.segment_map.segments
         parts.append(Text(f"drift per segment over {len(kept)} segments and the rest: {', '.join(kept)}"))
+    parts += _segment_performance(baseline)
     sample = profile.reservoir
     parts.append(Text(f"row sample: {len(sample):,} of {sample.n_seen:,} rows (seed {sample.seed})"))
     parts += _multivariate(baseline)
     if baseline.truncated_categories:
         parts.append(Text(f"categories cut to the most frequent: {', '.join(baseline.truncated_categories)}"))
     return Group(*parts)
+
+
+def _segment_performance(baseline: Baseline) -> list[Table | Text]:
+    state, references = baseline.segment_performance, baseline.segment_references
+    if state is None or references is None:
+        return []
+    table = Table("segment", "rows", state["metric"], title="reference performance per segment")
+    for label, reference in references.items():
+        table.add_row(label, f"{reference.n:,}", f"{reference.value:.4f}")
+    origin = "held-out rows" if state["origin"] == HELD_OUT else "the reference rows, inflated (in-sample)"
+    return [table, Text(f"reference performance per segment from {origin}")]
 
 
 def _multivariate(baseline: Baseline) -> list[Text]:

@@ -165,6 +165,20 @@ def segments_document(report: SegmentDriftReport) -> dict[str, Any]:
             }
             for t in report.quality
         ],
+        "performance_tests": report.performance_tests,
+        "performance": [
+            {
+                "segment": t.segment,
+                "n_pairs": t.n_pairs,
+                "metric": t.metric,
+                "value": _number(t.value),
+                "reference": _number(t.reference),
+                "p_value": _number(t.p_value),
+                "adjusted_p_value": _number(t.adjusted_p_value),
+                "degraded": t.degraded,
+            }
+            for t in report.performance
+        ],
     }
 
 

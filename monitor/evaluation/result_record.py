@@ -35,6 +35,7 @@ from monitor.core.estimation import EstimateVsRealised, MetricEstimate
 from monitor.core.multivariate import MultivariateDriftResult
 from monitor.core.performance import LabelDelayHistogram
 from monitor.core.reservoir import RowReservoir
+from monitor.core.segment_performance import SegmentPerformanceTest
 from monitor.core.segment_quality import SegmentQualityTest
 from monitor.core.segments import SegmentFeatureTest
 from monitor.errors import DataError
@@ -364,6 +365,21 @@ def _segments(doc: Mapping[str, Any] | None) -> SegmentDriftReport | None:
                 True,
             )
             for t in doc.get("quality", ())
+        ),
+        # Records from before performance per segment have neither key.
+        performance_tests=int(doc.get("performance_tests", 0)),
+        performance=tuple(
+            SegmentPerformanceTest(
+                str(t["segment"]),
+                int(t["n_pairs"]),
+                str(t["metric"]),
+                _optional(t["value"]),
+                _optional(t["reference"]),
+                _optional(t["p_value"]),
+                _optional(t["adjusted_p_value"]),
+                bool(t["degraded"]),
+            )
+            for t in doc.get("performance", ())
         ),
     )
 

@@ -11,6 +11,7 @@ from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
+from monitor.core.segment_performance import SegmentPerformanceTest
 from monitor.core.segments import SegmentFeatureTest
 from monitor.evaluation.result_json import window_id
 from monitor.evaluation.results import FeatureDrift, FeatureQuality, WindowResult
@@ -278,7 +279,27 @@ def _segment_parts(result: WindowResult) -> list[Text | Table]:
                 f"{q.n_window:,}",
             )
         parts.append(shares)
+    if report.performance:
+        parts += _segment_performance(report.performance, report.performance_tests)
     return parts
+
+
+def _segment_performance(tests: tuple[SegmentPerformanceTest, ...], n_tests: int) -> list[Text | Table]:
+    degraded = sum(t.degraded for t in tests)
+    table = Table()
+    for name in ("segment", "pairs", "metric", "window", "reference", "adjusted p-value", "degraded"):
+        table.add_column(name, justify="left" if name in ("segment", "metric") else "right")
+    for t in tests:
+        table.add_row(
+            t.segment,
+            f"{t.n_pairs:,}",
+            t.metric,
+            _number(t.value),
+            _number(t.reference),
+            _number(t.adjusted_p_value),
+            "yes" if t.degraded else "",
+        )
+    return [Text(f"performance per segment: {degraded} of {n_tests:,} tested segments degraded"), table]
 
 
 def _drifted_pairs(drifted: tuple[SegmentFeatureTest, ...]) -> Table:

@@ -11,6 +11,7 @@ from typing import Any, Protocol
 from monitor.core.comparison import ComparisonResult, PredictionDrift, UnpairedComparison, Verdict
 from monitor.core.estimation import EstimateVsRealised, MetricEstimate
 from monitor.core.reservoir import RowReservoir
+from monitor.core.segment_performance import SegmentPerformanceTest
 from monitor.core.segment_quality import SegmentQualityTest
 from monitor.core.segments import SegmentFeatureTest
 from monitor.evaluation.multivariate import MultivariateReport
@@ -132,6 +133,16 @@ class SegmentDriftReport:
     # under the same control: the (segment, feature, measure) shares that rose over the reference.
     quality_tests: int = 0
     quality: tuple[SegmentQualityTest, ...] = ()
+    # Realised performance per segment (monitor.core.segment_performance), one family of
+    # `performance_tests` tests under the same control: every segment's, degraded or not. Empty
+    # when the baseline has no reference per segment, the window no pairs per segment, and in
+    # records written before it.
+    performance_tests: int = 0
+    performance: tuple[SegmentPerformanceTest, ...] = ()
+
+    @property
+    def degraded_performance(self) -> tuple[SegmentPerformanceTest, ...]:
+        return tuple(t for t in self.performance if t.degraded)
 
     def drifted_features(self, segment: str) -> int:
         return sum(1 for t in self.drifted if t.segment == segment)

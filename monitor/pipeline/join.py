@@ -4,7 +4,11 @@ prediction_id.
 The rows live in the join store (monitor.state), as of the last checkpoint; this class reads them
 in batches through a `JoinReader` and keeps in memory only what changed since (`JoinDelta`, written
 by the next checkpoint with the offsets), a bounded cache of recent predictions, and one small
-`Segment` per (model version, window) with its counts and where it is in its life.
+`Segment` per (model version, window, feature segment) with its counts and where it is in its life.
+The feature segment is the code of the predictions' segment (monitor.core.segments) for a model
+with `segments`, so that each joined pair knows it; NO_SEGMENT otherwise, and for predictions
+stored before segments were kept (their pairs count in the window, in no segment). Everything
+counted per (model version, window) sums over the codes.
 
 The rule, deterministic however the input is split into batches and however the predictions and
 outcomes are interleaved (within the read-ahead allowance R):
@@ -66,6 +70,8 @@ from monitor.pipeline.join_rows import (
     Row,
 )
 
+NO_SEGMENT = -1  # the code of predictions whose feature segment is not kept
+
 
 @dataclass(frozen=True)
 class JoinRules:
@@ -79,8 +85,9 @@ class JoinRules:
 
 @dataclass
 class Segment:
-    """The predictions of one model version in one window: their count still waiting, and
-    whether their joined ids were dropped (dedup horizon) and whether they expired."""
+    """The predictions of one model version in one window (and one feature segment, `code`):
+    their count still waiting, and whether their joined ids were dropped (dedup horizon) and
+    whether they expired."""
 
     version: str
     window_start: int
@@ -88,9 +95,14 @@ class Segment:
     waiting: int = 0
     dedup_dropped: bool = False
     expired: bool = False
+    code: int = NO_SEGMENT
+
+    @property
+    def key(self) -> tuple[str, int, int]:
+        return self.version, self.window_start, self.code
 
     def to_state(self) -> list[Any]:
-        return [
+        state = [
             self.version,
             self.window_start,
             self.window_end,
@@ -98,19 +110,31 @@ class Segment:
             self.dedup_dropped,
             self.expired,
         ]
+        # States without segments stay as they were.
+        return state if self.code == NO_SEGMENT else [*state, self.code]
 
     @classmethod
     def from_state(cls, state: list[Any]) -> Segment:
-        version, start, end, waiting, dropped, expired = state
-        return cls(str(version), int(start), int(end), int(waiting), bool(dropped), bool(expired))
+        version, start, end, waiting, dropped, expired, *code = state  # no code: written before it
+        return cls(
+            str(version),
+            int(start),
+            int(end),
+            int(waiting),
+            bool(dropped),
+            bool(expired),
+            int(code[0]) if code else NO_SEGMENT,
+        )
 
 
 @dataclass(frozen=True)
 class Matches:
-    """Outcomes joined with their predictions, all from one segment (model version, window)."""
+    """Outcomes joined with their predictions, all from one segment (model version, window,
+    feature segment code)."""
 
     version: str
     window_start: int
+    segment_code: int
     order: NDArray[np.int64]  # arrival position of each pair in the call that joined it
     outcome: NDArray[Any]
     outcome_timestamp: NDArray[np.int64]
@@ -160,6 +184,7 @@ def _matches(
     return Matches(
         segment.version,
         segment.window_start,
+        segment.code,
         np.asarray(order, np.int64),
         _array(list(outcome), kind),
         np.asarray(outcome_ts, np.int64),
@@ -192,7 +217,7 @@ class JoinBuffer:
         self.next_segment = 0
         self.held_buckets: dict[int, int] = {}  # until -> held outcomes (stored and new)
         self.released_until = -(2**62)  # held outcomes with until <= this were let go
-        self._segment_of: dict[tuple[str, int], int] = {}
+        self._segment_of: dict[tuple[str, int, int], int] = {}
         # Since the last checkpoint: rows inserted, stored rows changed (None: deleted), held
         # outcomes added, stored held outcomes consumed, segment and release operations.
         self._fresh: dict[str, Row] = {}
@@ -284,14 +309,14 @@ class JoinBuffer:
 
     # ------------------------------------------------------------------ predictions
 
-    def _segment(self, version: str, window_start: int, window_end: int) -> int:
-        key = (version, window_start)
+    def _segment(self, version: str, window_start: int, window_end: int, code: int) -> int:
+        key = (version, window_start, code)
         sid = self._segment_of.get(key)
         if sid is None:
             sid = self.next_segment
             self.next_segment += 1
             self._segment_of[key] = sid
-            self.segments[sid] = Segment(version, window_start, window_end)
+            self.segments[sid] = Segment(version, window_start, window_end, code=code)
         return sid
 
     def add(
@@ -303,10 +328,12 @@ class JoinBuffer:
         ts: NDArray[np.int64],
         pred: NDArray[Any],
         score: NDArray[np.float64],
+        code: int = NO_SEGMENT,
     ) -> tuple[Matches | None, int]:
-        """Add new (accepted, de-duplicated) predictions of one window. Returns the pairs they form
-        with held outcomes, and how many held outcomes they answered too late."""
-        sid = self._segment(version, window_start, window_end)
+        """Add new (accepted, de-duplicated) predictions of one window and feature segment `code`.
+        Returns the pairs they form with held outcomes, and how many held outcomes they answered
+        too late."""
+        sid = self._segment(version, window_start, window_end, code)
         segment = self.segments[sid]
         id_list = ids.tolist()
         scores = [None if s != s else s for s in score.tolist()]  # NaN: no score
@@ -542,13 +569,14 @@ class JoinBuffer:
             ttl = end + rules.ttl_ms
             if not segment.expired and (out >= ttl + rules.lateness_ms or pred >= ttl + rules.read_ahead_ms):
                 segment.expired = True
-                counts[(segment.version, segment.window_start)] = segment.waiting
+                key = (segment.version, segment.window_start)
+                counts[key] = counts.get(key, 0) + segment.waiting
             if closed and (
                 out >= ttl + rules.lateness_ms + rules.dedup_ms
                 or pred >= ttl + rules.read_ahead_ms + rules.dedup_ms
             ):
                 del self.segments[sid]
-                del self._segment_of[(segment.version, segment.window_start)]
+                del self._segment_of[segment.key]
                 self._ops.drop_segments.append(sid)
                 self._drop_fresh(sid, joined_only=False)
         return Expiry(counts, self._release_held(max(pred, out - rules.read_ahead_ms)))
@@ -625,7 +653,7 @@ class JoinBuffer:
         self.outcome_watermark = int(state["outcome_watermark"])
         self.next_segment = int(state["next_segment"])
         self.segments = {int(sid): Segment.from_state(rest) for sid, *rest in state["segments"]}
-        self._segment_of = {(s.version, s.window_start): sid for sid, s in self.segments.items()}
+        self._segment_of = {s.key: sid for sid, s in self.segments.items()}
         self.held_buckets = {int(until): int(n) for until, n in state["held"]}
         self.released_until = int(state["released_until"])
         self._fresh, self._fresh_by_segment, self._changed = {}, {}, {}

@@ -26,7 +26,7 @@ from monitor.core.performance import LabelDelayHistogram
 from monitor.core.reservoir import keys_from_ids
 from monitor.pipeline.counters import Counters
 from monitor.pipeline.events import OutcomeBatch, PredictionBatch
-from monitor.pipeline.join import JoinBuffer, JoinRules, Matches
+from monitor.pipeline.join import NO_SEGMENT, JoinBuffer, JoinRules, Matches
 from monitor.pipeline.savepoint import Savepoint
 from monitor.pipeline.windows import WindowState, add_pairs, running_watermark, window_starts
 
@@ -241,23 +241,30 @@ class Monitor:
                 add_rows(window.estimation, features, prediction, score)
             if window.reconstruction is not None:
                 window.reconstruction.update(features)
+            codes = np.full(len(rows), NO_SEGMENT, np.int64)
             if window.segments is not None:
                 window.segments.update(features, batch.segment[rows])
-            early, answered_late = join.add(
-                batch.model_version,
-                start,
-                window.end,
-                batch.prediction_id[rows],
-                batch.timestamp[rows],
-                batch.prediction[rows],
-                batch.score[rows],
-            )
+                codes = window.segments.segment_map.codes(batch.segment[rows])
+            answered_late = 0
+            for code in np.unique(codes).tolist():
+                part = rows[codes == code]  # the join keeps each segment's predictions apart
+                early, late_answers = join.add(
+                    batch.model_version,
+                    start,
+                    window.end,
+                    batch.prediction_id[part],
+                    batch.timestamp[part],
+                    batch.prediction[part],
+                    batch.score[part],
+                    code,
+                )
+                answered_late += late_answers
+                if early is not None:
+                    joined.append(replace(early, order=part[early.order]))
             if namespace == batch.model:  # the outcome counts once, in the model's own namespace
                 self.counters.inc(
                     "unmatched_outcomes", answered_late, reason="expired_prediction", model=batch.model
                 )
-            if early is not None:
-                joined.append(replace(early, order=rows[early.order]))
         if len(batch.timestamp):
             join.saw_predictions(int(batch.timestamp.max()))
         self._join(batch.model, joined)
@@ -418,6 +425,8 @@ class Monitor:
         assert window is not None, "a joined prediction's window is kept until its segment expires"
         truth = match.outcome
         add_pairs(window.performance, truth, match.prediction, match.score)
+        if window.segment_performance is not None and match.segment_code != NO_SEGMENT:
+            add_pairs(window.segment_performance[match.segment_code], truth, match.prediction, match.score)
         window.sketch.update_target(truth)
         delay_s = (match.outcome_timestamp - match.prediction_timestamp) / 1000.0
         window.label_delay.update(delay_s)

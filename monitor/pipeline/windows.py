@@ -54,6 +54,14 @@ def new_performance(task: str, positive_label: str) -> Performance:
     return RegressionPerformance()
 
 
+def new_segment_performance(task: str, positive_label: str, n_segments: int) -> list[Performance]:
+    """One accumulator per segment for the joined pairs of a window; a classifier's without score
+    histograms (one bin): the test per segment reads its confusion counts only."""
+    if task == "classification":
+        return [ClassificationPerformance(positive_label, n_bins=1) for _ in range(n_segments)]
+    return [RegressionPerformance() for _ in range(n_segments)]
+
+
 def add_pairs(
     performance: Performance, truth: NDArray[Any], prediction: NDArray[Any], score: NDArray[Any]
 ) -> None:
@@ -91,6 +99,9 @@ class WindowState:
     # The PCA reconstruction errors of the window's predictions (None: the baseline has no PCA).
     reconstruction: ReconstructionWindow | None = None
     segments: SegmentProfiles | None = None
+    # The joined pairs' performance per segment of `segments` (in the order of its labels); None
+    # without segments, and in windows restored from states written before it.
+    segment_performance: list[Performance] | None = None
     # A shadow candidate's window: its predictions paired with the baseline version's by
     # prediction id (monitor.pipeline.monitor); None for every other window.
     paired: PairedWindow | None = None
@@ -126,6 +137,9 @@ class WindowState:
             estimation=estimation,
             reconstruction=reconstruction,
             segments=segments,
+            segment_performance=None
+            if segments is None
+            else new_segment_performance(task, positive_label, len(segments.segment_map.labels)),
             paired=None if paired_spec is None else PairedWindow(paired_spec),
         )
 
@@ -145,6 +159,7 @@ class WindowState:
             _merged_estimation(self.estimation, other.estimation),
             _merge_reconstruction(self.reconstruction, other.reconstruction),
             _merged_segments(self.segments, other.segments),
+            _merged_segment_performance(self, other),
             _merged_paired(self.paired, other.paired),
         )
 
@@ -192,6 +207,11 @@ class WindowState:
             "segments": None if self.segments is None else self.segments.to_state(),
             **(
                 {}
+                if self.segment_performance is None
+                else {"segment_performance": [p.to_state() for p in self.segment_performance]}
+            ),
+            **(
+                {}
                 if self.paired is None
                 else {"paired": {"spec": self.paired.spec.to_state(), "window": self.paired.to_state()}}
             ),
@@ -227,6 +247,9 @@ class WindowState:
             else window_from_state(estimation, estimator),
             reconstruction=_reconstruction(state.get("reconstruction"), pca),
             segments=None if segments is None else SegmentProfiles.from_state(segments),
+            segment_performance=None
+            if state.get("segment_performance") is None  # absent from states written before it
+            else [kind.from_state(p) for p in state["segment_performance"]],
             paired=_paired(state.get("paired")),  # absent from states written before shadow mode
         )
 
@@ -262,6 +285,21 @@ def _merged_segments(a: SegmentProfiles | None, b: SegmentProfiles | None) -> Se
     if a is None or b is None or a.segment_map.labels != b.segment_map.labels:
         return None
     return a.merge(b)
+
+
+def _merged_segment_performance(a: WindowState, b: WindowState) -> list[Performance] | None:
+    """The per-segment performance of two partitions' shares of a window; None unless both have
+    it, on the same segments."""
+    if (
+        a.segment_performance is None
+        or b.segment_performance is None
+        or a.segments is None
+        or b.segments is None
+    ):
+        return None
+    if a.segments.segment_map.labels != b.segments.segment_map.labels:
+        return None
+    return [x.merged(y) for x, y in zip(a.segment_performance, b.segment_performance, strict=True)]  # type: ignore[arg-type]
 
 
 def _paired(state: dict[str, Any] | None) -> PairedWindow | None:

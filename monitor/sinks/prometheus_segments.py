@@ -1,5 +1,5 @@
-"""Prometheus gauges of drift and data quality per segment (monitor.core.segments,
-monitor.core.segment_quality), from window results.
+"""Prometheus gauges of drift, data quality and performance per segment (monitor.core.segments,
+monitor.core.segment_quality, monitor.core.segment_performance), from window results.
 
 The `segment` label takes only the baseline's segments and its "other" bucket: at most
 `segments.max_segments` + 1 values per model version, whatever segments the live stream sends.
@@ -35,6 +35,12 @@ def segment_families(latest: Iterable[WindowResult]) -> Iterator[Metric]:
         "reference in the latest window, after multiple-testing control",
         labels=[*_STREAM, "segment"],
     )
+    performance = GaugeMetricFamily(
+        "driftline_segment_performance_degraded",
+        "1 when the segment's realised performance fell below its reference by more than the allowed "
+        "drop in the latest window, after multiple-testing control; 0 otherwise (only tested segments)",
+        labels=[*_STREAM, "segment"],
+    )
     for r in latest:
         if r.segments is None:
             continue
@@ -42,5 +48,8 @@ def segment_families(latest: Iterable[WindowResult]) -> Iterator[Metric]:
         for segment in r.segments.segments:
             drifted.add_metric([*key, segment], r.segments.drifted_features(segment))
             quality.add_metric([*key, segment], r.segments.quality_issues(segment))
+        for t in r.segments.performance:
+            if t.p_value is not None and t.segment in r.segments.segments:
+                performance.add_metric([*key, t.segment], float(t.degraded))
         tests.add_metric(key, r.segments.n_tests)
-    yield from (drifted, tests, quality)
+    yield from (drifted, tests, quality, performance)

@@ -31,6 +31,7 @@ MIRRORS = {
     "estimated_mae_increase": "DriftlineEstimatedMaeIncrease",
     "segment_drift": "DriftlineSegmentDrift",
     "segment_quality": "DriftlineSegmentQuality",
+    "segment_performance": "DriftlineSegmentPerformance",
     "concept_drift": "DriftlineConceptDrift",
     "multivariate_drift": "DriftlineMultivariateDrift",
     "version_rollback": "DriftlineVersionRollback",
@@ -55,7 +56,7 @@ def run(*args: str) -> subprocess.CompletedProcess[str]:
 def test_promtool_checks_the_rules() -> None:
     done = run(tool("promtool"), "check", "rules", RULES.name)
     assert done.returncode == 0, done.stdout + done.stderr
-    assert "SUCCESS: 18 rules found" in done.stdout
+    assert "SUCCESS: 19 rules found" in done.stdout
 
 
 def test_promtool_unit_tests_of_the_rules_pass() -> None:

@@ -97,9 +97,10 @@ def _estimated(estimated: Mapping[str, Any] | None) -> dict[str, Any] | None:
 
 
 def _segments(segments: Mapping[str, Any] | None) -> dict[str, Any] | None:
-    """Drift and data quality per segment: the drifted pairs and the quality shares that rose as
-    they are, and the segments with any (a Kibana terms chart of `segments.drifted_segments` or
-    `segments.degraded_segments` needs no script)."""
+    """Drift, data quality and performance per segment: the drifted pairs, the quality shares that
+    rose and every segment's performance test as they are, and the segments with any (a Kibana
+    terms chart of `segments.drifted_segments`, `segments.degraded_segments` or
+    `segments.performance_degraded_segments` needs no script)."""
     if segments is None:
         return None
     drifted, quality = segments["drifted"], segments["quality"]
@@ -113,6 +114,12 @@ def _segments(segments: Mapping[str, Any] | None) -> dict[str, Any] | None:
         "quality_tests": segments["quality_tests"],
         "degraded_segments": sorted({q["segment"] for q in quality}),
         "quality": quality,
+        # Records from before performance per segment have neither key.
+        "performance_tests": segments.get("performance_tests", 0),
+        "performance_degraded_segments": sorted(
+            {p["segment"] for p in segments.get("performance", ()) if p["degraded"]}
+        ),
+        "performance": segments.get("performance", []),
     }
 
 

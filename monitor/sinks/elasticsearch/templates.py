@@ -183,6 +183,20 @@ MAPPINGS: dict[str, dict[str, Any]] = {
                             "adjusted_p_value": FLOAT,
                         }
                     },
+                    "performance_tests": LONG,
+                    "performance_degraded_segments": KEYWORD,
+                    "performance": {
+                        "properties": {
+                            "segment": KEYWORD,
+                            "n_pairs": LONG,
+                            "metric": KEYWORD,
+                            "value": FLOAT,
+                            "reference": FLOAT,
+                            "p_value": FLOAT,
+                            "adjusted_p_value": FLOAT,
+                            "degraded": BOOLEAN,
+                        }
+                    },
                 }
             },
             "comparison": {

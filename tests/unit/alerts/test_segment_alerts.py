@@ -15,6 +15,7 @@ from alerts.config import AlertsConfig
 from alerts.engine import AlertEngine
 from alerts.notifiers import alertmanager_alert
 from alerts.outbox import OUTBOX, load
+from monitor.core.segment_performance import SegmentPerformanceTest
 from monitor.core.segment_quality import SegmentQualityTest
 from monitor.core.segments import OTHER, SegmentFeatureTest
 from monitor.evaluation.results import SegmentDriftReport, WindowResult
@@ -87,3 +88,30 @@ def test_the_segment_quality_rule_fires_for_the_segment_whose_shares_rose(store:
     assert [d for d in outbox(store) if d["rule"] == "segment_drift"] == []
     engine.write([with_quality(2, None)])
     assert [d["status"] for d in outbox(store) if d["rule"] == "segment_quality"] == ["firing", "resolved"]
+
+
+def with_performance(index: int, degraded: str | None) -> WindowResult:
+    tested = [
+        SegmentPerformanceTest(
+            s, 300, "accuracy", 0.6 if s == degraded else 0.9, 0.9, 1e-6, 1e-5, s == degraded
+        )
+        for s in ("eu", "us")
+    ]
+    too_few = SegmentPerformanceTest(OTHER, 5, "accuracy", 0.2, 0.9, None, None, False)  # untested: no value
+    report = SegmentDriftReport("benjamini_hochberg", 0.05, 9, SEGMENTS, (), 0, (), 2, (*tested, too_few))
+    return replace(window(index), segments=report)
+
+
+def test_the_segment_performance_rule_fires_for_the_degraded_segment(store: SqliteStateStore) -> None:
+    alerts = AlertsConfig.model_validate({"receivers": [{"name": "log", "kind": "log"}]})
+    engine = AlertEngine(alerts, store, {"churn": 100})
+    engine.write([with_performance(0, None), with_performance(1, "us")])
+    (fired,) = [d for d in outbox(store) if d["rule"] == "segment_performance"]
+    assert (fired["subject"], fired["value"], fired["status"]) == ("us", 1.0, "firing")
+    assert fired["summary"] == "the realised performance of churn v1 degraded within segment us"
+    assert alertmanager_alert(fired, T0)["labels"]["segment"] == "us"
+    engine.write([with_performance(2, None)])
+    assert [d["status"] for d in outbox(store) if d["rule"] == "segment_performance"] == [
+        "firing",
+        "resolved",
+    ]

@@ -1,11 +1,12 @@
-"""A window where some feature drifted, or a quality share rose, within a segment colours its model
-version amber, naming the segments."""
+"""A window where some feature drifted, a quality share rose, or the performance degraded within a
+segment colours its model version amber, naming the segments."""
 
 from __future__ import annotations
 
 from dataclasses import replace
 
 from monitor.api.models import stream_state
+from monitor.core.segment_performance import SegmentPerformanceTest
 from monitor.core.segment_quality import SegmentQualityTest
 from monitor.core.segments import OTHER, SegmentFeatureTest
 from monitor.evaluation.results import SegmentDriftReport
@@ -35,4 +36,14 @@ def test_drift_or_worse_quality_within_a_segment_is_amber_and_names_it(day: Serv
     assert stream_state(replace(quiet, segments=worse), []) == (
         "amber",
         ["data quality worse within segment(s): eu"],
+    )
+    tested = (
+        SegmentPerformanceTest("eu", 300, "accuracy", 0.9, 0.9, 0.6, 0.9, False),
+        SegmentPerformanceTest("us", 300, "accuracy", 0.6, 0.9, 1e-9, 1e-8, True),
+    )
+    assert stream_state(
+        replace(quiet, segments=replace(stationary, performance_tests=2, performance=tested)), []
+    ) == (
+        "amber",
+        ["performance below reference within segment(s): us"],
     )

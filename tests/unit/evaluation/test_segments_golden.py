@@ -103,12 +103,13 @@ def test_drift_in_one_segment_flags_that_pair_alone_while_the_global_view_stays_
         assert [line.split()[1:4:2] for line in shown.splitlines() if " s03 " in line] == [["s03", "f01"]]
 
         # Prometheus: one series per kept segment and "other", however many segments came live.
-        drifted, tests, quality = segment_families([result])
+        drifted, tests, quality, performance = segment_families([result])
         by_segment = {s.labels["segment"]: s.value for s in drifted.samples}
         assert len(by_segment) == 8 + 1 and by_segment.pop("s03") == 1
         assert set(by_segment.values()) == {0}
         assert [s.value for s in tests.samples] == [45]
         assert {s.value for s in quality.samples} == {0}  # drift of the values, not of their quality
+        assert performance.samples == []  # no target, no outcomes: no performance per segment
 
         # Elasticsearch: the window's summary document, every field in the strict mapping.
         (summary,) = [a.source for a in window_actions(result, "driftline") if "-windows-" in a.index]
@@ -150,7 +151,7 @@ def test_missing_values_rising_in_one_segment_flag_its_quality_alone() -> None:
     older = decode_result(orjson.dumps(record)).segments
     assert older is not None and (older.quality_tests, older.quality) == (0, ())
     assert older.drifted == results[3].segments.drifted  # type: ignore[union-attr]
-    _, _, quality = segment_families([results[3]])
+    _, _, quality, _ = segment_families([results[3]])
     assert {s.labels["segment"]: s.value for s in quality.samples} == {
         name: float(name == "s02") for name in (*world.segment_names(6), OTHER)
     }

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from monitor.pipeline.join import JoinBuffer, JoinRules
+from monitor.pipeline.join import NO_SEGMENT, JoinBuffer, JoinRules
 from monitor.state.sqlite import SqliteStateStore
 from monitor.state.store import PartitionCheckpoint
 
@@ -197,3 +197,45 @@ def test_a_batch_of_outcomes_is_decided_as_one_by_one(store: SqliteStateStore) -
             np.testing.assert_array_equal(getattr(match, name), expected)
     assert whole.delta() == single.delta() and len(whole) == len(single)
     assert whole.outcome_watermark == single.outcome_watermark and whole.held == single.held
+
+
+def _add_coded(buf: JoinBuffer, ids: list[str], code: int, start: int = 0) -> None:
+    n = len(ids)
+    buf.add(
+        "1",
+        start,
+        start + H,
+        np.asarray(ids, dtype=object),
+        np.zeros(n, np.int64),
+        np.array(["1"] * n, dtype=object),
+        np.full(n, 0.5),
+        code,
+    )
+    buf.saw_predictions(0)
+
+
+def test_pairs_carry_their_feature_segment_and_counts_per_window_sum_over_segments() -> None:
+    buf = JoinBuffer(RULES)
+    _add_coded(buf, ["a", "b"], 0)
+    _add_coded(buf, ["c", "d", "e"], 2)
+    _add_coded(buf, ["f"], 2)  # the same join segment as c, d, e
+    assert len(buf.segments) == 2 and len(buf) == 6
+    got = buf.match(["c", "a", "e"], np.full(3, 10, np.int64), np.array(["0"] * 3, dtype=object))
+    assert sorted((m.segment_code, m.order.tolist()) for m in got.matches) == [(0, [1]), (2, [0, 2])]
+    # Expiry counts per (version, window), the segments' waiting predictions summed: b, d, f.
+    buf.match(["zz"], np.array([6 * H + H + M], np.int64), np.array(["0"], dtype=object))
+    assert buf.expire().predictions == {("1", 0): 3}
+
+
+def test_join_segments_of_states_written_before_the_code_load_without_a_segment() -> None:
+    buf = JoinBuffer(RULES)
+    _add(buf, ["a"])
+    _add_coded(buf, ["b"], 3)
+    state = buf.to_state()
+    plain, coded = (rest for _, *rest in state["segments"])
+    assert len(plain) == 6 and coded[-1] == 3  # a segment without a code is stored as before
+    again = JoinBuffer(RULES)
+    again.load_state(state, buf.reader)
+    assert sorted(s.code for s in again.segments.values()) == [NO_SEGMENT, 3]
+    _add_coded(again, ["c"], 3)
+    assert len(again.segments) == 2  # c found b's segment again
