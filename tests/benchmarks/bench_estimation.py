@@ -239,17 +239,23 @@ def costs(repeats: int) -> list[dict[str, Any]]:
         lambda: compare_unpaired("classification", a, b, VerdictRule()),
         "any",
     )
-    out += canary_service(repeats)
+    out += comparison_service(repeats)
     return out
 
 
-def canary_service(repeats: int, hours: int = 6, rows: int = 20_000) -> list[dict[str, Any]]:
-    """The canary world (tests/unit/canary_world.py: versions 1 and 2, half the rows each, all joined)
-    through Service.ingest and Service.evaluate, without and with the comparison configured: CPU
-    seconds per event of ingest, and per evaluation pass (one hourly window of each version)."""
+def comparison_service(repeats: int, hours: int = 6, rows: int = 20_000) -> list[dict[str, Any]]:
+    """The canary world (tests/unit/canary_world.py: versions 1 and 2, all joined) through
+    Service.ingest and Service.evaluate: without a comparison and with a canary comparison (half the
+    requests to each version), and with a shadow comparison (every request predicted by both under
+    one id, so two predictions per request). CPU seconds per request of ingest (its predictions and
+    its outcome), and per evaluation pass (one hourly window of each version)."""
     out = []
-    for compared in (False, True):
-        cfg = canary_world.config(compared=compared)
+    cases = {
+        "base pipeline (2 versions)": (canary_world.config(compared=False), False),
+        "with canary comparison": (canary_world.config(), False),
+        "with shadow comparison (2 predictions a request)": (canary_world.config(mode="shadow"), True),
+    }
+    for name, (cfg, shadow) in cases.items():
         built = canary_world.baselines(cfg)
         ingest, evaluate = [], []
         for _ in range(repeats):
@@ -257,7 +263,10 @@ def canary_service(repeats: int, hours: int = 6, rows: int = 20_000) -> list[dic
             rng = np.random.default_rng(11)
             spent_ingest = spent_evaluate = 0.0
             for hour in range(hours):
-                batch = canary_world.hour_batch(hour, rows, rng, 0.865, 0.835, 0.5)
+                if shadow:
+                    batch = canary_world.shadow_hour_batch(hour, rows, rng, 0.865, 0.835, 0.8)
+                else:
+                    batch = canary_world.hour_batch(hour, rows, rng, 0.865, 0.835, 0.5)
                 start = time.process_time()
                 service.ingest(batch, [])
                 spent_ingest += time.process_time() - start
@@ -266,7 +275,6 @@ def canary_service(repeats: int, hours: int = 6, rows: int = 20_000) -> list[dic
                 spent_evaluate += time.process_time() - start
             ingest.append(spent_ingest)
             evaluate.append(spent_evaluate / (hours - 1))  # the first hour closes no window
-        name = "with canary comparison" if compared else "base pipeline (2 versions)"
         out.append(
             {
                 "what": f"service ingest, {name}",

@@ -91,6 +91,33 @@ def hour_batch(
     return Batch(predictions, {"m": outcomes})
 
 
+def shadow_hour_batch(
+    hour: int, rows: int, rng: np.random.Generator, accuracy_a: float, accuracy_b: float, same: float
+) -> Batch:
+    """Shadow traffic: every request predicted by both versions under one prediction id (the shadow
+    logs a millisecond later), the candidate right exactly when the baseline version is on a share
+    `same` of the rows (one uniform draw for both there, two elsewhere), then each outcome."""
+    y = rng.choice(LABELS, rows)
+    u = rng.random(rows)
+    u_b = np.where(rng.random(rows) < same, u, rng.random(rows))
+    ts = START_MS + hour * HOUR_MS + np.sort(rng.integers(0, HOUR_MS - 2000, rows))
+    ids = np.asarray([f"{hour}-{j}" for j in range(rows)], dtype=object)
+    x = rng.normal(size=rows)
+    predictions = {}
+    for version, right in (("1", u < accuracy_a), ("2", u_b < accuracy_b)):
+        predictions[("m", version)] = PredictionBatch(
+            model="m",
+            model_version=version,
+            prediction_id=ids,
+            timestamp=ts + (version == "2"),
+            features={"x": x},
+            prediction=np.where(right, y, np.where(y == "1", "0", "1")).astype(object),
+            score=np.full(rows, np.nan),
+            segment=np.full(rows, None, dtype=object),
+        )
+    return Batch(predictions, {"m": OutcomeBatch("m", ids, ts + 1000, y)})
+
+
 def looks(
     running: Service,
     hours: int,

@@ -19,7 +19,6 @@ from monitor.evaluation.result_json import window_document
 from monitor.evaluation.result_record import decode_result, encode_result
 from monitor.evaluation.result_view import comparison_lines
 from monitor.evaluation.results import WindowResult
-from monitor.pipeline.events import OutcomeBatch, PredictionBatch
 from monitor.pipeline.monitor import Batch
 from monitor.service import Service
 from monitor.sinks.comparison_metrics import comparison_metrics
@@ -41,25 +40,7 @@ def discordant(accuracy_b: float) -> float:
 
 
 def hour_batch(hour: int, rng: np.random.Generator, accuracy_b: float, rows: int = ROWS) -> Batch:
-    y = rng.choice(world.LABELS, rows)
-    u = rng.random(rows)
-    u_b = np.where(rng.random(rows) < SAME, u, rng.random(rows))
-    ts = world.START_MS + hour * world.HOUR_MS + np.sort(rng.integers(0, world.HOUR_MS - 2000, rows))
-    ids = np.asarray([f"{hour}-{j}" for j in range(rows)], dtype=object)
-    x = rng.normal(size=rows)
-    predictions = {}
-    for version, right in (("1", u < ACCURACY_A), ("2", u_b < accuracy_b)):
-        predictions[("m", version)] = PredictionBatch(
-            model="m",
-            model_version=version,
-            prediction_id=ids,
-            timestamp=ts + (version == "2"),  # the shadow logs a millisecond later
-            features={"x": x},
-            prediction=np.where(right, y, np.where(y == "1", "0", "1")).astype(object),
-            score=np.full(rows, np.nan),
-            segment=np.full(rows, None, dtype=object),
-        )
-    return Batch(predictions, {"m": OutcomeBatch("m", ids, ts + 1000, y)})
+    return world.shadow_hour_batch(hour, rows, rng, ACCURACY_A, accuracy_b, SAME)
 
 
 def looks(running: Service, hours: int, seed: int, accuracy_b: float, rows: int) -> Iterator[WindowResult]:
