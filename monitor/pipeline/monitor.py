@@ -9,7 +9,6 @@ wraps it with sources, a scheduler, locks and exporters.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -296,35 +295,36 @@ class Monitor:
         id_list = ids.tolist()
         if version in shadows:  # a candidate: the baseline version's pending predictions
             pending = self.joins[model].pending_predictions(id_list)
-            pairs = [
-                (int(ts[i]), pending[pid][2], prediction[i])
+            rows = [
+                i
                 for i, pid in enumerate(id_list)
                 if pid in pending and pending[pid][0] == comparison.baseline
             ]
-            self._add_agreement(model, version, pairs)
+            baseline = [pending[id_list[i]][2] for i in rows]
+            self._add_agreement(model, version, ts[rows], baseline, prediction[rows])
         elif version == comparison.baseline:
             for candidate, namespace in shadows.items():
                 pending = self.joins[namespace].pending_predictions(id_list)
-                pairs = [
-                    (pending[pid][1], prediction[i], pending[pid][2])
-                    for i, pid in enumerate(id_list)
-                    if pid in pending
-                ]
-                self._add_agreement(model, candidate, pairs)
+                rows = [i for i, pid in enumerate(id_list) if pid in pending]
+                at = np.array([pending[id_list[i]][1] for i in rows], dtype=np.int64)
+                shadow = [pending[id_list[i]][2] for i in rows]
+                self._add_agreement(model, candidate, at, prediction[rows], shadow)
 
-    def _add_agreement(self, model: str, candidate: str, pairs: list[tuple[int, Any, Any]]) -> None:
-        """Add (candidate prediction time, baseline prediction, candidate prediction) pairs to the
-        candidate's windows."""
+    def _add_agreement(self, model: str, candidate: str, ts: NDArray[np.int64], a: Column, b: Column) -> None:
+        """Add the pairs (candidate prediction time `ts`, baseline prediction `a`, candidate
+        prediction `b`) to the candidate's windows."""
         stream = self.streams[(model, candidate)]
-        by_start: dict[int, list[tuple[Any, Any]]] = {}
-        for ts, a, b in pairs:
-            if _pairable(a, b, stream.config.task):
-                by_start.setdefault(ts - ts % stream.window_ms, []).append((a, b))
-        for start, items in sorted(by_start.items()):
+        keep = _pairable(stream.config.task, a, b)
+        if not keep.any():
+            return
+        ts, a_kept, b_kept = ts[keep], _column(_kept(a, keep), stream), _column(_kept(b, keep), stream)
+        window_ms = stream.window_ms
+        starts = ts - ts % window_ms
+        for start in np.unique(starts).tolist():
             window = self._writable(stream, start)
             if window is not None and window.paired is not None:
-                a, b = zip(*items, strict=True)
-                window.paired.add_predictions(_column(a, stream), _column(b, stream))
+                chosen = starts == start
+                window.paired.add_predictions(a_kept[chosen], b_kept[chosen])
 
     def _window(self, stream: VersionStream, version: str, start: int) -> WindowState:
         window = self._writable(stream, start)
@@ -387,17 +387,17 @@ class Monitor:
             return
         stream = self.streams[(model, candidate)]
         for match in shadow:
-            rows = [
-                (baseline_of[at], b, y)
-                for at, b, y in zip(
-                    match.order.tolist(), match.prediction.tolist(), match.outcome.tolist(), strict=True
-                )
-                if at in baseline_of and _pairable(baseline_of[at], b, stream.config.task, y)
-            ]
-            window = self._writable(stream, match.window_start)
-            if rows and window is not None and window.paired is not None:
-                a, b, y = zip(*rows, strict=True)
-                window.paired.add_outcomes(_column(a, stream), _column(b, stream), _column(y, stream))
+            order = match.order.tolist()
+            rows = [i for i, at in enumerate(order) if at in baseline_of]
+            window = self._writable(stream, match.window_start) if rows else None
+            if window is None or window.paired is None:
+                continue
+            a = [baseline_of[order[i]] for i in rows]
+            b, y = match.prediction[rows], match.outcome[rows]
+            keep = _pairable(stream.config.task, a, b, y)
+            if keep.any():
+                a_kept, b_kept, y_kept = (_column(_kept(c, keep), stream) for c in (a, b, y))
+                window.paired.add_outcomes(a_kept, b_kept, y_kept)
 
     def _join(self, model: str, matches: list[Matches]) -> None:
         """Add joined pairs to their prediction's window, and their errors to the error buckets of
@@ -476,12 +476,32 @@ class Monitor:
                 window.closed = True
 
 
-def _pairable(a: Any, b: Any, task: str, y: Any = 0.0) -> bool:
-    """Whether a pair (and its outcome) can be compared: labels present, numbers finite."""
-    values = (a, b, y)
+Column = Sequence[Any] | NDArray[Any]
+
+
+def _pairable(task: str, *columns: Column) -> NDArray[np.bool_]:
+    """Per row, whether a pair (and its outcome) can be compared: labels present, numbers finite."""
+    lists = [column.tolist() if isinstance(column, np.ndarray) else list(column) for column in columns]
     if task == "classification":
-        return all(v is not None and v == v for v in values)
-    return all(isinstance(v, int | float) and math.isfinite(v) for v in values)
+        keep = np.ones(len(lists[0]), dtype=bool)
+        for values in lists:
+            held = np.empty(len(values), dtype=object)
+            held[:] = values
+            keep &= (held != None) & (held == held)  # noqa: E711 (elementwise: None, and NaN != NaN)
+        return keep
+    keep = np.ones(len(lists[0]), dtype=bool)
+    for values in lists:
+        keep &= np.fromiter((isinstance(v, int | float) for v in values), bool, len(values))
+    for values in lists:
+        numbers = np.zeros(len(values))
+        numbers[keep] = _kept(values, keep)
+        keep &= np.isfinite(numbers)
+    return keep
+
+
+def _kept(column: Column, keep: NDArray[np.bool_]) -> list[Any]:
+    values = column.tolist() if isinstance(column, np.ndarray) else column
+    return [v for v, kept in zip(values, keep.tolist(), strict=True) if kept]
 
 
 def _column(values: Sequence[Any], stream: VersionStream) -> NDArray[Any]:
