@@ -207,7 +207,9 @@ class ModelConfig(Strict):
         description="how far (event time) one input may be read ahead of the other with exact join "
         "counts; predictions of a model without outcomes expire this long after outcome_ttl",
     )
-    segments: SegmentsConfig | None = Field(default=None, description="drift per segment (null: off)")
+    segments: SegmentsConfig | None = Field(
+        default=None, description="drift, data quality and performance per segment (null: off)"
+    )
     comparison: ComparisonConfig | None = Field(
         default=None, description="version comparison: candidates against a baseline version (null: off)"
     )
