@@ -6,7 +6,7 @@ evaluates after each hour, so the verdict is looked at once per window, as in pr
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -127,17 +127,24 @@ def looks(
     accuracy_b: float,
     share_b: float = 0.5,
 ) -> Iterator[WindowResult]:
-    """Feed hour after hour, evaluating after each; yields each evaluated candidate window."""
-    for hour in range(hours + 1):
-        if hour < hours:
-            batch = hour_batch(hour, rows, rng, accuracy_a, accuracy_b, share_b)
-            failed, _ = running.ingest(batch, [])
-            assert failed == []
-        results = running.evaluate(flush=hour == hours)
-        yield from sorted(
-            (r for r in results if r.model_version == "2" and r.comparison is not None),
-            key=lambda r: r.window_start,
-        )
+    """Feed canary hour after hour, evaluating after each; yields each evaluated candidate window."""
+    batches = (hour_batch(hour, rows, rng, accuracy_a, accuracy_b, share_b) for hour in range(hours))
+    return candidate_windows(running, batches)
+
+
+def candidate_windows(running: Service, batches: Iterable[Batch]) -> Iterator[WindowResult]:
+    """Ingest each batch and evaluate after it, then evaluate once more with every window flushed;
+    yields each evaluated window of candidate version "2" that carries a comparison."""
+
+    def candidates(results: list[WindowResult]) -> list[WindowResult]:
+        chosen = (r for r in results if r.model_version == "2" and r.comparison is not None)
+        return sorted(chosen, key=lambda r: r.window_start)
+
+    for batch in batches:
+        failed, _ = running.ingest(batch, [])
+        assert failed == []
+        yield from candidates(running.evaluate())
+    yield from candidates(running.evaluate(flush=True))
 
 
 def restarted(

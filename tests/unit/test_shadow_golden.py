@@ -45,15 +45,8 @@ def hour_batch(hour: int, rng: np.random.Generator, accuracy_b: float, rows: int
 
 def looks(running: Service, hours: int, seed: int, accuracy_b: float, rows: int) -> Iterator[WindowResult]:
     rng = np.random.default_rng(seed)
-    for hour in range(hours + 1):
-        if hour < hours:
-            failed, _ = running.ingest(hour_batch(hour, rng, accuracy_b, rows), [])
-            assert failed == []
-        results = running.evaluate(flush=hour == hours)
-        yield from sorted(
-            (r for r in results if r.model_version == "2" and r.comparison is not None),
-            key=lambda r: r.window_start,
-        )
+    batches = (hour_batch(hour, rng, accuracy_b, rows) for hour in range(hours))
+    return world.candidate_windows(running, batches)
 
 
 def first_rollback(
