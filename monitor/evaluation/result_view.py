@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import datetime
 
 from rich.console import Group
@@ -204,9 +204,7 @@ def window_detail(result: WindowResult) -> Group:
     heading = f"performance of {performance.n_pairs:,} joined pairs" + (
         ": [bold red]degraded against the reference[/]" if performance.degraded else ""
     )
-    metrics = Table()
-    for name in ("metric", "window", "reference"):
-        metrics.add_column(name, justify="left" if name == "metric" else "right")
+    metrics = _table(("metric", "window", "reference"), left={"metric"})
     for name in sorted(set(performance.metrics) | set(performance.reference)):
         metrics.add_row(
             name, _number(performance.metrics.get(name)), _number(performance.reference.get(name))
@@ -265,9 +263,8 @@ def _segment_parts(result: WindowResult) -> list[Text | Table]:
         Text(f"data quality per segment: {len(report.quality)} of {report.quality_tests:,} shares rose")
     )
     if report.quality:
-        shares = Table()
-        for name in ("segment", "feature", "measure", "window", "reference", "adjusted p-value", "n window"):
-            shares.add_column(name, justify="left" if name in ("segment", "feature", "measure") else "right")
+        columns = ("segment", "feature", "measure", "window", "reference", "adjusted p-value", "n window")
+        shares = _table(columns, left={"segment", "feature", "measure"})
         for q in report.quality:
             shares.add_row(
                 q.segment,
@@ -284,11 +281,18 @@ def _segment_parts(result: WindowResult) -> list[Text | Table]:
     return parts
 
 
+def _table(columns: Sequence[str], left: Collection[str]) -> Table:
+    """A table of these columns: the `left` ones (names) left-aligned, the numbers right-aligned."""
+    table = Table()
+    for name in columns:
+        table.add_column(name, justify="left" if name in left else "right")
+    return table
+
+
 def _segment_performance(tests: tuple[SegmentPerformanceTest, ...], n_tests: int) -> list[Text | Table]:
     degraded = sum(t.degraded for t in tests)
-    table = Table()
-    for name in ("segment", "pairs", "metric", "window", "reference", "adjusted p-value", "degraded"):
-        table.add_column(name, justify="left" if name in ("segment", "metric") else "right")
+    columns = ("segment", "pairs", "metric", "window", "reference", "adjusted p-value", "degraded")
+    table = _table(columns, left={"segment", "metric"})
     for t in tests:
         table.add_row(
             t.segment,
@@ -303,9 +307,8 @@ def _segment_performance(tests: tuple[SegmentPerformanceTest, ...], n_tests: int
 
 
 def _drifted_pairs(drifted: tuple[SegmentFeatureTest, ...]) -> Table:
-    pairs = Table()
-    for name in ("segment", "feature", "statistic", "p-value", "adjusted p-value", "n reference", "n window"):
-        pairs.add_column(name, justify="left" if name in ("segment", "feature") else "right")
+    columns = ("segment", "feature", "statistic", "p-value", "adjusted p-value", "n reference", "n window")
+    pairs = _table(columns, left={"segment", "feature"})
     for t in drifted:
         pairs.add_row(
             t.segment,
