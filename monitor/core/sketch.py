@@ -39,6 +39,12 @@ class Moments:
     min: float = float("inf")
     max: float = float("-inf")
 
+    def __post_init__(self) -> None:
+        # A mean computed in floats (a batch's, a merge's) can round an ulp past the extremes
+        # (values near 3e15): it is kept between them.
+        if self.n and self.min <= self.max:
+            self.mean = min(max(self.mean, self.min), self.max)
+
     def merge(self, other: Moments) -> Moments:
         if other.n == 0:
             return Moments(self.n, self.mean, self.m2, self.min, self.max)
@@ -50,9 +56,7 @@ class Moments:
         m2 = self.m2 + other.m2 + delta * delta * self.n * other.n / n  # `delta**2` raises on overflow
         if not (math.isfinite(mean) and math.isfinite(m2)):
             mean, m2 = self._merged_scaled(other, n)
-        low, high = min(self.min, other.min), max(self.max, other.max)
-        # The weighted mean can round an ulp past the extremes, as a batch's mean can (update).
-        return Moments(n, min(max(mean, low), high), m2, low, high)
+        return Moments(n, mean, m2, min(self.min, other.min), max(self.max, other.max))
 
     def _merged_scaled(self, other: Moments, n: int) -> tuple[float, float]:
         """Mean and m2 of a merge whose plain formulas overflowed (means near the float limit):
@@ -227,8 +231,6 @@ class NumericSketch:
             return self
         missing, n, mean, m2, low, high = _histogram.update(values, self.edges, self.counts, self.sums)
         self.missing += missing
-        if n:  # the batch's mean can round an ulp past its extremes (values near 3e15)
-            mean = min(max(mean, low), high)
         self.moments = self.moments.merge(Moments(n, mean, m2, low, high))
         if self.values is not None and n:
             self.values.update(values[~np.isnan(values)] if missing else values)
