@@ -13,7 +13,9 @@ so the join is local to a partition and to an instance.
 
 The Kafka client is either confluent-kafka or kafka-python (`sources.kafka.client`), behind the
 interface of `consumers/kafka_client.py`. After each batch, a partition's predictions or outcomes
-that run too far ahead of the other in event time are paused (`consumers/pacing.py`).
+that run too far ahead of the other in event time wait (`consumers/pacing.py`): what they poll is
+held back in the source, unhandled and with its offsets not advanced, and the client pauses them
+only while too much is held (`consumers/held_records.py`).
 """
 
 from __future__ import annotations
@@ -22,9 +24,17 @@ import logging
 import socket
 import threading
 import time
+from collections import Counter
 from collections.abc import Iterable
 
-from consumers.kafka_client import ConsumerClient, KafkaClientError, PartitionRecords, ProducerClient
+from consumers.held_records import HeldRecords
+from consumers.kafka_client import (
+    ConsumerClient,
+    KafkaClientError,
+    PartitionRecords,
+    ProducerClient,
+    TopicPartition,
+)
 from consumers.kafka_client_choice import open_consumer, open_dead_letter_producer
 from consumers.pacing import Pacer, partition_event_times
 from monitor.config import KafkaConfig
@@ -36,6 +46,7 @@ from monitor.state.partitions import PeerPartitions, restore_partition, save_par
 from monitor.state.store import StateStore
 
 log = logging.getLogger("driftline.kafka")
+HELD_POLLS = 4  # records held back by pacing, over all partitions, before the client pauses: polls' worth
 
 
 class KafkaSource:
@@ -56,6 +67,10 @@ class KafkaSource:
         self._producer: ProducerClient | None = None
         ahead = config.max_read_ahead
         self._pacer = None if ahead is None else Pacer(int(ahead.total_seconds() * 1000))
+        self._waiting: set[TopicPartition] = set()  # sides the pacer holds back
+        self._held = HeldRecords(limit=HELD_POLLS * config.max_poll_records)
+        self._client_paused: set[TopicPartition] = set()  # held too much: paused in the client too
+        self._client_pauses: Counter[str] = Counter()  # per topic, for the log
         self._last_checkpoint = time.monotonic()
         self._last_probe = 0.0
         self._peers = PeerPartitions(
@@ -159,7 +174,7 @@ class KafkaSource:
                 self._update_connected()
                 if records:
                     idle_since = time.monotonic()
-                    self._handle(records)
+                    self._sort(records)
                 elif self._idle_long_enough(idle_since):
                     break
                 self._pace()
@@ -195,14 +210,33 @@ class KafkaSource:
             return
         self.connected.clear()
 
-    def _handle(self, records: list[PartitionRecords]) -> None:
-        by_partition: dict[int, RawBatch] = {}
-        # (partition, "predictions"/"outcomes") -> its records: a poll returns one list per topic
-        # partition, so a reject's position in the batch is its index there (for dead letters).
-        polled: dict[tuple[int, str], PartitionRecords] = {}
+    def _sort(self, records: list[PartitionRecords]) -> None:
+        """Hand a poll's records to the service, except those of sides that wait (or still hold
+        records from before: order is kept), which are held back."""
+        ready = []
         for fetched in records:
             if fetched.partition not in self.owned:
                 continue  # revoked while this batch was in flight
+            tp = (fetched.topic, fetched.partition)
+            if tp not in self._waiting and tp not in self._held:
+                ready.append(fetched)
+                continue
+            self._held.hold(fetched)
+            if self._held.over_limit() and tp not in self._client_paused:
+                assert self._consumer is not None
+                self._consumer.pause([tp])
+                self._client_paused.add(tp)
+                self._client_pauses[fetched.topic] += 1
+        if ready:
+            self._handle(ready)
+
+    def _handle(self, records: list[PartitionRecords]) -> None:
+        """Ingest records (at most one entry per topic-partition) and advance their offsets."""
+        by_partition: dict[int, RawBatch] = {}
+        # (partition, "predictions"/"outcomes") -> its records: one entry per topic-partition, so a
+        # reject's position in the batch is its index there (for dead letters).
+        polled: dict[tuple[int, str], PartitionRecords] = {}
+        for fetched in records:
             batch = by_partition.setdefault(fetched.partition, RawBatch())
             kind = "predictions" if fetched.topic == self.config.predictions_topic else "outcomes"
             getattr(batch, kind).extend(fetched.values)
@@ -238,8 +272,9 @@ class KafkaSource:
     # ------------------------------------------------------------------ pacing
 
     def _pace(self) -> None:
-        """Pause the predictions or the outcomes of partitions where one runs too far ahead of the
-        other, resume them once the gap closes or the other is caught up (consumers/pacing.py)."""
+        """Hold back the predictions or the outcomes of partitions where one runs too far ahead of
+        the other, let them go on once the gap closes or the other is caught up (consumers/pacing.py),
+        and hand the service one poll's worth of each held side that may go on."""
         if self._pacer is None or self._consumer is None:
             return
         predictions, outcomes = self.topics
@@ -248,25 +283,40 @@ class KafkaSource:
         for p, (predictions_ms, outcomes_ms) in sorted(times.items()):
             lags = {t: self._consumer.lag((t, p), self.offsets[p].get(t)) for t in self.topics}
             changes = self._pacer.update(p, predictions_ms, outcomes_ms, lags[predictions], lags[outcomes])
-            for side, pause in changes:
+            for side, wait in changes:
                 topic, other = (predictions, outcomes) if side == "predictions" else (outcomes, predictions)
-                (self._consumer.pause if pause else self._consumer.resume)([(topic, p)])
+                (self._waiting.add if wait else self._waiting.discard)((topic, p))
                 log.debug(
                     "%s %s-%d: %.1f h ahead of %s, %s records of it to read",
-                    "paused" if pause else "resumed",
+                    "holding" if wait else "released",
                     topic,
                     p,
                     abs(predictions_ms - outcomes_ms) / 3_600_000,
                     other,
                     lags[other],
                 )
+        most = self.config.max_poll_records
+        released = [self._held.take(tp, most) for tp in self._held.holding() if tp not in self._waiting]
+        if not self._held.over_limit():
+            self._resume([tp for tp in self._client_paused if tp not in self._waiting])
+        ready = [records for records in released if records is not None]
+        if ready:
+            self._handle(ready)
+
+    def _resume(self, tps: Iterable[TopicPartition]) -> None:
+        chosen = sorted(tps)
+        if chosen and self._consumer is not None:
+            self._consumer.resume(chosen)
+            self._client_paused.difference_update(chosen)
 
     def _unpace(self, partitions: set[int]) -> None:
-        if self._pacer is not None and self._consumer is not None:
-            paused = self._pacer.forget(partitions)
-            if paused:  # a partition assigned again later must not start paused
-                topic = {"predictions": self.topics[0], "outcomes": self.topics[1]}
-                self._consumer.resume([(topic[side], p) for side, p in sorted(paused)])
+        """Revoked partitions: forget their waits and held records (their next owner reads them
+        again) and resume them in the client, so one assigned again later does not start paused."""
+        if self._pacer is not None:
+            self._pacer.forget(partitions)
+        self._waiting = {tp for tp in self._waiting if tp[1] not in partitions}
+        self._held.drop(partitions)
+        self._resume([tp for tp in self._client_paused if tp[1] in partitions])
 
     def _close(self) -> None:
         # The consumer first: leaving the group revokes the partitions, whose checkpoint flushes
@@ -276,9 +326,17 @@ class KafkaSource:
         if self._producer is not None:
             self._producer.close()
         if self._pacer is not None:
+            topic = {"predictions": self.topics[0], "outcomes": self.topics[1]}
             for side, n in sorted(self._pacer.pauses.items()):
                 other = "outcomes" if side == "predictions" else "predictions"
-                log.info("pacing: %s paused %d times to wait for %s", side, n, other)
+                paused = self._client_pauses[topic[side]]
+                log.info(
+                    "pacing: %s waited %d times for %s (paused in the client %d times)",
+                    side,
+                    n,
+                    other,
+                    paused,
+                )
         self.connected.clear()
 
 

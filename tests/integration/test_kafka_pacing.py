@@ -1,7 +1,9 @@
 """Pacing against a real broker: a predictions topic filled with days of data before the outcomes
 topic is read joins as many pairs as reading both in time order (a classifier with scores and a
-regressor on the same topics; each Kafka client)."""
+regressor on the same topics; each Kafka client), also when the instance is killed while it holds
+polled records back."""
 
+import re
 from pathlib import Path
 
 import pytest
@@ -19,20 +21,7 @@ def test_predictions_read_days_ahead_wait_for_their_outcomes(
     # 3 days; outcomes 2 h late and ~2 KB each, so a free-running consumer reads predictions days
     # ahead. TTL 12 h: in time order every outcome finds its prediction; days ahead, most expire.
     stream = world.events(days=3, every_s=30, outcome_delay_ms=2 * world.H)
-    for name in ("predictions", "outcomes", "dead-letters"):
-        kafka_broker.create_topic(name, kp.PARTITIONS)
-    for topic in ("predictions", "outcomes"):  # every prediction is in before any outcome
-        kafka_broker.produce(topic, [(key, value) for _, t, key, value in stream if t == topic])
-    kafka = {
-        "bootstrap_servers": [kafka_broker.bootstrap],
-        "client": kafka_client,
-        "group_id": kafka_group_id,
-        "max_poll_records": 100,  # a batch of one partition spans under 2 h of this stream
-        "checkpoint_interval": "1s",
-        **kp.QUICK_GROUP,
-        "max_read_ahead": "1h",
-    }
-    config = world.write_config(tmp_path, kafka, "sqlite:///state.db", outcome_ttl="12h")
+    config = _paced(kafka_broker, kafka_group_id, kafka_client, tmp_path, stream)
     instance = kp.start(config, "paced")
     assert instance.wait() == 0, instance.log.read_text()[-3000:]
 
@@ -52,4 +41,50 @@ def test_predictions_read_days_ahead_wait_for_their_outcomes(
         for monitor in partitions.values():
             counters = counters.merge(monitor.counters)
     assert world.join_counts(counters) == in_time_order
-    assert "pacing: predictions paused" in instance.log.read_text()
+    waits = re.search(r"pacing: predictions waited (\d+) times for outcomes", instance.log.read_text())
+    assert waits is not None and int(waits.group(1)) > 0
+
+
+def test_kill_9_while_records_are_held_back_loses_and_doubles_nothing(
+    kafka_broker, kafka_group_id, kafka_client, tmp_path: Path
+) -> None:
+    # Killed at two checkpoints while the predictions, days ahead, are being held back (polled,
+    # not ingested, offsets not covered) and paused in the client; the restarts read them again.
+    stream = world.events(days=2, every_s=30, outcome_delay_ms=2 * world.H)
+    config = _paced(kafka_broker, kafka_group_id, kafka_client, tmp_path, stream)
+    state_url = f"sqlite:///{tmp_path / 'state.db'}"
+    kill_points = []
+    for share in (0.3, 0.6):
+        instance = kp.start(config, "paced")
+        kill_points.append(
+            kp.wait_for_checkpoint(state_url, kafka_group_id, int(len(stream) * share), instance)
+        )
+        instance.kill()
+    instance = kp.start(config, "paced")
+    assert instance.wait() == 0, instance.log.read_text()[-3000:]
+    assert kill_points == sorted(kill_points) and kill_points[-1] < len(stream)
+
+    with kp.stored_service(config, kafka_group_id) as (_, partitions):
+        counters = Counters()
+        for monitor in partitions.values():
+            counters = counters.merge(monitor.counters)
+    assert counters.total("predictions") == sum(1 for _, t, _, _ in stream if t == "predictions")
+    assert world.join_counts(counters) == world.read_in_time_order(config, stream)
+
+
+def _paced(kafka_broker, group: str, client: str, folder: Path, stream: list[world.Event]) -> Path:
+    """Every prediction produced before any outcome; a config that paces at 1 h, TTL 12 h."""
+    for name in ("predictions", "outcomes", "dead-letters"):
+        kafka_broker.create_topic(name, kp.PARTITIONS)
+    for topic in ("predictions", "outcomes"):
+        kafka_broker.produce(topic, [(key, value) for _, t, key, value in stream if t == topic])
+    kafka = {
+        "bootstrap_servers": [kafka_broker.bootstrap],
+        "client": client,
+        "group_id": group,
+        "max_poll_records": 100,  # a batch of one partition spans under 2 h of this stream
+        "checkpoint_interval": "1s",
+        **kp.QUICK_GROUP,
+        "max_read_ahead": "1h",
+    }
+    return world.write_config(folder, kafka, "sqlite:///state.db", outcome_ttl="12h")
