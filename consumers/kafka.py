@@ -327,7 +327,7 @@ class KafkaSource:
             self._producer.close()
         if self._pacer is not None:
             topic = {"predictions": self.topics[0], "outcomes": self.topics[1]}
-            for side, n in sorted(self._pacer.pauses.items()):
+            for side, n in sorted(self._pacer.waits.items()):
                 other = "outcomes" if side == "predictions" else "predictions"
                 paused = self._client_pauses[topic[side]]
                 log.info(

@@ -8,22 +8,25 @@ backlog, big outcome records that fetch slower) are still waiting when the TTL r
 outcomes read far ahead of their predictions move the outcome watermark past the TTL of
 predictions not read yet. So fewer pairs join than when both topics are read in time order. The
 fix is at the edge: per partition, when one topic-partition's event time runs ahead of the other's
-by more than `sources.kafka.max_read_ahead` while the other still has records to read, stop
-fetching the one ahead until the gap closes or the other is caught up. The two conditions exclude
-each other, so at most one side of a partition is paused and nothing deadlocks.
+by more than `sources.kafka.max_read_ahead` while the other still has records to read, the one
+ahead waits until the gap closes or the other is caught up. The two conditions exclude each other,
+so at most one side of a partition waits and nothing deadlocks. (How a side waits is the source's
+business: consumers/kafka.py holds its polled records back, and pauses it in the client only while
+too many are held.)
 
 A topic-partition's event time is the furthest event time read from it: the largest prediction
 (outcome) watermark of the partition's join buffers over all models. The largest, because a model
 that gets no outcomes must not hold back the others; and a side whose records never come cannot
-stall the other either, since a pause needs records still to read on the other side, and reading
-those is never paused. A side with no event time yet (nothing read) counts as being at the start of
+stall the other either, since a wait needs records still to read on the other side, and reading
+those never waits. A side with no event time yet (nothing read) counts as being at the start of
 time: the other waits while it has records, and not once it is empty. One not fetched yet counts as
 having records: its first fetch (a poll or two away) says, and until then a client that buffers
 whole fetches would hand out days of the other topic (kafka-python learns a topic's high watermark
 only after the records fetched before it are handed out).
 
-The check runs between polls, so one poll can still bring up to `max_poll_records` records of a
-partition past the bound: keep `max_read_ahead` plus that span below the join's allowance for
+The check runs between polls, so one poll (or one release of held records, which the source hands
+over `max_poll_records` at a time) can still bring up to `max_poll_records` records of a partition
+past the bound: keep `max_read_ahead` plus that span below the join's allowance for
 reading one input ahead (the model's `read_ahead`).
 """
 
@@ -52,11 +55,11 @@ def ahead(leader_ms: int, other_ms: int, other_lag: int | None, max_ahead_ms: in
 
 @dataclass
 class Pacer:
-    """Which partitions' predictions or outcomes are paused; `update` says when that changes."""
+    """Which partitions' predictions or outcomes wait; `update` says when that changes."""
 
     max_ahead_ms: int
-    paused: set[tuple[Side, int]] = field(default_factory=set)
-    pauses: Counter[Side] = field(default_factory=Counter)  # how often a side was paused, for the log
+    waiting: set[tuple[Side, int]] = field(default_factory=set)
+    waits: Counter[Side] = field(default_factory=Counter)  # how often a side had to wait, for the log
 
     def update(
         self,
@@ -66,7 +69,7 @@ class Pacer:
         prediction_lag: int | None,
         outcome_lag: int | None,
     ) -> list[tuple[Side, bool]]:
-        """The changes for this partition: (side, True) pause that side now, (side, False) resume it."""
+        """The changes for this partition: (side, True) that side waits now, (side, False) it goes on."""
         changes: list[tuple[Side, bool]] = []
         sides: tuple[tuple[Side, int, int, int | None], ...] = (
             ("predictions", predictions_ms, outcomes_ms, outcome_lag),
@@ -75,17 +78,17 @@ class Pacer:
         for side, leader, other, lag in sides:
             wait = ahead(leader, other, lag, self.max_ahead_ms)
             key = (side, partition)
-            if wait and key not in self.paused:
-                self.paused.add(key)
-                self.pauses[side] += 1
+            if wait and key not in self.waiting:
+                self.waiting.add(key)
+                self.waits[side] += 1
                 changes.append((side, True))
-            elif not wait and key in self.paused:
-                self.paused.discard(key)
+            elif not wait and key in self.waiting:
+                self.waiting.discard(key)
                 changes.append((side, False))
         return changes
 
     def forget(self, partitions: set[int]) -> set[tuple[Side, int]]:
-        """Partitions leaving this instance; returns their paused sides (to resume them)."""
-        was = {key for key in self.paused if key[1] in partitions}
-        self.paused -= was
+        """Partitions leaving this instance; returns the sides of them that were waiting."""
+        was = {key for key in self.waiting if key[1] in partitions}
+        self.waiting -= was
         return was

@@ -306,8 +306,8 @@ class KafkaConfig(Strict):
     )
     max_read_ahead: Duration | None = Field(
         default=timedelta(hours=1),
-        description="pause a partition's predictions (outcomes) while their event time is this far "
-        "ahead of its outcomes' (predictions') and those are still to be read (null: never pause)",
+        description="hold a partition's predictions (outcomes) back while their event time is this far "
+        "ahead of its outcomes' (predictions') and those are still to be read (null: never)",
     )
 
 

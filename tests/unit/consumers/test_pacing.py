@@ -43,11 +43,11 @@ def test_at_most_one_side_of_a_partition_waits(
 ) -> None:
     pacer = Pacer(bound)
     pacer.update(0, p, o, pl, ol)
-    assert len(pacer.paused) <= 1
+    assert len(pacer.waiting) <= 1
 
 
 @given(st.lists(st.tuples(st.integers(0, 3), times, times, lags, lags), max_size=60), bounds)
-def test_pacer_reports_each_change_once_and_tracks_the_paused_set(steps, bound: int) -> None:
+def test_pacer_reports_each_change_once_and_tracks_the_waiting_set(steps, bound: int) -> None:
     pacer = Pacer(bound)
     paused: set[tuple[str, int]] = set()
     pauses = {"predictions": 0, "outcomes": 0}
@@ -64,10 +64,10 @@ def test_pacer_reports_each_change_once_and_tracks_the_paused_set(steps, bound: 
                 expected.append((side, False))
                 paused.discard(key)
         assert changes == expected
-        assert pacer.paused == paused
-    assert dict(pacer.pauses) == {k: v for k, v in pauses.items() if v}
+        assert pacer.waiting == paused
+    assert dict(pacer.waits) == {k: v for k, v in pauses.items() if v}
     assert pacer.forget({0, 1}) == {k for k in paused if k[1] in {0, 1}}
-    assert pacer.paused == {k for k in paused if k[1] not in {0, 1}}
+    assert pacer.waiting == {k for k in paused if k[1] not in {0, 1}}
 
 
 def test_outcomes_read_far_ahead_wait_for_their_predictions() -> None:
