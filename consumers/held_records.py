@@ -72,6 +72,11 @@ class HeldRecords:
     def holding(self) -> list[TopicPartition]:
         return sorted(self._held)
 
+    def first_offset(self, tp: TopicPartition) -> int | None:
+        """The offset of `tp`'s oldest held record: the next one the service is to get."""
+        records = self._held.get(tp)
+        return None if records is None else records.offset_at(0)
+
     def take(self, tp: TopicPartition, most: int) -> PartitionRecords | None:
         """Up to `most` of `tp`'s held records, the oldest first; the rest stay held."""
         records = self._held.pop(tp, None)

@@ -281,7 +281,7 @@ class KafkaSource:
         with self.service.lock:
             times = {p: partition_event_times(self.service.partitions[p]) for p in self.owned}
         for p, (predictions_ms, outcomes_ms) in sorted(times.items()):
-            lags = {t: self._consumer.lag((t, p), self.offsets[p].get(t)) for t in self.topics}
+            lags = {t: self._consumer.lag((t, p), self._next_to_handle(t, p)) for t in self.topics}
             changes = self._pacer.update(p, predictions_ms, outcomes_ms, lags[predictions], lags[outcomes])
             for side, wait in changes:
                 topic, other = (predictions, outcomes) if side == "predictions" else (outcomes, predictions)
@@ -302,6 +302,12 @@ class KafkaSource:
         ready = [records for records in released if records is not None]
         if ready:
             self._handle(ready)
+
+    def _next_to_handle(self, topic: str, partition: int) -> int | None:
+        """The offset the service gets next from this topic-partition: its held records count as
+        still to read (the client's own position is past them). None: nothing handled or held yet."""
+        held = self._held.first_offset((topic, partition))
+        return self.offsets[partition].get(topic) if held is None else held
 
     def _resume(self, tps: Iterable[TopicPartition]) -> None:
         chosen = sorted(tps)

@@ -64,6 +64,19 @@ def test_drop_forgets_only_the_revoked_partitions() -> None:
     assert held.take(("p", 0), 10) is None
 
 
+def test_first_offset_is_the_next_record_the_service_gets() -> None:
+    # The source reads a topic-partition's lag from here: its held records are still to read.
+    held = HeldRecords(limit=100)
+    assert held.first_offset(("p", 0)) is None
+    held.hold(run("p", 0, 7, 5))
+    held.hold(run("p", 0, 12, 5))
+    assert held.first_offset(("p", 0)) == 7
+    held.take(("p", 0), 6)
+    assert held.first_offset(("p", 0)) == 13
+    held.take(("p", 0), 6)
+    assert held.first_offset(("p", 0)) is None
+
+
 def test_an_empty_poll_of_a_partition_holds_nothing() -> None:
     held = HeldRecords(limit=1)
     held.hold(PartitionRecords("p", 0, [], lambda i: i))
