@@ -5,9 +5,9 @@ so the resumed partition waits for a new fetch, and that fetch can queue behind 
 caught-up partitions for `fetch.wait.max.ms`. A poll of 5,000 records spans more event time than
 `max_read_ahead` in a backlog, so the pacer flips a side every poll or two: in bench_kafka.py the
 refetches after 35 pauses took half of driftline's wall time. So a side that must wait first keeps
-what it polls here, and is paused in the client only while more than `limit` records (all
-topic-partitions together) are held; its local queue is then purged, but what was polled before is
-kept, so the client resumes after it.
+what it polls here, and is paused in the client only while more than `limit` records or
+`limit_bytes` bytes of values (all topic-partitions together) are held; its local queue is then
+purged, but what was polled before is kept, so the client resumes after it.
 
 Held records are not handed to the service, and the source does not advance their offsets, so a
 checkpoint never covers them: after a crash or a rebalance they are read again. Order is kept per
@@ -47,8 +47,10 @@ class HeldRecords:
     """What the pacer held back, per topic-partition, and whether that is over the limit."""
 
     limit: int  # records held over all topic-partitions before the newest one is paused in the client
+    limit_bytes: int  # the same in bytes of the values: big records pause sooner
     _held: dict[TopicPartition, PartitionRecords] = field(default_factory=dict)
     _count: int = 0
+    _bytes: int = 0
 
     def __contains__(self, tp: TopicPartition) -> bool:
         return tp in self._held
@@ -65,9 +67,10 @@ class HeldRecords:
         before = self._held.get(tp)
         self._held[tp] = records if before is None else joined(before, records)
         self._count += len(records.values)
+        self._bytes += _size(records)
 
     def over_limit(self) -> bool:
-        return self._count > self.limit
+        return self._count > self.limit or self._bytes > self.limit_bytes
 
     def holding(self) -> list[TopicPartition]:
         return sorted(self._held)
@@ -87,9 +90,16 @@ class HeldRecords:
             self._held[tp] = sliced(records, most, n)
             records = sliced(records, 0, most)
         self._count -= len(records.values)
+        self._bytes -= _size(records)
         return records
 
     def drop(self, partitions: set[int]) -> None:
         """Forget the held records of revoked partitions: their next owner reads them again."""
         for tp in [tp for tp in self._held if tp[1] in partitions]:
-            self._count -= len(self._held.pop(tp).values)
+            records = self._held.pop(tp)
+            self._count -= len(records.values)
+            self._bytes -= _size(records)
+
+
+def _size(records: PartitionRecords) -> int:
+    return sum(map(len, filter(None, records.values)))  # a tombstone (None) has no value

@@ -46,7 +46,10 @@ from monitor.state.partitions import PeerPartitions, restore_partition, save_par
 from monitor.state.store import StateStore
 
 log = logging.getLogger("driftline.kafka")
-HELD_POLLS = 4  # records held back by pacing, over all partitions, before the client pauses: polls' worth
+# What pacing holds back over all partitions before the client pauses a side: polls' worth of records,
+# or librdkafka's own default bound of its fetch queue (queued.max.messages.kbytes) in bytes.
+HELD_POLLS = 4
+HELD_BYTES = 64 * 1024 * 1024
 
 
 class KafkaSource:
@@ -68,7 +71,7 @@ class KafkaSource:
         ahead = config.max_read_ahead
         self._pacer = None if ahead is None else Pacer(int(ahead.total_seconds() * 1000))
         self._waiting: set[TopicPartition] = set()  # sides the pacer holds back
-        self._held = HeldRecords(limit=HELD_POLLS * config.max_poll_records)
+        self._held = HeldRecords(limit=HELD_POLLS * config.max_poll_records, limit_bytes=HELD_BYTES)
         self._client_paused: set[TopicPartition] = set()  # held too much: paused in the client too
         self._client_pauses: Counter[str] = Counter()  # per topic, for the log
         self._last_checkpoint = time.monotonic()

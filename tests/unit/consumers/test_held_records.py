@@ -34,7 +34,7 @@ def test_joined_and_sliced_keep_each_value_with_its_offset() -> None:
     st.integers(1, 10),
 )
 def test_takes_give_back_every_held_record_once_in_offset_order(polls, most: int) -> None:
-    held = HeldRecords(limit=10)
+    held = HeldRecords(limit=10, limit_bytes=10**9)
     next_offset: dict[tuple[str, int], int] = {}
     for topic, partition, n in polls:
         first = next_offset.get((topic, partition), 0)
@@ -54,7 +54,7 @@ def test_takes_give_back_every_held_record_once_in_offset_order(polls, most: int
 
 
 def test_drop_forgets_only_the_revoked_partitions() -> None:
-    held = HeldRecords(limit=100)
+    held = HeldRecords(limit=100, limit_bytes=10**9)
     held.hold(run("p", 0, 0, 3))
     held.hold(run("o", 0, 0, 2))
     held.hold(run("p", 1, 5, 4))
@@ -66,7 +66,7 @@ def test_drop_forgets_only_the_revoked_partitions() -> None:
 
 def test_first_offset_is_the_next_record_the_service_gets() -> None:
     # The source reads a topic-partition's lag from here: its held records are still to read.
-    held = HeldRecords(limit=100)
+    held = HeldRecords(limit=100, limit_bytes=10**9)
     assert held.first_offset(("p", 0)) is None
     held.hold(run("p", 0, 7, 5))
     held.hold(run("p", 0, 12, 5))
@@ -78,6 +78,20 @@ def test_first_offset_is_the_next_record_the_service_gets() -> None:
 
 
 def test_an_empty_poll_of_a_partition_holds_nothing() -> None:
-    held = HeldRecords(limit=1)
+    held = HeldRecords(limit=1, limit_bytes=10**9)
     held.hold(PartitionRecords("p", 0, [], lambda i: i))
     assert held.holding() == [] and len(held) == 0
+
+
+def test_big_records_go_over_the_byte_limit_before_the_count() -> None:
+    held = HeldRecords(limit=1000, limit_bytes=10_000)
+    held.hold(PartitionRecords("p", 0, [b"x" * 6_000], lambda i: i))
+    assert not held.over_limit()
+    held.hold(PartitionRecords("p", 1, [b"x" * 6_000, None], lambda i: i))  # a tombstone weighs nothing
+    assert held.over_limit() and len(held) == 3
+    held.take(("p", 1), 5)
+    assert not held.over_limit()
+    held.drop({0})
+    assert len(held) == 0 and not held.over_limit()
+    held.hold(PartitionRecords("p", 2, [b"x" * 20_000], lambda i: i))
+    assert held.over_limit()
