@@ -40,7 +40,17 @@ outcomes are interleaved (within the read-ahead allowance R):
 
 Assumed by the rule: a replayed prediction carries its original timestamp, and an outcome is not
 stamped before its prediction's window. R bounds how far one input may be read ahead of the other
-(the Kafka edge pauses the faster topic); `watermark` and `outcome_watermark` are what it paces by.
+(the Kafka edge holds the faster topic back); `watermark` and `outcome_watermark` are what it paces by.
+
+Checkpoints may be written while ingestion goes on (monitor.state.partitions.CheckpointWriter):
+`delta()` takes what changed, the store writes it, and `committed()` then forgets exactly what was
+written and has not changed since, telling the two apart by identity (rows and held outcomes are
+immutable tuples, replaced, never edited). Until then the written rows stay in memory, which the
+look-ups read before the store, so they see the same whether the write has committed or not. Two
+things need care meanwhile: a row being written that is forgotten (joined past its segment's
+dedup horizon, or its segment dropped) leaves a tombstone in the changes, and so does a held
+outcome being written that meets its prediction; either would otherwise turn up again from the
+store once the write commits.
 """
 
 from __future__ import annotations
@@ -206,6 +216,19 @@ def _array(values: list[Any], kind: Any) -> NDArray[Any]:
     return out
 
 
+@dataclass(frozen=True)
+class _Flight:
+    """What a `delta()` handed to the store: the changes it was made of, as they were then."""
+
+    fresh: dict[str, Row] = field(default_factory=dict)
+    changed: dict[str, Row | None] = field(default_factory=dict)
+    held: dict[str, Held] = field(default_factory=dict)
+    held_gone: set[str] = field(default_factory=set)
+    drop_segments: int = 0  # how many of the segment operations it had
+    drop_joined: int = 0
+    release_held_until: int | None = None
+
+
 class JoinBuffer:
     def __init__(self, rules: JoinRules, reader: JoinReader | None = None, cache_rows: int = 100_000) -> None:
         self.rules = rules
@@ -226,6 +249,7 @@ class JoinBuffer:
         self._held: dict[str, Held] = {}
         self._held_gone: set[str] = set()
         self._ops = JoinDelta()
+        self._flight = _Flight()  # what the last delta() handed to the store, until committed()
         self._cache: OrderedDict[str, Row] = OrderedDict()  # stored rows inserted recently
 
     def __len__(self) -> int:
@@ -267,11 +291,17 @@ class JoinBuffer:
     def _set(self, pid: str, row: Row | None) -> None:
         if pid in self._fresh:
             if row is None:
-                del self._fresh[pid]
+                self._forget_fresh(pid)
             else:
                 self._fresh[pid] = row
         else:
             self._changed[pid] = row
+
+    def _forget_fresh(self, pid: str) -> None:
+        """Drop a row not checkpointed yet; one being written gets a tombstone (see the module doc)."""
+        del self._fresh[pid]
+        if pid in self._flight.fresh:
+            self._changed[pid] = None
 
     def new_ids(self, ids: list[str]) -> NDArray[np.bool_]:
         """Mask of ids not remembered and first in this batch: the rest are duplicates."""
@@ -374,8 +404,8 @@ class JoinBuffer:
         return {pid: h for pid, h in found.items() if h.until > self.released_until}
 
     def _drop_held(self, pid: str, held: Held) -> None:
-        if self._held.pop(pid, None) is None:
-            self._held_gone.add(pid)
+        if self._held.pop(pid, None) is None or pid in self._flight.held:
+            self._held_gone.add(pid)  # stored, or about to be: the next checkpoint deletes it
         left = self.held_buckets[held.until] - 1
         if left:
             self.held_buckets[held.until] = left
@@ -522,7 +552,7 @@ class JoinBuffer:
             fresh_ids = [ids[i] for i in at[kept].tolist()]
             if answer is None:
                 for pid in fresh_ids:
-                    del fresh[pid]
+                    self._forget_fresh(pid)
             else:
                 fresh.update(dict.fromkeys(fresh_ids, answer))
             self._changed.update(dict.fromkeys([ids[i] for i in at[~kept].tolist()], answer))
@@ -585,7 +615,7 @@ class JoinBuffer:
         for pid in self._fresh_by_segment.get(sid, ()):
             row = self._fresh.get(pid)
             if row is not None and row[SEGMENT] == sid and (row[STATE] == JOINED or not joined_only):
-                del self._fresh[pid]
+                self._forget_fresh(pid)
         if not joined_only:
             self._fresh_by_segment.pop(sid, None)
 
@@ -603,8 +633,18 @@ class JoinBuffer:
     # ------------------------------------------------------------------ checkpoints
 
     def delta(self) -> JoinDelta:
-        """What changed since the last checkpoint (read it, save it, then call `committed`)."""
+        """What changed since the last checkpoint (read it, save it, then call `committed`; the
+        join may go on meanwhile)."""
         ops = self._ops
+        self._flight = _Flight(
+            dict(self._fresh),
+            dict(self._changed),
+            dict(self._held),
+            set(self._held_gone),
+            len(ops.drop_segments),
+            len(ops.drop_joined),
+            ops.release_held_until,
+        )
         return JoinDelta(
             drop_segments=list(ops.drop_segments),
             drop_joined=list(ops.drop_joined),
@@ -617,23 +657,37 @@ class JoinBuffer:
         )
 
     def committed(self, reader: JoinReader) -> None:
-        """The last `delta()` is durable: the store that `reader` reads holds it now."""
+        """The last `delta()` is durable: the store that `reader` reads holds it now. Forget what
+        it wrote, except what changed since (that goes in the next one)."""
         if isinstance(self.reader, NoRows):
             self.reader = reader
-        cache = self._cache
-        for pid, row in self._changed.items():
-            if pid in cache:
+        flight, self._flight = self._flight, _Flight()
+        cache, changed, fresh = self._cache, self._changed, self._fresh
+        for pid, row in flight.changed.items():
+            if changed.get(pid, _NO_ROW) is row:
+                del changed[pid]
                 if row is None:
-                    del cache[pid]
-                else:
+                    cache.pop(pid, None)
+                elif pid in cache:
                     cache[pid] = row
-        for pid, row in self._fresh.items():
-            cache[pid] = row
+        for pid, row in flight.fresh.items():
+            if fresh.get(pid) is row:
+                del fresh[pid]
+                cache[pid] = row
         while len(cache) > self.cache_rows:
             cache.popitem(last=False)
-        self._fresh, self._fresh_by_segment, self._changed = {}, {}, {}
-        self._held, self._held_gone = {}, set()
-        self._ops = JoinDelta()
+        by_segment: dict[int, list[str]] = {}
+        for pid, row in fresh.items():
+            by_segment.setdefault(row[SEGMENT], []).append(pid)
+        self._fresh_by_segment = by_segment
+        for pid, held in flight.held.items():
+            if self._held.get(pid) is held:
+                del self._held[pid]
+        self._held_gone -= flight.held_gone
+        ops = self._ops
+        del ops.drop_segments[: flight.drop_segments], ops.drop_joined[: flight.drop_joined]
+        if ops.release_held_until == flight.release_held_until:
+            ops.release_held_until = None
 
     def to_state(self) -> dict[str, Any]:
         """The small part, stored in the partition's checkpoint row: segments, watermarks, counts."""
@@ -659,4 +713,5 @@ class JoinBuffer:
         self._fresh, self._fresh_by_segment, self._changed = {}, {}, {}
         self._held, self._held_gone = {}, set()
         self._ops = JoinDelta()
+        self._flight = _Flight()
         self._cache = OrderedDict()

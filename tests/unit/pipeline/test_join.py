@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from monitor.pipeline.join import NO_SEGMENT, JoinBuffer, JoinRules
+from monitor.pipeline.join_rows import JoinDelta
 from monitor.state.sqlite import SqliteStateStore
 from monitor.state.store import PartitionCheckpoint
 
@@ -156,6 +157,72 @@ def test_dropped_segments_leave_the_store(store: SqliteStateStore) -> None:
     _checkpoint(buf, store)
     rows = store._conn.execute("SELECT pid FROM driftline_join_rows ORDER BY pid").fetchall()
     assert rows == [("c",)]
+
+
+def _save(buf: JoinBuffer, delta: JoinDelta, store: SqliteStateStore) -> None:
+    store.save("g", [PartitionCheckpoint(0, {}, b"{}", {}, {"m": delta})])
+
+
+def _stored(store: SqliteStateStore) -> dict[str, int]:
+    rows = store._conn.execute("SELECT pid, state FROM driftline_join_rows").fetchall()
+    return {pid: state for pid, state in rows}
+
+
+def test_a_row_joined_while_its_checkpoint_is_saved_is_written_again(store: SqliteStateStore) -> None:
+    # The checkpoint wrote a as waiting; a was joined meanwhile: committed() keeps that change, so
+    # a second outcome is a duplicate and the next checkpoint stores a as joined.
+    buf = JoinBuffer(RULES, cache_rows=0)
+    _add(buf, ["a", "b"])
+    delta = buf.delta()
+    assert _outcomes(buf, ["a"], 10) == (1, 0, 0, 0)  # while the checkpoint is being saved
+    _save(buf, delta, store)
+    buf.committed(store.join_reader("g", 0, "m"))
+    assert _stored(store) == {"a": 0, "b": 0}
+    assert _outcomes(buf, ["a"], 11) == (0, 0, 1, 0)
+    _checkpoint(buf, store)
+    assert _stored(store) == {"a": 1, "b": 0}
+    _add(buf, ["c"])  # added after the delta was taken: kept for the next checkpoint, not lost
+    delta = buf.delta()
+    _add(buf, ["d"])
+    _save(buf, delta, store)
+    buf.committed(store.join_reader("g", 0, "m"))
+    _checkpoint(buf, store)
+    assert _stored(store) == {"a": 1, "b": 0, "c": 0, "d": 0}
+
+
+def test_a_row_forgotten_while_its_checkpoint_is_saved_does_not_come_back(store: SqliteStateStore) -> None:
+    # b is written as waiting while it is joined past its window's dedup horizon and so forgotten:
+    # once the write commits the store holds b as waiting, and only the tombstone keeps a second
+    # outcome from joining it again, before and after committed().
+    buf = JoinBuffer(RULES, cache_rows=0)
+    _add(buf, ["a", "b"])
+    _outcomes(buf, ["x"], 3 * H)
+    _add(buf, ["z"], start=H, ts=H + M)
+    buf.expire()  # window 0 closed and past its dedup horizon
+    delta = buf.delta()
+    assert _outcomes(buf, ["b"], 3 * H) == (1, 0, 0, 0)  # joined and forgotten at once
+    _save(buf, delta, store)
+    assert _stored(store)["b"] == 0  # the store has it waiting
+    assert _outcomes(buf, ["b"], 3 * H) == (0, 0, 0, 1)  # forgotten: held, as if unknown
+    buf.committed(store.join_reader("g", 0, "m"))
+    assert _outcomes(buf, ["b"], 3 * H) == (0, 0, 1, 0)  # the held one's duplicate
+    _checkpoint(buf, store)
+    assert "b" not in _stored(store)
+
+
+def test_a_held_outcome_met_while_its_checkpoint_is_saved_is_not_met_twice(store: SqliteStateStore) -> None:
+    buf = JoinBuffer(RULES, cache_rows=0)
+    _outcomes(buf, ["early"], 5)
+    delta = buf.delta()
+    assert _add(buf, ["early"], ts=3) == 1  # while the held outcome is being written
+    _save(buf, delta, store)
+    buf.committed(store.join_reader("g", 0, "m"))
+    _checkpoint(buf, store)
+    assert store.join_reader("g", 0, "m").held(["early"]) == {}
+    restarted = JoinBuffer(RULES, cache_rows=0)
+    restarted.load_state(buf.to_state(), store.join_reader("g", 0, "m"))
+    assert restarted.held == 0
+    assert _outcomes(restarted, ["early"], 12) == (0, 0, 1, 0)
 
 
 def _mixed_join(store: SqliteStateStore, name: str) -> JoinBuffer:
