@@ -7,6 +7,11 @@ seeks to those offsets, so every message is counted once whatever happened after
 checkpoint. Kafka's own committed offsets follow the checkpoint (for lag monitoring and
 tools); the store, not Kafka, is the source of truth.
 
+The periodic checkpoints are saved on a thread of their own while the loop goes on
+(`CheckpointWriter`): the loop only takes what changed, under the service lock, and later marks it
+saved and commits its offsets. A revoke's checkpoint and the last one wait for the one in flight
+and are saved in place.
+
 Partitions are the unit of state: predictions-p and outcomes-p are assigned together (the
 range assignor gives the same partition numbers of co-partitioned topics to one member),
 so the join is local to a partition and to an instance.
@@ -42,7 +47,7 @@ from monitor.pipeline.events import Rejected
 from monitor.pipeline.monitor import Monitor
 from monitor.pipeline.raw_batch import RawBatch
 from monitor.service import Service
-from monitor.state.partitions import PeerPartitions, restore_partition, save_partitions
+from monitor.state.partitions import CheckpointWriter, PeerPartitions, restore_partition, save_partitions
 from monitor.state.store import StateStore
 
 log = logging.getLogger("driftline.kafka")
@@ -74,6 +79,7 @@ class KafkaSource:
         self._held = HeldRecords(limit=HELD_POLLS * config.max_poll_records, limit_bytes=HELD_BYTES)
         self._client_paused: set[TopicPartition] = set()  # held too much: paused in the client too
         self._client_pauses: Counter[str] = Counter()  # per topic, for the log
+        self._writer = CheckpointWriter(store, config.group_id)
         self._last_checkpoint = time.monotonic()
         self._last_probe = 0.0
         self._peers = PeerPartitions(
@@ -130,13 +136,13 @@ class KafkaSource:
     # ------------------------------------------------------------------ checkpoints
 
     def checkpoint(self, partitions: Iterable[int] | None = None, commit: bool = True) -> None:
-        """Make the dead letters durable, save state and offsets atomically, then commit to Kafka."""
+        """Make the dead letters durable, save state and offsets atomically, then commit to Kafka;
+        in place, once the checkpoint in flight (if any) is saved."""
+        self._finish_checkpoint(wait=True, commit=commit)
         chosen = sorted(self.owned if partitions is None else set(partitions) & self.owned)
         if not chosen:
             return
-        if self._producer is not None:
-            self._producer.flush()
-        self.service.dead_letters.flush()
+        self._flush_dead_letters()
         # Under the lock: what changed since the last checkpoint is written, then marked saved.
         with self.service.lock:
             offsets = {p: dict(self.offsets[p]) for p in chosen}
@@ -146,8 +152,42 @@ class KafkaSource:
                 [(p, offsets[p], self.service.partitions[p]) for p in chosen],
             )
         self._last_checkpoint = time.monotonic()
-        if commit and self._consumer is not None:
-            commits = {(t, p): offset for p in chosen for t, offset in offsets[p].items()}
+        if commit:
+            self._commit(offsets)
+
+    def _start_checkpoint(self) -> None:
+        """Take a checkpoint of every owned partition and start saving it on its own thread."""
+        chosen = sorted(self.owned)
+        if not chosen:
+            return
+        self._flush_dead_letters()
+        with self.service.lock:
+            self._writer.start([(p, dict(self.offsets[p]), self.service.partitions[p]) for p in chosen])
+        self._last_checkpoint = time.monotonic()
+
+    def _finish_checkpoint(self, wait: bool, commit: bool = True) -> None:
+        """Mark the checkpoint in flight saved once its save is done (`wait`: wait for it) and
+        commit its offsets. A failed save raises here, as a checkpoint in place would."""
+        if not self._writer.busy:
+            return
+        if wait:
+            self._writer.wait()
+        elif not self._writer.done():
+            return
+        with self.service.lock:
+            offsets = self._writer.finish()
+        if commit and offsets:
+            self._commit({p: o for p, o in offsets.items() if p in self.owned})
+
+    def _flush_dead_letters(self) -> None:
+        """Before a checkpoint covers a reject, its dead letter is durable."""
+        if self._producer is not None:
+            self._producer.flush()
+        self.service.dead_letters.flush()
+
+    def _commit(self, offsets: dict[int, dict[str, int]]) -> None:
+        if self._consumer is not None and offsets:
+            commits = {(t, p): offset for p, by_topic in offsets.items() for t, offset in by_topic.items()}
             # Asynchronous: a synchronous commit blocks the loop for as long as the broker is away.
             # The store already holds the truth; Kafka's copy catches up at the next checkpoint.
             self._consumer.commit_async(commits)
@@ -181,11 +221,13 @@ class KafkaSource:
                 elif self._idle_long_enough(idle_since):
                     break
                 self._pace()
+                self._finish_checkpoint(wait=False)
                 if (
-                    time.monotonic() - self._last_checkpoint
+                    not self._writer.busy
+                    and time.monotonic() - self._last_checkpoint
                     >= self.config.checkpoint_interval.total_seconds()
                 ):
-                    self.checkpoint()
+                    self._start_checkpoint()
             self.checkpoint()
         finally:
             self._close()

@@ -8,8 +8,10 @@ Sharing: a second process opening the same file waits on SQLite's own file locks
 instead of failing or corrupting it. The evaluation lock, however, is only exclusive inside one
 process: SQLite is the single-instance backend, and several instances need PostgreSQL.
 
-Threads: one connection guarded by a mutex; the ingestion thread's `save` and join look-ups and
-an evaluator's `load_changes` take turns.
+Threads: checkpoints (`save`) have a connection of their own, so one can be written on a thread
+of its own while the join reads rows through the other (WAL readers see the last commit and do not
+wait for a writer; monitor.state.partitions.CheckpointWriter). Everything else shares one
+connection guarded by a mutex and takes turns.
 
 Memory: SQLite's page cache is bounded (`CACHE_KIB`); the join rows live in the file, and the
 operating system's file cache, not this process, holds what is read often.
@@ -145,6 +147,8 @@ class SqliteStateStore:
         self.path = path
         self._where = display_url or f"sqlite:///{path}"
         self._mutex = threading.Lock()
+        self._save_mutex = threading.Lock()  # the checkpoint connection's
+        self._writer: sqlite3.Connection | None = None  # opened by the first save
         self._token = object()  # identifies this store's evaluation locks in `_evaluators`
         self._held: set[str] = set()
         self._closed = False
@@ -201,11 +205,24 @@ class SqliteStateStore:
             raise DriftlineError(f"state store {self._where} is closed")
         return self._conn
 
+    def _checkpoint_connection(self) -> sqlite3.Connection:
+        """The connection checkpoints are written on (hold `_save_mutex`)."""
+        if self._closed:
+            raise DriftlineError(f"state store {self._where} is closed")
+        if self._writer is None:
+            writer = sqlite3.connect(
+                self.path, timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False
+            )
+            writer.execute("PRAGMA synchronous=FULL")
+            writer.execute(f"PRAGMA cache_size=-{CACHE_KIB}")
+            self._writer = writer
+        return self._writer
+
     def save(self, group: str, checkpoints: Sequence[PartitionCheckpoint]) -> None:
         unique_partitions(group, checkpoints)
-        with self._mutex:
-            conn = self._open_connection()
+        with self._save_mutex:
             try:
+                conn = self._checkpoint_connection()
                 conn.execute("BEGIN IMMEDIATE")
             except sqlite3.Error as err:
                 raise self._failed(f"saving group {group!r}", err) from err
@@ -318,13 +335,15 @@ class SqliteStateStore:
             return True
 
     def close(self) -> None:
-        with self._mutex:
+        with self._save_mutex, self._mutex:
             if self._closed:
                 return
             for group in list(self._held):
                 self._release(group)
             self._closed = True
             self._conn.close()
+            if self._writer is not None:
+                self._writer.close()
 
     def _failed(self, action: str, err: sqlite3.Error) -> DriftlineError:
         return DriftlineError(f"state store {self._where}: {action} failed: {err}")

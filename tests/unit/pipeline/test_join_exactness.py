@@ -21,7 +21,13 @@ from monitor.config import DriftlineConfig, parse_config
 from monitor.core.performance import performance_metrics
 from monitor.pipeline.events import OutcomeBatch, PredictionBatch
 from monitor.pipeline.monitor import Batch, Monitor
-from monitor.state.partitions import restore_partition, save_partitions
+from monitor.state.partitions import (
+    TakenCheckpoint,
+    mark_saved,
+    restore_partition,
+    save_partitions,
+    take_checkpoint,
+)
 from monitor.state.sqlite import SqliteStateStore
 
 H = 3_600_000
@@ -266,6 +272,82 @@ def test_checkpoints_and_crashes_change_no_count(
         save_partitions(store, "g", [(0, {"input": position}, monitor)])
         assert _summary(monitor) == expected
         # And read back once more after the last checkpoint: the same again.
+        restored = Monitor(cfg, baselines)
+        restore_partition(store, "g", store.load("g", [0])[0], restored)
+        assert _summary(restored) == expected
+    finally:
+        store.close()
+
+
+@pytest.mark.parametrize("task", TASKS)
+@_SETTINGS
+@given(
+    data=streams(),
+    cuts=st.lists(st.integers(0, 200), max_size=40),
+    starts=st.sets(st.integers(1, 40), max_size=12),
+    delays=st.lists(st.tuples(st.integers(0, 3), st.integers(0, 3)), min_size=1, max_size=6),
+    crashes=st.sets(st.integers(1, 40), max_size=3),
+    cache=st.sampled_from([0, 3, 100_000]),
+)
+def test_checkpoints_saved_while_ingestion_goes_on_change_no_count(
+    tmp_path_factory: pytest.TempPathFactory,
+    task: str,
+    data: tuple[list[Event], list[Event]],
+    cuts: list[int],
+    starts: set[int],
+    delays: list[tuple[int, int]],
+    crashes: set[int],
+    cache: int,
+) -> None:
+    """As CheckpointWriter does: a checkpoint is taken after one batch, the store saves it some
+    batches later and the join marks it saved some batches after that, ingesting all along; a
+    crash at any point (before the save, between the save and the mark, or after) and a restart
+    from the store give the counts of a run that never stopped."""
+    cfg = _config(task)
+    cfg = cfg.model_copy(update={"state": cfg.state.model_copy(update={"join_cache": cache})})
+    baselines = _baselines(cfg)
+    batches = _batches(_merge(*data, [0]), cuts)
+    assume(_skew_ok(batches))
+    expected = _summary(_run(cfg, baselines, batches))
+
+    store = SqliteStateStore(Path(tmp_path_factory.mktemp("flight")) / "state.db")
+    try:
+        monitor, position, flights = Monitor(cfg, baselines), 0, 0
+        flight: tuple[TakenCheckpoint, int, int] | None = None  # taken, save at, mark at
+        saved = False
+        crashed: set[int] = set()
+        while position < len(batches):
+            monitor.ingest(_batch(cfg, batches[position]))
+            position += 1
+            if flight is not None and not saved and position >= flight[1]:
+                store.save("g", flight[0].checkpoints)
+                saved = True
+            if flight is not None and saved and position >= flight[2]:
+                mark_saved(store, "g", flight[0])
+                flight, saved = None, False
+            if flight is None and position in starts:
+                to_save, to_mark = delays[flights % len(delays)]
+                flight = (take_checkpoint([(0, {"input": position}, monitor)]), position + to_save, 0)
+                flight = (flight[0], flight[1], flight[1] + to_mark)
+                flights += 1
+                if to_save == 0:
+                    store.save("g", flight[0].checkpoints)
+                    saved = True
+            if position in crashes and position not in crashed:
+                crashed.add(position)
+                flight, saved = None, False  # the thread and the memory are gone; the store stays
+                monitor = Monitor(cfg, baselines)
+                stored = store.load("g", [0]).get(0)
+                position = 0
+                if stored is not None:
+                    restore_partition(store, "g", stored, monitor)
+                    position = stored.offsets["input"]
+        if flight is not None:
+            if not saved:
+                store.save("g", flight[0].checkpoints)
+            mark_saved(store, "g", flight[0])
+        save_partitions(store, "g", [(0, {"input": position}, monitor)])
+        assert _summary(monitor) == expected
         restored = Monitor(cfg, baselines)
         restore_partition(store, "g", store.load("g", [0])[0], restored)
         assert _summary(restored) == expected
