@@ -45,11 +45,11 @@ stamped before its prediction's window. R bounds how far one input may be read a
 
 from __future__ import annotations
 
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from itertools import repeat
-from operator import is_not, itemgetter
+from dataclasses import dataclass
+from itertools import filterfalse, repeat
+from operator import attrgetter, is_not, itemgetter
 from typing import Any
 
 import numpy as np
@@ -155,20 +155,6 @@ class JoinOutcome:
 class Expiry:
     predictions: dict[tuple[str, int], int]  # predictions that expired waiting, per (version, window)
     unknown_outcomes: int  # held outcomes whose prediction never came
-
-
-@dataclass
-class _Pairs:
-    """Pairs of one segment, collected row by row: (arrival position, outcome, outcome time, row)."""
-
-    items: list[tuple[int, Any, int, Row]] = field(default_factory=list)
-
-    def add(self, at: int, outcome: Any, outcome_ts: int, row: Row) -> None:
-        self.items.append((at, outcome, outcome_ts, row))
-
-    def matches(self, segment: Segment, numeric: bool) -> Matches:
-        order, outcome, outcome_ts, rows = zip(*self.items, strict=True)
-        return _matches(segment, numeric, order, outcome, outcome_ts, rows)
 
 
 def _matches(
@@ -345,42 +331,74 @@ class JoinBuffer:
         segment.waiting += len(id_list)
         if not self.held_buckets:
             return None, 0
-        found = {pid: self._held[pid] for pid in id_list if pid in self._held}
-        if self.held > len(self._held):  # some held outcomes are stored
-            ask = [pid for pid in id_list if pid not in found]
-            found.update(self._stored_held(ask))
+        found = self._held_of(id_list)
         if not found:
             return None, 0
-        pairs, late = _Pairs(), 0
-        deadline = window_end + self.rules.ttl_ms
-        for at, pid in enumerate(id_list):
-            held = found.get(pid)
-            if held is None:
-                continue
-            self._drop_held(pid, held)
-            row = self._fresh[pid]
-            if held.timestamp <= deadline and held.seen_before < deadline + self.rules.lateness_ms:
-                pairs.add(at, held.outcome, held.timestamp, row)
-                self._answer(pid, row, segment, JOINED)
-            else:
-                late += 1
-                self._answer(pid, row, segment, ANSWERED_LATE)
-        return (pairs.matches(segment, self.rules.numeric) if pairs.items else None), late
+        return self._answer_held(sid, window_end + self.rules.ttl_ms, id_list, rows, found)
+
+    def _held_of(self, ids: list[str]) -> dict[str, Held]:
+        """The outcomes held for these ids, in memory or stored."""
+        held = self._held
+        found = {pid: held[pid] for pid in held.keys() & ids}  # a set operation, not a loop over ids
+        if self.held > len(held):  # some held outcomes are stored
+            found.update(self._stored_held(list(filterfalse(found.__contains__, ids))))
+        return found
+
+    def _answer_held(
+        self, sid: int, deadline: int, ids: list[str], rows: list[Row], found: dict[str, Held]
+    ) -> tuple[Matches | None, int]:
+        """Answer the predictions just added (`ids`, `rows`: distinct, all in `_fresh`) whose
+        outcomes were held (`found`), as if one by one in order: an outcome in time (stamped by
+        `deadline`, window end + TTL, and read before the outcome watermark passed it plus the
+        allowed lateness) joins; one that was not answers its prediction late. Returns the pairs,
+        in arrival order, and how many were answered late."""
+        segment, rules = self.segments[sid], self.rules
+        at = np.flatnonzero(np.fromiter(map(found.__contains__, ids), bool, len(ids)))
+        pids = [ids[i] for i in at.tolist()]
+        assert len(pids) == len(found), "predictions are added de-duplicated"
+        held = [found[pid] for pid in pids]
+        self._drop_held(pids, held)
+        outcome_ts = np.fromiter(map(attrgetter("timestamp"), held), np.int64, len(held))
+        seen_before = np.fromiter(map(attrgetter("seen_before"), held), np.int64, len(held))
+        in_time = (outcome_ts <= deadline) & (seen_before < deadline + rules.lateness_ms)
+        late = np.flatnonzero(~in_time).tolist()
+        for i in late:  # rare: row by row
+            self._answer(pids[i], rows[int(at[i])], segment, ANSWERED_LATE)
+        joined = np.flatnonzero(in_time)
+        if not len(joined):
+            return None, len(late)
+        order = at[joined]
+        pairs = _matches(
+            segment,
+            rules.numeric,
+            order,
+            [held[i].outcome for i in joined.tolist()],
+            outcome_ts[joined],
+            [rows[i] for i in order.tolist()],
+        )
+        self._join_all(sid, [pids[i] for i in joined.tolist()], [])
+        return pairs, len(late)
 
     def _stored_held(self, ids: list[str]) -> dict[str, Held]:
         """Stored held outcomes of these ids that are still held."""
-        ask = [pid for pid in dict.fromkeys(ids) if pid not in self._held_gone]
+        ask = list(filterfalse(self._held_gone.__contains__, dict.fromkeys(ids)))
         found = self.reader.held(ask) if ask else {}
         return {pid: h for pid, h in found.items() if h.until > self.released_until}
 
-    def _drop_held(self, pid: str, held: Held) -> None:
-        if self._held.pop(pid, None) is None:
-            self._held_gone.add(pid)
-        left = self.held_buckets[held.until] - 1
-        if left:
-            self.held_buckets[held.until] = left
-        else:
-            del self.held_buckets[held.until]
+    def _drop_held(self, pids: list[str], held: list[Held]) -> None:
+        """Let go of the held outcomes `held` of `pids`, answered by their predictions: those held
+        in memory leave it, stored ones are marked gone; their buckets shrink."""
+        in_memory, gone = self._held, self._held_gone
+        for pid in pids:
+            if in_memory.pop(pid, None) is None:
+                gone.add(pid)
+        buckets = self.held_buckets
+        for until, n in Counter(map(attrgetter("until"), held)).items():
+            left = buckets[until] - n
+            if left:
+                buckets[until] = left
+            else:
+                del buckets[until]
 
     def _answer(self, pid: str, row: Row, segment: Segment, state: int) -> None:
         """Record a prediction's first outcome: its data is no longer needed."""
@@ -390,6 +408,19 @@ class JoinBuffer:
                 self._set(pid, None)
                 return
         self._set(pid, (row[SEGMENT], None, None, None, state))
+
+    def _join_all(self, sid: int, in_fresh: list[str], elsewhere: list[str]) -> None:
+        """What `_answer(pid, row, segment, JOINED)` does, for many waiting predictions of segment
+        `sid` at once: those of `in_fresh` are in `_fresh`, those of `elsewhere` are not."""
+        segment = self.segments[sid]
+        segment.waiting -= len(in_fresh) + len(elsewhere)
+        answer = None if segment.dedup_dropped else (sid, None, None, None, JOINED)
+        if answer is None:  # past the horizon: the ids need not be kept
+            for pid in in_fresh:
+                del self._fresh[pid]
+        else:
+            self._fresh.update(dict.fromkeys(in_fresh, answer))
+        self._changed.update(dict.fromkeys(elsewhere, answer))
 
     def mark_joined(self, pid: str) -> None:
         """Record that `pid` (added, waiting) had its outcome elsewhere: a checkpoint of schema 2."""
@@ -511,21 +542,12 @@ class JoinBuffer:
             first[np.unique(np.asarray(ids, dtype=object), return_index=True)[1]] = True
             common &= first
         for k in np.unique(of_row[common]).tolist():
-            segment = live[k]
-            assert segment is not None
             at = np.flatnonzero(common & (of_row == k))
             pairs[int(sids[k])] = (at.tolist(), [rows[i] for i in at.tolist()])
-            segment.waiting -= len(at)
-            # What _answer(pid, row, segment, JOINED) does, for all of them at once.
-            answer = None if segment.dedup_dropped else (int(sids[k]), None, None, None, JOINED)
             kept = in_fresh[at]
-            fresh_ids = [ids[i] for i in at[kept].tolist()]
-            if answer is None:
-                for pid in fresh_ids:
-                    del fresh[pid]
-            else:
-                fresh.update(dict.fromkeys(fresh_ids, answer))
-            self._changed.update(dict.fromkeys([ids[i] for i in at[~kept].tolist()], answer))
+            self._join_all(
+                int(sids[k]), [ids[i] for i in at[kept].tolist()], [ids[i] for i in at[~kept].tolist()]
+            )
         return common
 
     def _pairs(
