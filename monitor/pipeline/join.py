@@ -184,6 +184,15 @@ def _matches(
 _NO_ROW: Row = (-1, None, None, None, -1)
 
 
+def _first_of_id(ids: list[str]) -> NDArray[np.bool_] | None:
+    """Mask of the rows that are the first of their id in `ids`; None if the ids are distinct."""
+    if len(set(ids)) == len(ids):
+        return None
+    first = np.zeros(len(ids), bool)
+    first[np.unique(np.asarray(ids, dtype=object), return_index=True)[1]] = True
+    return first
+
+
 def _array(values: list[Any], kind: Any) -> NDArray[Any]:
     if kind is not object:
         return np.asarray(values, dtype=np.float64)
@@ -274,12 +283,8 @@ class JoinBuffer:
         fresh = np.ones(len(ids), bool)
         if remembered:
             fresh &= np.fromiter((pid not in remembered for pid in ids), bool, len(ids))
-        if len(distinct) != len(ids):
-            _, first = np.unique(np.asarray(ids, dtype=object), return_index=True)
-            once = np.zeros(len(ids), bool)
-            once[first] = True
-            fresh &= once
-        return fresh
+        first = _first_of_id(ids)
+        return fresh if first is None else fresh & first
 
     def pending_predictions(self, ids: list[str]) -> dict[str, tuple[str, int, Any]]:
         """The model version, timestamp and prediction of those of `ids` still waiting for their
@@ -429,10 +434,21 @@ class JoinBuffer:
 
     def hold(self, pid: str, timestamp: int, outcome: Any, seen_before: int) -> None:
         """Hold an outcome whose prediction has not come."""
+        self._hold_all([pid], np.array([timestamp], np.int64), [outcome], np.array([seen_before], np.int64))
+
+    def _hold_all(
+        self, pids: list[str], ts: NDArray[np.int64], outcomes: list[Any], seen_before: NDArray[np.int64]
+    ) -> None:
+        """Hold outcomes whose predictions have not come, in this order: each until the end of its
+        window plus the allowed lateness."""
         rules = self.rules
-        until = timestamp - timestamp % rules.window_ms + rules.window_ms + rules.lateness_ms
-        self._held[pid] = Held(timestamp, outcome, seen_before, until)
-        self.held_buckets[until] = self.held_buckets.get(until, 0) + 1
+        until = (ts - ts % rules.window_ms + rules.window_ms + rules.lateness_ms).tolist()
+        self._held.update(
+            zip(pids, map(Held, ts.tolist(), outcomes, seen_before.tolist(), until), strict=True)
+        )
+        buckets = self.held_buckets
+        for at_until, n in Counter(until).items():
+            buckets[at_until] = buckets.get(at_until, 0) + n
 
     def saw_predictions(self, latest: int) -> None:
         self.watermark = max(self.watermark, latest)
@@ -443,9 +459,11 @@ class JoinBuffer:
         """Join a batch of outcomes, as if row by row in order.
 
         Rows are independent of each other but for their id: the common row (the first of its id
-        in the batch, for a waiting prediction, in time) is decided for all at once; the others
-        (held, duplicate, expired, forgotten, a second outcome of an id) then go row by row, in
-        order, seeing what the common rows changed, as they would have."""
+        in the batch, for a waiting prediction, in time) is decided for all at once, and so is
+        the row to hold for an id the join knows nothing of (the first of its id in the batch);
+        the others (duplicate, expired, forgotten, a second outcome of an id) then go row by row,
+        in order, seeing what those rows changed, as they would have. The outcomes to hold are
+        held at the end, in arrival order."""
         rules = self.rules
         times = ts.tolist()
         values = outcomes.tolist()
@@ -453,12 +471,18 @@ class JoinBuffer:
         stored = self._stored_rows(list(dict.fromkeys(ids)))
         stored_held: dict[str, Held] = {}
         if self.held > len(self._held):  # some held outcomes are stored
-            stored_held = self._stored_held([pid for pid in ids if pid not in self._held])
+            stored_held = self._stored_held(list(filterfalse(self._held.__contains__, ids)))
         pairs: dict[int, tuple[list[int], list[Row]]] = {}  # per segment: arrival positions, rows
-        common = self._match_common(ids, ts, before, stored, pairs) if ids else np.zeros(0, bool)
-        expired = duplicate = held = 0
+        first = _first_of_id(ids)
+        common = self._match_common(ids, ts, before, first, stored, pairs) if ids else np.zeros(0, bool)
+        rest = ~common
+        unheard = self._unheard_of(ids, rest if first is None else rest & first, stored, stored_held)
+        # Outcomes to hold, id -> arrival position: all held at the end, in arrival order.
+        holding = dict(zip([ids[i] for i in unheard.tolist()], unheard.tolist(), strict=True))
+        rest[unheard] = False
+        expired = duplicate = 0
         fresh, changed, cache, segments = self._fresh, self._changed, self._cache, self.segments
-        for at in np.flatnonzero(~common).tolist():
+        for at in np.flatnonzero(rest).tolist():
             pid = ids[at]
             seen_before, t = int(before[at]), int(times[at])
             # self._row(pid, stored), inlined.
@@ -481,11 +505,10 @@ class JoinBuffer:
                 ):
                     found = None
             if found is None:
-                if pid in self._held or (pid in stored_held and pid not in self._held_gone):
+                if pid in self._held or pid in holding or (pid in stored_held and pid not in self._held_gone):
                     duplicate += 1
                     continue
-                self.hold(pid, t, values[at], seen_before)
-                held += 1
+                holding[pid] = at
                 continue
             row, segment = found
             if row[STATE] != WAITING:
@@ -500,15 +523,41 @@ class JoinBuffer:
             joined_at.append(at)
             joined.append(row)
             self._answer(pid, row, segment, JOINED)
+        if holding:
+            held_at = sorted(holding.values())
+            self._hold_all(
+                [ids[i] for i in held_at], ts[held_at], [values[i] for i in held_at], before[held_at]
+            )
         if times:
             self.outcome_watermark = max(self.outcome_watermark, int(ts.max()))
-        return JoinOutcome(self._pairs(pairs, ts, outcomes), expired, duplicate, held)
+        return JoinOutcome(self._pairs(pairs, ts, outcomes), expired, duplicate, len(holding))
+
+    def _unheard_of(
+        self,
+        ids: list[str],
+        candidates: NDArray[np.bool_],
+        stored: dict[str, Row],
+        stored_held: dict[str, Held],
+    ) -> NDArray[np.int64]:
+        """The positions of the rows of `match` among `candidates` (not common, the first of their id
+        in the batch) whose id the join knows nothing of: no row in any layer (still remembered or
+        not), no outcome held in memory or stored. Each is held, whatever the rows before it did
+        (they touch their own ids only), so all are found at once with set operations."""
+        at = np.flatnonzero(candidates)
+        pids = [ids[i] for i in at.tolist()]
+        distinct = set(pids)
+        known = stored.keys() | stored_held.keys()
+        for layer in (self._fresh, self._changed, self._cache, self._held):
+            known |= layer.keys() & distinct
+        is_known = np.fromiter(map(known.__contains__, pids), bool, len(pids))
+        return at[~is_known]
 
     def _match_common(
         self,
         ids: list[str],
         ts: NDArray[np.int64],
         before: NDArray[np.int64],
+        first: NDArray[np.bool_] | None,
         stored: dict[str, Row],
         pairs: dict[int, tuple[list[int], list[Row]]],
     ) -> NDArray[np.bool_]:
@@ -518,7 +567,8 @@ class JoinBuffer:
         waiting, whose segment has not expired, in time (read before the outcome watermark
         passed window end + TTL + allowed lateness, stamped by window end + TTL). Such a row is
         never forgotten (that needs the outcome watermark past window end + TTL + allowed
-        lateness + dedup horizon) and joins; what it changes no other id's row looks at."""
+        lateness + dedup horizon) and joins; what it changes no other id's row looks at. `first`:
+        the mask of the rows first of their id in the batch (None: the ids are distinct)."""
         rules, fresh, n = self.rules, self._fresh, len(ids)
         rows: list[Row] = list(map(fresh.get, ids, repeat(_NO_ROW)))
         in_fresh = np.fromiter(map(is_not, rows, repeat(_NO_ROW)), bool, n)
@@ -537,9 +587,7 @@ class JoinBuffer:
         end = np.array([0 if s is None else s.window_end for s in live], np.int64)[of_row]
         deadline = end + rules.ttl_ms
         common = usable & (state == WAITING) & (before < deadline + rules.lateness_ms) & (ts <= deadline)
-        if len(set(ids)) != n:  # a second outcome of an id sees what the first changed: row by row
-            first = np.zeros(n, bool)
-            first[np.unique(np.asarray(ids, dtype=object), return_index=True)[1]] = True
+        if first is not None:  # a second outcome of an id sees what the first changed: row by row
             common &= first
         for k in np.unique(of_row[common]).tolist():
             at = np.flatnonzero(common & (of_row == k))

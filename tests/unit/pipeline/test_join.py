@@ -169,11 +169,12 @@ def test_dropped_segments_leave_the_store(store: SqliteStateStore) -> None:
 
 def _mixed_join(store: SqliteStateStore, name: str) -> JoinBuffer:
     """A join with rows in three places: the store (read back, some through the bounded cache),
-    and in memory since the last checkpoint; in two windows, one past its dedup horizon."""
+    and in memory since the last checkpoint; in two windows, one past its dedup horizon. An
+    outcome is held in the store (hs), one in memory (zz)."""
     buf = JoinBuffer(RULES, cache_rows=3)
     _add(buf, [f"s{i}" for i in range(6)], start=0, ts=0)
     _add(buf, [f"t{i}" for i in range(4)], start=H, ts=H)
-    buf.match(["s0", "t0"], np.array([H, H]), np.array(["0", "0"], dtype=object))
+    buf.match(["s0", "t0", "hs"], np.array([H, H, H]), np.array(["0", "0", "0"], dtype=object))
     store.save(name, [PartitionCheckpoint(0, {}, b"{}", {}, {"m": buf.delta()})])
     buf.committed(store.join_reader(name, 0, "m"))
     _add(buf, [f"f{i}" for i in range(4)], start=H, ts=2 * H)
@@ -206,6 +207,26 @@ def test_a_batch_of_outcomes_is_decided_as_one_by_one(store: SqliteStateStore) -
             np.testing.assert_array_equal(getattr(match, name), expected)
     assert whole.delta() == single.delta() and len(whole) == len(single)
     assert whole.outcome_watermark == single.outcome_watermark and whole.held == single.held
+
+
+def test_outcomes_of_unknown_ids_are_held_as_one_by_one(store: SqliteStateStore) -> None:
+    """The outcomes of ids the join knows nothing of are held at once, the rest go row by row
+    (a forgotten id is held too, a second outcome or one for a held id is a duplicate): what is
+    held, in which order, and the counts are those of the same outcomes matched one at a time."""
+    ids = ["n1", "s0", "zz", "n2", "n1", "s1", "hs", "n3", "s0", "f1", "n2", "s3"]
+    ts = 3 * H + M * np.arange(len(ids))
+    outcomes = np.array([f"o{i}" for i in range(len(ids))], dtype=object)
+    whole, single = _mixed_join(store, "whole"), _mixed_join(store, "single")
+    got = whole.match(ids, ts, outcomes)
+    one_by_one = [single.match([pid], ts[i : i + 1], outcomes[i : i + 1]) for i, pid in enumerate(ids)]
+    assert (got.held, got.duplicate, got.expired) == (4, 5, 0)  # n1 s0 n2 n3; zz n1 hs s0 n2
+    assert got.held == sum(o.held for o in one_by_one) and got.duplicate == sum(
+        o.duplicate for o in one_by_one
+    )
+    assert [m.order.tolist() for m in got.matches] == [[5, 11], [9]]  # s1 s3 in window 0, f1
+    assert whole.delta() == single.delta()  # what is held too, in the order it was
+    assert [pid for pid, _ in whole.delta().held_inserted] == ["zz", "n1", "s0", "n2", "n3"]
+    assert whole.held_buckets == single.held_buckets and whole.held == 6
 
 
 def _holding_join(store: SqliteStateStore, name: str) -> JoinBuffer:
