@@ -55,11 +55,11 @@ store once the write commits.
 
 from __future__ import annotations
 
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from itertools import repeat
-from operator import is_not, itemgetter
+from itertools import filterfalse, repeat
+from operator import attrgetter, is_not, itemgetter
 from typing import Any
 
 import numpy as np
@@ -167,20 +167,6 @@ class Expiry:
     unknown_outcomes: int  # held outcomes whose prediction never came
 
 
-@dataclass
-class _Pairs:
-    """Pairs of one segment, collected row by row: (arrival position, outcome, outcome time, row)."""
-
-    items: list[tuple[int, Any, int, Row]] = field(default_factory=list)
-
-    def add(self, at: int, outcome: Any, outcome_ts: int, row: Row) -> None:
-        self.items.append((at, outcome, outcome_ts, row))
-
-    def matches(self, segment: Segment, numeric: bool) -> Matches:
-        order, outcome, outcome_ts, rows = zip(*self.items, strict=True)
-        return _matches(segment, numeric, order, outcome, outcome_ts, rows)
-
-
 def _matches(
     segment: Segment,
     numeric: bool,
@@ -206,6 +192,15 @@ def _matches(
 
 # What `match` reads for an id the join does not remember: a row of no segment.
 _NO_ROW: Row = (-1, None, None, None, -1)
+
+
+def _first_of_id(ids: list[str]) -> NDArray[np.bool_] | None:
+    """Mask of the rows that are the first of their id in `ids`; None if the ids are distinct."""
+    if len(set(ids)) == len(ids):
+        return None
+    first = np.zeros(len(ids), bool)
+    first[np.unique(np.asarray(ids, dtype=object), return_index=True)[1]] = True
+    return first
 
 
 def _array(values: list[Any], kind: Any) -> NDArray[Any]:
@@ -318,12 +313,8 @@ class JoinBuffer:
         fresh = np.ones(len(ids), bool)
         if remembered:
             fresh &= np.fromiter((pid not in remembered for pid in ids), bool, len(ids))
-        if len(distinct) != len(ids):
-            _, first = np.unique(np.asarray(ids, dtype=object), return_index=True)
-            once = np.zeros(len(ids), bool)
-            once[first] = True
-            fresh &= once
-        return fresh
+        first = _first_of_id(ids)
+        return fresh if first is None else fresh & first
 
     def pending_predictions(self, ids: list[str]) -> dict[str, tuple[str, int, Any]]:
         """The model version, timestamp and prediction of those of `ids` still waiting for their
@@ -375,42 +366,75 @@ class JoinBuffer:
         segment.waiting += len(id_list)
         if not self.held_buckets:
             return None, 0
-        found = {pid: self._held[pid] for pid in id_list if pid in self._held}
-        if self.held > len(self._held):  # some held outcomes are stored
-            ask = [pid for pid in id_list if pid not in found]
-            found.update(self._stored_held(ask))
+        found = self._held_of(id_list)
         if not found:
             return None, 0
-        pairs, late = _Pairs(), 0
-        deadline = window_end + self.rules.ttl_ms
-        for at, pid in enumerate(id_list):
-            held = found.get(pid)
-            if held is None:
-                continue
-            self._drop_held(pid, held)
-            row = self._fresh[pid]
-            if held.timestamp <= deadline and held.seen_before < deadline + self.rules.lateness_ms:
-                pairs.add(at, held.outcome, held.timestamp, row)
-                self._answer(pid, row, segment, JOINED)
-            else:
-                late += 1
-                self._answer(pid, row, segment, ANSWERED_LATE)
-        return (pairs.matches(segment, self.rules.numeric) if pairs.items else None), late
+        return self._answer_held(sid, window_end + self.rules.ttl_ms, id_list, rows, found)
+
+    def _held_of(self, ids: list[str]) -> dict[str, Held]:
+        """The outcomes held for these ids, in memory or stored."""
+        held = self._held
+        found = {pid: held[pid] for pid in held.keys() & ids}  # a set operation, not a loop over ids
+        if self.held > len(held):  # some held outcomes are stored
+            found.update(self._stored_held(list(filterfalse(found.__contains__, ids))))
+        return found
+
+    def _answer_held(
+        self, sid: int, deadline: int, ids: list[str], rows: list[Row], found: dict[str, Held]
+    ) -> tuple[Matches | None, int]:
+        """Answer the predictions just added (`ids`, `rows`: distinct, all in `_fresh`) whose
+        outcomes were held (`found`), as if one by one in order: an outcome in time (stamped by
+        `deadline`, window end + TTL, and read before the outcome watermark passed it plus the
+        allowed lateness) joins; one that was not answers its prediction late. Returns the pairs,
+        in arrival order, and how many were answered late."""
+        segment, rules = self.segments[sid], self.rules
+        at = np.flatnonzero(np.fromiter(map(found.__contains__, ids), bool, len(ids)))
+        pids = [ids[i] for i in at.tolist()]
+        assert len(pids) == len(found), "predictions are added de-duplicated"
+        held = [found[pid] for pid in pids]
+        self._drop_held(pids, held)
+        outcome_ts = np.fromiter(map(attrgetter("timestamp"), held), np.int64, len(held))
+        seen_before = np.fromiter(map(attrgetter("seen_before"), held), np.int64, len(held))
+        in_time = (outcome_ts <= deadline) & (seen_before < deadline + rules.lateness_ms)
+        late = np.flatnonzero(~in_time).tolist()
+        for i in late:  # rare: row by row
+            self._answer(pids[i], rows[int(at[i])], segment, ANSWERED_LATE)
+        joined = np.flatnonzero(in_time)
+        if not len(joined):
+            return None, len(late)
+        order = at[joined]
+        pairs = _matches(
+            segment,
+            rules.numeric,
+            order,
+            [held[i].outcome for i in joined.tolist()],
+            outcome_ts[joined],
+            [rows[i] for i in order.tolist()],
+        )
+        self._join_all(sid, [pids[i] for i in joined.tolist()], [])
+        return pairs, len(late)
 
     def _stored_held(self, ids: list[str]) -> dict[str, Held]:
         """Stored held outcomes of these ids that are still held."""
-        ask = [pid for pid in dict.fromkeys(ids) if pid not in self._held_gone]
+        ask = list(filterfalse(self._held_gone.__contains__, dict.fromkeys(ids)))
         found = self.reader.held(ask) if ask else {}
         return {pid: h for pid, h in found.items() if h.until > self.released_until}
 
-    def _drop_held(self, pid: str, held: Held) -> None:
-        if self._held.pop(pid, None) is None or pid in self._flight.held:
-            self._held_gone.add(pid)  # stored, or about to be: the next checkpoint deletes it
-        left = self.held_buckets[held.until] - 1
-        if left:
-            self.held_buckets[held.until] = left
-        else:
-            del self.held_buckets[held.until]
+    def _drop_held(self, pids: list[str], held: list[Held]) -> None:
+        """Let go of the held outcomes `held` of `pids`, answered by their predictions: those held
+        in memory leave it, stored ones (or ones a checkpoint is writing) are marked gone, for the
+        next checkpoint to delete; their buckets shrink."""
+        in_memory, gone, writing = self._held, self._held_gone, self._flight.held
+        for pid in pids:
+            if in_memory.pop(pid, None) is None or pid in writing:
+                gone.add(pid)
+        buckets = self.held_buckets
+        for until, n in Counter(map(attrgetter("until"), held)).items():
+            left = buckets[until] - n
+            if left:
+                buckets[until] = left
+            else:
+                del buckets[until]
 
     def _answer(self, pid: str, row: Row, segment: Segment, state: int) -> None:
         """Record a prediction's first outcome: its data is no longer needed."""
@@ -421,6 +445,19 @@ class JoinBuffer:
                 return
         self._set(pid, (row[SEGMENT], None, None, None, state))
 
+    def _join_all(self, sid: int, in_fresh: list[str], elsewhere: list[str]) -> None:
+        """What `_answer(pid, row, segment, JOINED)` does, for many waiting predictions of segment
+        `sid` at once: those of `in_fresh` are in `_fresh`, those of `elsewhere` are not."""
+        segment = self.segments[sid]
+        segment.waiting -= len(in_fresh) + len(elsewhere)
+        answer = None if segment.dedup_dropped else (sid, None, None, None, JOINED)
+        if answer is None:  # past the horizon: the ids need not be kept
+            for pid in in_fresh:
+                self._forget_fresh(pid)
+        else:
+            self._fresh.update(dict.fromkeys(in_fresh, answer))
+        self._changed.update(dict.fromkeys(elsewhere, answer))
+
     def mark_joined(self, pid: str) -> None:
         """Record that `pid` (added, waiting) had its outcome elsewhere: a checkpoint of schema 2."""
         row = self._fresh[pid]
@@ -428,10 +465,21 @@ class JoinBuffer:
 
     def hold(self, pid: str, timestamp: int, outcome: Any, seen_before: int) -> None:
         """Hold an outcome whose prediction has not come."""
+        self._hold_all([pid], np.array([timestamp], np.int64), [outcome], np.array([seen_before], np.int64))
+
+    def _hold_all(
+        self, pids: list[str], ts: NDArray[np.int64], outcomes: list[Any], seen_before: NDArray[np.int64]
+    ) -> None:
+        """Hold outcomes whose predictions have not come, in this order: each until the end of its
+        window plus the allowed lateness."""
         rules = self.rules
-        until = timestamp - timestamp % rules.window_ms + rules.window_ms + rules.lateness_ms
-        self._held[pid] = Held(timestamp, outcome, seen_before, until)
-        self.held_buckets[until] = self.held_buckets.get(until, 0) + 1
+        until = (ts - ts % rules.window_ms + rules.window_ms + rules.lateness_ms).tolist()
+        self._held.update(
+            zip(pids, map(Held, ts.tolist(), outcomes, seen_before.tolist(), until), strict=True)
+        )
+        buckets = self.held_buckets
+        for at_until, n in Counter(until).items():
+            buckets[at_until] = buckets.get(at_until, 0) + n
 
     def saw_predictions(self, latest: int) -> None:
         self.watermark = max(self.watermark, latest)
@@ -442,9 +490,11 @@ class JoinBuffer:
         """Join a batch of outcomes, as if row by row in order.
 
         Rows are independent of each other but for their id: the common row (the first of its id
-        in the batch, for a waiting prediction, in time) is decided for all at once; the others
-        (held, duplicate, expired, forgotten, a second outcome of an id) then go row by row, in
-        order, seeing what the common rows changed, as they would have."""
+        in the batch, for a waiting prediction, in time) is decided for all at once, and so is
+        the row to hold for an id the join knows nothing of (the first of its id in the batch);
+        the others (duplicate, expired, forgotten, a second outcome of an id) then go row by row,
+        in order, seeing what those rows changed, as they would have. The outcomes to hold are
+        held at the end, in arrival order."""
         rules = self.rules
         times = ts.tolist()
         values = outcomes.tolist()
@@ -452,12 +502,18 @@ class JoinBuffer:
         stored = self._stored_rows(list(dict.fromkeys(ids)))
         stored_held: dict[str, Held] = {}
         if self.held > len(self._held):  # some held outcomes are stored
-            stored_held = self._stored_held([pid for pid in ids if pid not in self._held])
+            stored_held = self._stored_held(list(filterfalse(self._held.__contains__, ids)))
         pairs: dict[int, tuple[list[int], list[Row]]] = {}  # per segment: arrival positions, rows
-        common = self._match_common(ids, ts, before, stored, pairs) if ids else np.zeros(0, bool)
-        expired = duplicate = held = 0
+        first = _first_of_id(ids)
+        common = self._match_common(ids, ts, before, first, stored, pairs) if ids else np.zeros(0, bool)
+        rest = ~common
+        unheard = self._unheard_of(ids, rest if first is None else rest & first, stored, stored_held)
+        # Outcomes to hold, id -> arrival position: all held at the end, in arrival order.
+        holding = dict(zip([ids[i] for i in unheard.tolist()], unheard.tolist(), strict=True))
+        rest[unheard] = False
+        expired = duplicate = 0
         fresh, changed, cache, segments = self._fresh, self._changed, self._cache, self.segments
-        for at in np.flatnonzero(~common).tolist():
+        for at in np.flatnonzero(rest).tolist():
             pid = ids[at]
             seen_before, t = int(before[at]), int(times[at])
             # self._row(pid, stored), inlined.
@@ -480,11 +536,10 @@ class JoinBuffer:
                 ):
                     found = None
             if found is None:
-                if pid in self._held or (pid in stored_held and pid not in self._held_gone):
+                if pid in self._held or pid in holding or (pid in stored_held and pid not in self._held_gone):
                     duplicate += 1
                     continue
-                self.hold(pid, t, values[at], seen_before)
-                held += 1
+                holding[pid] = at
                 continue
             row, segment = found
             if row[STATE] != WAITING:
@@ -499,15 +554,41 @@ class JoinBuffer:
             joined_at.append(at)
             joined.append(row)
             self._answer(pid, row, segment, JOINED)
+        if holding:
+            held_at = sorted(holding.values())
+            self._hold_all(
+                [ids[i] for i in held_at], ts[held_at], [values[i] for i in held_at], before[held_at]
+            )
         if times:
             self.outcome_watermark = max(self.outcome_watermark, int(ts.max()))
-        return JoinOutcome(self._pairs(pairs, ts, outcomes), expired, duplicate, held)
+        return JoinOutcome(self._pairs(pairs, ts, outcomes), expired, duplicate, len(holding))
+
+    def _unheard_of(
+        self,
+        ids: list[str],
+        candidates: NDArray[np.bool_],
+        stored: dict[str, Row],
+        stored_held: dict[str, Held],
+    ) -> NDArray[np.int64]:
+        """The positions of the rows of `match` among `candidates` (not common, the first of their id
+        in the batch) whose id the join knows nothing of: no row in any layer (still remembered or
+        not), no outcome held in memory or stored. Each is held, whatever the rows before it did
+        (they touch their own ids only), so all are found at once with set operations."""
+        at = np.flatnonzero(candidates)
+        pids = [ids[i] for i in at.tolist()]
+        distinct = set(pids)
+        known = stored.keys() | stored_held.keys()
+        for layer in (self._fresh, self._changed, self._cache, self._held):
+            known |= layer.keys() & distinct
+        is_known = np.fromiter(map(known.__contains__, pids), bool, len(pids))
+        return at[~is_known]
 
     def _match_common(
         self,
         ids: list[str],
         ts: NDArray[np.int64],
         before: NDArray[np.int64],
+        first: NDArray[np.bool_] | None,
         stored: dict[str, Row],
         pairs: dict[int, tuple[list[int], list[Row]]],
     ) -> NDArray[np.bool_]:
@@ -517,7 +598,8 @@ class JoinBuffer:
         waiting, whose segment has not expired, in time (read before the outcome watermark
         passed window end + TTL + allowed lateness, stamped by window end + TTL). Such a row is
         never forgotten (that needs the outcome watermark past window end + TTL + allowed
-        lateness + dedup horizon) and joins; what it changes no other id's row looks at."""
+        lateness + dedup horizon) and joins; what it changes no other id's row looks at. `first`:
+        the mask of the rows first of their id in the batch (None: the ids are distinct)."""
         rules, fresh, n = self.rules, self._fresh, len(ids)
         rows: list[Row] = list(map(fresh.get, ids, repeat(_NO_ROW)))
         in_fresh = np.fromiter(map(is_not, rows, repeat(_NO_ROW)), bool, n)
@@ -536,26 +618,15 @@ class JoinBuffer:
         end = np.array([0 if s is None else s.window_end for s in live], np.int64)[of_row]
         deadline = end + rules.ttl_ms
         common = usable & (state == WAITING) & (before < deadline + rules.lateness_ms) & (ts <= deadline)
-        if len(set(ids)) != n:  # a second outcome of an id sees what the first changed: row by row
-            first = np.zeros(n, bool)
-            first[np.unique(np.asarray(ids, dtype=object), return_index=True)[1]] = True
+        if first is not None:  # a second outcome of an id sees what the first changed: row by row
             common &= first
         for k in np.unique(of_row[common]).tolist():
-            segment = live[k]
-            assert segment is not None
             at = np.flatnonzero(common & (of_row == k))
             pairs[int(sids[k])] = (at.tolist(), [rows[i] for i in at.tolist()])
-            segment.waiting -= len(at)
-            # What _answer(pid, row, segment, JOINED) does, for all of them at once.
-            answer = None if segment.dedup_dropped else (int(sids[k]), None, None, None, JOINED)
             kept = in_fresh[at]
-            fresh_ids = [ids[i] for i in at[kept].tolist()]
-            if answer is None:
-                for pid in fresh_ids:
-                    self._forget_fresh(pid)
-            else:
-                fresh.update(dict.fromkeys(fresh_ids, answer))
-            self._changed.update(dict.fromkeys([ids[i] for i in at[~kept].tolist()], answer))
+            self._join_all(
+                int(sids[k]), [ids[i] for i in at[kept].tolist()], [ids[i] for i in at[~kept].tolist()]
+            )
         return common
 
     def _pairs(

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from monitor.pipeline.join import NO_SEGMENT, JoinBuffer, JoinRules
+from monitor.pipeline.join import NO_SEGMENT, JoinBuffer, JoinRules, Matches
 from monitor.pipeline.join_rows import JoinDelta
 from monitor.state.sqlite import SqliteStateStore
 from monitor.state.store import PartitionCheckpoint
@@ -18,19 +18,28 @@ M = 60_000
 RULES = JoinRules(ttl_ms=6 * H, lateness_ms=M, window_ms=H, dedup_ms=2 * H, read_ahead_ms=H, numeric=False)
 
 
-def _add(buf: JoinBuffer, ids: list[str], start: int = 0, ts: int = 0, version: str = "1") -> int:
-    """Add predictions of window [start, start + 1 h); returns how many held outcomes they joined."""
+def _predictions(
+    buf: JoinBuffer, ids: list[str], start: int = 0, ts: int = 0, version: str = "1"
+) -> tuple[Matches | None, int]:
+    """Add predictions of window [start, start + 1 h); returns what `JoinBuffer.add` does: the pairs
+    they form with held outcomes, and how many held outcomes they answered late."""
     n = len(ids)
-    matched, _ = buf.add(
+    got = buf.add(
         version,
         start,
         start + H,
         np.asarray(ids, dtype=object),
         np.full(n, ts, np.int64),
-        np.array(["1"] * n, dtype=object),
-        np.full(n, 0.5),
+        np.array([f"y{pid}" for pid in ids], dtype=object),
+        np.array([sum(map(ord, pid)) % 100 / 100 for pid in ids]),  # a score of its own
     )
     buf.saw_predictions(ts)
+    return got
+
+
+def _add(buf: JoinBuffer, ids: list[str], start: int = 0, ts: int = 0, version: str = "1") -> int:
+    """Add predictions of window [start, start + 1 h); returns how many held outcomes they joined."""
+    matched, _ = _predictions(buf, ids, start, ts, version)
     return 0 if matched is None else len(matched.order)
 
 
@@ -227,11 +236,12 @@ def test_a_held_outcome_met_while_its_checkpoint_is_saved_is_not_met_twice(store
 
 def _mixed_join(store: SqliteStateStore, name: str) -> JoinBuffer:
     """A join with rows in three places: the store (read back, some through the bounded cache),
-    and in memory since the last checkpoint; in two windows, one past its dedup horizon."""
+    and in memory since the last checkpoint; in two windows, one past its dedup horizon. An
+    outcome is held in the store (hs), one in memory (zz)."""
     buf = JoinBuffer(RULES, cache_rows=3)
     _add(buf, [f"s{i}" for i in range(6)], start=0, ts=0)
     _add(buf, [f"t{i}" for i in range(4)], start=H, ts=H)
-    buf.match(["s0", "t0"], np.array([H, H]), np.array(["0", "0"], dtype=object))
+    buf.match(["s0", "t0", "hs"], np.array([H, H, H]), np.array(["0", "0", "0"], dtype=object))
     store.save(name, [PartitionCheckpoint(0, {}, b"{}", {}, {"m": buf.delta()})])
     buf.committed(store.join_reader(name, 0, "m"))
     _add(buf, [f"f{i}" for i in range(4)], start=H, ts=2 * H)
@@ -264,6 +274,62 @@ def test_a_batch_of_outcomes_is_decided_as_one_by_one(store: SqliteStateStore) -
             np.testing.assert_array_equal(getattr(match, name), expected)
     assert whole.delta() == single.delta() and len(whole) == len(single)
     assert whole.outcome_watermark == single.outcome_watermark and whole.held == single.held
+
+
+def test_outcomes_of_unknown_ids_are_held_as_one_by_one(store: SqliteStateStore) -> None:
+    """The outcomes of ids the join knows nothing of are held at once, the rest go row by row
+    (a forgotten id is held too, a second outcome or one for a held id is a duplicate): what is
+    held, in which order, and the counts are those of the same outcomes matched one at a time."""
+    ids = ["n1", "s0", "zz", "n2", "n1", "s1", "hs", "n3", "s0", "f1", "n2", "s3"]
+    ts = 3 * H + M * np.arange(len(ids))
+    outcomes = np.array([f"o{i}" for i in range(len(ids))], dtype=object)
+    whole, single = _mixed_join(store, "whole"), _mixed_join(store, "single")
+    got = whole.match(ids, ts, outcomes)
+    one_by_one = [single.match([pid], ts[i : i + 1], outcomes[i : i + 1]) for i, pid in enumerate(ids)]
+    assert (got.held, got.duplicate, got.expired) == (4, 5, 0)  # n1 s0 n2 n3; zz n1 hs s0 n2
+    assert got.held == sum(o.held for o in one_by_one) and got.duplicate == sum(
+        o.duplicate for o in one_by_one
+    )
+    assert [m.order.tolist() for m in got.matches] == [[5, 11], [9]]  # s1 s3 in window 0, f1
+    assert whole.delta() == single.delta()  # what is held too, in the order it was
+    assert [pid for pid, _ in whole.delta().held_inserted] == ["zz", "n1", "s0", "n2", "n3"]
+    assert whole.held_buckets == single.held_buckets and whole.held == 6
+
+
+def _holding_join(store: SqliteStateStore, name: str) -> JoinBuffer:
+    """A join holding outcomes whose predictions (of window 0) have not come: some stored by a
+    checkpoint, some in memory since; most in time, some not (stamped past the window's end + TTL,
+    or read after the outcome watermark passed that plus the allowed lateness)."""
+    buf = JoinBuffer(RULES, cache_rows=0)
+    stored = ["s0", "s1", "s_stamped", "s2"]
+    buf.match(
+        stored, np.array([10, 20, 7 * H + 1, 30]), np.array([f"o{pid}" for pid in stored], dtype=object)
+    )
+    store.save(name, [PartitionCheckpoint(0, {}, b"{}", {}, {"m": buf.delta()})])
+    buf.committed(store.join_reader(name, 0, "m"))
+    kept = ["m0", "m_stamped", "m1", "zz", "m_read", "m2"]
+    ts = np.array([40, 7 * H + 5, 50, 8 * H, 60, 70])
+    buf.match(kept, ts, np.array([f"o{pid}" for pid in kept], dtype=object))
+    return buf
+
+
+def test_predictions_answer_held_outcomes_as_one_by_one(store: SqliteStateStore) -> None:
+    """A batch of predictions answers the outcomes held for it, stored or in memory, in time or
+    not, at once: the pairs, counts and what is left held are those of one prediction at a time."""
+    ids = ["a", "m1", "s0", "b", "m_read", "s_stamped", "m0", "s2", "m_stamped", "c", "zz", "m2"]
+    whole, single = _holding_join(store, "whole"), _holding_join(store, "single")
+    assert whole.held == single.held == 10
+    got, late = _predictions(whole, ids)
+    one_by_one = [_predictions(single, [pid]) for pid in ids]
+    assert late == sum(n for _, n in one_by_one) == 5  # m_read, s_stamped, m_stamped, zz, m2
+    joined = [(i, m) for i, (m, _) in enumerate(one_by_one) if m is not None]
+    assert got is not None and got.order.tolist() == [i for i, _ in joined] == [1, 2, 6, 7]
+    for name in ("outcome", "outcome_timestamp", "prediction", "score", "prediction_timestamp"):
+        expected = np.concatenate([getattr(m, name) for _, m in joined])
+        np.testing.assert_array_equal(getattr(got, name), expected)
+    assert whole.delta() == single.delta() and len(whole) == len(single) == 8  # answered late: waiting
+    assert whole.held_buckets == single.held_buckets and whole.held == 1  # s1
+    assert sorted(whole._held_gone) == ["s0", "s2", "s_stamped"]
 
 
 def _add_coded(buf: JoinBuffer, ids: list[str], code: int, start: int = 0) -> None:
