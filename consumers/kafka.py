@@ -342,8 +342,13 @@ class KafkaSource:
                 )
         most = self.config.max_poll_records
         released = [self._held.take(tp, most) for tp in self._held.holding() if tp not in self._waiting]
-        if not self._held.over_limit():
-            self._resume([tp for tp in self._client_paused if tp not in self._waiting])
+        # A side that does not wait and holds nothing adds nothing to the held records, so it goes
+        # on whatever is held. Waiting for the count to drop could wait forever: the records held
+        # may be those of sides that wait for this one (its partition's other side).
+        over = self._held.over_limit()
+        self._resume(
+            [tp for tp in self._client_paused if tp not in self._waiting and not (over and tp in self._held)]
+        )
         ready = [records for records in released if records is not None]
         if ready:
             self._handle(ready)
