@@ -317,11 +317,20 @@ class KafkaSource:
     # ------------------------------------------------------------------ pacing
 
     def _pace(self) -> None:
-        """Hold back the predictions or the outcomes of partitions where one runs too far ahead of
-        the other, let them go on once the gap closes or the other is caught up (consumers/pacing.py),
-        and hand the service one poll's worth of each held side that may go on."""
+        """Hand the service one poll's worth of each held side that may go on, then hold back the
+        predictions or the outcomes of partitions where one runs too far ahead of the other and let
+        them go on once the gap closes or the other is caught up (consumers/pacing.py).
+
+        Releasing before the check keeps what a side gets between two checks to one poll's worth:
+        a side holding records gets nothing from a poll (its records go behind the held ones), and
+        one holding none gets nothing from the release."""
         if self._pacer is None or self._consumer is None:
             return
+        most = self.config.max_poll_records
+        released = [self._held.take(tp, most) for tp in self._held.holding() if tp not in self._waiting]
+        ready = [records for records in released if records is not None]
+        if ready:
+            self._handle(ready)
         predictions, outcomes = self.topics
         with self.service.lock:
             times = {p: partition_event_times(self.service.partitions[p]) for p in self.owned}
@@ -340,8 +349,6 @@ class KafkaSource:
                     other,
                     lags[other],
                 )
-        most = self.config.max_poll_records
-        released = [self._held.take(tp, most) for tp in self._held.holding() if tp not in self._waiting]
         # A side that does not wait and holds nothing adds nothing to the held records, so it goes
         # on whatever is held. Waiting for the count to drop could wait forever: the records held
         # may be those of sides that wait for this one (its partition's other side).
@@ -349,9 +356,6 @@ class KafkaSource:
         self._resume(
             [tp for tp in self._client_paused if tp not in self._waiting and not (over and tp in self._held)]
         )
-        ready = [records for records in released if records is not None]
-        if ready:
-            self._handle(ready)
 
     def _next_to_handle(self, topic: str, partition: int) -> int | None:
         """The offset the service gets next from this topic-partition: its held records count as

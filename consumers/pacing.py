@@ -24,10 +24,10 @@ having records: its first fetch (a poll or two away) says, and until then a clie
 whole fetches would hand out days of the other topic (kafka-python learns a topic's high watermark
 only after the records fetched before it are handed out).
 
-The check runs between polls, so one poll (or one release of held records, which the source hands
-over `max_poll_records` at a time) can still bring up to `max_poll_records` records of a partition
-past the bound: keep `max_read_ahead` plus that span below the join's allowance for
-reading one input ahead (the model's `read_ahead`).
+The check runs between polls, so one poll (or, in its place, one release of held records, which
+the source hands over `max_poll_records` at a time just before the check) can still bring up to
+`max_poll_records` records of a partition past the bound: keep `max_read_ahead` plus that span
+below the join's allowance for reading one input ahead (the model's `read_ahead`).
 """
 
 from __future__ import annotations

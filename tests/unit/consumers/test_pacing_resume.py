@@ -62,6 +62,7 @@ def test_a_side_paused_while_it_waited_goes_on_while_the_other_holds_over_the_li
         source._held.hold(PartitionRecords("outcomes", 0, [b"{}"] * 25, lambda i: 40 + i))
         consumer.pause([predictions, outcomes])
         source._client_paused = {predictions, outcomes}
+        source._waiting = {outcomes}
         assert source._held.over_limit()
 
         source._pace()
@@ -70,11 +71,13 @@ def test_a_side_paused_while_it_waited_goes_on_while_the_other_holds_over_the_li
         assert consumer.paused == source._client_paused == {outcomes}
         assert len(source._held) == 25
 
-        # Its predictions read up to the outcomes, the partition's outcomes go on too.
+        # Its predictions read up to the outcomes, the partition's outcomes go on too: from the
+        # next pass on, one poll's worth at a time (all invalid here: dead letters).
         join.watermark = world.START_MS + 2 * H
         source._pace()
-        assert source._waiting == set()
-        assert len(source._held) == 20  # one poll's worth handed over (all invalid: dead letters)
+        assert source._waiting == set() and len(source._held) == 25
+        source._pace()
+        assert len(source._held) == 20
         assert source.offsets[0]["outcomes"] == 45
         source._pace()
         assert not source._held.over_limit() and consumer.paused == set()
