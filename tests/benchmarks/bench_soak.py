@@ -13,6 +13,11 @@ step reached is the checkpoint's offset, so a run stopped at any point (`--max-m
 kill -9) resumes where its last checkpoint left off. The folder is deleted at the end unless the
 run stopped early or `--keep` is given. Per-hour rows go to DIR/progress.jsonl and, at the end,
 to `--out` (bench-soak.json).
+
+`--writer thread` saves each checkpoint on a thread of its own while the next step is ingested, as
+the Kafka consumer does (monitor.state.partitions.CheckpointWriter); "ckpt ms" is then the time
+the loop itself spends on it (taking it, waiting for the save before, marking that saved).
+`--writer inline` (the default) saves it in place, as the file sources do.
 """
 
 from __future__ import annotations
@@ -33,7 +38,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from monitor.evaluation.evaluator import Evaluator
 from monitor.pipeline.monitor import Monitor
-from monitor.state.partitions import restore_partition, save_partitions
+from monitor.state.partitions import CheckpointWriter, restore_partition, save_partitions
 from monitor.state.sqlite import SqliteStateStore
 from tests.benchmarks import state_traffic as tt
 
@@ -66,6 +71,12 @@ def main() -> int:
     )
     parser.add_argument("--max-minutes", type=float, help="stop (resumably) after this much wall time")
     parser.add_argument("--keep", action="store_true", help="keep the database folder at the end")
+    parser.add_argument(
+        "--writer",
+        choices=["inline", "thread"],
+        default="inline",
+        help="save each checkpoint in place, or on a thread of its own while the next step is ingested",
+    )
     parser.add_argument("--out", type=Path, default=Path("bench-soak.json"))
     args = parser.parse_args()
 
@@ -97,6 +108,7 @@ def main() -> int:
     checkpoint_s: list[float] = []
     written0 = tt.written_bytes()
     stopped_early = False
+    writer = CheckpointWriter(store, GROUP) if args.writer == "thread" else None
     try:
         while step < last:
             rng = np.random.default_rng(step)
@@ -106,7 +118,12 @@ def main() -> int:
             ingest_s.append(time.perf_counter() - began)
             step += 1
             began = time.perf_counter()
-            save_partitions(store, GROUP, [(0, {"step": step}, monitor)])
+            if writer is None:
+                save_partitions(store, GROUP, [(0, {"step": step}, monitor)])
+            else:
+                writer.wait()
+                writer.finish()
+                writer.start([(0, {"step": step}, monitor)])
             checkpoint_s.append(time.perf_counter() - began)
             if step % STEPS_PER_HOUR == 0:
                 now = datetime.fromtimestamp((START_MS + step * tt.STEP_MS) / 1000, tz=UTC)
@@ -140,12 +157,16 @@ def main() -> int:
     except KeyboardInterrupt:
         stopped_early = True
     finally:
+        if writer is not None:
+            writer.wait()
+            writer.finish()
         store.close()
     rows = [orjson.loads(line) for line in progress.read_bytes().splitlines()] if progress.exists() else []
     counters = {f"{n} {lb}": v for n, lb, v in monitor.counters.items()}
     summary = {
         "rate": args.rate,
         "days": args.days,
+        "writer": args.writer,
         "steps_done": step,
         "steps_planned": last,
         "finished": step >= last,
