@@ -18,8 +18,9 @@ import numpy as np
 import yaml
 
 from consumers.kafka import stored_partitions
+from monitor.baselines.baseline import Baseline
 from monitor.baselines.store import BaselineStore
-from monitor.config import load_config
+from monitor.config import DriftlineConfig, load_config
 from monitor.core.sketch import NumericSketch
 from monitor.evaluation.evaluator import Evaluator
 from monitor.pipeline.counters import Counters
@@ -59,14 +60,23 @@ QUICK_GROUP = {
 
 
 def write_config(
-    folder: Path, bootstrap: str, group: str, state_url: str, *, client: str, **kafka: Any
+    folder: Path,
+    bootstrap: str,
+    group: str,
+    state_url: str,
+    *,
+    client: str,
+    model: tuple[DriftlineConfig, list[Baseline]] | None = None,
+    **kafka: Any,
 ) -> Path:
-    """A `driftline run` config reading the test topics through `client` (sources.kafka.client)."""
+    """A `driftline run` config reading the test topics through `client` (sources.kafka.client):
+    the stream world's model, or `model` (a config and its baselines)."""
     folder.mkdir(parents=True, exist_ok=True)
-    cfg = world.config()
+    cfg, baselines = model if model is not None else (world.config(), [])
     store = BaselineStore(folder / "baselines")
     if not store.versions("m"):
-        store.save(world.baseline(cfg))
+        for built in baselines or [world.baseline(cfg)]:
+            store.save(built)
     data = cfg.model_dump(mode="json")
     data["models"][0]["outcome_ttl"] = "7d"  # nothing expires within the test streams
     data["baselines"]["path"] = "baselines"
@@ -88,6 +98,15 @@ def write_config(
     path = folder / "driftline.yaml"
     path.write_text(yaml.safe_dump(data))
     return path
+
+
+def produce_events(broker: Any, events: list[tuple[int, str, bytes, bytes]]) -> None:
+    """The test topics made, with `PARTITIONS` partitions each, and each (arrival, topic, key,
+    value) event produced to its topic, in order."""
+    for name in ("predictions", "outcomes", "dead-letters"):
+        broker.create_topic(name, PARTITIONS)
+    for topic in ("predictions", "outcomes"):
+        broker.produce(topic, [(key, value) for _, t, key, value in events if t == topic])
 
 
 @dataclass

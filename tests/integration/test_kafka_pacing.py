@@ -74,10 +74,7 @@ def test_kill_9_while_records_are_held_back_loses_and_doubles_nothing(
 
 def _paced(kafka_broker, group: str, client: str, folder: Path, stream: list[world.Event]) -> Path:
     """Every prediction produced before any outcome; a config that paces at 1 h, TTL 12 h."""
-    for name in ("predictions", "outcomes", "dead-letters"):
-        kafka_broker.create_topic(name, kp.PARTITIONS)
-    for topic in ("predictions", "outcomes"):
-        kafka_broker.produce(topic, [(key, value) for _, t, key, value in stream if t == topic])
+    kp.produce_events(kafka_broker, stream)
     kafka = {
         "bootstrap_servers": [kafka_broker.bootstrap],
         "client": client,

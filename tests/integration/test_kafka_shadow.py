@@ -23,7 +23,6 @@ import orjson
 import pytest
 import yaml
 
-from monitor.baselines.store import BaselineStore
 from monitor.config import load_config
 from monitor.evaluation.results import WindowResult
 from monitor.pipeline.monitor import Monitor
@@ -103,42 +102,21 @@ def _prediction(pid: str, version: str, t: int, x: float, label: str) -> bytes:
     return orjson.dumps(body)
 
 
-def _produce(broker, events: list[Event]) -> None:
-    for name in ("predictions", "outcomes", "dead-letters"):
-        broker.create_topic(name, kp.PARTITIONS)
-    for topic in ("predictions", "outcomes"):
-        broker.produce(topic, [(key, value) for _, t, key, value in events if t == topic])
-
-
 def _write_config(folder: Path, bootstrap: str, group: str, state_url: str, *, client: str) -> Path:
-    """The canary world's model in shadow mode, nothing expiring within the stream, read paced."""
-    folder.mkdir(parents=True, exist_ok=True)
+    """The canary world's model in shadow mode, nothing expiring within the stream, read paced one
+    record a poll within a minute of event time (see shadow_events)."""
     cfg = world.config(mode="shadow")
-    store = BaselineStore(folder / "baselines")
-    if not store.versions("m"):
-        for built in world.baselines(cfg).values():
-            store.save(built)
-    data = cfg.model_dump(mode="json")
-    data["models"][0]["outcome_ttl"] = "7d"
-    data["baselines"]["path"] = "baselines"
-    data["sources"] = {
-        "dead_letters": "dead-letters.jsonl",
-        "kafka": {
-            "bootstrap_servers": [bootstrap],
-            "client": client,
-            "group_id": group,
-            "max_poll_records": 1,
-            "max_read_ahead": "1m",
-            "checkpoint_interval": "300ms",
-            **kp.QUICK_GROUP,
-        },
-    }
-    data["api"] = {"enabled": False}
-    data["evaluation"] = {"interval": "1s"}
-    data["state"] = {"url": state_url}
-    path = folder / "driftline.yaml"
-    path.write_text(yaml.safe_dump(data))
-    return path
+    model = (cfg, list(world.baselines(cfg).values()))
+    return kp.write_config(
+        folder,
+        bootstrap,
+        group,
+        state_url,
+        client=client,
+        model=model,
+        max_poll_records=1,
+        max_read_ahead="1m",
+    )
 
 
 def _in_time_order(config: Path, events: list[Event]) -> Service:
@@ -224,6 +202,12 @@ def _reference(config: Path, events: list[Event]) -> tuple[dict[str, Any], Any]:
     return _numbers(list(service.partitions.values())), _verdict(service)
 
 
+def _assert_same(got: tuple[dict[str, Any], Any], expected: tuple[dict[str, Any], Any]) -> None:
+    assert got[0]["counters"] == expected[0]["counters"]
+    assert got[0]["windows"] == expected[0]["windows"]
+    assert got[1] == expected[1]
+
+
 def _run_to_end(config: Path, name: str) -> None:
     instance = kp.start(config, name)
     assert instance.wait() == 0, instance.log.read_text()[-3000:]
@@ -252,24 +236,21 @@ def test_shadow_through_the_broker_equals_time_order(
     kafka_broker, kafka_group_id, kafka_client, tmp_path: Path
 ) -> None:
     events, kinds = shadow_events()
-    _produce(kafka_broker, events)
+    kp.produce_events(kafka_broker, events)
     config = _write_config(
         tmp_path, kafka_broker.bootstrap, kafka_group_id, "sqlite:///state.db", client=kafka_client
     )
     _run_to_end(config, "run")
     expected = _reference(config, events)
     _check_reference(*expected, kinds)
-    numbers, verdict = _stored(config, kafka_group_id)
-    assert numbers["counters"] == expected[0]["counters"]
-    assert numbers["windows"] == expected[0]["windows"]
-    assert verdict == expected[1]
+    _assert_same(_stored(config, kafka_group_id), expected)
 
 
 def test_kill_9_at_two_checkpoints_gives_the_same_pairs(
     kafka_broker, kafka_group_id, kafka_client, tmp_path: Path
 ) -> None:
     events, kinds = shadow_events(seed=1)
-    _produce(kafka_broker, events)
+    kp.produce_events(kafka_broker, events)
     config = _write_config(
         tmp_path, kafka_broker.bootstrap, kafka_group_id, "sqlite:///state.db", client=kafka_client
     )
@@ -285,10 +266,7 @@ def test_kill_9_at_two_checkpoints_gives_the_same_pairs(
     assert kill_points == sorted(kill_points) and kill_points[-1] < len(events)
     expected = _reference(config, events)
     _check_reference(*expected, kinds)
-    numbers, verdict = _stored(config, kafka_group_id)
-    assert numbers["counters"] == expected[0]["counters"]
-    assert numbers["windows"] == expected[0]["windows"]
-    assert verdict == expected[1]
+    _assert_same(_stored(config, kafka_group_id), expected)
 
 
 def test_one_or_two_instances_give_the_same_pairs_and_verdict(
@@ -299,7 +277,7 @@ def test_one_or_two_instances_give_the_same_pairs_and_verdict(
     pg_url: str,  # noqa: F811
 ) -> None:
     events, kinds = shadow_events(seed=2)
-    _produce(kafka_broker, events)
+    kp.produce_events(kafka_broker, events)
     single = _write_config(
         tmp_path / "single", kafka_broker.bootstrap, f"{kafka_group_id}-one", pg_url, client=kafka_client
     )

@@ -199,6 +199,46 @@ def _run(cfg: DriftlineConfig, baselines: dict[tuple[str, str], Any], batches: l
     return monitor
 
 
+def _crash_world(
+    task: str, data: tuple[list[Event], list[Event]], cuts: list[int], cache: int
+) -> tuple[DriftlineConfig, dict[tuple[str, str], Any], list[list[Event]], dict[str, Any]]:
+    """The config (with `cache` join rows), baselines, batches in time order and the summary of a
+    run that never stopped."""
+    cfg = _config(task)
+    cfg = cfg.model_copy(update={"state": cfg.state.model_copy(update={"join_cache": cache})})
+    baselines = _baselines(cfg)
+    batches = _batches(_merge(*data, [0]), cuts)
+    assume(_skew_ok(batches))
+    return cfg, baselines, batches, _summary(_run(cfg, baselines, batches))
+
+
+def _restarted(
+    store: SqliteStateStore, cfg: DriftlineConfig, baselines: dict[tuple[str, str], Any]
+) -> tuple[Monitor, int]:
+    """After a kill -9: a fresh monitor from the last checkpoint, and the batch to read next."""
+    monitor = Monitor(cfg, baselines)
+    stored = store.load("g", [0]).get(0)
+    if stored is None:
+        return monitor, 0
+    restore_partition(store, "g", stored, monitor)
+    return monitor, stored.offsets["input"]
+
+
+def _assert_final(
+    store: SqliteStateStore,
+    baselines: dict[tuple[str, str], Any],
+    monitor: Monitor,
+    position: int,
+    expected: dict[str, Any],
+) -> None:
+    """A last checkpoint; the monitor, and the same read back from the store, give `expected`."""
+    save_partitions(store, "g", [(0, {"input": position}, monitor)])
+    assert _summary(monitor) == expected
+    restored = Monitor(monitor.config, baselines)
+    restore_partition(store, "g", store.load("g", [0])[0], restored)
+    assert _summary(restored) == expected
+
+
 _SETTINGS = settings(
     max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much]
 )
@@ -244,12 +284,7 @@ def test_checkpoints_and_crashes_change_no_count(
     """Checkpoint after some batches; at others, lose everything since the last checkpoint and
     read the input again from there (a kill -9): the stored rows, read back by the join through
     the store, give the counts of a run that never stopped."""
-    cfg = _config(task)
-    cfg = cfg.model_copy(update={"state": cfg.state.model_copy(update={"join_cache": cache})})
-    baselines = _baselines(cfg)
-    batches = _batches(_merge(*data, [0]), cuts)
-    assume(_skew_ok(batches))
-    expected = _summary(_run(cfg, baselines, batches))
+    cfg, baselines, batches, expected = _crash_world(task, data, cuts, cache)
 
     store = SqliteStateStore(Path(tmp_path_factory.mktemp("crash")) / "state.db")
     try:
@@ -262,19 +297,9 @@ def test_checkpoints_and_crashes_change_no_count(
                 save_partitions(store, "g", [(0, {"input": position}, monitor)])
             if position in crashes and position not in crashed:
                 crashed.add(position)
-                monitor = Monitor(cfg, baselines)
-                stored = store.load("g", [0]).get(0)
-                position = 0
-                if stored is not None:
-                    restore_partition(store, "g", stored, monitor)
-                    position = stored.offsets["input"]
+                monitor, position = _restarted(store, cfg, baselines)
             done += 1
-        save_partitions(store, "g", [(0, {"input": position}, monitor)])
-        assert _summary(monitor) == expected
-        # And read back once more after the last checkpoint: the same again.
-        restored = Monitor(cfg, baselines)
-        restore_partition(store, "g", store.load("g", [0])[0], restored)
-        assert _summary(restored) == expected
+        _assert_final(store, baselines, monitor, position, expected)
     finally:
         store.close()
 
@@ -303,12 +328,7 @@ def test_checkpoints_saved_while_ingestion_goes_on_change_no_count(
     batches later and the join marks it saved some batches after that, ingesting all along; a
     crash at any point (before the save, between the save and the mark, or after) and a restart
     from the store give the counts of a run that never stopped."""
-    cfg = _config(task)
-    cfg = cfg.model_copy(update={"state": cfg.state.model_copy(update={"join_cache": cache})})
-    baselines = _baselines(cfg)
-    batches = _batches(_merge(*data, [0]), cuts)
-    assume(_skew_ok(batches))
-    expected = _summary(_run(cfg, baselines, batches))
+    cfg, baselines, batches, expected = _crash_world(task, data, cuts, cache)
 
     store = SqliteStateStore(Path(tmp_path_factory.mktemp("flight")) / "state.db")
     try:
@@ -336,20 +356,11 @@ def test_checkpoints_saved_while_ingestion_goes_on_change_no_count(
             if position in crashes and position not in crashed:
                 crashed.add(position)
                 flight, saved = None, False  # the thread and the memory are gone; the store stays
-                monitor = Monitor(cfg, baselines)
-                stored = store.load("g", [0]).get(0)
-                position = 0
-                if stored is not None:
-                    restore_partition(store, "g", stored, monitor)
-                    position = stored.offsets["input"]
+                monitor, position = _restarted(store, cfg, baselines)
         if flight is not None:
             if not saved:
                 store.save("g", flight[0].checkpoints)
             mark_saved(store, "g", flight[0])
-        save_partitions(store, "g", [(0, {"input": position}, monitor)])
-        assert _summary(monitor) == expected
-        restored = Monitor(cfg, baselines)
-        restore_partition(store, "g", store.load("g", [0])[0], restored)
-        assert _summary(restored) == expected
+        _assert_final(store, baselines, monitor, position, expected)
     finally:
         store.close()
