@@ -8,7 +8,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -160,6 +160,19 @@ def wait_for_checkpoint(
         assert instance.process.poll() is None, instance.log.read_text()[-3000:]
         time.sleep(0.05)
     raise AssertionError(f"no checkpoint covering {at_least} messages within {timeout}s")
+
+
+def kill_at_checkpoints(
+    config: Path, state_url: str, group: str, total: int, shares: Sequence[float], name: str
+) -> list[int]:
+    """For each share in turn, start an instance and kill -9 it once a checkpoint covers that share
+    of `total` messages; the messages covered at each kill."""
+    covered = []
+    for share in shares:
+        instance = start(config, name)
+        covered.append(wait_for_checkpoint(state_url, group, int(total * share), instance))
+        instance.kill()
+    return covered
 
 
 @contextmanager

@@ -105,11 +105,9 @@ def test_kill_9_at_several_points_loses_and_doubles_nothing(
         client=kafka_client,
     )
     state_url = f"sqlite:///{tmp_path / 'crashed' / 'state.db'}"
-    kill_points = []
-    for share in (0.15, 0.45, 0.8):
-        instance = kp.start(crashed, "crashed")
-        kill_points.append(kp.wait_for_checkpoint(state_url, kafka_group_id, int(total * share), instance))
-        instance.kill()
+    kill_points = kp.kill_at_checkpoints(
+        crashed, state_url, kafka_group_id, total, (0.15, 0.45, 0.8), "crashed"
+    )
     _run_to_end(crashed, "crashed")
     assert kill_points == sorted(kill_points) and kill_points[-1] < total
     got = kp.summary(crashed, kafka_group_id)

@@ -53,13 +53,7 @@ def test_kill_9_while_records_are_held_back_loses_and_doubles_nothing(
     stream = world.events(days=2, every_s=30, outcome_delay_ms=2 * world.H)
     config = _paced(kafka_broker, kafka_group_id, kafka_client, tmp_path, stream)
     state_url = f"sqlite:///{tmp_path / 'state.db'}"
-    kill_points = []
-    for share in (0.3, 0.6):
-        instance = kp.start(config, "paced")
-        kill_points.append(
-            kp.wait_for_checkpoint(state_url, kafka_group_id, int(len(stream) * share), instance)
-        )
-        instance.kill()
+    kill_points = kp.kill_at_checkpoints(config, state_url, kafka_group_id, len(stream), (0.3, 0.6), "paced")
     instance = kp.start(config, "paced")
     assert instance.wait() == 0, instance.log.read_text()[-3000:]
     assert kill_points == sorted(kill_points) and kill_points[-1] < len(stream)

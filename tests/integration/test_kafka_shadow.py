@@ -255,13 +255,9 @@ def test_kill_9_at_two_checkpoints_gives_the_same_pairs(
         tmp_path, kafka_broker.bootstrap, kafka_group_id, "sqlite:///state.db", client=kafka_client
     )
     state_url = f"sqlite:///{tmp_path / 'state.db'}"
-    kill_points = []
-    for share in (0.3, 0.7):
-        instance = kp.start(config, "crashed")
-        kill_points.append(
-            kp.wait_for_checkpoint(state_url, kafka_group_id, int(len(events) * share), instance)
-        )
-        instance.kill()
+    kill_points = kp.kill_at_checkpoints(
+        config, state_url, kafka_group_id, len(events), (0.3, 0.7), "crashed"
+    )
     _run_to_end(config, "crashed")
     assert kill_points == sorted(kill_points) and kill_points[-1] < len(events)
     expected = _reference(config, events)
