@@ -194,9 +194,10 @@ def _matches(
 _NO_ROW: Row = (-1, None, None, None, -1)
 
 
-def _first_of_id(ids: list[str]) -> NDArray[np.bool_] | None:
-    """Mask of the rows that are the first of their id in `ids`; None if the ids are distinct."""
-    if len(set(ids)) == len(ids):
+def _first_of_id(ids: list[str], distinct: int) -> NDArray[np.bool_] | None:
+    """Mask of the rows that are the first of their id in `ids` (`distinct` ids among them, which
+    the callers know already); None if the ids are distinct."""
+    if distinct == len(ids):
         return None
     first = np.zeros(len(ids), bool)
     first[np.unique(np.asarray(ids, dtype=object), return_index=True)[1]] = True
@@ -313,7 +314,7 @@ class JoinBuffer:
         fresh = np.ones(len(ids), bool)
         if remembered:
             fresh &= np.fromiter((pid not in remembered for pid in ids), bool, len(ids))
-        first = _first_of_id(ids)
+        first = _first_of_id(ids, len(distinct))
         return fresh if first is None else fresh & first
 
     def pending_predictions(self, ids: list[str]) -> dict[str, tuple[str, int, Any]]:
@@ -499,12 +500,13 @@ class JoinBuffer:
         times = ts.tolist()
         values = outcomes.tolist()
         before = np.maximum.accumulate(np.concatenate([[self.outcome_watermark], ts[:-1]])).astype(np.int64)
-        stored = self._stored_rows(list(dict.fromkeys(ids)))
+        unique = list(dict.fromkeys(ids))
+        stored = self._stored_rows(unique)
         stored_held: dict[str, Held] = {}
         if self.held > len(self._held):  # some held outcomes are stored
             stored_held = self._stored_held(list(filterfalse(self._held.__contains__, ids)))
         pairs: dict[int, tuple[list[int], list[Row]]] = {}  # per segment: arrival positions, rows
-        first = _first_of_id(ids)
+        first = _first_of_id(ids, len(unique))
         common = self._match_common(ids, ts, before, first, stored, pairs) if ids else np.zeros(0, bool)
         rest = ~common
         unheard = self._unheard_of(ids, rest if first is None else rest & first, stored, stored_held)

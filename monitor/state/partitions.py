@@ -25,7 +25,7 @@ Owned = tuple[int, Mapping[str, int], Monitor]  # (partition, its input offsets,
 
 @dataclass(frozen=True)
 class TakenCheckpoint:
-    monitors: list[tuple[int, Monitor]]
+    monitors: list[Monitor]  # of the checkpoints, in their order
     deltas: list[PartitionDelta]
     checkpoints: list[PartitionCheckpoint]  # what the store writes, in one transaction
 
@@ -41,13 +41,13 @@ def take_checkpoint(partitions: Sequence[Owned]) -> TakenCheckpoint:
         PartitionCheckpoint(p, dict(offsets), d.meta, d.windows, d.joins)
         for (p, offsets, _), d in zip(partitions, deltas, strict=True)
     ]
-    return TakenCheckpoint([(p, monitor) for p, _, monitor in partitions], deltas, checkpoints)
+    return TakenCheckpoint([monitor for _, _, monitor in partitions], deltas, checkpoints)
 
 
 def mark_saved(store: StateStore, group: str, taken: TakenCheckpoint) -> None:
     """`taken` is in the store now: the monitors forget what it wrote (hold the lock)."""
-    for (p, monitor), delta in zip(taken.monitors, taken.deltas, strict=True):
-        committed(monitor, delta, partial(store.join_reader, group, p))
+    for monitor, delta, checkpoint in zip(taken.monitors, taken.deltas, taken.checkpoints, strict=True):
+        committed(monitor, delta, partial(store.join_reader, group, checkpoint.partition))
 
 
 def save_partitions(store: StateStore, group: str, partitions: Sequence[Owned]) -> int:

@@ -154,9 +154,7 @@ class SqliteStateStore:
         self._closed = False
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            self._conn = sqlite3.connect(
-                path, timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False
-            )
+            self._conn = _connect(path)
         except (OSError, sqlite3.Error) as err:
             raise ConfigError(f"state.url {self._where!r}: cannot open {path}: {err}") from None
         try:
@@ -178,8 +176,6 @@ class SqliteStateStore:
         mode = self._conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
         if str(mode).lower() != "wal":
             raise ConfigError(f"state.url {self._where!r}: SQLite refused WAL mode (got {mode!r})")
-        self._conn.execute("PRAGMA synchronous=FULL")
-        self._conn.execute(f"PRAGMA cache_size=-{CACHE_KIB}")
         self._conn.execute("BEGIN IMMEDIATE")
         try:
             for statement in _CREATE:
@@ -210,12 +206,7 @@ class SqliteStateStore:
         if self._closed:
             raise DriftlineError(f"state store {self._where} is closed")
         if self._writer is None:
-            writer = sqlite3.connect(
-                self.path, timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False
-            )
-            writer.execute("PRAGMA synchronous=FULL")
-            writer.execute(f"PRAGMA cache_size=-{CACHE_KIB}")
-            self._writer = writer
+            self._writer = _connect(self.path)
         return self._writer
 
     def save(self, group: str, checkpoints: Sequence[PartitionCheckpoint]) -> None:
@@ -347,6 +338,19 @@ class SqliteStateStore:
 
     def _failed(self, action: str, err: sqlite3.Error) -> DriftlineError:
         return DriftlineError(f"state store {self._where}: {action} failed: {err}")
+
+
+def _connect(path: Path) -> sqlite3.Connection:
+    """A connection to the store's file with the settings of every connection: durable commits
+    (synchronous=FULL, see the module doc) and the bounded page cache."""
+    conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False)
+    try:
+        conn.execute("PRAGMA synchronous=FULL")
+        conn.execute(f"PRAGMA cache_size=-{CACHE_KIB}")
+    except sqlite3.Error:
+        conn.close()
+        raise
+    return conn
 
 
 def _rollback(conn: sqlite3.Connection) -> None:
