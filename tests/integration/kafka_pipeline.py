@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections import Counter
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -32,6 +33,9 @@ from tests.unit import stream_world as world
 
 H = world.HOUR_MS
 PARTITIONS = 4
+
+# (arrival, topic, key, value): a message, when it is produced and where to.
+Event = tuple[int, str, bytes, bytes]
 
 
 def stream(n_predictions: int, seed: int = 0, windows: int = 6) -> tuple[list[tuple[bytes, bytes]], ...]:
@@ -100,11 +104,12 @@ def write_config(
     return path
 
 
-def produce_events(broker: Any, events: list[tuple[int, str, bytes, bytes]]) -> None:
-    """The test topics made, with `PARTITIONS` partitions each, and each (arrival, topic, key,
-    value) event produced to its topic, in order."""
-    for name in ("predictions", "outcomes", "dead-letters"):
-        broker.create_topic(name, PARTITIONS)
+def produce_events(broker: Any, events: Sequence[Event], *, create: bool = True) -> None:
+    """Each (arrival, topic, key, value) event produced to its topic, in order; first (`create`)
+    the test topics made, with `PARTITIONS` partitions each."""
+    if create:
+        for name in ("predictions", "outcomes", "dead-letters"):
+            broker.create_topic(name, PARTITIONS)
     for topic in ("predictions", "outcomes"):
         broker.produce(topic, [(key, value) for _, t, key, value in events if t == topic])
 
@@ -162,17 +167,38 @@ def wait_for_checkpoint(
     raise AssertionError(f"no checkpoint covering {at_least} messages within {timeout}s")
 
 
-def kill_at_checkpoints(
-    config: Path, state_url: str, group: str, total: int, shares: Sequence[float], name: str
-) -> list[int]:
-    """For each share in turn, start an instance and kill -9 it once a checkpoint covers that share
-    of `total` messages; the messages covered at each kill."""
-    covered = []
+# The share of each topic produced before the kills; the rest comes after them (crash_then_finish).
+HEAD = 0.8
+
+
+def crash_then_finish(
+    broker: Any, config: Path, state_url: str, group: str, events: Sequence[Event], shares: Sequence[float]
+) -> None:
+    """Produce the first `HEAD` of each topic's events; for each share in turn, start an instance
+    and kill -9 it once a checkpoint covers that share of them and more than the kill before (or
+    all of them); then produce the rest and run an instance to the end.
+
+    Holding the rest back until the kills are done puts the last kill before the end of the input
+    however fast an instance reads: with everything produced at once, a fast instance could read
+    past the last share and to the end between two checkpoints, leaving nothing to resume. Asking
+    for more than the kill before makes each instance store progress of its own before it dies,
+    even when the one before it checkpointed past several shares at once."""
+    head, tail = [], []
+    seen: Counter[str] = Counter()
+    per_topic = Counter(topic for _, topic, _, _ in events)
+    for event in events:
+        seen[event[1]] += 1
+        (head if seen[event[1]] <= int(per_topic[event[1]] * HEAD) else tail).append(event)
+    produce_events(broker, head)
+    covered = [0]
     for share in shares:
-        instance = start(config, name)
-        covered.append(wait_for_checkpoint(state_url, group, int(total * share), instance))
+        instance = start(config, "crashed")
+        at_least = min(max(int(len(head) * share), covered[-1] + 1), len(head))
+        covered.append(wait_for_checkpoint(state_url, group, at_least, instance))
         instance.kill()
-    return covered
+    produce_events(broker, tail, create=False)
+    instance = start(config, "crashed")
+    assert instance.wait() == 0, instance.log.read_text()[-3000:]
 
 
 @contextmanager

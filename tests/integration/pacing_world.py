@@ -19,6 +19,7 @@ from monitor.config import DriftlineConfig, parse_config
 from monitor.pipeline.raw_batch import RawBatch
 from monitor.service import Service, load_baselines
 from monitor.sinks.dead_letters import MemoryDeadLetters
+from tests.integration.kafka_pipeline import Event  # (arrival ms, topic, key, value)
 
 H = 3_600_000
 START_MS = 1_796_000_000_000
@@ -70,9 +71,6 @@ def write_config(folder: Path, kafka: dict[str, Any], state_url: str, outcome_tt
     path = folder / "driftline.yaml"
     path.write_text(yaml.safe_dump(data))
     return path
-
-
-Event = tuple[int, str, bytes, bytes]  # (arrival ms, "predictions"/"outcomes", key, value)
 
 
 def events(days: int, every_s: int, outcome_delay_ms: int, seed: int = 0) -> list[Event]:

@@ -30,6 +30,7 @@ from monitor.pipeline.raw_batch import RawBatch
 from monitor.service import Service, load_baselines
 from monitor.sinks.dead_letters import MemoryDeadLetters
 from tests.integration import kafka_pipeline as kp
+from tests.integration.kafka_pipeline import Event  # (event time ms, topic, key, value)
 from tests.integration.test_kafka_ingest import pg_url  # noqa: F401 (fixture)
 from tests.unit import canary_world as world
 
@@ -39,8 +40,6 @@ M = 60_000
 HOURS = 3
 IDS_PER_HOUR = 150
 ACCURACY_A, ACCURACY_B, SAME = 0.9, 0.6, 0.5  # the candidate is 30 points worse on the same rows
-
-Event = tuple[int, str, bytes, bytes]  # (event time ms, topic, key, value)
 
 
 def shadow_events(seed: int = 0) -> tuple[list[Event], dict[str, int]]:
@@ -250,16 +249,11 @@ def test_kill_9_at_two_checkpoints_gives_the_same_pairs(
     kafka_broker, kafka_group_id, kafka_client, tmp_path: Path
 ) -> None:
     events, kinds = shadow_events(seed=1)
-    kp.produce_events(kafka_broker, events)
     config = _write_config(
         tmp_path, kafka_broker.bootstrap, kafka_group_id, "sqlite:///state.db", client=kafka_client
     )
     state_url = f"sqlite:///{tmp_path / 'state.db'}"
-    kill_points = kp.kill_at_checkpoints(
-        config, state_url, kafka_group_id, len(events), (0.3, 0.7), "crashed"
-    )
-    _run_to_end(config, "crashed")
-    assert kill_points == sorted(kill_points) and kill_points[-1] < len(events)
+    kp.crash_then_finish(kafka_broker, config, state_url, kafka_group_id, events, (0.3, 0.7))
     expected = _reference(config, events)
     _check_reference(*expected, kinds)
     _assert_same(_stored(config, kafka_group_id), expected)
