@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
-from monitor.core.labels import canonical_labels
+from monitor.core.labels import canonical_label, canonical_labels
 from monitor.errors import DataError
 
 Kind = Literal["numeric", "categorical"]
@@ -80,6 +80,11 @@ class TabularEncoder:
         # Per categorical feature, its standardised block for each indicator that can fire, then
         # for a missing value (none fires): the rows `transform` picks, computed as it would.
         self._tables = tuple(None if c.kind == "numeric" else _indicator_rows(c) for c in columns)
+        # Per categorical feature, the position `_codes` found for each raw value seen (1, 1.0 and
+        # True are one key, as they are one label): most batches then need one dict lookup per
+        # distinct value instead of canonicalising and searching. Bounded: past _MEMO distinct
+        # values (a high-cardinality feature) the rest are looked up each time.
+        self._memos: tuple[dict[Any, int], ...] = tuple({} for _ in columns)
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -137,27 +142,16 @@ class TabularEncoder:
         n_rows = len(column(rows, self.columns[0].name))
         out = np.empty((n_rows, self.width))
         at = 0
-        for col, table in zip(self.columns, self._tables, strict=True):
+        for col, table, memo in zip(self.columns, self._tables, self._memos, strict=True):
             values = column(rows, col.name, n_rows)
             block = out[:, at : at + col.width]
             if table is None:
                 x = _numeric(values, col.name)
                 block[:, 0] = np.where(np.isnan(x), 0.0, (x - col.means[0]) / col.scales[0])
             else:
-                block[:] = table[self._codes(col, values)]
+                block[:] = table[_codes(col, memo, values)]
             at += col.width
         return out
-
-    @staticmethod
-    def _codes(col: EncodedColumn, values: NDArray[Any]) -> NDArray[np.intp]:
-        """Per row, its indicator's position among `col`'s columns; `col.width` where missing.
-        Each distinct value is canonicalised and looked up once, not each row."""
-        codes, uniques = pd.factorize(values, use_na_sentinel=True)
-        labels = canonical_labels(np.asarray(uniques, dtype=object))
-        positions = pd.Index(col.categories[:-1], dtype=object).get_indexer(labels)
-        positions[positions < 0] = col.width - 1
-        positions[pd.isna(labels)] = col.width
-        return np.append(positions, col.width)[codes]  # factorize's -1 (missing) picks the last
 
     def to_state(self) -> dict[str, Any]:
         return {
@@ -197,6 +191,35 @@ class TabularEncoder:
             ):
                 raise DataError(f"encoder state for feature {c.name!r} is inconsistent")
         return cls(columns)
+
+
+_MEMO = 10_000
+
+
+def _codes(col: EncodedColumn, memo: dict[Any, int], values: NDArray[Any]) -> NDArray[np.intp]:
+    """Per row, its indicator's position among `col`'s columns; `col.width` where missing. Each
+    distinct value is looked up once, not each row: in `memo`, else by its canonical label."""
+    codes, uniques = pd.factorize(values, use_na_sentinel=True)
+    found = np.empty(len(uniques) + 1, np.intp)
+    found[-1] = col.width  # factorize's -1 (missing) picks the last
+    for i, value in enumerate(uniques.tolist()):
+        position = memo.get(value)
+        if position is None:
+            position = _position(col, value)
+            if len(memo) < _MEMO:
+                memo[value] = position
+        found[i] = position
+    return found[codes]
+
+
+def _position(col: EncodedColumn, value: Any) -> int:
+    label = canonical_label(value)
+    if label is None:
+        return col.width
+    try:
+        return col.categories.index(label, 0, col.width - 1)
+    except ValueError:
+        return col.width - 1  # OTHER
 
 
 def _indicator_rows(col: EncodedColumn) -> NDArray[np.float64]:

@@ -14,6 +14,10 @@ What a bucket or `dropped` holds only grows,
 and which of the two a pair lands in depends only on its outcome time and the watermark, so the
 evaluator can take the new pairs as differences from what it consumed before, exactly once, even
 after this partition was restored from an older checkpoint.
+
+The summaries are replaced, never changed in place, so a copy shares them: copies are taken under
+the ingest lock (the evaluator's snapshot, and the savepoint of every batch group, which costs
+a dict of a few dozen entries instead of a deep copy of every bucket).
 """
 
 from __future__ import annotations
@@ -51,11 +55,12 @@ class ErrorBuckets:
         starts = np.asarray(times, dtype=np.int64) // self.bucket_ms * self.bucket_ms
         old = starts < self.floor
         if old.any():
-            self.dropped.add(ErrorSummary.of(errors[old], times[old]))
+            self.dropped = self.dropped.plus(ErrorSummary.of(errors[old], times[old]))
         for start in np.unique(starts[~old]).tolist():
             rows = starts == start
             summary = ErrorSummary.of(errors[rows], times[rows])
-            self.buckets.setdefault(start, ErrorSummary()).add(summary)
+            before = self.buckets.get(start)
+            self.buckets[start] = summary if before is None else before.plus(summary)
 
     def advance(self, watermark: int) -> None:
         """Move the watermark forward; fold the buckets it has left `keep_ms` behind."""
@@ -74,22 +79,25 @@ class ErrorBuckets:
             return
         self.floor = floor
         for start in [s for s in self.buckets if s < floor]:
-            self.dropped.add(self.buckets.pop(start))
+            self.dropped = self.dropped.plus(self.buckets.pop(start))
 
     def _start(self, time: int) -> int:
         return time // self.bucket_ms * self.bucket_ms
 
     def copy(self) -> ErrorBuckets:
+        """A copy sharing the summaries (never changed in place)."""
         return ErrorBuckets(
             self.bucket_ms,
             self.keep_ms,
-            {s: b.copy() for s, b in self.buckets.items()},
-            self.dropped.copy(),
+            dict(self.buckets),
+            self.dropped,
             self.floor,
             self.watermark,
             self.keep_unread_ms,
             self.read_until,
         )
+
+    __fork__ = copy  # monitor.pipeline.savepoint
 
     def to_state(self) -> dict[str, Any]:
         return {
@@ -115,5 +123,5 @@ class ErrorBuckets:
         else:
             out.floor = max(out.floor, max(buckets, default=NO_TIME) + int(state["bucket_ms"]))
             for summary in buckets.values():
-                out.dropped.add(summary)
+                out.dropped = out.dropped.plus(summary)
         return out

@@ -111,6 +111,10 @@ class ErrorSummary:
         self.last = max(self.last, other.last)
         return self
 
+    def plus(self, other: ErrorSummary) -> ErrorSummary:
+        """A new summary of both (neither changes)."""
+        return self.copy().add(other)
+
     def copy(self) -> ErrorSummary:
         return ErrorSummary(self.n, list(self.sums), {b: list(v) for b, v in self.bins.items()}, self.last)
 

@@ -124,6 +124,14 @@ class ValueCounts:
     def empty_like(self) -> ValueCounts:
         return ValueCounts(self.known, max_unseen=self.max_unseen)
 
+    def __fork__(self) -> ValueCounts:
+        """A copy for a pipeline savepoint (monitor.pipeline.savepoint): it shares the keys and
+        their index, which never change."""
+        out = object.__new__(ValueCounts)
+        out.__dict__.update(self.__dict__)
+        out.counts, out.unseen = self.counts.copy(), dict(self.unseen)
+        return out
+
     def key_codes(self, values: NDArray[Any]) -> NDArray[np.intp]:
         """Per value, the index of its key in `known`, len(known) if missing, -1 if unseen."""
         return self._index.get_indexer(values)
@@ -222,6 +230,16 @@ class NumericSketch:
 
     def empty_like(self) -> NumericSketch:
         return NumericSketch(self.edges, values=self.values.empty_like() if self.values else None)
+
+    def __fork__(self) -> NumericSketch:
+        """A copy for a pipeline savepoint (monitor.pipeline.savepoint): it shares the edges, which
+        never change, and the moments, which are replaced and never changed in place."""
+        out = object.__new__(NumericSketch)
+        out.__dict__.update(self.__dict__)
+        out.counts, out.sums = self.counts.copy(), self.sums.copy()
+        if self.values is not None:
+            out.values = self.values.__fork__()
+        return out
 
     def update(self, values: NDArray[np.float64]) -> NumericSketch:
         """Add a column: NaN counts as missing; the last bin is closed (see monitor/core/_histogram.c,

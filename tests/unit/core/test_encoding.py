@@ -5,6 +5,7 @@ import json
 import numpy as np
 import pytest
 
+from monitor.core import encoding
 from monitor.core.encoding import OTHER, TabularEncoder
 from monitor.core.labels import canonical_label
 from monitor.errors import DataError
@@ -55,9 +56,11 @@ def test_state_round_trip_and_errors():
         )
 
 
-def test_transform_equals_the_rule_applied_row_by_row():
+def test_transform_equals_the_rule_applied_row_by_row(monkeypatch: pytest.MonkeyPatch) -> None:
     """Each distinct value is looked up once (`TabularEncoder._codes`); the matrix is the one the
-    rule gives each row on its own, to the bit: mixed label types, missing, rare and unseen values."""
+    rule gives each row on its own, to the bit: mixed label types, missing, rare and unseen values;
+    the same with the values' positions remembered from the calls before, and with that memory
+    full."""
     rng = np.random.default_rng(3)
     n = 3_000
     ref = {
@@ -94,3 +97,9 @@ def test_transform_equals_the_rule_applied_row_by_row():
     np.testing.assert_array_equal(enc.transform(rows), expected)
     as_objects = {name: np.asarray(values, dtype=object) for name, values in rows.items()}
     np.testing.assert_array_equal(enc.transform(as_objects), expected)
+    np.testing.assert_array_equal(enc.transform(rows), expected)  # every value from the memo now
+    bounded = TabularEncoder(enc.columns)
+    monkeypatch.setattr(encoding, "_MEMO", 2)  # most values looked up again each time
+    for _ in range(2):
+        np.testing.assert_array_equal(bounded.transform(as_objects), expected)
+    assert all(len(memo) <= 2 for memo in bounded._memos)

@@ -9,6 +9,7 @@ import numpy as np
 import orjson
 import pytest
 
+from monitor.core.sketch import NumericSketch, ValueCounts
 from monitor.pipeline.events import decode_outcomes, decode_predictions
 from monitor.pipeline.monitor import Batch, GroupFailure, Monitor
 from monitor.pipeline.savepoint import fork
@@ -44,6 +45,24 @@ def test_a_fork_shares_nothing_it_could_change() -> None:
     copy.closed = True
     assert orjson.dumps(window.to_state(), option=orjson.OPT_SERIALIZE_NUMPY) == before
     assert copy.sketch.n_rows == window.sketch.n_rows + 40
+
+
+def test_a_forked_sketch_shares_nothing_it_could_change() -> None:
+    """The sketches' own forks (`__fork__`): a numeric one with its distinct values tracked, a
+    categorical one with unseen keys; updating the fork leaves the original as it was."""
+    numeric = NumericSketch(np.array([0.0, 1.0, 2.0]), values=ValueCounts((0.0, 1.0), max_unseen=3))
+    numeric.update(np.array([0.0, 1.0, 1.0, 5.0, np.nan]))
+    categorical = ValueCounts(("a", "b"), max_unseen=3)
+    categorical.update(np.array(["a", "z", None], dtype=object))
+    for sketch, more in (
+        (numeric, np.array([2.0, 7.0, 1.0, np.nan])),
+        (categorical, np.array(["b", "y", "z", None], dtype=object)),
+    ):
+        before = sketch.to_state()
+        copy = fork(sketch)
+        copy.update(more)
+        assert sketch.to_state() == before
+        assert copy.to_state() != before
 
 
 def stream_state(monitor: Monitor, model: str) -> bytes:
