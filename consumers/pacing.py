@@ -87,8 +87,6 @@ class Pacer:
                 changes.append((side, False))
         return changes
 
-    def forget(self, partitions: set[int]) -> set[tuple[Side, int]]:
-        """Partitions leaving this instance; returns the sides of them that were waiting."""
-        was = {key for key in self.waiting if key[1] in partitions}
-        self.waiting -= was
-        return was
+    def forget(self, partitions: set[int]) -> None:
+        """Partitions leaving this instance: none of their sides waits any more."""
+        self.waiting = {key for key in self.waiting if key[1] not in partitions}
