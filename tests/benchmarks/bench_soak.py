@@ -10,7 +10,8 @@ steps of 5 s of event time; after every step a checkpoint, as the shipped 5 s in
 at that rate. Each simulated hour the closed windows are evaluated and final ones dropped, as the
 service's evaluator does. The database lives in a temporary folder (or `--resume DIR`); the
 step reached is the checkpoint's offset, so a run stopped at any point (`--max-minutes`, Ctrl-C,
-kill -9) resumes where its last checkpoint left off. The folder is deleted at the end unless the
+kill -9) resumes where its last checkpoint left off, at the rate it was started with
+(kept in DIR/run.json). The folder is deleted at the end unless the
 run stopped early or `--keep` is given. Per-hour rows go to DIR/progress.jsonl and, at the end,
 to `--out` (bench-soak.json).
 
@@ -60,12 +61,28 @@ def row_text(r: dict[str, float]) -> str:
     )
 
 
+def run_rate(folder: Path, asked: int | None, parser: argparse.ArgumentParser) -> int:
+    """The run's rate, kept in the folder (run.json) so that a resumed run goes on at the rate its
+    state was built with; a different --rate for an existing run is an error."""
+    settings = folder / "run.json"
+    if settings.exists():
+        rate = int(json.loads(settings.read_text())["rate"])
+        if asked is not None and asked != rate:
+            parser.error(f"{folder} holds a run at --rate {rate}; resume it without --rate or at {rate}")
+        return rate
+    rate = 1000 if asked is None else asked
+    settings.write_text(json.dumps({"rate": rate}))
+    return rate
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--days", type=float, default=7.0, help="simulated days (default 7)")
-    parser.add_argument("--rate", type=int, default=1000, help="predictions per second (default 1000)")
+    parser.add_argument(
+        "--rate", type=int, help="predictions per second (default 1000; a resumed run keeps its own)"
+    )
     parser.add_argument(
         "--resume", type=Path, help="the folder of a stopped run, to go on from its last checkpoint"
     )
@@ -82,6 +99,7 @@ def main() -> int:
 
     folder = args.resume or Path(tempfile.mkdtemp(prefix="driftline-soak-"))
     folder.mkdir(parents=True, exist_ok=True)
+    args.rate = run_rate(folder, args.rate, parser)
     cfg = tt.config()
     baselines = tt.baseline(cfg)
     traffic = tt.Traffic(args.rate, min_delay_s=3600, max_delay_s=48 * 3600, never=20, start_ms=START_MS)
