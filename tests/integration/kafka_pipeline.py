@@ -190,11 +190,11 @@ def crash_then_finish(
         seen[event[1]] += 1
         (head if seen[event[1]] <= int(per_topic[event[1]] * HEAD) else tail).append(event)
     produce_events(broker, head)
-    covered = [0]
+    last_kill = 0
     for share in shares:
         instance = start(config, "crashed")
-        at_least = min(max(int(len(head) * share), covered[-1] + 1), len(head))
-        covered.append(wait_for_checkpoint(state_url, group, at_least, instance))
+        at_least = min(max(int(len(head) * share), last_kill + 1), len(head))
+        last_kill = wait_for_checkpoint(state_url, group, at_least, instance)
         instance.kill()
     produce_events(broker, tail, create=False)
     instance = start(config, "crashed")

@@ -17,13 +17,18 @@ from tests.integration import kafka_pipeline as kp
 pytestmark = pytest.mark.integration
 
 
-def _topics(broker, n_predictions: int, seed: int = 0) -> tuple[int, int]:
+def _events(n_predictions: int, seed: int = 0) -> list[kp.Event]:
+    """kp.stream's messages as events: every prediction, then every outcome."""
     predictions, outcomes = kp.stream(n_predictions, seed)
-    for name in ("predictions", "outcomes", "dead-letters"):
-        broker.create_topic(name, kp.PARTITIONS)
-    broker.produce("predictions", predictions)
-    broker.produce("outcomes", outcomes)
-    return len(predictions), len(outcomes)
+    return [(0, "predictions", k, v) for k, v in predictions] + [(0, "outcomes", k, v) for k, v in outcomes]
+
+
+def _topics(broker, n_predictions: int, seed: int = 0) -> tuple[int, int]:
+    """The test topics made and kp.stream's messages produced; how many of each."""
+    events = _events(n_predictions, seed)
+    kp.produce_events(broker, events)
+    n_predictions = sum(topic == "predictions" for _, topic, _, _ in events)
+    return n_predictions, len(events) - n_predictions
 
 
 @pytest.fixture
@@ -84,8 +89,7 @@ def test_exact_counts_from_an_independent_producer(
 def test_kill_9_at_several_points_loses_and_doubles_nothing(
     kafka_broker, kafka_group_id, kafka_client, tmp_path: Path
 ) -> None:
-    predictions, outcomes = kp.stream(140_000)
-    events = [(0, "predictions", k, v) for k, v in predictions] + [(0, "outcomes", k, v) for k, v in outcomes]
+    events = _events(140_000)
     assert len(events) >= 200_000
     crashed = kp.write_config(
         tmp_path / "crashed",

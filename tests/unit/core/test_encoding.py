@@ -57,7 +57,7 @@ def test_state_round_trip_and_errors():
 
 
 def test_transform_equals_the_rule_applied_row_by_row(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Each distinct value is looked up once (`TabularEncoder._codes`); the matrix is the one the
+    """Each distinct value is looked up once (`encoding._codes`); the matrix is the one the
     rule gives each row on its own, to the bit: mixed label types, missing, rare and unseen values;
     the same with the values' positions remembered from the calls before, and with that memory
     full."""
