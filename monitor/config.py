@@ -378,7 +378,7 @@ class EvaluationConfig(Strict):
 
 
 class StateConfig(Strict):
-    """Where durable state lives: SQLite (embedded, one process) or PostgreSQL (shared)."""
+    """Where durable state lives: SQLite or RocksDB (embedded, one process) or PostgreSQL (shared)."""
 
     url: str = "sqlite:///driftline-state.db"
     join_cache: int = Field(
@@ -488,8 +488,9 @@ def resolve_paths(config: DriftlineConfig, base: Path) -> DriftlineConfig:
     )
     baselines = config.baselines.model_copy(update={"path": under(config.baselines.path)})
     state = config.state
-    if state.url.startswith("sqlite:///") and not state.url.startswith("sqlite:////"):
-        state = state.model_copy(update={"url": f"sqlite:///{under(Path(state.url[len('sqlite:///') :]))}"})
+    for scheme in ("sqlite:///", "rocksdb:///"):
+        if state.url.startswith(scheme) and not state.url.startswith(f"{scheme}/"):
+            state = state.model_copy(update={"url": f"{scheme}{under(Path(state.url[len(scheme) :]))}"})
     sinks = config.sinks
     if sinks.elasticsearch is not None:
         es = sinks.elasticsearch

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from monitor.config import DriftlineConfig
 from monitor.errors import DriftlineError
 from monitor.evaluation.results import WindowResult
-from monitor.state.factory import open_state_store, sqlite_path
+from monitor.state.factory import embedded_path, open_state_store
 from monitor.state.result_archive import ResultArchive, Retention, StreamIndex
 from monitor.state.store import redact_url
 
@@ -22,16 +22,17 @@ LATEST = "latest"
 @contextmanager
 def open_results(config: DriftlineConfig) -> Iterator[ResultReader]:
     """The stored results of the config's state store; DriftlineError if there is no store yet (a
-    SQLite file is never created here: a typo in the path must not look like an empty store)."""
+    SQLite file or RocksDB folder is never created here: a typo in the path must not look like an
+    empty store). A RocksDB store is opened read-only, so this works beside a running service."""
     url = config.state.url
-    if url.lower().startswith("sqlite:"):
-        path = sqlite_path(url, None)
+    if url.lower().startswith(("sqlite:", "rocksdb:")):
+        path = embedded_path(url, None)
         if not path.exists():
             raise DriftlineError(
                 f"no state database at {path} yet (state.url {url!r}): evaluated windows are stored "
                 "there by `driftline run` with this config"
             )
-    store = open_state_store(url)
+    store = open_state_store(url, read_only=True)
     try:
         retention = Retention(config.evaluation.stored_windows, config.api.report_windows)
         yield ResultReader(ResultArchive(store, retention), redact_url(url))

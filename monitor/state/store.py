@@ -21,9 +21,11 @@ Backends, chosen by `state.url`:
 
     sqlite:///driftline-state.db        embedded, one process (relative to the config's folder)
     sqlite:////var/lib/driftline/s.db   absolute path (four slashes)
+    rocksdb:///driftline-state          embedded, one process: a RocksDB folder (an LSM: a
+                                        checkpoint writes a tenth of SQLite's bytes, see rocks.py)
     postgresql://user@host:5432/db      shared by several instances (also postgres://)
 
-The SQLite and PostgreSQL classes live in monitor.state.sqlite and monitor.state.postgres; the
+The classes live in monitor.state.sqlite, monitor.state.rocks and monitor.state.postgres; the
 factory that picks one from the URL (monitor.state.factory) imports them on demand, so an embedded
 deployment never imports the PostgreSQL driver.
 """

@@ -47,8 +47,9 @@ LAYERS: list[tuple[str, ...]] = [
 STATE_LAYER = 6
 # Libraries that talk to the outside world: none of them below the state store.
 IO_LIBRARIES = {
-    "kafka", "confluent_kafka", "elasticsearch", "psycopg", "sqlite3", "httpx", "requests", "urllib",
-    "socket", "http", "apscheduler", "fastapi", "uvicorn", "starlette", "prometheus_client", "evidently",
+    "kafka", "confluent_kafka", "elasticsearch", "psycopg", "sqlite3", "rocksdict", "httpx", "requests",
+    "urllib", "socket", "http", "apscheduler", "fastapi", "uvicorn", "starlette", "prometheus_client",
+    "evidently",
 }  # fmt: skip
 CORE_MAY_IMPORT = {"monitor.errors"}
 

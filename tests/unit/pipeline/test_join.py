@@ -1,4 +1,4 @@
-"""The join's rule case by case, in memory and with its rows in a real SQLite store."""
+"""The join's rule case by case, in memory and with its rows in a real store (SQLite and RocksDB)."""
 
 from __future__ import annotations
 
@@ -10,8 +10,9 @@ import pytest
 
 from monitor.pipeline.join import NO_SEGMENT, JoinBuffer, JoinRules, Matches
 from monitor.pipeline.join_rows import JoinDelta
-from monitor.state.sqlite import SqliteStateStore
+from monitor.state.rocks import RocksStateStore
 from monitor.state.store import PartitionCheckpoint
+from tests.unit.embedded_stores import KINDS, EmbeddedStore, open_embedded, rocks_keys, stored_rows
 
 H = 3_600_000
 M = 60_000
@@ -49,14 +50,14 @@ def _outcomes(buf: JoinBuffer, ids: list[str], ts: int) -> tuple[int, int, int, 
     return sum(len(m.order) for m in got.matches), got.expired, got.duplicate, got.held
 
 
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[SqliteStateStore]:
-    opened = SqliteStateStore(tmp_path / "state.db")
+@pytest.fixture(params=KINDS)
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[EmbeddedStore]:
+    opened = open_embedded(request.param, tmp_path / "state.db")
     yield opened
     opened.close()
 
 
-def _checkpoint(buf: JoinBuffer, store: SqliteStateStore) -> None:
+def _checkpoint(buf: JoinBuffer, store: EmbeddedStore) -> None:
     store.save("g", [PartitionCheckpoint(0, {}, b"{}", {}, {"m": buf.delta()})])
     buf.committed(store.join_reader("g", 0, "m"))
 
@@ -128,7 +129,7 @@ def test_joined_ids_are_forgotten_after_the_dedup_horizon_and_all_ids_after_ttl_
     assert buf.new_ids(["c"]).tolist() == [True]
 
 
-def test_checkpointed_rows_are_read_back_from_the_store(store: SqliteStateStore) -> None:
+def test_checkpointed_rows_are_read_back_from_the_store(store: EmbeddedStore) -> None:
     buf = JoinBuffer(RULES, cache_rows=0)
     _add(buf, ["a", "b", "c", "d"])
     _outcomes(buf, ["early"], 5)
@@ -147,7 +148,7 @@ def test_checkpointed_rows_are_read_back_from_the_store(store: SqliteStateStore)
     assert len(restarted) == 2  # c and d
 
 
-def test_the_cache_is_bounded_and_forgets_the_oldest(store: SqliteStateStore) -> None:
+def test_the_cache_is_bounded_and_forgets_the_oldest(store: EmbeddedStore) -> None:
     buf = JoinBuffer(RULES, cache_rows=2)
     _add(buf, ["a", "b", "c"])
     _checkpoint(buf, store)
@@ -155,7 +156,7 @@ def test_the_cache_is_bounded_and_forgets_the_oldest(store: SqliteStateStore) ->
     assert _outcomes(buf, ["a", "c"], 10) == (2, 0, 0, 0)  # a from the store, c from the cache
 
 
-def test_dropped_segments_leave_the_store(store: SqliteStateStore) -> None:
+def test_dropped_segments_leave_the_store(store: EmbeddedStore) -> None:
     buf = JoinBuffer(RULES, cache_rows=0)
     _add(buf, ["a", "b"])
     _outcomes(buf, ["a"], 10)
@@ -164,20 +165,16 @@ def test_dropped_segments_leave_the_store(store: SqliteStateStore) -> None:
     _outcomes(buf, ["c"], 12 * H)
     buf.expire()
     _checkpoint(buf, store)
-    rows = store._conn.execute("SELECT pid FROM driftline_join_rows ORDER BY pid").fetchall()
-    assert rows == [("c",)]
+    assert set(stored_rows(store)) == {"c"}
+    if isinstance(store, RocksStateStore):  # and their segment index entries with them
+        assert [key[-1:] for key in rocks_keys(store, b"I")] == [b"c"]
 
 
-def _save(buf: JoinBuffer, delta: JoinDelta, store: SqliteStateStore) -> None:
+def _save(buf: JoinBuffer, delta: JoinDelta, store: EmbeddedStore) -> None:
     store.save("g", [PartitionCheckpoint(0, {}, b"{}", {}, {"m": delta})])
 
 
-def _stored(store: SqliteStateStore) -> dict[str, int]:
-    rows = store._conn.execute("SELECT pid, state FROM driftline_join_rows").fetchall()
-    return {pid: state for pid, state in rows}
-
-
-def test_a_row_joined_while_its_checkpoint_is_saved_is_written_again(store: SqliteStateStore) -> None:
+def test_a_row_joined_while_its_checkpoint_is_saved_is_written_again(store: EmbeddedStore) -> None:
     # The checkpoint wrote a as waiting; a was joined meanwhile: committed() keeps that change, so
     # a second outcome is a duplicate and the next checkpoint stores a as joined.
     buf = JoinBuffer(RULES, cache_rows=0)
@@ -186,20 +183,20 @@ def test_a_row_joined_while_its_checkpoint_is_saved_is_written_again(store: Sqli
     assert _outcomes(buf, ["a"], 10) == (1, 0, 0, 0)  # while the checkpoint is being saved
     _save(buf, delta, store)
     buf.committed(store.join_reader("g", 0, "m"))
-    assert _stored(store) == {"a": 0, "b": 0}
+    assert stored_rows(store) == {"a": 0, "b": 0}
     assert _outcomes(buf, ["a"], 11) == (0, 0, 1, 0)
     _checkpoint(buf, store)
-    assert _stored(store) == {"a": 1, "b": 0}
+    assert stored_rows(store) == {"a": 1, "b": 0}
     _add(buf, ["c"])  # added after the delta was taken: kept for the next checkpoint, not lost
     delta = buf.delta()
     _add(buf, ["d"])
     _save(buf, delta, store)
     buf.committed(store.join_reader("g", 0, "m"))
     _checkpoint(buf, store)
-    assert _stored(store) == {"a": 1, "b": 0, "c": 0, "d": 0}
+    assert stored_rows(store) == {"a": 1, "b": 0, "c": 0, "d": 0}
 
 
-def test_a_row_forgotten_while_its_checkpoint_is_saved_does_not_come_back(store: SqliteStateStore) -> None:
+def test_a_row_forgotten_while_its_checkpoint_is_saved_does_not_come_back(store: EmbeddedStore) -> None:
     # b is written as waiting while it is joined past its window's dedup horizon and so forgotten:
     # once the write commits the store holds b as waiting, and only the tombstone keeps a second
     # outcome from joining it again, before and after committed().
@@ -211,15 +208,15 @@ def test_a_row_forgotten_while_its_checkpoint_is_saved_does_not_come_back(store:
     delta = buf.delta()
     assert _outcomes(buf, ["b"], 3 * H) == (1, 0, 0, 0)  # joined and forgotten at once
     _save(buf, delta, store)
-    assert _stored(store)["b"] == 0  # the store has it waiting
+    assert stored_rows(store)["b"] == 0  # the store has it waiting
     assert _outcomes(buf, ["b"], 3 * H) == (0, 0, 0, 1)  # forgotten: held, as if unknown
     buf.committed(store.join_reader("g", 0, "m"))
     assert _outcomes(buf, ["b"], 3 * H) == (0, 0, 1, 0)  # the held one's duplicate
     _checkpoint(buf, store)
-    assert "b" not in _stored(store)
+    assert "b" not in stored_rows(store)
 
 
-def test_a_held_outcome_met_while_its_checkpoint_is_saved_is_not_met_twice(store: SqliteStateStore) -> None:
+def test_a_held_outcome_met_while_its_checkpoint_is_saved_is_not_met_twice(store: EmbeddedStore) -> None:
     buf = JoinBuffer(RULES, cache_rows=0)
     _outcomes(buf, ["early"], 5)
     delta = buf.delta()
@@ -234,7 +231,7 @@ def test_a_held_outcome_met_while_its_checkpoint_is_saved_is_not_met_twice(store
     assert _outcomes(restarted, ["early"], 12) == (0, 0, 1, 0)
 
 
-def _mixed_join(store: SqliteStateStore, name: str) -> JoinBuffer:
+def _mixed_join(store: EmbeddedStore, name: str) -> JoinBuffer:
     """A join with rows in three places: the store (read back, some through the bounded cache),
     and in memory since the last checkpoint; in two windows, one past its dedup horizon. An
     outcome is held in the store (hs), one in memory (zz)."""
@@ -250,7 +247,7 @@ def _mixed_join(store: SqliteStateStore, name: str) -> JoinBuffer:
     return buf
 
 
-def test_a_batch_of_outcomes_is_decided_as_one_by_one(store: SqliteStateStore) -> None:
+def test_a_batch_of_outcomes_is_decided_as_one_by_one(store: EmbeddedStore) -> None:
     """The join decides the common outcomes of a batch at once and the rest row by row: the pairs,
     counts and the rows left behind are those of the same outcomes matched one at a time."""
     ids = ["f1", "s1", "t1", "f1", "s0", "new", "f2", "s2", "f0", "t1", "s5", "f3", "t2"]
@@ -276,7 +273,7 @@ def test_a_batch_of_outcomes_is_decided_as_one_by_one(store: SqliteStateStore) -
     assert whole.outcome_watermark == single.outcome_watermark and whole.held == single.held
 
 
-def test_outcomes_of_unknown_ids_are_held_as_one_by_one(store: SqliteStateStore) -> None:
+def test_outcomes_of_unknown_ids_are_held_as_one_by_one(store: EmbeddedStore) -> None:
     """The outcomes of ids the join knows nothing of are held at once, the rest go row by row
     (a forgotten id is held too, a second outcome or one for a held id is a duplicate): what is
     held, in which order, and the counts are those of the same outcomes matched one at a time."""
@@ -296,7 +293,7 @@ def test_outcomes_of_unknown_ids_are_held_as_one_by_one(store: SqliteStateStore)
     assert whole.held_buckets == single.held_buckets and whole.held == 6
 
 
-def _holding_join(store: SqliteStateStore, name: str) -> JoinBuffer:
+def _holding_join(store: EmbeddedStore, name: str) -> JoinBuffer:
     """A join holding outcomes whose predictions (of window 0) have not come: some stored by a
     checkpoint, some in memory since; most in time, some not (stamped past the window's end + TTL,
     or read after the outcome watermark passed that plus the allowed lateness)."""
@@ -313,7 +310,7 @@ def _holding_join(store: SqliteStateStore, name: str) -> JoinBuffer:
     return buf
 
 
-def test_predictions_answer_held_outcomes_as_one_by_one(store: SqliteStateStore) -> None:
+def test_predictions_answer_held_outcomes_as_one_by_one(store: EmbeddedStore) -> None:
     """A batch of predictions answers the outcomes held for it, stored or in memory, in time or
     not, at once: the pairs, counts and what is left held are those of one prediction at a time."""
     ids = ["a", "m1", "s0", "b", "m_read", "s_stamped", "m0", "s2", "m_stamped", "c", "zz", "m2"]

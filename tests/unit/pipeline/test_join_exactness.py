@@ -28,7 +28,7 @@ from monitor.state.partitions import (
     save_partitions,
     take_checkpoint,
 )
-from monitor.state.sqlite import SqliteStateStore
+from tests.unit.embedded_stores import KINDS, EmbeddedStore, open_embedded
 
 H = 3_600_000
 M = 60_000
@@ -213,7 +213,7 @@ def _crash_world(
 
 
 def _restarted(
-    store: SqliteStateStore, cfg: DriftlineConfig, baselines: dict[tuple[str, str], Any]
+    store: EmbeddedStore, cfg: DriftlineConfig, baselines: dict[tuple[str, str], Any]
 ) -> tuple[Monitor, int]:
     """After a kill -9: a fresh monitor from the last checkpoint, and the batch to read next."""
     monitor = Monitor(cfg, baselines)
@@ -225,7 +225,7 @@ def _restarted(
 
 
 def _assert_final(
-    store: SqliteStateStore,
+    store: EmbeddedStore,
     baselines: dict[tuple[str, str], Any],
     monitor: Monitor,
     position: int,
@@ -263,6 +263,7 @@ def test_counts_do_not_depend_on_batches_or_interleaving(
     assert _summary(_run(cfg, baselines, other)) == _summary(_run(cfg, baselines, one_by_one))
 
 
+@pytest.mark.parametrize("kind", KINDS)
 @pytest.mark.parametrize("task", TASKS)
 @_SETTINGS
 @given(
@@ -274,6 +275,7 @@ def test_counts_do_not_depend_on_batches_or_interleaving(
 )
 def test_checkpoints_and_crashes_change_no_count(
     tmp_path_factory: pytest.TempPathFactory,
+    kind: str,
     task: str,
     data: tuple[list[Event], list[Event]],
     cuts: list[int],
@@ -286,7 +288,7 @@ def test_checkpoints_and_crashes_change_no_count(
     the store, give the counts of a run that never stopped."""
     cfg, baselines, batches, expected = _crash_world(task, data, cuts, cache)
 
-    store = SqliteStateStore(Path(tmp_path_factory.mktemp("crash")) / "state.db")
+    store = open_embedded(kind, Path(tmp_path_factory.mktemp("crash")) / "state.db")
     try:
         monitor, position, done = Monitor(cfg, baselines), 0, 0
         crashed: set[int] = set()
@@ -304,6 +306,7 @@ def test_checkpoints_and_crashes_change_no_count(
         store.close()
 
 
+@pytest.mark.parametrize("kind", KINDS)
 @pytest.mark.parametrize("task", TASKS)
 @_SETTINGS
 @given(
@@ -316,6 +319,7 @@ def test_checkpoints_and_crashes_change_no_count(
 )
 def test_checkpoints_saved_while_ingestion_goes_on_change_no_count(
     tmp_path_factory: pytest.TempPathFactory,
+    kind: str,
     task: str,
     data: tuple[list[Event], list[Event]],
     cuts: list[int],
@@ -330,7 +334,7 @@ def test_checkpoints_saved_while_ingestion_goes_on_change_no_count(
     from the store give the counts of a run that never stopped."""
     cfg, baselines, batches, expected = _crash_world(task, data, cuts, cache)
 
-    store = SqliteStateStore(Path(tmp_path_factory.mktemp("flight")) / "state.db")
+    store = open_embedded(kind, Path(tmp_path_factory.mktemp("flight")) / "state.db")
     try:
         monitor, position, flights = Monitor(cfg, baselines), 0, 0
         flight: tuple[TakenCheckpoint, int, int] | None = None  # taken, save at, mark at

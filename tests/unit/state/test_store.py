@@ -1,4 +1,5 @@
-"""The SQLite StateStore and `open_state_store` (PostgreSQL: tests/integration/test_state_postgres.py)."""
+"""The embedded StateStores (SQLite and RocksDB: the contract both keep, and SQLite's own behaviour)
+and `open_state_store`. RocksDB's own: test_rocks.py; PostgreSQL: tests/integration/test_state_postgres.py."""
 
 from __future__ import annotations
 
@@ -30,6 +31,7 @@ from monitor.state.store import (
     advisory_lock_key,
     redact_url,
 )
+from tests.unit.embedded_stores import KINDS, EmbeddedStore, open_embedded
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 
@@ -56,19 +58,24 @@ def as_saved(*checkpoints: PartitionCheckpoint) -> dict[int, tuple[object, ...]]
     return {c.partition: (c.offsets, c.meta, dict(c.windows)) for c in checkpoints}
 
 
+@pytest.fixture(params=KINDS)
+def kind(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
 @pytest.fixture
 def db_path(tmp_path: Path) -> Path:
-    return tmp_path / "state.db"
+    return tmp_path / "state.db"  # a file for SQLite, a folder for RocksDB
 
 
 @pytest.fixture
-def store(db_path: Path) -> Iterator[SqliteStateStore]:
-    opened = SqliteStateStore(db_path)
+def store(kind: str, db_path: Path) -> Iterator[EmbeddedStore]:
+    opened = open_embedded(kind, db_path)
     yield opened
     opened.close()
 
 
-def test_round_trip_keeps_bytes_and_offsets(store: SqliteStateStore) -> None:
+def test_round_trip_keeps_bytes_and_offsets(store: EmbeddedStore) -> None:
     saved = [
         PartitionCheckpoint(
             0, {"predictions": 17, "outcomes": 3}, bytes(range(256)) * 40, {("m", "1", 0): b"\x00"}
@@ -80,6 +87,7 @@ def test_round_trip_keeps_bytes_and_offsets(store: SqliteStateStore) -> None:
     assert view(store.load("g", [0, 1, 5])) == as_saved(*saved)
 
 
+@pytest.mark.parametrize("kind", KINDS)
 @settings(max_examples=25, deadline=None)
 @given(
     offsets=st.dictionaries(st.text(min_size=1, max_size=20), st.integers(0, 2**62), max_size=4),
@@ -92,13 +100,14 @@ def test_round_trip_keeps_bytes_and_offsets(store: SqliteStateStore) -> None:
     partition=st.integers(0, 2**31 - 1),
 )
 def test_any_checkpoint_round_trips(
+    kind: str,
     tmp_path_factory: pytest.TempPathFactory,
     offsets: dict[str, int],
     meta: bytes,
     windows: dict[tuple[str, str, int], bytes],
     partition: int,
 ) -> None:
-    store = SqliteStateStore(tmp_path_factory.mktemp("prop") / "state.db")
+    store = open_embedded(kind, tmp_path_factory.mktemp("prop") / "state.db")
     try:
         saved = PartitionCheckpoint(partition, offsets, meta, windows)
         store.save("g", [saved])
@@ -107,13 +116,13 @@ def test_any_checkpoint_round_trips(
         store.close()
 
 
-def test_save_replaces_only_the_partitions_it_names(store: SqliteStateStore) -> None:
+def test_save_replaces_only_the_partitions_it_names(store: EmbeddedStore) -> None:
     store.save("g", [checkpoint(p, 1) for p in range(3)])
     store.save("g", [checkpoint(1, 2)])
     assert view(store.load("g", range(3))) == as_saved(checkpoint(0, 1), checkpoint(1, 2), checkpoint(2, 1))
 
 
-def test_partial_loads_and_groups_are_separate(store: SqliteStateStore) -> None:
+def test_partial_loads_and_groups_are_separate(store: EmbeddedStore) -> None:
     store.save("a", [checkpoint(0, 1), checkpoint(1, 1)])
     store.save("b", [checkpoint(1, 9)])
     assert view(store.load("a", [1, 7])) == as_saved(checkpoint(1, 1))
@@ -122,7 +131,7 @@ def test_partial_loads_and_groups_are_separate(store: SqliteStateStore) -> None:
     assert store.load("missing", [0]) == {}
 
 
-def test_load_changes_reads_only_windows_written_since_a_generation(store: SqliteStateStore) -> None:
+def test_load_changes_reads_only_windows_written_since_a_generation(store: EmbeddedStore) -> None:
     store.save("a", [checkpoint(0, 1), checkpoint(3, 4)])
     store.save("b", [checkpoint(0, 8)])
     everything = store.load_changes("a", {})
@@ -137,16 +146,15 @@ def test_load_changes_reads_only_windows_written_since_a_generation(store: Sqlit
     assert store.load_changes("empty", {}) == {}
 
 
-def test_duplicate_partition_in_one_save_is_refused_and_changes_nothing(store: SqliteStateStore) -> None:
+def test_duplicate_partition_in_one_save_is_refused_and_changes_nothing(store: EmbeddedStore) -> None:
     store.save("g", [checkpoint(0, 1), checkpoint(1, 1)])
     with pytest.raises(ValueError, match="partition 1 twice"):
         store.save("g", [checkpoint(0, 2), checkpoint(1, 2), checkpoint(1, 3)])
     assert view(store.load("g", [0, 1])) == as_saved(checkpoint(0, 1), checkpoint(1, 1))
 
 
-def test_save_failing_mid_transaction_keeps_every_previous_checkpoint(
-    store: SqliteStateStore, db_path: Path
-) -> None:
+def test_sqlite_save_failing_mid_transaction_keeps_every_previous_checkpoint(db_path: Path) -> None:
+    store = SqliteStateStore(db_path)
     store.save("g", [checkpoint(0, 1), checkpoint(1, 1)])
     with sqlite3.connect(db_path) as other:
         other.execute(
@@ -159,17 +167,22 @@ def test_save_failing_mid_transaction_keeps_every_previous_checkpoint(
     assert view(store.load("g", [0, 1, 99])) == as_saved(checkpoint(0, 1), checkpoint(1, 1))
     store.save("g", [checkpoint(0, 3)])  # the store is usable after the failure
     assert view(store.load("g", [0])) == as_saved(checkpoint(0, 3))
+    store.close()
 
 
-def test_checkpoints_survive_reopening_and_the_schema_version_is_recorded(db_path: Path) -> None:
-    first = SqliteStateStore(db_path)
+def test_checkpoints_survive_reopening(kind: str, db_path: Path) -> None:
+    first = open_embedded(kind, db_path)
     first.save("g", [checkpoint(2, 5)])
     first.close()
-    second = SqliteStateStore(db_path)
+    second = open_embedded(kind, db_path)
     try:
         assert view(second.load("g", [2])) == as_saved(checkpoint(2, 5))
     finally:
         second.close()
+
+
+def test_sqlite_records_its_schema_version_and_journals_in_wal_mode(db_path: Path) -> None:
+    SqliteStateStore(db_path).close()
     with sqlite3.connect(db_path) as conn:
         assert conn.execute(f"SELECT name, version FROM {SCHEMA_TABLE}").fetchall() == [
             ("checkpoints", SCHEMA_VERSION)
@@ -198,8 +211,11 @@ def test_a_file_that_is_not_sqlite_is_a_config_error(tmp_path: Path) -> None:
 _SAVE_LOOP = """
 import sys
 from pathlib import Path
-from monitor.state.sqlite import SqliteStateStore
-store = SqliteStateStore(Path(sys.argv[1]))
+if sys.argv[2] == "rocksdb":
+    from monitor.state.rocks import RocksStateStore as Store
+else:
+    from monitor.state.sqlite import SqliteStateStore as Store
+store = Store(Path(sys.argv[1]))
 stored = store.load("g", [0])
 generation = stored[0].offsets["predictions"] if stored else 0
 while True:
@@ -209,7 +225,7 @@ while True:
 """
 
 
-def test_killing_a_process_mid_save_leaves_a_complete_checkpoint(db_path: Path) -> None:
+def test_killing_a_process_mid_save_leaves_a_complete_checkpoint(kind: str, db_path: Path) -> None:
     rng = random.Random(7)
     env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
     script = (
@@ -218,7 +234,7 @@ def test_killing_a_process_mid_save_leaves_a_complete_checkpoint(db_path: Path) 
     progress: list[int] = []
     for _round in range(12):
         child = subprocess.Popen(
-            [sys.executable, "-c", script, str(db_path)], cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE
+            [sys.executable, "-c", script, str(db_path), kind], cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE
         )
         assert child.stdout is not None
         first = child.stdout.readline()  # one save done: the loop is running
@@ -229,7 +245,7 @@ def test_killing_a_process_mid_save_leaves_a_complete_checkpoint(db_path: Path) 
         acknowledged = [int(line) for line in [first, *child.stdout.readlines()]]
         child.stdout.close()
 
-        store = SqliteStateStore(db_path)
+        store = open_embedded(kind, db_path)
         try:
             stored = store.load("g", range(4))
         finally:
@@ -264,8 +280,8 @@ def save_from_two_threads(stores: list[StateStore], generations: int) -> list[Ba
     return failures
 
 
-def test_two_stores_on_one_file_save_concurrently_without_errors(db_path: Path) -> None:
-    stores = [SqliteStateStore(db_path), SqliteStateStore(db_path)]
+def test_two_stores_on_one_file_save_concurrently_without_errors(kind: str, db_path: Path) -> None:
+    stores = [open_embedded(kind, db_path), open_embedded(kind, db_path)]
     failures = save_from_two_threads(stores, 30)
     try:
         assert failures == []
@@ -275,7 +291,7 @@ def test_two_stores_on_one_file_save_concurrently_without_errors(db_path: Path) 
             store.close()
 
 
-def test_load_changes_on_another_thread_sees_whole_saves(store: SqliteStateStore) -> None:
+def test_load_changes_on_another_thread_sees_whole_saves(store: EmbeddedStore) -> None:
     done = threading.Event()
     snapshots: list[dict[int, bytes]] = []
 
@@ -296,9 +312,9 @@ def test_load_changes_on_another_thread_sees_whole_saves(store: SqliteStateStore
         assert len(generations) == 1, f"one load_changes mixed saves: {generations}"
 
 
-def test_evaluation_lock_is_exclusive_within_the_process(db_path: Path, tmp_path: Path) -> None:
-    first, second = SqliteStateStore(db_path), SqliteStateStore(db_path)
-    elsewhere = SqliteStateStore(tmp_path / "other.db")
+def test_evaluation_lock_is_exclusive_within_the_process(kind: str, db_path: Path, tmp_path: Path) -> None:
+    first, second = open_embedded(kind, db_path), open_embedded(kind, db_path)
+    elsewhere = open_embedded(kind, tmp_path / "other.db")
     try:
         assert first.try_lock_evaluation("g")
         assert first.try_lock_evaluation("g"), "the holder asking again still holds it"
@@ -315,7 +331,7 @@ def test_evaluation_lock_is_exclusive_within_the_process(db_path: Path, tmp_path
             store.close()
 
 
-def test_closed_store_refuses_work_and_does_not_answer_ping(store: SqliteStateStore) -> None:
+def test_closed_store_refuses_work_and_does_not_answer_ping(store: EmbeddedStore) -> None:
     assert store.ping()
     store.close()
     store.close()  # twice is harmless

@@ -1,0 +1,546 @@
+"""The embedded StateStore on RocksDB (an LSM, through rocksdict): one folder, one process.
+
+Why beside SQLite: a join row written or marked joined lands on a random page of SQLite's b-tree,
+so a checkpoint of 10,000 row changes writes ~10,000 pages, twice with the WAL (~40-60 MiB per 5 s
+at 1,000 predictions/s, whatever the page size). An LSM appends the changes to its log and
+memtable and sorts them into files in the background: tests/benchmarks/bench_state.py measures
+both on the same traffic.
+
+Durability: a save is one `WriteBatch` written with `sync=True`: offsets, meta blob, windows and
+join rows of every partition in it are on disk together when `save` returns, and a process killed
+mid-save leaves the previous checkpoints (RocksDB's log recovery drops an unfinished batch).
+
+Sharing: RocksDB lets one process open a folder for writing. Stores opened on the same folder in
+one process share one handle (`driftline run` opens three: ingestion, results, alerts); another
+process gets a ConfigError naming the folder, except a read-only store (`driftline results`
+beside a running service), which sees the state as of its opening. Several instances need
+PostgreSQL, as with SQLite.
+
+Memory: bounded by the block cache (`CACHE_BYTES`, index and filter blocks included) and the
+memtables (`WRITE_BUFFER_BYTES` each, at most `WRITE_BUFFERS`), not by the rows.
+
+Keys (bytes; strings length-prefixed, integers 8-byte big-endian and biased so they sort):
+
+    !format                                    -> this layout's version
+    !sid                                       -> the next join stream id
+    C group partition                          -> generation, offsets, meta blob
+    W group partition model version start      -> generation that wrote the window
+    G group partition generation model version start -> the window's blob
+    S group partition model                    -> join stream id (4 bytes)
+    R sid pid                                  -> segment, state, [timestamp, prediction, score]
+    I sid segment pid                          -> (empty): the rows of a segment
+    H sid pid                                  -> [timestamp, outcome, seen_before, until]
+    U sid until pid                            -> (empty): held outcomes by when they are let go
+    X namespace key                            -> a record
+
+Windows live under the generation that wrote them (`G`), so the changes since a generation are
+one range scan; `W` finds a window's previous entry to delete it. `I` and `U` entries of a row
+deleted or rewritten one by one are left behind and skipped (the row no longer matches) when
+their segment or time range is dropped, which deletes them.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, cast
+
+import orjson
+from rocksdict import (
+    AccessType,
+    BlockBasedOptions,
+    Cache,
+    DBCompressionType,
+    Options,
+    Rdict,
+    WriteBatch,
+    WriteOptions,
+)
+
+from monitor.errors import ConfigError, DriftlineError
+from monitor.pipeline.join_rows import (
+    JOINED,
+    PREDICTION,
+    SCORE,
+    SEGMENT,
+    STATE,
+    TIMESTAMP,
+    Held,
+    JoinDelta,
+    JoinReader,
+    Row,
+)
+from monitor.state.store import (
+    PartitionCheckpoint,
+    RecordKey,
+    RecordPut,
+    StoredPartition,
+    WindowKey,
+    check_records,
+    decode_offsets,
+    encode_offsets,
+    unique_partitions,
+)
+
+FORMAT = 1  # bump with a migration when the key layout changes
+CACHE_BYTES = 64 << 20  # block cache: data, index and filter blocks read often
+WRITE_BUFFER_BYTES = 32 << 20
+WRITE_BUFFERS = 2
+_BIAS = 1 << 63
+_FORMAT_KEY = b"!format"
+_NEXT_SID = b"!sid"
+
+
+def _text(value: str) -> bytes:
+    raw = value.encode()
+    return len(raw).to_bytes(2, "big") + raw
+
+
+def _int(value: int) -> bytes:
+    return (value + _BIAS).to_bytes(8, "big")
+
+
+def _read_int(raw: bytes, at: int) -> tuple[int, int]:
+    return int.from_bytes(raw[at : at + 8], "big") - _BIAS, at + 8
+
+
+def _read_text(raw: bytes, at: int) -> tuple[str, int]:
+    size = int.from_bytes(raw[at : at + 2], "big")
+    return raw[at + 2 : at + 2 + size].decode(), at + 2 + size
+
+
+def _window_suffix(window: WindowKey) -> bytes:
+    model, version, start = window
+    return _text(model) + _text(version) + _int(start)
+
+
+def _read_window(raw: bytes, at: int) -> WindowKey:
+    model, at = _read_text(raw, at)
+    version, at = _read_text(raw, at)
+    start, _ = _read_int(raw, at)
+    return model, version, start
+
+
+def _plain(value: Any) -> Any:
+    """orjson's fallback: numpy scalars as the Python numbers they hold (SQLite stores them so)."""
+    item = getattr(value, "item", None)
+    if item is None:
+        raise TypeError(f"cannot store a value of type {type(value).__name__}")
+    return item()
+
+
+def _dumps(values: list[Any]) -> bytes:
+    return orjson.dumps(values, default=_plain)
+
+
+def _row_value(row: Row) -> bytes:
+    head = _int(row[SEGMENT]) + bytes([row[STATE]])
+    if row[TIMESTAMP] is None and row[PREDICTION] is None and row[SCORE] is None:
+        return head
+    return head + _dumps([row[TIMESTAMP], row[PREDICTION], row[SCORE]])
+
+
+def _row(raw: bytes) -> Row:
+    segment, _ = _read_int(raw, 0)
+    if len(raw) == 9:
+        return (segment, None, None, None, raw[8])
+    timestamp, prediction, score = orjson.loads(raw[9:])
+    return (segment, timestamp, prediction, score, raw[8])
+
+
+def _held(raw: bytes) -> Held:
+    timestamp, outcome, seen_before, until = orjson.loads(raw)
+    return Held(timestamp, outcome, seen_before, until)
+
+
+def _get_many(db: Rdict, keys: list[bytes]) -> list[bytes | None]:
+    """The values of `keys` (None where absent), in one multi-get."""
+    return cast(list[bytes | None], db.get(cast(list[Any], keys)))
+
+
+def _scan(source: Any, prefix: bytes, start: bytes | None = None) -> Iterator[tuple[bytes, bytes]]:
+    """(key, value) of `source` (a Rdict or a snapshot) under `prefix`, from `start` on."""
+    for key, value in source.items(from_key=start or prefix):
+        if not key.startswith(prefix):
+            return
+        yield key, value
+
+
+@dataclass
+class _Handle:
+    """One open database, shared by the stores of this process that opened its folder."""
+
+    db: Rdict
+    users: int = 0
+    save_mutex: threading.Lock = field(default_factory=threading.Lock)
+    evaluators: dict[str, object] = field(default_factory=dict)  # group -> holder's token
+
+
+_handles: dict[str, _Handle] = {}
+_handles_mutex = threading.Lock()
+
+
+def _options() -> Options:
+    options = Options(raw_mode=True)
+    options.create_if_missing(True)
+    table = BlockBasedOptions()
+    table.set_block_cache(Cache(CACHE_BYTES))
+    table.set_bloom_filter(10, False)
+    table.set_cache_index_and_filter_blocks(True)
+    table.set_pin_l0_filter_and_index_blocks_in_cache(True)
+    options.set_block_based_table_factory(table)
+    options.set_write_buffer_size(WRITE_BUFFER_BYTES)
+    options.set_max_write_buffer_number(WRITE_BUFFERS)
+    options.set_compression_type(DBCompressionType.lz4())
+    options.set_level_compaction_dynamic_level_bytes(True)
+    options.set_keep_log_file_num(2)
+    return options
+
+
+class RocksStateStore:
+    def __init__(self, path: Path, display_url: str | None = None, read_only: bool = False) -> None:
+        self.path = path
+        self._where = display_url or f"rocksdb:///{path}"
+        self._key = str(path.resolve())
+        self._token = object()  # identifies this store's evaluation locks
+        self._held: set[str] = set()
+        self._read_only = read_only
+        self._sync = WriteOptions()
+        self._sync.sync = True
+        self._closed = False
+        if read_only:
+            if not (path / "CURRENT").exists():
+                raise ConfigError(f"state.url {self._where!r}: no RocksDB store at {path}")
+            try:
+                db = Rdict(str(path), Options(raw_mode=True), access_type=AccessType.read_only())
+            except Exception as err:  # rocksdict raises plain Exception
+                raise ConfigError(f"state.url {self._where!r}: cannot open {path}: {err}") from None
+            self._handle = _Handle(db, users=1)
+        else:
+            self._handle = self._share()
+        self._check_format()
+
+    def _share(self) -> _Handle:
+        with _handles_mutex:
+            handle = _handles.get(self._key)
+            if handle is None:
+                if self.path.is_dir() and any(self.path.iterdir()) and not (self.path / "CURRENT").exists():
+                    raise ConfigError(
+                        f"state.url {self._where!r}: {self.path} holds files but no RocksDB store; "
+                        "name a new or empty folder"
+                    )
+                try:
+                    self.path.mkdir(parents=True, exist_ok=True)
+                    handle = _Handle(Rdict(str(self.path), _options()))
+                except Exception as err:  # rocksdict raises plain Exception
+                    hint = " (another process has it open: RocksDB allows one)" if "lock" in str(err) else ""
+                    raise ConfigError(
+                        f"state.url {self._where!r}: cannot open {self.path}{hint}: {err}"
+                    ) from None
+                _handles[self._key] = handle
+            handle.users += 1
+            return handle
+
+    def _check_format(self) -> None:
+        db = self._handle.db
+        found = db.get(_FORMAT_KEY)
+        if found is None and not self._read_only:
+            db.put(_FORMAT_KEY, str(FORMAT).encode(), self._sync)
+            return
+        if found is not None and int(found) > FORMAT:
+            self.close()
+            raise ConfigError(
+                f"state store {self._where} has layout version {int(found)}, newer than this driftline "
+                f"understands ({FORMAT}); upgrade driftline or point state.url elsewhere"
+            )
+
+    def _db(self) -> Rdict:
+        if self._closed:
+            raise DriftlineError(f"state store {self._where} is closed")
+        return self._handle.db
+
+    def _writable(self) -> Rdict:
+        if self._read_only:
+            raise DriftlineError(f"state store {self._where} is open read-only")
+        return self._db()
+
+    def _failed(self, action: str, err: Exception) -> DriftlineError:
+        return DriftlineError(f"state store {self._where}: {action} failed: {err}")
+
+    # -- checkpoints --------------------------------------------------------------------------
+
+    def save(self, group: str, checkpoints: Sequence[PartitionCheckpoint]) -> None:
+        unique_partitions(group, checkpoints)
+        with self._handle.save_mutex:
+            db = self._writable()
+            try:
+                changes = _Changes(db)
+                for checkpoint in checkpoints:
+                    changes.partition(group, checkpoint)
+                db.write(changes.batch(), self._sync)
+            except DriftlineError:
+                raise
+            except Exception as err:
+                raise self._failed(f"saving group {group!r}", err) from err
+
+    def load(self, group: str, partitions: Iterable[int]) -> dict[int, StoredPartition]:
+        wanted = {int(p) for p in partitions}
+        if not wanted:
+            return {}
+        return self._read(f"loading group {group!r}", group, wanted, {})
+
+    def load_changes(self, group: str, seen: Mapping[int, int]) -> dict[int, StoredPartition]:
+        return self._read(f"loading windows of group {group!r}", group, None, seen)
+
+    def _read(
+        self, action: str, group: str, wanted: set[int] | None, seen: Mapping[int, int]
+    ) -> dict[int, StoredPartition]:
+        """Partitions of the group (`wanted`, or all) with their windows written after generation
+        `seen[partition]`, from one snapshot: every partition as of the same save."""
+        try:
+            snapshot = self._db().snapshot()
+            out: dict[int, StoredPartition] = {}
+            prefix = b"C" + _text(group)
+            for key, value in _scan(snapshot, prefix):
+                partition, _ = _read_int(key, len(prefix))
+                if wanted is not None and partition not in wanted:
+                    continue
+                generation, _ = _read_int(value, 0)
+                size = int.from_bytes(value[8:12], "big")
+                offsets = decode_offsets(value[12 : 12 + size].decode(), group, partition)
+                windows_prefix = b"G" + _text(group) + _int(partition)
+                since = seen.get(partition, 0)
+                start = windows_prefix + _int(since + 1)
+                windows = {
+                    _read_window(k, len(windows_prefix) + 8): bytes(blob)
+                    for k, blob in _scan(snapshot, windows_prefix, start)
+                }
+                out[partition] = StoredPartition(partition, offsets, value[12 + size :], generation, windows)
+            return out
+        except DriftlineError:
+            raise
+        except Exception as err:
+            raise self._failed(action, err) from err
+
+    def join_reader(self, group: str, partition: int, model: str) -> JoinReader:
+        return _StoredJoin(self, b"S" + _text(group) + _int(partition) + _text(model))
+
+    def _get(self, action: str, keys: list[bytes]) -> list[bytes | None]:
+        try:
+            return _get_many(self._db(), keys)
+        except DriftlineError:
+            raise
+        except Exception as err:
+            raise self._failed(action, err) from err
+
+    # -- records ------------------------------------------------------------------------------
+
+    def write_records(self, puts: Sequence[RecordPut] = (), deletes: Sequence[RecordKey] = ()) -> None:
+        check_records(puts, deletes)
+        if not puts and not deletes:
+            return
+        db = self._writable()
+        batch = WriteBatch(raw_mode=True)
+        for namespace, key, value in puts:
+            batch.put(b"X" + _text(namespace) + key.encode(), bytes(value))
+        for namespace, key in deletes:
+            batch.delete(b"X" + _text(namespace) + key.encode())
+        try:
+            db.write(batch, self._sync)
+        except Exception as err:
+            raise self._failed("writing records", err) from err
+
+    def load_records(self, namespace: str) -> dict[str, bytes]:
+        prefix = b"X" + _text(namespace)
+        try:
+            return {k[len(prefix) :].decode(): bytes(v) for k, v in _scan(self._db(), prefix)}
+        except DriftlineError:
+            raise
+        except Exception as err:
+            raise self._failed(f"loading records of {namespace!r}", err) from err
+
+    # -- the evaluation lock (one process holds the folder, so it is exclusive within it) ----------
+
+    def try_lock_evaluation(self, group: str) -> bool:
+        self._db()
+        with _handles_mutex:
+            holder = self._handle.evaluators.setdefault(group, self._token)
+        if holder is self._token:
+            self._held.add(group)
+            return True
+        return False
+
+    def release_evaluation(self, group: str) -> None:
+        with _handles_mutex:
+            if self._handle.evaluators.get(group) is self._token:
+                del self._handle.evaluators[group]
+        self._held.discard(group)
+
+    def ping(self) -> bool:
+        if self._closed:
+            return False
+        try:
+            self._handle.db.get(_FORMAT_KEY)
+        except Exception:
+            return False
+        return True
+
+    def close(self) -> None:
+        with self._handle.save_mutex:
+            if self._closed:
+                return
+            for group in list(self._held):
+                self.release_evaluation(group)
+            self._closed = True
+        with _handles_mutex:
+            self._handle.users -= 1
+            if self._handle.users == 0:
+                if _handles.get(self._key) is self._handle:
+                    del _handles[self._key]
+                self._handle.db.close()
+
+
+class _Changes:
+    """One save's writes, key -> value (None deletes), read back by the later steps of the same
+    save before the database (a row inserted by one step and answered by the next is one row)."""
+
+    def __init__(self, db: Rdict) -> None:
+        self._db = db
+        self._writes: dict[bytes, bytes | None] = {}
+
+    def _get(self, keys: list[bytes]) -> list[bytes | None]:
+        missing = [k for k in keys if k not in self._writes]
+        stored = dict(zip(missing, _get_many(self._db, missing), strict=True)) if missing else {}
+        return [self._writes[k] if k in self._writes else stored[k] for k in keys]
+
+    def batch(self) -> WriteBatch:
+        batch = WriteBatch(raw_mode=True)
+        for key, value in self._writes.items():
+            if value is None:
+                batch.delete(key)
+            else:
+                batch.put(key, value)
+        return batch
+
+    def partition(self, group: str, checkpoint: PartitionCheckpoint) -> None:
+        head_key = b"C" + _text(group) + _int(checkpoint.partition)
+        (head,) = self._get([head_key])
+        generation = (0 if head is None else _read_int(head, 0)[0]) + 1
+        offsets = encode_offsets(checkpoint.offsets).encode()
+        self._writes[head_key] = (
+            _int(generation) + len(offsets).to_bytes(4, "big") + offsets + bytes(checkpoint.meta)
+        )
+        where = _text(group) + _int(checkpoint.partition)
+        windows = sorted(checkpoint.windows.items())
+        pointers = [b"W" + where + _window_suffix(w) for w, _ in windows]
+        for (window, blob), pointer, previous in zip(windows, pointers, self._get(pointers), strict=True):
+            suffix = _window_suffix(window)
+            if previous is not None:
+                self._writes[b"G" + where + previous + suffix] = None
+            if blob is None:
+                self._writes[pointer] = None
+            else:
+                self._writes[pointer] = _int(generation)
+                self._writes[b"G" + where + _int(generation) + suffix] = bytes(blob)
+        for model, delta in sorted(checkpoint.joins.items()):
+            if len(delta):
+                self._join(self._stream(b"S" + where + _text(model)), delta)
+
+    def _stream(self, key: bytes) -> bytes:
+        (sid,) = self._get([key])
+        if sid is None:
+            (counter,) = self._get([_NEXT_SID])
+            number = 1 if counter is None else int.from_bytes(counter, "big")
+            sid = number.to_bytes(4, "big")
+            self._writes[_NEXT_SID] = (number + 1).to_bytes(4, "big")
+            self._writes[key] = sid
+        return sid
+
+    def _join(self, sid: bytes, delta: JoinDelta) -> None:
+        rows = b"R" + sid
+        for segment in delta.drop_segments:
+            self._drop_segment(sid, segment, joined_only=False)
+        for segment in delta.drop_joined:
+            self._drop_segment(sid, segment, joined_only=True)
+        for pid in delta.deleted:
+            self._writes[rows + pid.encode()] = None
+        if delta.answered:
+            keys = [rows + pid.encode() for pid, _ in delta.answered]
+            for key, (_, state), found in zip(keys, delta.answered, self._get(keys), strict=True):
+                if found is not None:  # as SQL's UPDATE: a row that is not there stays away
+                    self._writes[key] = found[:8] + bytes([state])
+        for pid, row in delta.inserted:
+            raw = pid.encode()
+            self._writes[rows + raw] = _row_value(row)
+            self._writes[b"I" + sid + _int(row[SEGMENT]) + raw] = b""
+        held = b"H" + sid
+        if delta.release_held_until is not None:
+            self._release_held(sid, delta.release_held_until)
+        for pid in delta.held_deleted:
+            self._writes[held + pid.encode()] = None
+        for pid, h in delta.held_inserted:
+            raw = pid.encode()
+            self._writes[held + raw] = _dumps([h.timestamp, h.outcome, h.seen_before, h.until])
+            self._writes[b"U" + sid + _int(h.until) + raw] = b""
+
+    def _drop_segment(self, sid: bytes, segment: int, joined_only: bool) -> None:
+        """Delete the rows of a segment (or only its joined ones), with their index entries; an
+        entry whose row was since deleted or moved to another segment only goes itself."""
+        prefix = b"I" + sid + _int(segment)
+        entries = [key for key, _ in _scan(self._db, prefix)]
+        keys = [b"R" + sid + key[len(prefix) :] for key in entries]
+        mark = _int(segment)
+        for entry, key, found in zip(entries, keys, self._get(keys), strict=True):
+            ours = found is not None and found[:8] == mark
+            if ours and joined_only and found is not None and found[8] != JOINED:
+                continue
+            self._writes[entry] = None
+            if ours:
+                self._writes[key] = None
+
+    def _release_held(self, sid: bytes, until: int) -> None:
+        """Delete held outcomes whose `until` is at most this (as SQL's `hold_until <= ?`)."""
+        prefix = b"U" + sid
+        bound = prefix + _int(until)
+        entries = []
+        for key, _ in _scan(self._db, prefix):
+            if key[: len(bound)] > bound:
+                break
+            entries.append(key)
+        keys = [b"H" + sid + key[len(bound) :] for key in entries]
+        for entry, key, found in zip(entries, keys, self._get(keys), strict=True):
+            self._writes[entry] = None
+            if found is not None and _held(found).until <= until:
+                self._writes[key] = None
+
+
+class _StoredJoin:
+    """`JoinReader` of one (group, partition, model): rows as of the last save."""
+
+    def __init__(self, store: RocksStateStore, stream_key: bytes) -> None:
+        self._store = store
+        self._stream_key = stream_key
+        self._sid: bytes | None = None  # known once a save has written the model's rows
+
+    def _stream(self) -> bytes | None:
+        if self._sid is None:
+            (self._sid,) = self._store._get("reading join rows", [self._stream_key])
+        return self._sid
+
+    def _lookup(self, tag: bytes, ids: Sequence[str]) -> Iterator[tuple[str, bytes]]:
+        sid = self._stream()
+        if sid is None or not ids:
+            return
+        prefix = tag + sid
+        found = self._store._get("reading join rows", [prefix + pid.encode() for pid in ids])
+        for pid, raw in zip(ids, found, strict=True):
+            if raw is not None:
+                yield pid, raw
+
+    def rows(self, ids: Sequence[str]) -> dict[str, Row]:
+        return {pid: _row(raw) for pid, raw in self._lookup(b"R", ids)}
+
+    def held(self, ids: Sequence[str]) -> dict[str, Held]:
+        return {pid: _held(raw) for pid, raw in self._lookup(b"H", ids)}
