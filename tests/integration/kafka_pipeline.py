@@ -23,6 +23,7 @@ from monitor.baselines.baseline import Baseline
 from monitor.baselines.store import BaselineStore
 from monitor.config import DriftlineConfig, load_config
 from monitor.core.sketch import NumericSketch
+from monitor.errors import ConfigError
 from monitor.evaluation.evaluator import Evaluator
 from monitor.pipeline.counters import Counters
 from monitor.service import Service, load_baselines
@@ -145,8 +146,14 @@ def start(config: Path, name: str) -> Instance:
 
 
 def checkpointed_offsets(state_url: str, group: str) -> int:
-    """Messages (both topics, all partitions) covered by the stored checkpoints."""
-    store = open_state_store(state_url)
+    """Messages (both topics, all partitions) covered by the stored checkpoints (read beside the
+    running instance: read-only, which a RocksDB store needs; 0 before the instance has made it)."""
+    try:
+        store = open_state_store(state_url, read_only=True)
+    except ConfigError as err:
+        if "no RocksDB store" in str(err):
+            return 0
+        raise
     try:
         stored = store.load(group, range(PARTITIONS))
         return sum(sum(c.offsets.values()) for c in stored.values())
