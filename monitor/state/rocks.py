@@ -44,6 +44,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from itertools import islice
 from pathlib import Path
 from typing import Any, cast
 
@@ -89,6 +90,7 @@ CACHE_BYTES = 64 << 20  # block cache: data, index and filter blocks read often
 WRITE_BUFFER_BYTES = 32 << 20
 WRITE_BUFFERS = 2
 _BIAS = 1 << 63
+DROP_CHUNK = 50_000  # index entries read per multi-get when a segment is dropped
 _FORMAT_KEY = b"!format"
 _NEXT_SID = b"!sid"
 
@@ -404,25 +406,38 @@ class RocksStateStore:
 
 class _Changes:
     """One save's writes, key -> value (None deletes), read back by the later steps of the same
-    save before the database (a row inserted by one step and answered by the next is one row)."""
+    save before the database (a row inserted by one step and answered by the next is one row).
+
+    Segment drops, which may delete millions of rows, go to the batch at once instead, in chunks
+    (`DROP_CHUNK`), so the memory they take is the batch's; later steps read their rows as gone
+    (`_dropped`), and write after them in the batch, so a row put again afterwards stays."""
 
     def __init__(self, db: Rdict) -> None:
         self._db = db
+        self._batch = WriteBatch(raw_mode=True)
         self._writes: dict[bytes, bytes | None] = {}
+        self._dropped: dict[bytes, tuple[set[bytes], set[bytes]]] = {}  # sid -> (all, joined) segments
 
     def _get(self, keys: list[bytes]) -> list[bytes | None]:
         missing = [k for k in keys if k not in self._writes]
         stored = dict(zip(missing, _get_many(self._db, missing), strict=True)) if missing else {}
-        return [self._writes[k] if k in self._writes else stored[k] for k in keys]
+        return [self._writes[k] if k in self._writes else self._live(k, stored[k]) for k in keys]
+
+    def _live(self, key: bytes, value: bytes | None) -> bytes | None:
+        """A stored value as this save has left it so far: None for a row a segment drop deleted."""
+        if value is None or key[:1] != b"R" or key[1:5] not in self._dropped:
+            return value
+        everything, joined = self._dropped[key[1:5]]
+        segment = value[:8]
+        return None if segment in everything or (segment in joined and value[8] == JOINED) else value
 
     def batch(self) -> WriteBatch:
-        batch = WriteBatch(raw_mode=True)
         for key, value in self._writes.items():
             if value is None:
-                batch.delete(key)
+                self._batch.delete(key)
             else:
-                batch.put(key, value)
-        return batch
+                self._batch.put(key, value)
+        return self._batch
 
     def partition(self, group: str, checkpoint: PartitionCheckpoint) -> None:
         head_key = b"C" + _text(group) + _int(checkpoint.partition)
@@ -487,18 +502,25 @@ class _Changes:
 
     def _drop_segment(self, sid: bytes, segment: int, joined_only: bool) -> None:
         """Delete the rows of a segment (or only its joined ones), with their index entries; an
-        entry whose row was since deleted or moved to another segment only goes itself."""
-        prefix = b"I" + sid + _int(segment)
-        entries = [key for key, _ in _scan(self._db, prefix)]
-        keys = [b"R" + sid + key[len(prefix) :] for key in entries]
+        entry whose row was since deleted or moved to another segment only goes itself. Straight
+        to the batch: drops come first in a delta, and a stream appears once per save."""
         mark = _int(segment)
-        for entry, key, found in zip(entries, keys, self._get(keys), strict=True):
-            ours = found is not None and found[:8] == mark
-            if ours and joined_only and found is not None and found[8] != JOINED:
-                continue
-            self._writes[entry] = None
-            if ours:
-                self._writes[key] = None
+        prefix = b"I" + sid + mark
+        entries = _scan(self._db, prefix)
+        while chunk := [entry for entry, _ in islice(entries, DROP_CHUNK)]:
+            keys = [b"R" + sid + entry[len(prefix) :] for entry in chunk]
+            for entry, key, found in zip(chunk, keys, _get_many(self._db, keys), strict=True):
+                ours = found is not None and found[:8] == mark
+                if joined_only and ours and found is not None and found[8] != JOINED:
+                    continue  # still waiting: it stays, with its entry
+                if ours:
+                    self._batch.delete(key)
+                if joined_only:
+                    self._batch.delete(entry)
+        if not joined_only:
+            self._batch.delete_range(prefix, b"I" + sid + _int(segment + 1))
+        everything, joined = self._dropped.setdefault(sid, (set(), set()))
+        (joined if joined_only else everything).add(mark)
 
     def _release_held(self, sid: bytes, until: int) -> None:
         """Delete held outcomes whose `until` is at most this (as SQL's `hold_until <= ?`)."""
