@@ -377,10 +377,19 @@ class EvaluationConfig(Strict):
         return self.retention.windows or self.history
 
 
-class StateConfig(Strict):
-    """Where durable state lives: SQLite or RocksDB (embedded, one process) or PostgreSQL (shared)."""
+DEFAULT_STATE = "driftline-state"  # RocksDB's folder, beside the config
+LEGACY_STATE = "driftline-state.db"  # the default before RocksDB: an SQLite file
 
-    url: str = "sqlite:///driftline-state.db"
+
+class StateConfig(Strict):
+    """Where durable state lives: RocksDB or SQLite (embedded, one process) or PostgreSQL (shared)."""
+
+    url: str = Field(
+        default=f"rocksdb:///{DEFAULT_STATE}",
+        description="rocksdb:///folder (the default: a checkpoint writes what changed, appended), "
+        "sqlite:///file.db, or postgresql://user@host:port/db to share state between instances; "
+        "relative paths are taken from the config's folder",
+    )
     join_cache: int = Field(
         default=100_000,
         ge=0,
@@ -488,6 +497,13 @@ def resolve_paths(config: DriftlineConfig, base: Path) -> DriftlineConfig:
     )
     baselines = config.baselines.model_copy(update={"path": under(config.baselines.path)})
     state = config.state
+    if (
+        "url" not in state.model_fields_set
+        and (base / LEGACY_STATE).is_file()
+        and not (base / DEFAULT_STATE).exists()
+    ):
+        # The state of a driftline from before RocksDB was the default: go on with it.
+        state = state.model_copy(update={"url": f"sqlite:///{LEGACY_STATE}"})
     for scheme in ("sqlite:///", "rocksdb:///"):
         if state.url.startswith(scheme) and not state.url.startswith(f"{scheme}/"):
             state = state.model_copy(update={"url": f"{scheme}{under(Path(state.url[len(scheme) :]))}"})

@@ -9,6 +9,7 @@ delivery thread to a real HTTP server that checks every signature.
 from __future__ import annotations
 
 import secrets
+import shutil
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
@@ -17,7 +18,7 @@ from typing import Any
 from alerts.defaults import DEFAULT_RULE_SPECS
 from alerts.receiver import WebhookReceiver
 
-STATE_FILE = "alerts-state.db"
+STATE_FOLDER = "alerts-state"  # a RocksDB store, the default kind
 FEATURE_DRIFT = next(spec for spec in DEFAULT_RULE_SPECS if spec["name"] == "feature_drift")
 
 
@@ -25,8 +26,7 @@ class DemoAlerts:
     def __init__(self, workdir: Path, model: str) -> None:
         # A fresh alert state per run: alerts that fired in a previous run in this folder would
         # otherwise still be firing, and fire nothing new.
-        for suffix in ("", "-wal", "-shm"):
-            (workdir / f"{STATE_FILE}{suffix}").unlink(missing_ok=True)
+        shutil.rmtree(workdir / STATE_FOLDER, ignore_errors=True)
         self.model = model
         self.secret = secrets.token_hex(16)
         self.receiver = WebhookReceiver(self.secret.encode()).start()
@@ -35,7 +35,7 @@ class DemoAlerts:
     def config(self) -> dict[str, Any]:
         """Top-level config keys to add to the demo's config."""
         return {
-            "state": {"url": f"sqlite:///{STATE_FILE}"},
+            "state": {"url": f"rocksdb:///{STATE_FOLDER}"},
             "alerts": {
                 # The default drift rule for version 1 only: the canary's own (smaller) windows
                 # must not trigger the retraining of the model the demo is about.

@@ -3,6 +3,7 @@ Kafka-protocol broker started for the demo (`driftline demo --kafka`)."""
 
 from __future__ import annotations
 
+import shutil
 import socket
 import subprocess
 import threading
@@ -74,7 +75,7 @@ def local_broker(folder: Path) -> Iterator[str]:
 
 class KafkaFeed:
     """Produces the demo's events to Kafka topics (keyed by prediction id) while a KafkaSource
-    consumes them into the service on a thread, with its state in an SQLite store."""
+    consumes them into the service on a thread, with its state in a RocksDB store."""
 
     def __init__(self, service: Service, bootstrap: str, state_path: Path, client: str | None = None) -> None:
         from kafka import KafkaProducer
@@ -92,8 +93,8 @@ class KafkaFeed:
         self.producer = KafkaProducer(
             bootstrap_servers=bootstrap, acks="all", enable_idempotence=False, linger_ms=5
         )
-        state_path.unlink(missing_ok=True)
-        self.store = open_state_store(f"sqlite:///{state_path}")
+        shutil.rmtree(state_path, ignore_errors=True)
+        self.store = open_state_store(f"rocksdb:///{state_path}")
         config = KafkaConfig(
             bootstrap_servers=[bootstrap],
             group_id="driftline-demo",

@@ -293,7 +293,7 @@ def run_demo(
             feed: Feed = DirectFeed(service)
             if kafka:
                 bootstrap = stack.enter_context(local_broker(workdir / "kafka"))
-                feed = KafkaFeed(service, bootstrap, workdir / "demo-state.db", kafka_client)
+                feed = KafkaFeed(service, bootstrap, workdir / "demo-state", kafka_client)
                 stack.callback(feed.close)
                 console.print(
                     f"   through Kafka at {bootstrap} ({feed.source.config.client}): topics predictions "

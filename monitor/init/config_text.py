@@ -75,7 +75,7 @@ def render_config(choices: InitChoices) -> str:
         "    - {kind: directory, path: events, topic: mixed}   # followed as files grow",
         "  # kafka: {bootstrap_servers: ['127.0.0.1:9092'], group_id: driftline}",
         "  dead_letters: dead-letters.jsonl",
-        'state: {url: "sqlite:///driftline-state.db"}   # postgresql://... to share state between instances',
+        'state: {url: "rocksdb:///driftline-state"}   # sqlite:///file.db; postgresql://... to share state',
         "api: {port: 9108}               # status page, API, /docs, /metrics; key: DRIFTLINE_API_KEY",
         "alerts:                         # the default rules (drift, data quality, performance, concept",
         "  receivers:                    # drift, rejects, no data) over every window, to the log; add",

@@ -59,7 +59,7 @@ def _write_inputs(folder: Path) -> None:
 
 
 def _outbox(store_path: Path) -> list:
-    store = open_state_store(f"sqlite:///{store_path}")
+    store = open_state_store(f"rocksdb:///{store_path}", read_only=True)
     try:
         return load(store.load_records(OUTBOX))
     finally:
@@ -72,7 +72,7 @@ def test_kill_9_between_firing_and_delivery_delivers_exactly_once_after_restart(
     config = _config(tmp_path, receiver.url("/hook"))
     (tmp_path / "in").mkdir()
     _write_inputs(tmp_path / "in")
-    store_path = tmp_path / "driftline-state.db"
+    store_path = tmp_path / "driftline-state"  # the default store: RocksDB, read-only beside the run
     command = [sys.executable, "-m", "monitor.cli", "run", "--config", str(config)]
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
 
@@ -81,7 +81,7 @@ def test_kill_9_between_firing_and_delivery_delivers_exactly_once_after_restart(
         deadline = time.monotonic() + 90
         pending: list = []
         while time.monotonic() < deadline:
-            pending = _outbox(store_path) if store_path.exists() else []
+            pending = _outbox(store_path) if (store_path / "CURRENT").exists() else []
             fired = [e for e in pending if e.document["rule"] == "feature_drift"]
             if fired and all(e.attempts >= 2 for e in fired):  # fired, and delivery has failed
                 break

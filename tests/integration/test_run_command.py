@@ -118,22 +118,22 @@ def test_kill_9_then_restart_counts_every_line_once(tmp_path: Path) -> None:
         batch_size=2000,
         checkpoint_interval="100ms",
     )
-    store_path = tmp_path / "driftline-state.db"
+    store_path = tmp_path / "driftline-state"  # the default store: RocksDB, read-only beside the run
 
     process = subprocess.Popen(_driftline("run", "--config", str(config)), stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 120
     covered = 0
     while time.monotonic() < deadline and covered < 3_000_000:  # bytes of the file, about a third
         time.sleep(0.05)
-        if store_path.exists():
-            store = open_state_store(f"sqlite:///{store_path}")
+        if (store_path / "CURRENT").exists():
+            store = open_state_store(f"rocksdb:///{store_path}", read_only=True)
             stored = store.load("embedded", [0]).get(0)
             store.close()
             covered = sum(stored.offsets.values()) if stored else 0
         assert process.poll() is None
     process.send_signal(signal.SIGKILL)
     process.wait(timeout=30)
-    store = open_state_store(f"sqlite:///{store_path}")
+    store = open_state_store(f"rocksdb:///{store_path}")
     covered = sum(store.load("embedded", [0])[0].offsets.values())  # the last checkpoint before the kill
     store.close()
     assert 0 < covered < (tmp_path / "in" / "events-000.jsonl").stat().st_size

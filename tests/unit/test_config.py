@@ -83,6 +83,24 @@ def test_load_resolves_relative_paths_and_reports_yaml_errors(tmp_path: Path) ->
         load_config(tmp_path / "missing.yaml")
 
 
+def test_the_default_state_store_is_rocksdb_unless_an_older_default_sqlite_file_is_there(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "c.yaml"
+    models = "models:\n  - name: churn\n    task: regression\n    features: [{name: x, kind: numeric}]\n"
+    path.write_text(models)
+    assert load_config(path).state.url == f"rocksdb:///{tmp_path / 'driftline-state'}"
+    # A store the earlier default (SQLite) made goes on being used, so an upgrade keeps its state...
+    (tmp_path / "driftline-state.db").write_bytes(b"")
+    assert load_config(path).state.url == f"sqlite:///{tmp_path / 'driftline-state.db'}"
+    # ...unless the RocksDB one exists too, or the config names a store.
+    (tmp_path / "driftline-state").mkdir()
+    assert load_config(path).state.url == f"rocksdb:///{tmp_path / 'driftline-state'}"
+    (tmp_path / "driftline-state").rmdir()
+    path.write_text(models + "state: {url: 'rocksdb:///elsewhere'}\n")
+    assert load_config(path).state.url == f"rocksdb:///{tmp_path / 'elsewhere'}"
+
+
 def test_result_retention_defaults_to_history_and_may_not_undercut_it() -> None:
     cfg = parse_config(MINIMAL)
     assert cfg.evaluation.stored_windows == cfg.evaluation.history == 168

@@ -62,7 +62,7 @@ def test_a_classifier_with_scores(tmp_path: Path) -> None:
     assert [f.name for f in model.features] == list(load_breast_cancer().feature_names)
     assert {f.kind for f in model.features} == {"numeric"}
     assert cfg.alerts.active and cfg.api.enabled and cfg.sources.inputs[0].kind == "directory"
-    assert cfg.state.url.endswith("driftline-state.db")
+    assert cfg.state.url.startswith("rocksdb:") and cfg.state.url.endswith("driftline-state")
     text = config.read_text()
     assert "#   patient_id: an id" in text  # skipped, with the reason, where the user sees it
     assert "rule: float -> numeric" in result.output and "patient_id" in result.output
