@@ -13,6 +13,7 @@ import yaml
 
 from monitor.config import DriftlineConfig, load_config
 from monitor.demo.run import write_config
+from monitor.state.factory import embedded_path
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SERVICES = {
@@ -125,7 +126,7 @@ def test_state_baselines_and_spill_live_on_the_shared_volume(services: dict[str,
         config.baselines.path,
         config.sources.dead_letters,
         config.sinks.elasticsearch.spill_dir,
-        Path(config.state.url.removeprefix("sqlite:///")),
+        embedded_path(config.state.url, None),
     ]
     for path in paths:
         assert str(path).startswith(data_mount + "/"), path
