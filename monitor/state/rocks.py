@@ -197,6 +197,7 @@ def _options() -> Options:
     options.set_max_write_buffer_number(WRITE_BUFFERS)
     options.set_compression_type(DBCompressionType.lz4())
     options.set_level_compaction_dynamic_level_bytes(True)
+    options.set_max_log_file_size(1 << 20)  # RocksDB's own info log: rolled at 1 MiB, two kept
     options.set_keep_log_file_num(2)
     return options
 
