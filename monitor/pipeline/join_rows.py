@@ -63,7 +63,12 @@ class NoRows:
 class JoinDelta:
     """The changes of one (partition, model) since its last checkpoint, in the order the store
     applies them: whole segments first, then single rows, then inserts (an id forgotten with its
-    segment may come back as a new prediction), then held outcomes."""
+    segment may come back as a new prediction), then held outcomes.
+
+    What the join promises the stores, and lets them drop segments lazily (monitor.state.rocks):
+    segment numbers are never reused; once a segment is in `drop_segments` no row of it is written
+    again, and once it is in `drop_joined` no joined row of it is (a joined id past the dedup
+    horizon is `deleted` instead)."""
 
     drop_segments: list[int] = field(default_factory=list)  # every row of these segments
     drop_joined: list[int] = field(default_factory=list)  # the joined rows of these segments

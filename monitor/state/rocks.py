@@ -29,14 +29,23 @@ Keys (bytes; strings length-prefixed, integers 8-byte big-endian and biased so t
     S group partition model                    -> join stream id (4 bytes)
     R sid pid                                  -> segment, state, [timestamp, prediction, score]
     I sid segment pid                          -> (empty): the rows of a segment
+    D sid segment kind                         -> a dropped segment (kind a: every row, j: the
+                                                  joined ones) whose rows are still being deleted:
+                                                  the last prediction id done
     H sid pid                                  -> [timestamp, outcome, seen_before, until]
     U sid until pid                            -> (empty): held outcomes by when they are let go
     X namespace key                            -> a record
 
 Windows live under the generation that wrote them (`G`), so the changes since a generation are
-one range scan; `W` finds a window's previous entry to delete it. `I` and `U` entries of a row
-deleted or rewritten one by one are left behind and skipped (the row no longer matches) when
-their segment or time range is dropped, which deletes them.
+one range scan; `W` finds a window's previous entry to delete it.
+
+Expiry: dropping a segment (every row at its TTL, the joined ones at the dedup horizon: ~3.6M
+rows an hour at 1,000 predictions/s) writes a `D` marker, and from then on the store's readers
+do not see those rows. Each save then deletes a bounded number of them, oldest drop first
+(`DRAIN_MIN` index entries, or twice the rows the save inserted if more, so the deletes keep up
+with the traffic), in the same batch as the checkpoint, so no checkpoint waits for a whole
+segment. `I` and `U` entries of a row deleted or rewritten one by one are left behind and skipped
+(the row no longer matches) when their segment or time range is dropped, which deletes them.
 """
 
 from __future__ import annotations
@@ -90,7 +99,8 @@ CACHE_BYTES = 64 << 20  # block cache: data, index and filter blocks read often
 WRITE_BUFFER_BYTES = 32 << 20
 WRITE_BUFFERS = 2
 _BIAS = 1 << 63
-DROP_CHUNK = 50_000  # index entries read per multi-get when a segment is dropped
+DRAIN_MIN = 10_000  # index entries of dropped segments a save deletes at least (see _Changes)
+_ALL, _JOINED_ONLY = b"a", b"j"  # the two kinds of segment drop (marker key suffixes)
 _FORMAT_KEY = b"!format"
 _NEXT_SID = b"!sid"
 
@@ -171,6 +181,48 @@ def _scan(source: Any, prefix: bytes, start: bytes | None = None) -> Iterator[tu
 
 
 @dataclass
+class _Drops:
+    """Segments whose rows are dropped but maybe not all deleted yet, per join stream id: every row
+    of a segment, or its joined ones (8-byte segment marks). A row they cover is gone to readers.
+    Exact because the join never writes a row into a segment it has dropped, nor a joined row
+    into one whose joined rows it has dropped (monitor.pipeline.join_rows.JoinDelta)."""
+
+    every: dict[bytes, set[bytes]] = field(default_factory=dict)
+    joined: dict[bytes, set[bytes]] = field(default_factory=dict)
+
+    def hides(self, sid: bytes, row: bytes) -> bool:
+        segment = row[:8]
+        return segment in self.every.get(sid, ()) or (
+            row[8] == JOINED and segment in self.joined.get(sid, ())
+        )
+
+    def hides_all(self, sid: bytes, mark: bytes) -> bool:
+        return mark in self.every.get(sid, ())
+
+    def add(self, sid: bytes, mark: bytes, joined_only: bool) -> None:
+        (self.joined if joined_only else self.every).setdefault(sid, set()).add(mark)
+
+    def merge(self, other: _Drops) -> None:
+        for sid, marks in other.every.items():
+            self.every.setdefault(sid, set()).update(marks)
+        for sid, marks in other.joined.items():
+            self.joined.setdefault(sid, set()).update(marks)
+
+    def forget(self, markers: Iterable[bytes]) -> None:
+        """Markers (`D sid segment kind`) whose rows are all deleted."""
+        for marker in markers:
+            sid, mark = marker[1:5], marker[5:13]
+            (self.joined if marker[13:] == _JOINED_ONLY else self.every).get(sid, set()).discard(mark)
+
+    @classmethod
+    def stored(cls, db: Rdict) -> _Drops:
+        drops = cls()
+        for marker, _ in _scan(db, b"D"):
+            drops.add(marker[1:5], marker[5:13], joined_only=marker[13:] == _JOINED_ONLY)
+        return drops
+
+
+@dataclass
 class _Handle:
     """One open database, shared by the stores of this process that opened its folder."""
 
@@ -178,6 +230,10 @@ class _Handle:
     users: int = 0
     save_mutex: threading.Lock = field(default_factory=threading.Lock)
     evaluators: dict[str, object] = field(default_factory=dict)  # group -> holder's token
+    drops: _Drops = field(default_factory=_Drops)
+
+    def __post_init__(self) -> None:
+        self.drops = _Drops.stored(self.db)
 
 
 _handles: dict[str, _Handle] = {}
@@ -278,15 +334,22 @@ class RocksStateStore:
         unique_partitions(group, checkpoints)
         with self._handle.save_mutex:
             db = self._writable()
+            drops = self._handle.drops
             try:
-                changes = _Changes(db)
+                changes = _Changes(db, drops)
                 for checkpoint in checkpoints:
                     changes.partition(group, checkpoint)
-                db.write(changes.batch(), self._sync)
+                batch = changes.batch()
+                # Readers hide the dropped rows from the moment the drop is written (and no longer
+                # once a failed write is known: `stored` is what the database holds).
+                drops.merge(changes.new_drops)
+                db.write(batch, self._sync)
             except DriftlineError:
                 raise
             except Exception as err:
+                self._handle.drops = _Drops.stored(db)
                 raise self._failed(f"saving group {group!r}", err) from err
+            drops.forget(changes.drained)
 
     def load(self, group: str, partitions: Iterable[int]) -> dict[int, StoredPartition]:
         wanted = {int(p) for p in partitions}
@@ -409,15 +472,19 @@ class _Changes:
     """One save's writes, key -> value (None deletes), read back by the later steps of the same
     save before the database (a row inserted by one step and answered by the next is one row).
 
-    Segment drops, which may delete millions of rows, go to the batch at once instead, in chunks
-    (`DROP_CHUNK`), so the memory they take is the batch's; later steps read their rows as gone
-    (`_dropped`), and write after them in the batch, so a row put again afterwards stays."""
+    A segment drop writes a marker (`D`) and hides the segment's rows from then on (`_Drops`); the
+    rows themselves are deleted a bounded number at a time by this and the following saves
+    (`drain`), so a drop of millions of rows does not stall one checkpoint. Those deletes go to the
+    batch before the other writes, so a row put again by the same save stays."""
 
-    def __init__(self, db: Rdict) -> None:
+    def __init__(self, db: Rdict, drops: _Drops) -> None:
         self._db = db
+        self._drops = drops  # committed
+        self.new_drops = _Drops()  # by this save
+        self.drained: list[bytes] = []  # markers this save finished
         self._batch = WriteBatch(raw_mode=True)
         self._writes: dict[bytes, bytes | None] = {}
-        self._dropped: dict[bytes, tuple[set[bytes], set[bytes]]] = {}  # sid -> (all, joined) segments
+        self._inserted = 0
 
     def _get(self, keys: list[bytes]) -> list[bytes | None]:
         missing = [k for k in keys if k not in self._writes]
@@ -425,14 +492,14 @@ class _Changes:
         return [self._writes[k] if k in self._writes else self._live(k, stored[k]) for k in keys]
 
     def _live(self, key: bytes, value: bytes | None) -> bytes | None:
-        """A stored value as this save has left it so far: None for a row a segment drop deleted."""
-        if value is None or key[:1] != b"R" or key[1:5] not in self._dropped:
+        """A stored value as this save has left it so far: None for a row of a dropped segment."""
+        if value is None or key[:1] != b"R":
             return value
-        everything, joined = self._dropped[key[1:5]]
-        segment = value[:8]
-        return None if segment in everything or (segment in joined and value[8] == JOINED) else value
+        sid = key[1:5]
+        return None if self._drops.hides(sid, value) or self.new_drops.hides(sid, value) else value
 
     def batch(self) -> WriteBatch:
+        self._drain(max(DRAIN_MIN, 2 * self._inserted))
         for key, value in self._writes.items():
             if value is None:
                 self._batch.delete(key)
@@ -502,13 +569,32 @@ class _Changes:
             self._writes[b"U" + sid + _int(h.until) + raw] = b""
 
     def _drop_segment(self, sid: bytes, segment: int, joined_only: bool) -> None:
-        """Delete the rows of a segment (or only its joined ones), with their index entries; an
-        entry whose row was since deleted or moved to another segment only goes itself. Straight
-        to the batch: drops come first in a delta, and a stream appears once per save."""
+        """Mark the rows of a segment (or only its joined ones) dropped: hidden from now on,
+        deleted by `_drain`. Dropping all of a segment takes over a drop of its joined rows."""
         mark = _int(segment)
-        prefix = b"I" + sid + mark
-        entries = _scan(self._db, prefix)
-        while chunk := [entry for entry, _ in islice(entries, DROP_CHUNK)]:
+        marker = b"D" + sid + mark
+        if joined_only:
+            if not (self._drops.hides_all(sid, mark) or self.new_drops.hides_all(sid, mark)):
+                self._writes[marker + _JOINED_ONLY] = b""
+                self.new_drops.add(sid, mark, joined_only=True)
+            return
+        self._writes[marker + _ALL] = b""
+        self._writes[marker + _JOINED_ONLY] = None
+        self.new_drops.add(sid, mark, joined_only=False)
+
+    def _drain(self, budget: int) -> None:
+        """Delete up to `budget` index entries' worth of dropped rows, oldest drops first, each
+        marker keeping how far it got (the last prediction id done) until its segment is done."""
+        markers: dict[bytes, bytes | None] = dict(_scan(self._db, b"D"))
+        markers.update((k, v) for k, v in self._writes.items() if k[:1] == b"D")
+        for marker, cursor in sorted(markers.items()):
+            if cursor is None or budget <= 0:
+                continue
+            sid, mark, joined_only = marker[1:5], marker[5:13], marker[13:] == _JOINED_ONLY
+            prefix = b"I" + sid + mark
+            entries = _scan(self._db, prefix, prefix + cursor + b"\x00" if cursor else None)
+            chunk = [entry for entry, _ in islice(entries, budget)]
+            budget -= len(chunk)
             keys = [b"R" + sid + entry[len(prefix) :] for entry in chunk]
             for entry, key, found in zip(chunk, keys, _get_many(self._db, keys), strict=True):
                 ours = found is not None and found[:8] == mark
@@ -518,10 +604,13 @@ class _Changes:
                     self._batch.delete(key)
                 if joined_only:
                     self._batch.delete(entry)
-        if not joined_only:
-            self._batch.delete_range(prefix, b"I" + sid + _int(segment + 1))
-        everything, joined = self._dropped.setdefault(sid, (set(), set()))
-        (joined if joined_only else everything).add(mark)
+            if budget > 0:  # the segment's entries ran out before the budget: done
+                if not joined_only:
+                    self._batch.delete_range(prefix, b"I" + sid + _int(_read_int(mark, 0)[0] + 1))
+                self._writes[marker] = None
+                self.drained.append(marker)
+            else:
+                self._writes[marker] = chunk[-1][len(prefix) :]
 
     def _release_held(self, sid: bytes, until: int) -> None:
         """Delete held outcomes whose `until` is at most this (as SQL's `hold_until <= ?`)."""
@@ -563,7 +652,9 @@ class _StoredJoin:
                 yield pid, raw
 
     def rows(self, ids: Sequence[str]) -> dict[str, Row]:
-        return {pid: _row(raw) for pid, raw in self._lookup(b"R", ids)}
+        found = list(self._lookup(b"R", ids))
+        drops, sid = self._store._handle.drops, self._sid or b""
+        return {pid: _row(raw) for pid, raw in found if not drops.hides(sid, raw)}
 
     def held(self, ids: Sequence[str]) -> dict[str, Held]:
         return {pid: _held(raw) for pid, raw in self._lookup(b"H", ids)}

@@ -4,6 +4,7 @@ URLs. (The contract both embedded stores keep: test_store.py.)"""
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import subprocess
 import sys
@@ -16,7 +17,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from monitor.errors import ConfigError, DriftlineError
-from monitor.pipeline.join_rows import ANSWERED_LATE, JOINED, WAITING, Held, JoinDelta
+from monitor.pipeline.join_rows import ANSWERED_LATE, JOINED, SEGMENT, STATE, WAITING, Held, JoinDelta, Row
 from monitor.state import rocks as rocks_module
 from monitor.state.factory import open_state_store
 from monitor.state.rocks import _FORMAT_KEY, FORMAT, RocksStateStore
@@ -62,31 +63,91 @@ deltas = st.builds(
 )
 
 
-@settings(max_examples=60, deadline=None)
+def _as_the_join_writes(
+    delta: JoinDelta, stored: dict[str, Row], dropped: set[int], joined_dropped: set[int]
+) -> JoinDelta:
+    """`delta` less what the join never writes (JoinDelta's promise to the stores): a row into a
+    segment it has dropped, a joined row into one whose joined rows it has dropped. `stored`: the
+    rows before it; the sets: the segments dropped before it, updated with its own drops."""
+    dropped.update(delta.drop_segments)
+    joined_dropped.update(delta.drop_joined)
+
+    def kept(segment: int, state: int) -> bool:
+        return segment not in dropped and not (state == JOINED and segment in joined_dropped)
+
+    inserted = [(pid, row) for pid, row in delta.inserted if kept(row[SEGMENT], row[STATE])]
+    answered = [
+        (p, state) for p, state in delta.answered if p not in stored or kept(stored[p][SEGMENT], state)
+    ]
+    return dataclasses.replace(delta, inserted=inserted, answered=answered)
+
+
+@settings(max_examples=80, deadline=None)
 @given(steps=st.lists(deltas, min_size=1, max_size=8))
 def test_any_sequence_of_join_changes_leaves_the_rows_sqlite_leaves(
     tmp_path_factory: pytest.TempPathFactory, steps: list[JoinDelta]
 ) -> None:
     folder = tmp_path_factory.mktemp("parity")
     sqlite, rocks = SqliteStateStore(folder / "s.db"), RocksStateStore(folder / "r")
-    # Segment drops read their rows 3 at a time here, as they read thousands at a time in service.
-    with mock.patch.object(rocks_module, "DROP_CHUNK", 3):
+    dropped: set[int] = set()
+    joined_dropped: set[int] = set()
+    # Dropped rows are deleted 2 index entries a save here, so drops span saves as they do in service.
+    with mock.patch.object(rocks_module, "DRAIN_MIN", 2):
         try:
-            for generation, delta in enumerate(steps, 1):
+            for generation, raw in enumerate(steps, 1):
+                stored = sqlite.join_reader("g", 0, "m").rows(IDS)
+                delta = _as_the_join_writes(raw, stored, dropped, joined_dropped)
                 _save(sqlite, delta, generation)
                 _save(rocks, delta, generation)
                 expected, got = sqlite.join_reader("g", 0, "m"), rocks.join_reader("g", 0, "m")
                 assert got.rows(IDS) == expected.rows(IDS)
                 assert got.held(IDS) == expected.held(IDS)
-            # Index entries of rows deleted one by one or moved stay until their segment or time
-            # range goes: dropping every segment and releasing everything leaves none.
+            # Dropping every segment and releasing everything leaves nothing once the drops are
+            # drained: no row, no index entry (those of rows deleted one by one or moved included).
             final = JoinDelta(drop_segments=[0, 1, 2, 3], release_held_until=20, held_deleted=IDS)
-            _save(rocks, final, len(steps) + 1)
+            generation = len(steps) + 1
+            _save(rocks, final, generation)
+            assert rocks.join_reader("g", 0, "m").rows(IDS) == {}
+            while rocks_keys(rocks, b"D"):
+                generation += 1
+                _save(rocks, JoinDelta(), generation)
             assert rocks_keys(rocks, b"R") == [] and rocks_keys(rocks, b"I") == []
             assert rocks_keys(rocks, b"H") == [] and rocks_keys(rocks, b"U") == []
         finally:
             sqlite.close()
             rocks.close()
+
+
+def test_dropped_rows_are_hidden_at_once_and_deleted_over_the_following_saves(tmp_path: Path) -> None:
+    ids = [f"p{i:02d}" for i in range(30)]
+    rows = [(pid, (1, 10, "x", 0.5, JOINED if i % 3 == 0 else WAITING)) for i, pid in enumerate(ids)]
+    store = RocksStateStore(tmp_path / "r")
+    with mock.patch.object(rocks_module, "DRAIN_MIN", 4):
+        _save(store, JoinDelta(inserted=rows), 1)  # 30 rows, 10 of them joined
+        _save(store, JoinDelta(drop_joined=[1]), 2)
+        waiting = {pid for pid, row in rows if row[4] == WAITING}
+        assert set(store.join_reader("g", 0, "m").rows(ids)) == waiting, "hidden at once"
+        # The drop's save went through 4 index entries (p00-p03) and deleted the joined among them.
+        assert len(rocks_keys(store, b"R")) == 30 - 2
+        store.close()  # the drop goes on after a restart, from where it got
+        store = RocksStateStore(tmp_path / "r")
+        saves = 2
+        while rocks_keys(store, b"D"):
+            saves += 1
+            _save(store, JoinDelta(), saves)
+            assert set(store.join_reader("g", 0, "m").rows(ids)) == waiting
+        assert saves == 2 + 7, "30 index entries, 4 a save: 8 saves, the drop's own included"
+        assert {key[5:].decode() for key in rocks_keys(store, b"R")} == waiting
+        assert len(rocks_keys(store, b"I")) == len(waiting), "the joined rows' entries went with them"
+        # Dropping the whole segment hides the rest at once, and then deletes it, entries and all.
+        _save(store, JoinDelta(drop_segments=[1]), saves + 1)
+        assert store.join_reader("g", 0, "m").rows(ids) == {}
+        for extra in range(2, 10):
+            _save(store, JoinDelta(), saves + extra)
+        assert (
+            rocks_keys(store, b"D") == [] and rocks_keys(store, b"R") == [] and rocks_keys(store, b"I") == []
+        )
+    store.close()
 
 
 def test_a_nan_score_is_stored_as_none_as_sqlite_stores_it(tmp_path: Path) -> None:
