@@ -17,7 +17,8 @@ for every second one are produced first, keyed by prediction_id, with acks=all. 
                       each message's error() checked and its value's length read
   driftline ...       KafkaSource(service, store, config).run(stop) with sources.kafka.client set
                       to the client: decode, validate, window sketches, join, pacing, checkpoint
-                      to SQLite every --checkpoint-interval seconds (default: the shipped default,
+                      to the store (--stores: SQLite and RocksDB, each a case of its own) every
+                      --checkpoint-interval seconds (default: the shipped default,
                       5 s), commit; the 25-feature service of bench_ingest.make_service()
 
 What is timed, the same for both: from the moment the group assigns partitions (the rebalance
@@ -87,12 +88,23 @@ from tests.benchmarks.bench_kafka_bare import GROUP_TIMEOUTS, crc32c_extension_i
 
 TOPICS = ("predictions", "outcomes")
 CLIENTS = ("kafka-python", "confluent")  # sources.kafka.client
-CASES = tuple(f"{kind} {client}" for client in CLIENTS for kind in ("bare", "driftline"))
+STORES = ("sqlite", "rocksdb")  # state.url's embedded schemes
+
+
+def cases_of(stores: list[str]) -> list[str]:
+    """'bare <client>' and 'driftline <client> <store>' for every client and store."""
+    return [
+        case
+        for client in CLIENTS
+        for case in [f"bare {client}", *(f"driftline {client} {store}" for store in stores)]
+    ]
+
+
 TARGET_EVENTS_PER_S = {"kafka-python": 50_000, "confluent": 200_000}  # driftline on each client
 TARGET_RATIO = 0.5  # driftline / the bare loop of the same client
 GIVE_UP_S = 600  # a case that has not finished by then is broken, not slow
 Mark = tuple[float, float, float]  # (wall, process CPU, this thread's CPU) seconds
-WIDTHS = (-22, 8, 9, 11, 8, 14, 9)  # the summary table's columns; negative: left-aligned
+WIDTHS = (-30, 8, 9, 11, 8, 14, 9)  # the summary table's columns; negative: left-aligned
 
 
 def mark() -> Mark:
@@ -271,12 +283,18 @@ class TimedKafkaSource(KafkaSource):
 
 
 def driftline_run(
-    client: str, bootstrap: str, events: int, max_poll_records: int, checkpoint_s: float, directory: Path
+    client: str,
+    store_kind: str,
+    bootstrap: str,
+    events: int,
+    max_poll_records: int,
+    checkpoint_s: float,
+    directory: Path,
 ) -> dict[str, float]:
     group = f"bench-driftline-{uuid.uuid4().hex[:8]}"
-    database = directory / f"{group}.db"
+    database = directory / group
     service = make_service()
-    store = open_state_store(f"sqlite:///{database}")
+    store = open_state_store(f"{store_kind}:///{database}")
     config = KafkaConfig(
         bootstrap_servers=[bootstrap],
         client=client,
@@ -310,7 +328,9 @@ def driftline_run(
         "checkpoints": len(source.checkpoint_seconds),
         "checkpoint_s_total": round(sum(source.checkpoint_seconds), 3),
         "final_checkpoint_s": round(source.checkpoint_seconds[-1], 3),
-        "state_db_mb": round(database.stat().st_size / 1e6, 2),
+        "state_db_mb": round(
+            sum(f.stat().st_size for f in [database, *database.rglob("*")] if f.is_file()) / 1e6, 2
+        ),
     }
 
 
@@ -320,25 +340,31 @@ def driftline_run(
 def run_case(
     case: str, bootstrap: str, events: int, max_poll_records: int, checkpoint_s: float, state_dir: Path
 ) -> dict[str, float]:
-    kind, client = case.split(" ")
+    kind, client, *store = case.split(" ")
     if kind == "driftline":
-        return driftline_run(client, bootstrap, events, max_poll_records, checkpoint_s, state_dir)
+        return driftline_run(client, store[0], bootstrap, events, max_poll_records, checkpoint_s, state_dir)
     bare = bare_confluent if client == "confluent" else bare_kafka_python
     return bare(bootstrap, events, max_poll_records)
 
 
 def interleaved_runs(
-    bootstrap: str, events: int, max_poll_records: int, checkpoint_s: float, repeats: int, state_dir: Path
+    cases: list[str],
+    bootstrap: str,
+    events: int,
+    max_poll_records: int,
+    checkpoint_s: float,
+    repeats: int,
+    state_dir: Path,
 ) -> dict[str, list[dict[str, float]]]:
-    runs: dict[str, list[dict[str, float]]] = {case: [] for case in CASES}
+    runs: dict[str, list[dict[str, float]]] = {case: [] for case in cases}
     for repeat in range(repeats):
         # Rotate which case goes first, so warm-up or a neighbour's burst favours none.
-        for i in range(len(CASES)):
-            case = CASES[(i + repeat) % len(CASES)]
+        for i in range(len(cases)):
+            case = cases[(i + repeat) % len(cases)]
             gc.collect()
             run = run_case(case, bootstrap, events, max_poll_records, checkpoint_s, state_dir)
             runs[case].append(run)
-            print(f"  run {repeat + 1} {case:<22} {run['seconds']:6.2f} s {run['events_per_s']:>9,} events/s")
+            print(f"  run {repeat + 1} {case:<30} {run['seconds']:6.2f} s {run['events_per_s']:>9,} events/s")
     return runs
 
 
@@ -350,16 +376,17 @@ def print_summary(best: dict[str, dict[str, float]], repeats: int) -> dict[str, 
     for case, run in best.items():
         bare_rate = best[f"bare {case.split(' ')[1]}"]["events_per_s"]
         print(
-            f"{case:<22}{run['join_s']:>8.2f}{run['seconds']:>9.2f}{run['events_per_s']:>11,}"
+            f"{case:<30}{run['join_s']:>8.2f}{run['seconds']:>9.2f}{run['events_per_s']:>11,}"
             f"{run['cpu_s']:>8.2f}{run['events_per_cpu_s']:>14,}{run['events_per_s'] / bare_rate:>9.2f}"
         )
     targets = {}
-    for client in CLIENTS:
-        driftline, bare_rate = best[f"driftline {client}"], best[f"bare {client}"]["events_per_s"]
+    for case in [c for c in best if c.startswith("driftline ")]:
+        client = case.split(" ")[1]
+        driftline, bare_rate = best[case], best[f"bare {client}"]["events_per_s"]
         rest = driftline["seconds"] - driftline["handle_s"] - driftline["checkpoint_s_total"]
         rest_cpu = driftline["loop_thread_cpu_s"] - driftline["handle_cpu_s"] - driftline["checkpoint_cpu_s"]
         print(
-            f"driftline on {client}, {driftline['seconds']:.2f} s: "
+            f"{case}, {driftline['seconds']:.2f} s: "
             f"Service.handle {driftline['handle_s']:.2f} s, "
             f"{driftline['checkpoints']} checkpoints {driftline['checkpoint_s_total']:.2f} s "
             f"(final {driftline['final_checkpoint_s']:.3f} s), poll and loop {rest:.2f} s; "
@@ -371,8 +398,8 @@ def print_summary(best: dict[str, dict[str, float]], repeats: int) -> dict[str, 
             " (both from before the join)"
         )
         target = TARGET_EVENTS_PER_S[client]
-        targets[f"driftline on {client} >= {target:,} events/s"] = driftline["events_per_s"] >= target
-        targets[f"driftline on {client} >= {TARGET_RATIO:.0%} of bare {client}"] = (
+        targets[f"{case} >= {target:,} events/s"] = driftline["events_per_s"] >= target
+        targets[f"{case} >= {TARGET_RATIO:.0%} of bare {client}"] = (
             driftline["events_per_s"] / bare_rate >= TARGET_RATIO
         )
     print("targets: " + ", ".join(f"{name}: {'met' if ok else 'MISSED'}" for name, ok in targets.items()))
@@ -390,6 +417,13 @@ def main() -> int:
         type=float,
         default=KafkaConfig.model_fields["checkpoint_interval"].default.total_seconds(),
         help="seconds between driftline's checkpoints (default: the shipped KafkaConfig default)",
+    )
+    parser.add_argument(
+        "--stores",
+        nargs="+",
+        choices=STORES,
+        default=list(STORES),
+        help="driftline's embedded state stores to run it on (default: both)",
     )
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--bootstrap", help="use this (empty) broker instead of starting a Tansu")
@@ -414,7 +448,13 @@ def main() -> int:
         produced = sum(produce_s.values())
         print(f"produce (acks=all): {produced:.1f} s, {events / produced:,.0f} events/s")
         runs = interleaved_runs(
-            bootstrap, events, args.max_poll_records, args.checkpoint_interval, args.repeats, Path(state_dir)
+            cases_of(args.stores),
+            bootstrap,
+            events,
+            args.max_poll_records,
+            args.checkpoint_interval,
+            args.repeats,
+            Path(state_dir),
         )
 
     best = {case: max(results, key=lambda r: r["events_per_s"]) for case, results in runs.items()}
@@ -442,10 +482,9 @@ def main() -> int:
         "produce_s": {topic: round(s, 2) for topic, s in produce_s.items()},
         "best": best,
         "ratio_vs_bare": {
-            client: round(
-                best[f"driftline {client}"]["events_per_s"] / best[f"bare {client}"]["events_per_s"], 3
-            )
-            for client in CLIENTS
+            case: round(run["events_per_s"] / best[f"bare {case.split(' ')[1]}"]["events_per_s"], 3)
+            for case, run in best.items()
+            if case.startswith("driftline ")
         },
         "targets": targets,
         "runs": runs,

@@ -1,5 +1,6 @@
-"""Soak: days of event time at a steady rate through `Monitor` with its state in SQLite, printing per
-simulated hour the checkpoint time, bytes written, RSS, pending predictions and the store's size.
+"""Soak: days of event time at a steady rate through `Monitor` with its state in an embedded store
+(`--store sqlite` or `rocksdb`), printing per simulated hour the checkpoint time, bytes written,
+RSS, pending predictions and the store's size.
 
     .venv/bin/python tests/benchmarks/bench_soak.py --days 7 --rate 1000            # the issue's run
     .venv/bin/python tests/benchmarks/bench_soak.py --resume DIR --max-minutes 60   # go on from DIR
@@ -31,6 +32,7 @@ import tempfile
 import time
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import orjson
@@ -39,11 +41,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from monitor.evaluation.evaluator import Evaluator
 from monitor.pipeline.monitor import Monitor
+from monitor.state.factory import open_state_store
 from monitor.state.partitions import CheckpointWriter, restore_partition, save_partitions
-from monitor.state.sqlite import SqliteStateStore
 from tests.benchmarks import state_traffic as tt
 
 GROUP = "soak"
+STORE_NAMES = {"sqlite": "state.db", "rocksdb": "state"}  # state.db: runs from before --store
 START_MS = int(datetime(2026, 1, 5, tzinfo=UTC).timestamp() * 1000)
 STEPS_PER_HOUR = 3_600_000 // tt.STEP_MS
 HEADER = (
@@ -61,18 +64,25 @@ def row_text(r: dict[str, float]) -> str:
     )
 
 
-def run_rate(folder: Path, asked: int | None, parser: argparse.ArgumentParser) -> int:
-    """The run's rate, kept in the folder (run.json) so that a resumed run goes on at the rate its
-    state was built with; a different --rate for an existing run is an error."""
+DEFAULTS = {"rate": 1000, "store": "sqlite"}
+
+
+def run_settings(folder: Path, asked: dict[str, Any], parser: argparse.ArgumentParser) -> dict[str, Any]:
+    """The run's rate and store, kept in the folder (run.json) so that a resumed run goes on with
+    those its state was built with; a different --rate or --store for an existing run is an error."""
     settings = folder / "run.json"
     if settings.exists():
-        rate = int(json.loads(settings.read_text())["rate"])
-        if asked is not None and asked != rate:
-            parser.error(f"{folder} holds a run at --rate {rate}; resume it without --rate or at {rate}")
-        return rate
-    rate = 1000 if asked is None else asked
-    settings.write_text(json.dumps({"rate": rate}))
-    return rate
+        kept = DEFAULTS | json.loads(settings.read_text())  # runs from before --store were SQLite
+        for name, value in asked.items():
+            if value is not None and value != kept[name]:
+                parser.error(
+                    f"{folder} holds a run with --{name} {kept[name]}; resume it without --{name} "
+                    f"or with {kept[name]}"
+                )
+        return kept
+    kept = {name: DEFAULTS[name] if value is None else value for name, value in asked.items()}
+    settings.write_text(json.dumps(kept))
+    return kept
 
 
 def main() -> int:
@@ -82,6 +92,11 @@ def main() -> int:
     parser.add_argument("--days", type=float, default=7.0, help="simulated days (default 7)")
     parser.add_argument(
         "--rate", type=int, help="predictions per second (default 1000; a resumed run keeps its own)"
+    )
+    parser.add_argument(
+        "--store",
+        choices=["sqlite", "rocksdb"],
+        help="the embedded state store (default sqlite; a resumed run keeps its own)",
     )
     parser.add_argument(
         "--resume", type=Path, help="the folder of a stopped run, to go on from its last checkpoint"
@@ -99,11 +114,12 @@ def main() -> int:
 
     folder = args.resume or Path(tempfile.mkdtemp(prefix="driftline-soak-"))
     folder.mkdir(parents=True, exist_ok=True)
-    args.rate = run_rate(folder, args.rate, parser)
+    kept = run_settings(folder, {"rate": args.rate, "store": args.store}, parser)
+    args.rate, args.store = kept["rate"], kept["store"]
     cfg = tt.config()
     baselines = tt.baseline(cfg)
     traffic = tt.Traffic(args.rate, min_delay_s=3600, max_delay_s=48 * 3600, never=20, start_ms=START_MS)
-    store = SqliteStateStore(folder / "state.db")
+    store = open_state_store(f"{args.store}:///{folder / STORE_NAMES[args.store]}")
     monitor = Monitor(cfg, baselines)
     stored = store.load(GROUP, [0]).get(0)
     step = 0
@@ -118,7 +134,10 @@ def main() -> int:
     last = int(args.days * 24 * STEPS_PER_HOUR)
     evaluator = Evaluator(cfg, baselines)
     progress = folder / "progress.jsonl"
-    print(f"state in {folder}; {args.rate:,} predictions/s for {args.days} days = {last:,} steps of 5 s")
+    print(
+        f"{args.store} state in {folder}; {args.rate:,} predictions/s for {args.days} days "
+        f"= {last:,} steps of 5 s"
+    )
     print(HEADER)
     deadline = None if args.max_minutes is None else time.monotonic() + args.max_minutes * 60
     wall0 = time.perf_counter()
@@ -183,6 +202,7 @@ def main() -> int:
     counters = {f"{n} {lb}": v for n, lb, v in monitor.counters.items()}
     summary = {
         "rate": args.rate,
+        "store": args.store,
         "days": args.days,
         "writer": args.writer,
         "steps_done": step,

@@ -2,8 +2,10 @@
 
     .venv/bin/python tests/benchmarks/bench_state.py                        # 10k, 1M, 10M pending
     .venv/bin/python tests/benchmarks/bench_state.py --sizes 10000 1000000 --out bench-state-small.json
+    .venv/bin/python tests/benchmarks/bench_state.py --stores rocksdb       # one embedded store only
 
-Each size runs in a fresh subprocess with its SQLite store in a temporary folder (deleted after):
+Each size and store (SQLite and RocksDB, the two embedded `state.url` schemes) runs in a fresh
+subprocess with its store in a temporary folder (deleted after):
 
 1. fill: N predictions (1,000/s of event time, random 16-hex-digit ids, no outcomes yet) ingested
    through `Monitor` in chunks, each chunk checkpointed (`save_partitions`). The chunks go in id
@@ -14,7 +16,9 @@ Each size runs in a fresh subprocess with its SQLite store in a temporary folder
    outcomes for pending predictions picked at random from the whole fill (so nearly all are read
    from the store, not the cache), then one checkpoint; timed are the ingest and the checkpoint,
    and the bytes the checkpoint made the kernel write (`/proc/self/io` write_bytes: WAL and
-   database pages, fsyncs included);
+   database pages, fsyncs included; RocksDB's flushes and compactions run on background threads
+   of the same process and count when they fall inside a checkpoint, but five checkpoints do not
+   fill its 32 MiB memtable: bench_soak.py measures the bytes per checkpoint over hours);
 3. restore, in another fresh subprocess: open the store, load the partition, restore it into a new
    `Monitor`, join one outcome (the first look-up); its time and peak RSS.
 
@@ -41,8 +45,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from monitor.pipeline.events import OutcomeBatch, PredictionBatch
 from monitor.pipeline.monitor import Batch, Monitor
+from monitor.state.factory import open_state_store
 from monitor.state.partitions import restore_partition, save_partitions
-from monitor.state.sqlite import SqliteStateStore
+from monitor.state.store import StateStore
 from tests.benchmarks import state_traffic as tt
 
 GROUP = "bench"
@@ -78,10 +83,14 @@ def _outcomes(numbers: np.ndarray, at_ms: int) -> OutcomeBatch:
     )
 
 
-def fill_and_measure(folder: Path, pending: int, repeats: int) -> dict[str, float]:
+def _open(kind: str, folder: Path) -> StateStore:
+    return open_state_store(f"{kind}:///{folder / 'state'}")
+
+
+def fill_and_measure(kind: str, folder: Path, pending: int, repeats: int) -> dict[str, float | str]:
     cfg = tt.config(allowed_lateness="1d")
     monitor = Monitor(cfg, tt.baseline(cfg))
-    store = SqliteStateStore(folder / "state.db")
+    store = _open(kind, folder)
     rng = np.random.default_rng(0)
     began = time.perf_counter()
     by_id = np.argsort(tt.mix(np.arange(pending, dtype=np.int64)))  # numbers in id order
@@ -112,6 +121,7 @@ def fill_and_measure(folder: Path, pending: int, repeats: int) -> dict[str, floa
     joined = monitor.counters.total("joined")
     store.close()
     return {
+        "store": kind,
         "pending": pending,
         "fill_s": fill_s,
         "ingest_ms": float(np.median(ingest) * 1000),
@@ -126,12 +136,12 @@ def fill_and_measure(folder: Path, pending: int, repeats: int) -> dict[str, floa
     }
 
 
-def restore_and_join(folder: Path) -> dict[str, float]:
+def restore_and_join(kind: str, folder: Path) -> dict[str, float]:
     cfg = tt.config(allowed_lateness="1d")
     monitor = Monitor(cfg, tt.baseline(cfg))
     rss0 = tt.rss_bytes()
     began = time.perf_counter()
-    store = SqliteStateStore(folder / "state.db")
+    store = _open(kind, folder)
     stored = store.load(GROUP, [0])[0]
     restore_partition(store, GROUP, stored, monitor)
     restore_s = time.perf_counter() - began
@@ -149,7 +159,7 @@ def restore_and_join(folder: Path) -> dict[str, float]:
     }
 
 
-def _child(args: list[str]) -> dict[str, float]:
+def _child(args: list[str]) -> dict[str, float | str]:
     done = subprocess.run([sys.executable, __file__, *args], capture_output=True, text=True, check=False)
     if done.returncode != 0:
         raise SystemExit(f"child {args} failed:\n{done.stderr}")
@@ -162,44 +172,35 @@ def main() -> int:
     )
     parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 1_000_000, 10_000_000])
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--stores", nargs="+", choices=["sqlite", "rocksdb"], default=["sqlite", "rocksdb"])
     parser.add_argument("--out", type=Path, default=Path("bench-state.json"))
     parser.add_argument("--child", choices=["fill", "restore"], help=argparse.SUPPRESS)
     parser.add_argument("--folder", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child == "fill":
-        print(json.dumps(fill_and_measure(args.folder, args.sizes[0], args.repeats)))
+        print(json.dumps(fill_and_measure(args.stores[0], args.folder, args.sizes[0], args.repeats)))
         return 0
     if args.child == "restore":
-        print(json.dumps(restore_and_join(args.folder)))
+        print(json.dumps(restore_and_join(args.stores[0], args.folder)))
         return 0
 
     rows = []
     print(
-        f"{'pending':>11} {'fill s':>7} {'ingest ms':>9} {'ckpt ms':>8} {'max ms':>7} {'written KiB':>11} "
-        f"{'blobs KiB':>9} {'RSS MiB':>8} {'peak MiB':>8} {'restore s':>9} {'restore MiB':>11} "
-        f"{'disk MiB':>8}"
+        f"{'store':>7} {'pending':>11} {'fill s':>7} {'ingest ms':>9} {'ckpt ms':>8} {'max ms':>7} "
+        f"{'written KiB':>11} {'blobs KiB':>9} {'RSS MiB':>8} {'peak MiB':>8} {'restore s':>9} "
+        f"{'restore MiB':>11} {'disk MiB':>8}"
     )
-    for size in args.sizes:
+    for size, kind in [(size, kind) for size in args.sizes for kind in args.stores]:
         folder = Path(tempfile.mkdtemp(prefix="driftline-bench-state-"))
+        where = ["--stores", kind, "--folder", str(folder)]
         try:
-            row = _child(
-                [
-                    "--child",
-                    "fill",
-                    "--sizes",
-                    str(size),
-                    "--repeats",
-                    str(args.repeats),
-                    "--folder",
-                    str(folder),
-                ]
-            )
-            row |= _child(["--child", "restore", "--folder", str(folder)])
+            row = _child(["--child", "fill", "--sizes", str(size), "--repeats", str(args.repeats), *where])
+            row |= _child(["--child", "restore", *where])
         finally:
             shutil.rmtree(folder)
         rows.append(row)
         print(
-            f"{row['pending']:>11,} {row['fill_s']:>7.1f} {row['ingest_ms']:>9.1f} "
+            f"{kind:>7} {row['pending']:>11,} {row['fill_s']:>7.1f} {row['ingest_ms']:>9.1f} "
             f"{row['checkpoint_ms']:>8.1f} "
             f"{row['checkpoint_max_ms']:>7.1f} {row['written_kib']:>11,.0f} {row['state_blobs_kib']:>9,.0f} "
             f"{row['rss_mib']:>8.0f} {row['peak_rss_mib']:>8.0f} {row['restore_s']:>9.2f} "

@@ -156,7 +156,8 @@ def written_bytes() -> int:
 
 
 def disk_bytes(folder: Path) -> int:
-    return sum(f.stat().st_size for f in folder.iterdir() if f.is_file())
+    """Bytes of the files under `folder` (a RocksDB store is a folder of its own in it)."""
+    return sum(f.stat().st_size for f in folder.rglob("*") if f.is_file())
 
 
 def cpu_count() -> int:
