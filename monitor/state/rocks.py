@@ -230,7 +230,7 @@ class _Handle:
     users: int = 0
     save_mutex: threading.Lock = field(default_factory=threading.Lock)
     evaluators: dict[str, object] = field(default_factory=dict)  # group -> holder's token
-    drops: _Drops = field(default_factory=_Drops)
+    drops: _Drops = field(init=False)  # as stored when opened, then kept up to date by the saves
 
     def __post_init__(self) -> None:
         self.drops = _Drops.stored(self.db)
