@@ -51,6 +51,7 @@ segment. `I` and `U` entries of a row deleted or rewritten one by one are left b
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import islice
@@ -99,6 +100,7 @@ CACHE_BYTES = 64 << 20  # block cache: data, index and filter blocks read often
 WRITE_BUFFER_BYTES = 32 << 20
 WRITE_BUFFERS = 2
 _BIAS = 1 << 63
+READ_ONLY_TRIES = 5  # opening a folder another process is writing (see _open_read_only)
 DRAIN_MIN = 10_000  # index entries of dropped segments a save deletes at least (see _Changes)
 _ALL, _JOINED_ONLY = b"a", b"j"  # the two kinds of segment drop (marker key suffixes)
 _FORMAT_KEY = b"!format"
@@ -272,14 +274,23 @@ class RocksStateStore:
         if read_only:
             if not (path / "CURRENT").exists():
                 raise ConfigError(f"state.url {self._where!r}: no RocksDB store at {path}")
-            try:
-                db = Rdict(str(path), Options(raw_mode=True), access_type=AccessType.read_only())
-            except Exception as err:  # rocksdict raises plain Exception
-                raise ConfigError(f"state.url {self._where!r}: cannot open {path}: {err}") from None
-            self._handle = _Handle(db, users=1)
+            self._handle = _Handle(self._open_read_only(), users=1)
         else:
             self._handle = self._share()
         self._check_format()
+
+    def _open_read_only(self) -> Rdict:
+        """A read-only view of the folder as of now. The writing process may be replacing the
+        files such a view lists (a flush retires a log, a compaction its inputs) while it opens:
+        a few tries, a moment apart, get past that."""
+        error: Exception | None = None
+        for attempt in range(READ_ONLY_TRIES):
+            time.sleep(0.05 * attempt)
+            try:
+                return Rdict(str(self.path), Options(raw_mode=True), access_type=AccessType.read_only())
+            except Exception as err:  # rocksdict raises plain Exception
+                error = err
+        raise ConfigError(f"state.url {self._where!r}: cannot open {self.path}: {error}")
 
     def _share(self) -> _Handle:
         with _handles_mutex:

@@ -23,7 +23,7 @@ from monitor.baselines.baseline import Baseline
 from monitor.baselines.store import BaselineStore
 from monitor.config import DriftlineConfig, load_config
 from monitor.core.sketch import NumericSketch
-from monitor.errors import ConfigError
+from monitor.errors import ConfigError, DriftlineError
 from monitor.evaluation.evaluator import Evaluator
 from monitor.pipeline.counters import Counters
 from monitor.service import Service, load_baselines
@@ -165,13 +165,19 @@ def wait_for_checkpoint(
     state_url: str, group: str, at_least: int, instance: Instance, timeout: float = 120
 ) -> int:
     deadline = time.monotonic() + timeout
+    failed: DriftlineError | None = None
     while time.monotonic() < deadline:
-        covered = checkpointed_offsets(state_url, group)
+        try:  # a read beside the writing instance may fail now and then: poll again
+            covered = checkpointed_offsets(state_url, group)
+        except DriftlineError as err:
+            covered, failed = 0, err
         if covered >= at_least:
             return covered
         assert instance.process.poll() is None, instance.log.read_text()[-3000:]
         time.sleep(0.05)
-    raise AssertionError(f"no checkpoint covering {at_least} messages within {timeout}s")
+    raise AssertionError(
+        f"no checkpoint covering {at_least} messages within {timeout}s (last error: {failed})"
+    )
 
 
 # The share of each topic produced before the kills; the rest comes after them (crash_then_finish).
