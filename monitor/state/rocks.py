@@ -565,6 +565,7 @@ class _Changes:
             for key, (_, state), found in zip(keys, delta.answered, self._get(keys), strict=True):
                 if found is not None:  # as SQL's UPDATE: a row that is not there stays away
                     self._writes[key] = found[:8] + bytes([state])
+        self._inserted += len(delta.inserted)
         for pid, row in delta.inserted:
             raw = pid.encode()
             self._writes[rows + raw] = _row_value(row)
