@@ -14,6 +14,7 @@ from typing import Any
 from consumers.sources import DirectorySource, FileSource, Source, StdinSource
 from monitor.baseline_sharing import SharedBaselines
 from monitor.config import DriftlineConfig, InputConfig
+from monitor.errors import DriftlineError
 from monitor.pipeline.counters import Counters
 from monitor.service import Service
 from monitor.state.durable_results import DurableResults
@@ -21,6 +22,8 @@ from monitor.state.group_commit import GroupCommit
 from monitor.state.partitions import restore_partition, save_partitions
 from monitor.state.result_archive import ResultArchive, Retention
 from monitor.state.store import StateStore
+
+log = logging.getLogger("driftline.runner")
 
 
 def build_source(spec: InputConfig, config: DriftlineConfig) -> Source:
@@ -109,14 +112,10 @@ def shared_baselines(service: Service, store: StateStore) -> Iterator[SharedBase
     shared.start()
     service.publish_baseline = shared.publish
     service.evaluator.fetch = shared.fetch
-    if service.scheduler is not None:
-        interval = service.config.evaluation.interval.total_seconds()
-        service.scheduler.add_job(shared.sync, "interval", seconds=interval, id="baselines")
     try:
-        yield shared
+        with every_tick(service, "baselines", shared.sync):
+            yield shared
     finally:
-        if service.scheduler is not None and service.scheduler.get_job("baselines") is not None:
-            service.scheduler.remove_job("baselines")
         service.publish_baseline = None
         service.evaluator.fetch = None
 
@@ -132,14 +131,31 @@ def shared_results(service: Service) -> Iterator[None]:
         if durable is not None and not service.may_evaluate():
             durable.refresh()
 
+    with every_tick(service, "results", refresh):
+        yield
+
+
+@contextmanager
+def every_tick(service: Service, job_id: str, job: Callable[[], object]) -> Iterator[None]:
+    """Run `job` on the scheduler every evaluation interval while the block runs. A state-store
+    error in one run (a database restarting, say) is logged in one line and the next run tries
+    again; a run still going when the block ends finishes on its own (the runners stop the
+    scheduler, which waits for it, before they close the store)."""
+
+    def run() -> None:
+        try:
+            job()
+        except DriftlineError as err:
+            log.warning("%s: this run failed, retried next tick: %s", job_id, err)
+
     if service.scheduler is not None:
         interval = service.config.evaluation.interval.total_seconds()
-        service.scheduler.add_job(refresh, "interval", seconds=interval, id="results")
+        service.scheduler.add_job(run, "interval", seconds=interval, id=job_id)
     try:
         yield
     finally:
-        if service.scheduler is not None and service.scheduler.get_job("results") is not None:
-            service.scheduler.remove_job("results")
+        if service.scheduler is not None and service.scheduler.get_job(job_id) is not None:
+            service.scheduler.remove_job(job_id)
 
 
 def read_sources(
@@ -215,6 +231,7 @@ def run_embedded(
     finally:
         service.state_loaded.clear()  # shutting down: events posted now could not be made durable
         service.persist = None
+        service.stop_scheduler()  # a tick still running reads the store: let it finish first
         service.evaluator.concept.attach(None)
         service.evaluator.comparison.attach(None)
         store.close()
@@ -245,6 +262,7 @@ def run_kafka(service: Service, config: DriftlineConfig, stop: threading.Event) 
             totals = totals.merge(monitor.counters)
         return totals
     finally:
+        service.stop_scheduler()  # (done above unless that failed) no tick may outlive the store
         service.evaluator.concept.attach(None)
         service.evaluator.comparison.attach(None)
         store.close()

@@ -297,7 +297,7 @@ def run_demo(
                 stack.callback(feed.close)
                 console.print(
                     f"   through Kafka at {bootstrap} ({feed.source.config.client}): topics predictions "
-                    "and outcomes, state in SQLite"
+                    "and outcomes, state in RocksDB"
                 )
             _stream(feed, service, events, console, reference, speed)
             feed.drain(len(events))
