@@ -33,6 +33,7 @@ from monitor.errors import ConfigError, DriftlineError
 from monitor.pipeline.join_rows import JoinReader
 from monitor.state.store import (
     CHECKPOINT_TABLE,
+    JOIN_DROPS_TABLE,
     JOIN_HELD_TABLE,
     JOIN_ROWS_TABLE,
     JOIN_STREAMS_TABLE,
@@ -114,6 +115,13 @@ _ROW_STATE = (
     )""",
     f"CREATE INDEX IF NOT EXISTS {JOIN_HELD_TABLE}_until ON {JOIN_HELD_TABLE} (sid, hold_until)",
 )
+_DROPS = f"""CREATE TABLE IF NOT EXISTS {JOIN_DROPS_TABLE} (
+    sid BIGINT NOT NULL,
+    seg INTEGER NOT NULL,
+    joined_only SMALLINT NOT NULL,
+    next_gen BIGINT NOT NULL,
+    PRIMARY KEY (sid, seg)
+)"""  # schema 4, as in monitor.state.sqlite
 # version -> statements that bring a store from the previous version to it.
 _MIGRATIONS = {
     2: (_RECORDS,),
@@ -121,6 +129,7 @@ _MIGRATIONS = {
         f"ALTER TABLE {CHECKPOINT_TABLE} ADD COLUMN IF NOT EXISTS generation BIGINT NOT NULL DEFAULT 0",
         *_ROW_STATE,
     ),
+    4: (_DROPS,),
 }
 
 _CREATE = (
@@ -136,6 +145,7 @@ _CREATE = (
     )""",
     _RECORDS,
     *_ROW_STATE,
+    _DROPS,
     f"INSERT INTO {SCHEMA_TABLE} (name, version) VALUES ('checkpoints', {SCHEMA_VERSION}) "
     "ON CONFLICT (name) DO NOTHING",
 )

@@ -29,6 +29,7 @@ from monitor.errors import ConfigError, DriftlineError
 from monitor.pipeline.join_rows import JoinReader
 from monitor.state.store import (
     CHECKPOINT_TABLE,
+    JOIN_DROPS_TABLE,
     JOIN_HELD_TABLE,
     JOIN_ROWS_TABLE,
     JOIN_STREAMS_TABLE,
@@ -108,12 +109,22 @@ _ROW_STATE = (
     ) WITHOUT ROWID""",
     f"CREATE INDEX IF NOT EXISTS {JOIN_HELD_TABLE}_until ON {JOIN_HELD_TABLE} (sid, hold_until)",
 )
+# Schema 4: a marker per dropped segment (all its rows, or its joined ones only) and how far its
+# deletes got, by generation (monitor.state.tables).
+_DROPS = f"""CREATE TABLE IF NOT EXISTS {JOIN_DROPS_TABLE} (
+    sid INTEGER NOT NULL,
+    seg INTEGER NOT NULL,
+    joined_only INTEGER NOT NULL,
+    next_gen INTEGER NOT NULL,
+    PRIMARY KEY (sid, seg)
+) WITHOUT ROWID"""
 # version -> statements that bring a store from the previous version to it. Checkpoints of schema 2
 # keep their blobs (generation 0); monitor.pipeline.partition_state reads them once, and the next
 # save writes the rows.
 _MIGRATIONS = {
     2: (_RECORDS,),
     3: (f"ALTER TABLE {CHECKPOINT_TABLE} ADD COLUMN generation INTEGER NOT NULL DEFAULT 0", *_ROW_STATE),
+    4: (_DROPS,),
 }
 
 # `join` is an SQL keyword, hence join_buffer (only schema 2 filled it; `windows` holds the meta
@@ -132,6 +143,7 @@ _CREATE = (
     )""",
     _RECORDS,
     *_ROW_STATE,
+    _DROPS,
     f"INSERT INTO {SCHEMA_TABLE} (name, version) VALUES ('checkpoints', {SCHEMA_VERSION}) "
     "ON CONFLICT (name) DO NOTHING",
 )

@@ -43,7 +43,7 @@ import orjson
 from monitor.errors import ConfigError, DriftlineError
 from monitor.pipeline.join_rows import JoinDelta, JoinReader
 
-SCHEMA_VERSION = 3  # bump together with a migration in both backends (their _MIGRATIONS)
+SCHEMA_VERSION = 4  # bump together with a migration in both backends (their _MIGRATIONS)
 CHECKPOINT_TABLE = "driftline_checkpoints"
 SCHEMA_TABLE = "driftline_schema"
 RECORDS_TABLE = "driftline_records"  # schema 2: small durable records (alert state, outbox, logs)
@@ -52,6 +52,8 @@ WINDOWS_TABLE = "driftline_windows"
 JOIN_STREAMS_TABLE = "driftline_join_streams"  # (group, partition, model) -> a small integer
 JOIN_ROWS_TABLE = "driftline_join_rows"
 JOIN_HELD_TABLE = "driftline_join_held"
+# Schema 4: segments whose rows are dropped a bounded number per save (monitor.state.tables).
+JOIN_DROPS_TABLE = "driftline_join_drops"
 
 WindowKey = tuple[str, str, int]  # model, version, window start (ms)
 

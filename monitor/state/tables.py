@@ -2,6 +2,15 @@
 saving a partition's checkpoint (offsets, meta, changed windows, join row changes) in the caller's
 transaction, reading partitions back, and looking join rows up by prediction id.
 
+Dropped segments (schema 4): a drop writes a marker row (the segment, whether only its joined rows
+go, and how far the deletes got, by generation) that hides the rows from look-ups at once; each
+save of the partition then deletes a bounded number of them (`DRAIN_MIN` rows, or twice the rows
+it inserted if more, so the deletes keep up with the traffic), oldest generations first, and
+removes the marker once the segment is done. Deleting a dropped hour of a model at 1,000
+predictions/s in one save (3.6M rows) stalled the service for minutes (tests/benchmarks/README.md).
+It leans on what `JoinDelta` promises: segment numbers are never reused, and no row is written into
+a dropped segment (nor a joined row into one whose joined rows were dropped).
+
 Statements are written with `?` placeholders; PostgreSQL's are `%s` (`Sql.mark`). What differs
 between the backends beyond that (DDL, how values travel) stays in their modules.
 """
@@ -15,6 +24,7 @@ from typing import Any, TypeVar
 from monitor.pipeline.join_rows import PREDICTION, SCORE, SEGMENT, STATE, TIMESTAMP, Held, JoinDelta, Row
 from monitor.state.store import (
     CHECKPOINT_TABLE,
+    JOIN_DROPS_TABLE,
     JOIN_HELD_TABLE,
     JOIN_ROWS_TABLE,
     JOIN_STREAMS_TABLE,
@@ -27,10 +37,17 @@ from monitor.state.store import (
 )
 
 CHUNK = 500  # ids per IN (...) look-up: well under SQLite's variable limit
+DRAIN_MIN = 10_000  # rows of dropped segments a save of a partition goes through at least
 
 Cursor = Any  # sqlite3.Cursor or psycopg.Cursor: execute, executemany, fetchone, fetchall
 T = TypeVar("T")
 Run = Callable[[Callable[[Cursor], Any]], Any]  # runs a function on a cursor of the store's connection
+
+# Rows of a dropped segment not deleted yet: not there for a look-up, and not updated.
+_NOT_DROPPED = (
+    f" AND NOT EXISTS (SELECT 1 FROM {JOIN_DROPS_TABLE} d WHERE d.sid = {JOIN_ROWS_TABLE}.sid "
+    f"AND d.seg = {JOIN_ROWS_TABLE}.seg AND (d.joined_only = 0 OR {JOIN_ROWS_TABLE}.state = 1))"
+)
 
 
 @dataclass(frozen=True)
@@ -76,9 +93,12 @@ def save_partition(cur: Cursor, q: Sql, group: str, checkpoint: PartitionCheckpo
             ),
             changed,
         )
+    inserted = 0
     for model, delta in sorted(checkpoint.joins.items()):
         if len(delta):
             _save_join(cur, q, _stream_id(cur, q, group, checkpoint.partition, model), delta, generation)
+            inserted += len(delta.inserted)
+    _drain(cur, q, group, checkpoint.partition, max(DRAIN_MIN, 2 * inserted))
 
 
 def _stream_id(cur: Cursor, q: Sql, group: str, partition: int, model: str) -> int:
@@ -105,15 +125,18 @@ def find_stream_id(cur: Cursor, q: Sql, group: str, partition: int, model: str) 
 
 def _save_join(cur: Cursor, q: Sql, sid: int, delta: JoinDelta, generation: int) -> None:
     """Row operations in key order: each b-tree page they touch is visited once, in order."""
-    rows, held = JOIN_ROWS_TABLE, JOIN_HELD_TABLE
-    if delta.drop_segments:
+    rows, held, drops = JOIN_ROWS_TABLE, JOIN_HELD_TABLE, JOIN_DROPS_TABLE
+    marks = [(sid, s, 0) for s in delta.drop_segments] + [(sid, s, 1) for s in delta.drop_joined]
+    if marks:
+        # A segment whose joined rows were being dropped and is now dropped whole starts over.
         cur.executemany(
-            q(f"DELETE FROM {rows} WHERE sid = ? AND seg = ?"), [(sid, s) for s in delta.drop_segments]
-        )
-    if delta.drop_joined:
-        cur.executemany(
-            q(f"DELETE FROM {rows} WHERE sid = ? AND seg = ? AND state = 1"),
-            [(sid, s) for s in delta.drop_joined],
+            q(
+                f"INSERT INTO {drops} (sid, seg, joined_only, next_gen) VALUES (?, ?, ?, 0) "
+                "ON CONFLICT (sid, seg) DO UPDATE SET "
+                f"joined_only = {drops}.joined_only * excluded.joined_only, "
+                f"next_gen = {drops}.next_gen * excluded.joined_only"
+            ),
+            marks,
         )
     if delta.deleted:
         cur.executemany(
@@ -123,7 +146,7 @@ def _save_join(cur: Cursor, q: Sql, sid: int, delta: JoinDelta, generation: int)
         cur.executemany(
             q(
                 f"UPDATE {rows} SET state = ?, ts = NULL, prediction = NULL, score = NULL "
-                "WHERE sid = ? AND pid = ?"
+                f"WHERE sid = ? AND pid = ?{_NOT_DROPPED}"  # a dropped row stays gone
             ),
             [(state, sid, pid) for pid, state in sorted(delta.answered)],
         )
@@ -165,6 +188,42 @@ def _save_join(cur: Cursor, q: Sql, sid: int, delta: JoinDelta, generation: int)
         )
 
 
+def _drain(cur: Cursor, q: Sql, group: str, partition: int, budget: int) -> None:
+    """Delete the rows of the partition's dropped segments, about `budget` of them (whole
+    generations: one generation of one segment is at most one save's inserts)."""
+    cur.execute(
+        q(
+            f"SELECT d.sid, d.seg, d.joined_only, d.next_gen FROM {JOIN_DROPS_TABLE} d "
+            f"JOIN {JOIN_STREAMS_TABLE} s ON s.sid = d.sid WHERE s.grp = ? AND s.partition = ? "
+            "ORDER BY d.sid, d.seg"
+        ),
+        (group, partition),
+    )
+    for sid, seg, joined_only, next_gen in cur.fetchall():
+        if budget <= 0:
+            return
+        where = "sid = ? AND seg = ? AND gen >= ?"
+        joined = " AND state = 1" if joined_only else ""
+        cur.execute(
+            q(f"SELECT gen FROM {JOIN_ROWS_TABLE} WHERE {where} ORDER BY gen LIMIT ?"),
+            (sid, seg, next_gen, budget + 1),
+        )
+        gens = [int(g) for (g,) in cur.fetchall()]
+        if len(gens) > budget:  # more than the budget left: the generations before the last seen
+            until = gens[-1] + 1 if gens[0] == gens[-1] else gens[-1]
+            cur.execute(
+                q(f"DELETE FROM {JOIN_ROWS_TABLE} WHERE {where} AND gen < ?{joined}"),
+                (sid, seg, next_gen, until),
+            )
+            cur.execute(
+                q(f"UPDATE {JOIN_DROPS_TABLE} SET next_gen = ? WHERE sid = ? AND seg = ?"), (until, sid, seg)
+            )
+            return
+        cur.execute(q(f"DELETE FROM {JOIN_ROWS_TABLE} WHERE {where}{joined}"), (sid, seg, next_gen))
+        cur.execute(q(f"DELETE FROM {JOIN_DROPS_TABLE} WHERE sid = ? AND seg = ?"), (sid, seg))
+        budget -= len(gens)
+
+
 def load_partitions(
     cur: Cursor, q: Sql, group: str, partitions: Iterable[int] | None, seen: Mapping[int, int]
 ) -> dict[int, StoredPartition]:
@@ -199,20 +258,26 @@ def load_partitions(
     return out
 
 
-def _of_ids(cur: Cursor, q: Sql, columns: str, table: str, sid: int, ids: Sequence[str]) -> Iterator[Any]:
-    """`columns` of the rows of stream `sid` with these prediction ids, CHUNK ids per query."""
+def _of_ids(
+    cur: Cursor, q: Sql, columns: str, table: str, sid: int, ids: Sequence[str], also: str = ""
+) -> Iterator[Any]:
+    """`columns` of the rows of stream `sid` with these prediction ids (and the condition `also`),
+    CHUNK ids per query."""
     for i in range(0, len(ids), CHUNK):
         chunk = ids[i : i + CHUNK]
         marks = ", ".join("?" * len(chunk))
-        cur.execute(q(f"SELECT {columns} FROM {table} WHERE sid = ? AND pid IN ({marks})"), (sid, *chunk))
+        cur.execute(
+            q(f"SELECT {columns} FROM {table} WHERE sid = ? AND pid IN ({marks}){also}"), (sid, *chunk)
+        )
         yield from cur.fetchall()
 
 
 def read_rows(cur: Cursor, q: Sql, sid: int, ids: Sequence[str]) -> dict[str, Row]:
     columns = "pid, seg, ts, prediction, score, state"
+    found = _of_ids(cur, q, columns, JOIN_ROWS_TABLE, sid, ids, _NOT_DROPPED)
     return {
         pid: (int(seg), None if ts is None else int(ts), prediction, score, int(state))
-        for pid, seg, ts, prediction, score, state in _of_ids(cur, q, columns, JOIN_ROWS_TABLE, sid, ids)
+        for pid, seg, ts, prediction, score, state in found
     }
 
 

@@ -1,10 +1,9 @@
-"""The RocksDB StateStore's own behaviour: the join rows it keeps match SQLite's for any sequence of
-changes, its index entries go with their rows, one process holds a folder, read-only stores, and
-URLs. (The contract both embedded stores keep: test_store.py.)"""
+"""The RocksDB StateStore's own behaviour: its index entries go with their rows, one process holds a
+folder, read-only stores, and URLs. (The contract both embedded stores keep: test_store.py; the
+join rows any sequence of changes leaves: test_join_rows_model.py.)"""
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import subprocess
 import sys
@@ -13,11 +12,9 @@ from unittest import mock
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
 from monitor.errors import ConfigError, DriftlineError
-from monitor.pipeline.join_rows import ANSWERED_LATE, JOINED, SEGMENT, STATE, WAITING, Held, JoinDelta, Row
+from monitor.pipeline.join_rows import JOINED, WAITING, JoinDelta
 from monitor.state import rocks as rocks_module
 from monitor.state.factory import open_state_store
 from monitor.state.rocks import _FORMAT_KEY, FORMAT, RocksStateStore
@@ -26,96 +23,10 @@ from monitor.state.store import PartitionCheckpoint
 from tests.unit.embedded_stores import rocks_keys
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
-IDS = [f"p{i}" for i in range(8)]
 
 
 def _save(store: SqliteStateStore | RocksStateStore, delta: JoinDelta, generation: int) -> None:
     store.save("g", [PartitionCheckpoint(0, {"in": generation}, b"m", {}, {"m": delta})])
-
-
-values = st.one_of(
-    st.text(max_size=6),
-    st.integers(-(2**53), 2**53),
-    st.floats(allow_nan=False, allow_infinity=False),
-    st.none(),
-)
-rows = st.tuples(
-    st.integers(0, 3),  # segment
-    st.one_of(st.none(), st.integers(0, 10**12)),
-    values,
-    st.one_of(st.none(), st.floats(0, 1)),
-    st.sampled_from([WAITING, JOINED, ANSWERED_LATE]),
-)
-helds = st.builds(Held, st.integers(0, 10**6), values, st.integers(0, 10**6), st.integers(0, 20))
-pids = st.sampled_from(IDS)
-deltas = st.builds(
-    JoinDelta,
-    drop_segments=st.lists(st.integers(0, 3), max_size=2, unique=True),
-    drop_joined=st.lists(st.integers(0, 3), max_size=2, unique=True),
-    deleted=st.lists(pids, max_size=3, unique=True),
-    answered=st.lists(
-        st.tuples(pids, st.sampled_from([JOINED, ANSWERED_LATE])), max_size=3, unique_by=lambda a: a[0]
-    ),
-    inserted=st.lists(st.tuples(pids, rows), max_size=5, unique_by=lambda r: r[0]),
-    release_held_until=st.one_of(st.none(), st.integers(0, 20)),
-    held_deleted=st.lists(pids, max_size=2, unique=True),
-    held_inserted=st.lists(st.tuples(pids, helds), max_size=3, unique_by=lambda h: h[0]),
-)
-
-
-def _as_the_join_writes(
-    delta: JoinDelta, stored: dict[str, Row], dropped: set[int], joined_dropped: set[int]
-) -> JoinDelta:
-    """`delta` less what the join never writes (JoinDelta's promise to the stores): a row into a
-    segment it has dropped, a joined row into one whose joined rows it has dropped. `stored`: the
-    rows before it; the sets: the segments dropped before it, updated with its own drops."""
-    dropped.update(delta.drop_segments)
-    joined_dropped.update(delta.drop_joined)
-
-    def kept(segment: int, state: int) -> bool:
-        return segment not in dropped and not (state == JOINED and segment in joined_dropped)
-
-    inserted = [(pid, row) for pid, row in delta.inserted if kept(row[SEGMENT], row[STATE])]
-    answered = [
-        (p, state) for p, state in delta.answered if p not in stored or kept(stored[p][SEGMENT], state)
-    ]
-    return dataclasses.replace(delta, inserted=inserted, answered=answered)
-
-
-@settings(max_examples=80, deadline=None)
-@given(steps=st.lists(deltas, min_size=1, max_size=8))
-def test_any_sequence_of_join_changes_leaves_the_rows_sqlite_leaves(
-    tmp_path_factory: pytest.TempPathFactory, steps: list[JoinDelta]
-) -> None:
-    folder = tmp_path_factory.mktemp("parity")
-    sqlite, rocks = SqliteStateStore(folder / "s.db"), RocksStateStore(folder / "r")
-    dropped: set[int] = set()
-    joined_dropped: set[int] = set()
-    # Dropped rows are deleted 2 index entries a save here, so drops span saves as they do in service.
-    with mock.patch.object(rocks_module, "DRAIN_MIN", 2):
-        try:
-            for generation, raw in enumerate(steps, 1):
-                stored = sqlite.join_reader("g", 0, "m").rows(IDS)
-                delta = _as_the_join_writes(raw, stored, dropped, joined_dropped)
-                _save(sqlite, delta, generation)
-                _save(rocks, delta, generation)
-                expected, got = sqlite.join_reader("g", 0, "m"), rocks.join_reader("g", 0, "m")
-                assert got.rows(IDS) == expected.rows(IDS)
-                assert got.held(IDS) == expected.held(IDS)
-            # Dropping every segment and releasing everything leaves nothing once the drops are
-            # drained: no row, no index entry (those of rows deleted one by one or moved included).
-            final = JoinDelta(drop_segments=[0, 1, 2, 3], release_held_until=20, held_deleted=IDS)
-            generation = len(steps) + 1
-            _save(rocks, final, generation)
-            assert rocks.join_reader("g", 0, "m").rows(IDS) == {}
-            while rocks_keys(rocks, b"D"):
-                generation += 1
-                _save(rocks, JoinDelta(), generation)
-            assert rocks_keys(rocks, b"R") == [] and rocks_keys(rocks, b"I") == []
-            assert rocks_keys(rocks, b"H") == [] and rocks_keys(rocks, b"U") == []
-        finally:
-            sqlite.close()
-            rocks.close()
 
 
 def test_dropped_rows_are_hidden_at_once_and_deleted_over_the_following_saves(tmp_path: Path) -> None:
