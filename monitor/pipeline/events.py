@@ -59,6 +59,7 @@ from monitor.pipeline.decoding.columns import (
     check_ids_and_models,
     check_types,
     group_rows,
+    refuse_nul,
     score_column,
     segment_column,
     take,
@@ -246,6 +247,7 @@ def _prediction_pieces(
     )
     check_ids_and_models(ids, names, faults)
     check_types(versions, VERSION, "model_version", "a string", faults)
+    refuse_nul(versions, "model_version", faults)
     check_types(features, DICT, "features", "an object", faults)
     if int in set(map(type, versions)):
         versions = [str(v) if type(v) is int else v for v in versions]

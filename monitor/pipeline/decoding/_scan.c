@@ -276,7 +276,7 @@ static int hex4(const unsigned char *p, const unsigned char *end) {
 }
 
 /* One escape sequence at p (on its backslash): its length, and the code point it stands for; 0
- * if invalid, or a surrogate that is not a high-low pair (the reference path refuses those). */
+ * if invalid, a surrogate that is not a high-low pair, or U+0000 (the reference path refuses those). */
 static int escape_at(const unsigned char *p, const unsigned char *end, uint32_t *code) {
     if (end - p < 2) return 0;
     switch (p[1]) {
@@ -292,7 +292,7 @@ static int escape_at(const unsigned char *p, const unsigned char *end, uint32_t 
     default: return 0;
     }
     int high = hex4(p + 2, end);
-    if (high < 0 || (high >= 0xDC00 && high <= 0xDFFF)) return 0;
+    if (high <= 0 || (high >= 0xDC00 && high <= 0xDFFF)) return 0;
     if (high < 0xD800 || high > 0xDBFF) {
         *code = (uint32_t)high;
         return 6;

@@ -75,9 +75,21 @@ def check_types(
                 faults.add(row, "wrong_type", f"{field}: expected {expected}, got {show(value)}")
 
 
+def refuse_nul(values: Sequence[Any], field: str, faults: Faults) -> None:
+    """Strings holding U+0000 (JSON's \\u0000) are refused on every backend: PostgreSQL's text
+    columns cannot hold one, and a state store that fails every checkpoint stops the service."""
+    strings = [v for v in values if type(v) is str]
+    if "\x00" not in "".join(strings):
+        return
+    for row, value in enumerate(values):
+        if type(value) is str and "\x00" in value:
+            faults.add(row, "nul_character", f"{field}: holds a NUL character (U+0000)")
+
+
 def check_ids_and_models(ids: Sequence[Any], names: Sequence[Any], faults: Faults) -> None:
     check_types(ids, STR, "prediction_id", "a string", faults)
     check_types(names, STR, "model", "a string", faults)
+    refuse_nul(ids, "prediction_id", faults)
     if not all(ids):
         for row, value in enumerate(ids):
             if type(value) is str and not value:
@@ -120,6 +132,7 @@ def label_column(values: Sequence[Any], field: str, found: Faults, nullable: boo
                     row, "wrong_type", f"{field}: expected a string or integer label, got {show(value)}"
                 )
                 values[row] = None
+    refuse_nul(values, field, found)
     return np.array(values, dtype=object)
 
 
@@ -176,6 +189,7 @@ def segment_column(values: Sequence[Any], found: Faults) -> np.ndarray:
             if type(value) not in _LABEL_OR_NULL:
                 found.add(row, "wrong_type", f"segment: expected a string, got {show(value)}")
                 values[row] = None
+    refuse_nul(values, "segment", found)
     return np.array(values, dtype=object)
 
 

@@ -216,6 +216,40 @@ def test_wrong_types_are_rejected_naming_the_field(change: dict[str, Any], field
     assert reject.reason == "wrong_type" and reject.detail.startswith(f"{field}:")
 
 
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"prediction_id": "p\x00-1"}, "prediction_id"),
+        ({"model_version": "3\x00"}, "model_version"),
+        ({"prediction": "yes\x00"}, "prediction"),
+        ({"segment": "\x00"}, "segment"),
+        (
+            {"features": {"age": 42, "plan": "pro\x00", "monthly_spend": 31.5, "region": "eu"}},
+            "features.plan",
+        ),
+    ],
+)
+def test_a_nul_character_in_an_id_version_or_label_is_refused(change: dict[str, Any], field: str) -> None:
+    # JSON's \u0000: PostgreSQL's text columns cannot hold it, so it would fail every checkpoint.
+    raw = orjson.dumps(prediction(**change))
+    assert b"\\u0000" in raw
+    reject = reject_of(raw)
+    assert (reject.reason, reject.detail) == ("nul_character", f"{field}: holds a NUL character (U+0000)")
+    # Elsewhere (a feature nobody configured) it is data like any other; so is a literal backslash-u.
+    assert decode_one(with_features(extra="\x00"))[1] == []
+    assert decode_one(prediction(prediction_id="p\\u0000"))[1] == []
+
+
+def test_a_nul_character_in_an_outcome_id_or_label_is_refused() -> None:
+    outcome = {"prediction_id": "p-1", "model": "churn", "timestamp": T0, "outcome": 1}
+    for field, value in (("prediction_id", "p\x00"), ("outcome", "\x00")):
+        raw = orjson.dumps({**outcome, field: value})
+        batches, (reject,) = decode_outcomes([raw, orjson.dumps(outcome)], MODELS)
+        assert (reject.reason, reject.position) == ("nul_character", 0)
+        assert reject.detail == f"{field}: holds a NUL character (U+0000)"
+        assert sum(len(b) for b in batches.values()) == 1  # the other message goes in
+
+
 def test_a_string_for_a_numeric_feature_is_a_wrong_type() -> None:
     reject = reject_of(with_features(age="forty"))
     assert reject == Rejected(reject.raw, "wrong_type", "features.age: expected a number, got 'forty'", 0)
