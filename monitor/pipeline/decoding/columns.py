@@ -18,6 +18,10 @@ _NONE = type(None)
 
 
 STR: frozenset[type] = frozenset({str})
+# Longest prediction id accepted. Ids are keys of the join's stores: PostgreSQL cannot index a key
+# over ~2,700 bytes (a third of a page), so one longer id would fail every checkpoint after it;
+# 512 characters are at most 2,048 bytes of UTF-8, and far more than a UUID or a hash needs.
+MAX_ID_CHARS = 512
 
 
 DICT: frozenset[type] = frozenset({dict})
@@ -90,6 +94,11 @@ def check_ids_and_models(ids: Sequence[Any], names: Sequence[Any], faults: Fault
     check_types(ids, STR, "prediction_id", "a string", faults)
     check_types(names, STR, "model", "a string", faults)
     refuse_nul(ids, "prediction_id", faults)
+    if max(map(len, (i for i in ids if type(i) is str)), default=0) > MAX_ID_CHARS:
+        for row, value in enumerate(ids):
+            if type(value) is str and len(value) > MAX_ID_CHARS:
+                detail = f"prediction_id: {len(value):,} characters, over the {MAX_ID_CHARS} allowed"
+                faults.add(row, "too_long", detail)
     if not all(ids):
         for row, value in enumerate(ids):
             if type(value) is str and not value:

@@ -14,6 +14,7 @@ REJECT_REASONS = frozenset(
         "not_an_object",
         "missing_field",  # a required field absent or null
         "wrong_type",
+        "too_long",  # a prediction_id over MAX_ID_CHARS (monitor.pipeline.decoding.columns)
         "nul_character",  # an id, version or label holding U+0000 (no text column of PostgreSQL can)
         "out_of_range",  # a score outside [0, 1]
         "value_out_of_range",  # a finite number past monitor.core.limits.MAX_ABS_VALUE (1e100)

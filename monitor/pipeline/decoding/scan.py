@@ -21,7 +21,7 @@ import numpy as np
 from monitor.config import ModelConfig
 from monitor.core.limits import MAX_ABS_VALUE
 from monitor.pipeline.decoding import _scan
-from monitor.pipeline.decoding.columns import Columns
+from monitor.pipeline.decoding.columns import MAX_ID_CHARS, Columns
 
 # Label columns of a prediction scan (the C side's C_VERSION, C_SEGMENT, C_PREDICTION), then
 # one per categorical feature.
@@ -88,12 +88,14 @@ def _run(
     return out, ids, vocabularies
 
 
-def _in_time(out: dict[str, np.ndarray], not_after_ms: int | None) -> np.ndarray:
-    """The rows the scanner decoded, less those timestamped after `not_after_ms`: the reference
-    path rejects those as future_timestamp."""
+def _vouched(out: dict[str, np.ndarray], ids: list, not_after_ms: int | None) -> np.ndarray:
+    """The rows the scanner decoded, less those timestamped after `not_after_ms` or with an id
+    over MAX_ID_CHARS: the reference path rejects those (future_timestamp, too_long)."""
     ok = out["ok"].view(bool)
     if not_after_ms is not None:
         ok &= out["timestamp"] <= not_after_ms  # rows not ok hold anything: they stay not ok
+    if max(map(len, filter(None, ids)), default=0) > MAX_ID_CHARS:
+        ok &= np.array([i is None or len(i) <= MAX_ID_CHARS for i in ids], dtype=bool)
     return ok
 
 
@@ -106,7 +108,7 @@ def scan_predictions(
 ) -> Scanned:
     plan = _plan(signature(models))
     out, ids, vocabularies = _run(messages, plan, False, max_bytes)
-    ok = _in_time(out, not_after_ms)
+    ok = _vouched(out, ids, not_after_ms)
     codes = out["codes"]
     # One group per (model, version) pair present: model index * versions + version code. A
     # version spelled two ways ("3" and "\u0033") has two codes: both map to the first one.
@@ -147,7 +149,7 @@ def scan_outcomes(
 ) -> Scanned:
     plan = _plan(signature(models))
     out, ids, vocabularies = _run(messages, plan, True, max_bytes)
-    ok = _in_time(out, not_after_ms)
+    ok = _vouched(out, ids, not_after_ms)
     id_column = np.array(ids, dtype=object)
     labels = _labels(vocabularies[0])
     groups: dict[Any, Columns] = {}

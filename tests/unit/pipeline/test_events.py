@@ -240,6 +240,21 @@ def test_a_nul_character_in_an_id_version_or_label_is_refused(change: dict[str, 
     assert decode_one(prediction(prediction_id="p\\u0000"))[1] == []
 
 
+def test_an_id_over_512_characters_is_too_long_on_both_topics() -> None:
+    # The join's stores key rows by id; PostgreSQL cannot index a key over ~2,700 bytes.
+    assert decode_one(prediction(prediction_id="é" * 512))[1] == []  # 1,024 bytes: still fine
+    reject = reject_of(prediction(prediction_id="x" * 513))
+    assert (reject.reason, reject.detail) == (
+        "too_long",
+        "prediction_id: 513 characters, over the 512 allowed",
+    )
+    long_one = {"prediction_id": "y" * 100_000, "model": "churn", "timestamp": T0, "outcome": 1}
+    fine = {**long_one, "prediction_id": "p-1"}
+    batches, (reject,) = decode_outcomes([orjson.dumps(fine), orjson.dumps(long_one)], MODELS)
+    assert (reject.reason, reject.position) == ("too_long", 1)
+    assert sum(len(b) for b in batches.values()) == 1
+
+
 def test_a_nul_character_in_an_outcome_id_or_label_is_refused() -> None:
     outcome = {"prediction_id": "p-1", "model": "churn", "timestamp": T0, "outcome": 1}
     for field, value in (("prediction_id", "p\x00"), ("outcome", "\x00")):
