@@ -39,12 +39,15 @@ def test_demo_catches_both_drifts(tmp_path: Path, kafka: str | None) -> None:
     assert "feature drift injected at window 9: detected in window 9" in out
     # The error-stream detector needs a few hundred joined pairs of the new concept (about 350
     # for this jump, documented in monitor/core/detectors.py), which takes into the next hour. The
-    # alarm is dated in the joined stream's event time, so however far the Kafka consumer reads
-    # the outcomes ahead of the predictions, the window it names stays put.
+    # alarm is dated in the joined stream's event time. Through Kafka it may come one window later:
+    # how the consumer interleaves the two topics decides which late outcomes still meet their
+    # predictions (two kafka-python runs on one machine: 41,619 and 42,268 joined, alarms in 18
+    # and 19), and the detector needs that many more pairs of the new concept.
     concept = re.search(
         r"concept drift injected at window 17: error-stream detector detected in window (\d+)", out
     )
-    assert concept is not None and int(concept.group(1)) in (17, 18), out[-1500:]
+    assert concept is not None, out[-1500:]
+    assert int(concept.group(1)) in ((17, 18) if kafka is None else (17, 18, 19)), out[-1500:]
     assert "48,000 predictions" in out and "4 rejected" in out
     assert "both drifts caught" in out
     # The canary (monitor/demo/run.py: 30 % of the traffic, trained without sessions_per_week) is
