@@ -29,6 +29,7 @@ import pandas as pd
 
 from monitor.config import ModelConfig
 from monitor.core.limits import out_of_range
+from monitor.pipeline.decoding.columns import MAX_ID_CHARS
 from monitor.pipeline.events import OutcomeBatch, PredictionBatch
 
 LABEL_INT_MAX = 2**53  # integral floats above this are not exact labels (the decoder's rule)
@@ -57,7 +58,8 @@ def id_strings(column: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     if pd.api.types.is_integer_dtype(column):
         return column.astype(str).to_numpy(dtype=object), np.ones(len(column), dtype=bool)
     values, good = _labels(column, allow_missing=False, bools=False)
-    return values, good & (values != "")
+    short = np.array([v is None or len(v) <= MAX_ID_CHARS for v in values.tolist()], dtype=bool)
+    return values, good & (values != "") & short  # the decoder says too_long past MAX_ID_CHARS
 
 
 def labels(column: pd.Series, allow_missing: bool) -> tuple[np.ndarray, np.ndarray]:
@@ -72,7 +74,8 @@ def labels(column: pd.Series, allow_missing: bool) -> tuple[np.ndarray, np.ndarr
 
 def _labels(column: pd.Series, allow_missing: bool, bools: bool = True) -> tuple[np.ndarray, np.ndarray]:
     if pd.api.types.infer_dtype(column, skipna=False) == "string":  # all strings (ids): nothing to map
-        return column.to_numpy(dtype=object), np.ones(len(column), dtype=bool)
+        values = column.to_numpy(dtype=object)
+        return values, nul_free(values)
     codes, uniques = pd.factorize(column, use_na_sentinel=True)  # each distinct value once
     mapped = [_BAD if not bools and isinstance(v, bool | np.bool_) else _label(v) for v in uniques.tolist()]
     names = np.array([None if m is _BAD else m for m in mapped] + [None], dtype=object)
@@ -83,11 +86,19 @@ def _labels(column: pd.Series, allow_missing: bool, bools: bool = True) -> tuple
 _BAD = object()
 
 
+def nul_free(values: np.ndarray) -> np.ndarray:
+    """Which values are not text holding U+0000 (the decoder rejects that text: nul_character)."""
+    strings = [v for v in values.tolist() if isinstance(v, str)]
+    if "\x00" not in "".join(strings):
+        return np.ones(len(values), dtype=bool)
+    return np.array([not (isinstance(v, str) and "\x00" in v) for v in values.tolist()], dtype=bool)
+
+
 def _label(value: Any) -> Any:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return None
     if isinstance(value, str):
-        return value
+        return _BAD if "\x00" in value else value
     if isinstance(value, bool | np.bool_):
         return "1" if value else "0"
     if isinstance(value, int | np.integer):
@@ -166,7 +177,7 @@ def prediction_batches(
         segment = column.to_numpy(dtype=object).copy()
         missing = pd.isna(column).to_numpy()
         segment[missing] = None
-        good &= missing | np.array([isinstance(v, str) for v in segment], dtype=bool)
+        good &= missing | (np.array([isinstance(v, str) for v in segment], dtype=bool) & nul_free(segment))
     batches: dict[tuple[str, str], PredictionBatch] = {}
     for version in pd.unique(versions[good]).tolist() if good.any() else []:
         rows = good & (versions == version)

@@ -56,7 +56,8 @@ def test_a_clean_history_gives_the_reference_state(task: str, model: str) -> Non
 
 # Corruptions: (column, value) set in one row. Values a columnar file can hold that the decoder
 # has a rule for: missing, infinite or non-numeric numbers, fractional or boolean labels, scores
-# outside [0, 1], unreadable or naive timestamps, missing or empty ids, unknown versions.
+# outside [0, 1], unreadable or naive timestamps, missing, empty or overlong ids, unknown versions,
+# NUL characters.
 CORRUPTIONS = [
     ("income", np.nan),
     ("income", np.inf),
@@ -102,6 +103,14 @@ CORRUPTIONS = [
     ("model_version", np.nan),
     ("segment", "eu"),
     ("segment", 3),
+    # Text the stores cannot key or hold (nul_character, too_long).
+    ("prediction_id", "x" * 513),
+    ("prediction_id", "clf\x00"),
+    ("plan", "pro\x00"),
+    ("prediction", "1\x00"),
+    ("outcome", "\x00"),
+    ("model_version", "1\x00"),
+    ("segment", "e\x00u"),
 ]
 
 
