@@ -42,10 +42,10 @@ one range scan; `W` finds a window's previous entry to delete it.
 Expiry: dropping a segment (every row at its TTL, the joined ones at the dedup horizon: ~3.6M
 rows an hour at 1,000 predictions/s) writes a `D` marker, and from then on the store's readers
 do not see those rows. Each save then deletes a bounded number of them, oldest drop first
-(`DRAIN_MIN` index entries, or twice the rows the save inserted if more, so the deletes keep up
-with the traffic), in the same batch as the checkpoint, so no checkpoint waits for a whole
-segment. `I` and `U` entries of a row deleted or rewritten one by one are left behind and skipped
-(the row no longer matches) when their segment or time range is dropped, which deletes them.
+(`drain_budget` in monitor.state.store), in the same batch as the checkpoint, so no checkpoint
+waits for a whole segment. `I` and `U` entries of a row deleted or rewritten one by one are left
+behind and skipped (the row no longer matches) when their segment or time range is dropped, which
+deletes them.
 """
 
 from __future__ import annotations
@@ -91,6 +91,7 @@ from monitor.state.store import (
     WindowKey,
     check_records,
     decode_offsets,
+    drain_budget,
     encode_offsets,
     unique_partitions,
 )
@@ -101,7 +102,6 @@ WRITE_BUFFER_BYTES = 32 << 20
 WRITE_BUFFERS = 2
 _BIAS = 1 << 63
 READ_ONLY_TRIES = 5  # opening a folder another process is writing (see _open_read_only)
-DRAIN_MIN = 10_000  # index entries of dropped segments a save deletes at least (see _Changes)
 _ALL, _JOINED_ONLY = b"a", b"j"  # the two kinds of segment drop (marker key suffixes)
 _FORMAT_KEY = b"!format"
 _NEXT_SID = b"!sid"
@@ -510,7 +510,7 @@ class _Changes:
         return None if self._drops.hides(sid, value) or self.new_drops.hides(sid, value) else value
 
     def batch(self) -> WriteBatch:
-        self._drain(max(DRAIN_MIN, 2 * self._inserted))
+        self._drain(drain_budget(self._inserted))
         for key, value in self._writes.items():
             if value is None:
                 self._batch.delete(key)

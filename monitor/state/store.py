@@ -57,6 +57,16 @@ JOIN_DROPS_TABLE = "driftline_join_drops"
 
 WindowKey = tuple[str, str, int]  # model, version, window start (ms)
 
+# Dropped join segments are deleted a bounded number of rows per save (every store drops them
+# lazily: monitor.state.tables, monitor.state.rocks), at least this many (RocksDB: index entries).
+DRAIN_MIN = 10_000
+
+
+def drain_budget(inserted: int) -> int:
+    """How many rows of dropped segments a save that inserted `inserted` rows deletes: DRAIN_MIN,
+    or twice its inserts if more, so the deletes keep up with the traffic."""
+    return max(DRAIN_MIN, 2 * inserted)
+
 
 @dataclass(frozen=True)
 class PartitionCheckpoint:

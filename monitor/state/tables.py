@@ -4,12 +4,12 @@ transaction, reading partitions back, and looking join rows up by prediction id.
 
 Dropped segments (schema 4): a drop writes a marker row (the segment, whether only its joined rows
 go, and how far the deletes got, by generation) that hides the rows from look-ups at once; each
-save of the partition then deletes a bounded number of them (`DRAIN_MIN` rows, or twice the rows
-it inserted if more, so the deletes keep up with the traffic), oldest generations first, and
-removes the marker once the segment is done. Deleting a dropped hour of a model at 1,000
-predictions/s in one save (3.6M rows) stalled the service for minutes (tests/benchmarks/README.md).
-It leans on what `JoinDelta` promises: segment numbers are never reused, and no row is written into
-a dropped segment (nor a joined row into one whose joined rows were dropped).
+save of the partition then deletes a bounded number of them (`drain_budget` in
+monitor.state.store), oldest generations first, and removes the marker once the segment is done.
+Deleting a dropped hour of a model at 1,000 predictions/s in one save (3.6M rows) stalled the
+service for minutes (tests/benchmarks/README.md). It leans on what `JoinDelta` promises: segment
+numbers are never reused, and no row is written into a dropped segment (nor a joined row into one
+whose joined rows were dropped).
 
 Statements are written with `?` placeholders; PostgreSQL's are `%s` (`Sql.mark`). What differs
 between the backends beyond that (DDL, how values travel) stays in their modules.
@@ -33,11 +33,11 @@ from monitor.state.store import (
     StoredPartition,
     WindowKey,
     decode_offsets,
+    drain_budget,
     encode_offsets,
 )
 
 CHUNK = 500  # ids per IN (...) look-up: well under SQLite's variable limit
-DRAIN_MIN = 10_000  # rows of dropped segments a save of a partition goes through at least
 
 Cursor = Any  # sqlite3.Cursor or psycopg.Cursor: execute, executemany, fetchone, fetchall
 T = TypeVar("T")
@@ -98,7 +98,7 @@ def save_partition(cur: Cursor, q: Sql, group: str, checkpoint: PartitionCheckpo
         if len(delta):
             _save_join(cur, q, _stream_id(cur, q, group, checkpoint.partition, model), delta, generation)
             inserted += len(delta.inserted)
-    _drain(cur, q, group, checkpoint.partition, max(DRAIN_MIN, 2 * inserted))
+    _drain(cur, q, group, checkpoint.partition, drain_budget(inserted))
 
 
 def _stream_id(cur: Cursor, q: Sql, group: str, partition: int, model: str) -> int:

@@ -29,7 +29,7 @@ from psycopg import sql
 
 from monitor.errors import ConfigError, DriftlineError
 from monitor.pipeline.join_rows import JoinDelta
-from monitor.state import tables
+from monitor.state import store as store_module
 from monitor.state.factory import open_state_store
 from monitor.state.postgres import PostgresStateStore
 from monitor.state.store import (
@@ -366,7 +366,7 @@ def test_any_sequence_of_join_changes_shows_what_the_model_shows(
     # outcomes as text (monitor.state.postgres), and no text holds a NUL: the decoders refuse one.
     store, group = open_store(), f"g{next(_sequences)}"
     try:
-        with mock.patch.object(tables, "DRAIN_MIN", 2):
+        with mock.patch.object(store_module, "DRAIN_MIN", 2):
             check_sequence(store, steps, group, Model(stored_as=lambda v: None if v is None else str(v)))
     finally:
         store.close()

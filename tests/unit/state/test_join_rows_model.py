@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 from monitor.pipeline.join_rows import ANSWERED_LATE, JOINED, SEGMENT, STATE, WAITING, Held, JoinDelta, Row
 from monitor.state import rocks as rocks_module
-from monitor.state import tables
+from monitor.state import store as store_module
 from monitor.state.store import PartitionCheckpoint, StateStore
 from tests.unit.embedded_stores import KINDS, EmbeddedStore, open_embedded, rocks_keys, stored_rows
 
@@ -152,7 +152,7 @@ def test_any_sequence_of_join_changes_shows_what_the_model_shows(
     kind: str, tmp_path_factory: pytest.TempPathFactory, steps: list[JoinDelta]
 ) -> None:
     store = open_embedded(kind, tmp_path_factory.mktemp(kind) / "store")
-    with mock.patch.object(tables, "DRAIN_MIN", 2), mock.patch.object(rocks_module, "DRAIN_MIN", 2):
+    with mock.patch.object(store_module, "DRAIN_MIN", 2):
         try:
             check_sequence(store, steps)
             # No row, no index entry (those of rows deleted one by one or moved included) is left.
@@ -167,7 +167,7 @@ def test_sqlite_hides_dropped_rows_at_once_and_deletes_them_over_the_following_s
     rows = [(pid, (1, 10, "x", 0.5, JOINED if i % 3 == 0 else WAITING)) for i, pid in enumerate(ids)]
     store = open_embedded("sqlite", tmp_path / "s.db")
     waiting = {pid for pid, row in rows if row[STATE] == WAITING}
-    with mock.patch.object(tables, "DRAIN_MIN", 12):
+    with mock.patch.object(store_module, "DRAIN_MIN", 12):
         for generation in range(3):
             save(store, JoinDelta(inserted=rows[10 * generation : 10 * generation + 10]), generation + 1)
         save(store, JoinDelta(drop_joined=[1]), 4)

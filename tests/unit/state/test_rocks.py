@@ -15,7 +15,7 @@ import pytest
 
 from monitor.errors import ConfigError, DriftlineError
 from monitor.pipeline.join_rows import JOINED, WAITING, JoinDelta
-from monitor.state import rocks as rocks_module
+from monitor.state import store as store_module
 from monitor.state.factory import open_state_store
 from monitor.state.rocks import _FORMAT_KEY, FORMAT, RocksStateStore
 from monitor.state.sqlite import SqliteStateStore
@@ -33,7 +33,7 @@ def test_dropped_rows_are_hidden_at_once_and_deleted_over_the_following_saves(tm
     ids = [f"p{i:02d}" for i in range(30)]
     rows = [(pid, (1, 10, "x", 0.5, JOINED if i % 3 == 0 else WAITING)) for i, pid in enumerate(ids)]
     store = RocksStateStore(tmp_path / "r")
-    with mock.patch.object(rocks_module, "DRAIN_MIN", 4):
+    with mock.patch.object(store_module, "DRAIN_MIN", 4):
         _save(store, JoinDelta(inserted=rows), 1)  # 30 rows, 10 of them joined
         _save(store, JoinDelta(drop_joined=[1]), 2)
         waiting = {pid for pid, row in rows if row[4] == WAITING}
