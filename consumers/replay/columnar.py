@@ -29,7 +29,7 @@ import pandas as pd
 
 from monitor.config import ModelConfig
 from monitor.core.limits import out_of_range
-from monitor.pipeline.decoding.columns import MAX_ID_CHARS
+from monitor.pipeline.decoding.columns import long_id_rows, nul_rows
 from monitor.pipeline.events import OutcomeBatch, PredictionBatch
 
 LABEL_INT_MAX = 2**53  # integral floats above this are not exact labels (the decoder's rule)
@@ -58,8 +58,9 @@ def id_strings(column: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     if pd.api.types.is_integer_dtype(column):
         return column.astype(str).to_numpy(dtype=object), np.ones(len(column), dtype=bool)
     values, good = _labels(column, allow_missing=False, bools=False)
-    short = np.array([v is None or len(v) <= MAX_ID_CHARS for v in values.tolist()], dtype=bool)
-    return values, good & (values != "") & short  # the decoder says too_long past MAX_ID_CHARS
+    good &= values != ""
+    good[long_id_rows(values.tolist())] = False  # the decoder says too_long
+    return values, good
 
 
 def labels(column: pd.Series, allow_missing: bool) -> tuple[np.ndarray, np.ndarray]:
@@ -88,10 +89,9 @@ _BAD = object()
 
 def nul_free(values: np.ndarray) -> np.ndarray:
     """Which values are not text holding U+0000 (the decoder rejects that text: nul_character)."""
-    strings = [v for v in values.tolist() if isinstance(v, str)]
-    if "\x00" not in "".join(strings):
-        return np.ones(len(values), dtype=bool)
-    return np.array([not (isinstance(v, str) and "\x00" in v) for v in values.tolist()], dtype=bool)
+    free = np.ones(len(values), dtype=bool)
+    free[nul_rows(values.tolist())] = False
+    return free
 
 
 def _label(value: Any) -> Any:

@@ -79,26 +79,34 @@ def check_types(
                 faults.add(row, "wrong_type", f"{field}: expected {expected}, got {show(value)}")
 
 
+def nul_rows(values: Sequence[Any]) -> list[int]:
+    """Rows whose value is a string holding U+0000 (JSON's \\u0000). Such text is refused on every
+    backend: PostgreSQL's text columns cannot hold it, and a state store that fails every
+    checkpoint stops the service."""
+    if "\x00" not in "".join(v for v in values if isinstance(v, str)):
+        return []
+    return [row for row, v in enumerate(values) if isinstance(v, str) and "\x00" in v]
+
+
+def long_id_rows(ids: Sequence[Any]) -> list[int]:
+    """Rows whose id is a string over MAX_ID_CHARS."""
+    if max(map(len, (i for i in ids if isinstance(i, str))), default=0) <= MAX_ID_CHARS:
+        return []
+    return [row for row, i in enumerate(ids) if isinstance(i, str) and len(i) > MAX_ID_CHARS]
+
+
 def refuse_nul(values: Sequence[Any], field: str, faults: Faults) -> None:
-    """Strings holding U+0000 (JSON's \\u0000) are refused on every backend: PostgreSQL's text
-    columns cannot hold one, and a state store that fails every checkpoint stops the service."""
-    strings = [v for v in values if type(v) is str]
-    if "\x00" not in "".join(strings):
-        return
-    for row, value in enumerate(values):
-        if type(value) is str and "\x00" in value:
-            faults.add(row, "nul_character", f"{field}: holds a NUL character (U+0000)")
+    for row in nul_rows(values):
+        faults.add(row, "nul_character", f"{field}: holds a NUL character (U+0000)")
 
 
 def check_ids_and_models(ids: Sequence[Any], names: Sequence[Any], faults: Faults) -> None:
     check_types(ids, STR, "prediction_id", "a string", faults)
     check_types(names, STR, "model", "a string", faults)
     refuse_nul(ids, "prediction_id", faults)
-    if max(map(len, (i for i in ids if type(i) is str)), default=0) > MAX_ID_CHARS:
-        for row, value in enumerate(ids):
-            if type(value) is str and len(value) > MAX_ID_CHARS:
-                detail = f"prediction_id: {len(value):,} characters, over the {MAX_ID_CHARS} allowed"
-                faults.add(row, "too_long", detail)
+    for row in long_id_rows(ids):
+        detail = f"prediction_id: {len(ids[row]):,} characters, over the {MAX_ID_CHARS} allowed"
+        faults.add(row, "too_long", detail)
     if not all(ids):
         for row, value in enumerate(ids):
             if type(value) is str and not value:

@@ -21,7 +21,7 @@ import numpy as np
 from monitor.config import ModelConfig
 from monitor.core.limits import MAX_ABS_VALUE
 from monitor.pipeline.decoding import _scan
-from monitor.pipeline.decoding.columns import MAX_ID_CHARS, Columns
+from monitor.pipeline.decoding.columns import Columns, long_id_rows
 
 # Label columns of a prediction scan (the C side's C_VERSION, C_SEGMENT, C_PREDICTION), then
 # one per categorical feature.
@@ -94,8 +94,7 @@ def _vouched(out: dict[str, np.ndarray], ids: list, not_after_ms: int | None) ->
     ok = out["ok"].view(bool)
     if not_after_ms is not None:
         ok &= out["timestamp"] <= not_after_ms  # rows not ok hold anything: they stay not ok
-    if max(map(len, filter(None, ids)), default=0) > MAX_ID_CHARS:
-        ok &= np.array([i is None or len(i) <= MAX_ID_CHARS for i in ids], dtype=bool)
+    ok[long_id_rows(ids)] = False
     return ok
 
 
