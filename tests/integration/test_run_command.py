@@ -129,8 +129,10 @@ def test_kill_9_then_restart_counts_every_line_once(tmp_path: Path) -> None:
         if (store_path / "CURRENT").exists():
             try:  # a read beside the running service may fail now and then: poll again
                 store = open_state_store(f"rocksdb:///{store_path}", read_only=True)
-                stored = store.load("embedded", [0]).get(0)
-                store.close()
+                try:
+                    stored = store.load("embedded", [0]).get(0)
+                finally:
+                    store.close()
             except DriftlineError:
                 continue
             covered = sum(stored.offsets.values()) if stored else 0
