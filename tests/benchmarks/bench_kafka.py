@@ -85,6 +85,7 @@ from monitor.state.store import StateStore
 from tests.benchmarks.bench_decode import make_messages
 from tests.benchmarks.bench_ingest import make_service
 from tests.benchmarks.bench_kafka_bare import GROUP_TIMEOUTS, crc32c_extension_in_use, produce, tansu_broker
+from tests.benchmarks.state_traffic import disk_bytes
 
 TOPICS = ("predictions", "outcomes")
 CLIENTS = ("kafka-python", "confluent")  # sources.kafka.client
@@ -328,9 +329,7 @@ def driftline_run(
         "checkpoints": len(source.checkpoint_seconds),
         "checkpoint_s_total": round(sum(source.checkpoint_seconds), 3),
         "final_checkpoint_s": round(source.checkpoint_seconds[-1], 3),
-        "state_db_mb": round(
-            sum(f.stat().st_size for f in [database, *database.rglob("*")] if f.is_file()) / 1e6, 2
-        ),
+        "state_db_mb": round(disk_bytes(database) / 1e6, 2),
     }
 
 

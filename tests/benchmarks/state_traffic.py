@@ -155,9 +155,10 @@ def written_bytes() -> int:
     return 0
 
 
-def disk_bytes(folder: Path) -> int:
-    """Bytes of the files under `folder` (a RocksDB store is a folder of its own in it)."""
-    return sum(f.stat().st_size for f in folder.rglob("*") if f.is_file())
+def disk_bytes(path: Path) -> int:
+    """Bytes of the file `path`, or of the files under the folder `path` (a RocksDB store is a
+    folder of its own)."""
+    return sum(f.stat().st_size for f in [path, *path.rglob("*")] if f.is_file())
 
 
 def cpu_count() -> int:
