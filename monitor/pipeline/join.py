@@ -722,7 +722,9 @@ class JoinBuffer:
             drop_segments=list(ops.drop_segments),
             drop_joined=list(ops.drop_joined),
             deleted=[pid for pid, row in self._changed.items() if row is None],
-            answered=[(pid, row[STATE]) for pid, row in self._changed.items() if row is not None],
+            answered=[
+                (pid, row[SEGMENT], row[STATE]) for pid, row in self._changed.items() if row is not None
+            ],
             inserted=list(self._fresh.items()),
             release_held_until=ops.release_held_until,
             held_deleted=sorted(self._held_gone),

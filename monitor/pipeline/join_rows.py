@@ -68,12 +68,15 @@ class JoinDelta:
     What the join promises the stores, and lets them drop segments lazily (monitor.state.rocks):
     segment numbers are never reused; once a segment is in `drop_segments` no row of it is written
     again, and once it is in `drop_joined` no joined row of it is (a joined id past the dedup
-    horizon is `deleted` instead)."""
+    horizon is `deleted` instead). `answered` names only rows the store holds (and this delta
+    does not delete), with the segment they were stored under, so a store may write them without
+    reading them first; one of a segment dropped by the same delta (answered before the drop)
+    stays dropped."""
 
     drop_segments: list[int] = field(default_factory=list)  # every row of these segments
     drop_joined: list[int] = field(default_factory=list)  # the joined rows of these segments
     deleted: list[str] = field(default_factory=list)  # rows joined after their segment's horizon
-    answered: list[tuple[str, int]] = field(default_factory=list)  # (id, new state): data dropped
+    answered: list[tuple[str, int, int]] = field(default_factory=list)  # (id, segment, state): data gone
     inserted: list[tuple[str, Row]] = field(default_factory=list)
     release_held_until: int | None = None  # drop held outcomes with until <= this
     held_deleted: list[str] = field(default_factory=list)  # held outcomes that met their prediction

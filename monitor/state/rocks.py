@@ -481,7 +481,9 @@ class RocksStateStore:
 
 class _Changes:
     """One save's writes, key -> value (None deletes), read back by the later steps of the same
-    save before the database (a row inserted by one step and answered by the next is one row).
+    save before the database (two join streams new in one save take two numbers). Join rows are
+    written without being read first (the delta says what they become); only `_drain` reads the
+    rows it deletes.
 
     A segment drop writes a marker (`D`) and hides the segment's rows from then on (`_Drops`); the
     rows themselves are deleted a bounded number at a time by this and the following saves
@@ -500,14 +502,7 @@ class _Changes:
     def _get(self, keys: list[bytes]) -> list[bytes | None]:
         missing = [k for k in keys if k not in self._writes]
         stored = dict(zip(missing, _get_many(self._db, missing), strict=True)) if missing else {}
-        return [self._writes[k] if k in self._writes else self._live(k, stored[k]) for k in keys]
-
-    def _live(self, key: bytes, value: bytes | None) -> bytes | None:
-        """A stored value as this save has left it so far: None for a row of a dropped segment."""
-        if value is None or key[:1] != b"R":
-            return value
-        sid = key[1:5]
-        return None if self._drops.hides(sid, value) or self.new_drops.hides(sid, value) else value
+        return [self._writes[k] if k in self._writes else stored[k] for k in keys]
 
     def batch(self) -> WriteBatch:
         self._drain(drain_budget(self._inserted))
@@ -560,11 +555,12 @@ class _Changes:
             self._drop_segment(sid, segment, joined_only=True)
         for pid in delta.deleted:
             self._writes[rows + pid.encode()] = None
-        if delta.answered:
-            keys = [rows + pid.encode() for pid, _ in delta.answered]
-            for key, (_, state), found in zip(keys, delta.answered, self._get(keys), strict=True):
-                if found is not None:  # as SQL's UPDATE: a row that is not there stays away
-                    self._writes[key] = found[:8] + bytes([state])
+        for pid, segment, state in delta.answered:
+            # Written without reading it (the delta names stored rows only), unless its segment
+            # is dropped: then it stays away, as with SQL's UPDATE.
+            mark = _int(segment)
+            if not self._dropped_all(sid, mark):
+                self._writes[rows + pid.encode()] = mark + bytes([state])
         self._inserted += len(delta.inserted)
         for pid, row in delta.inserted:
             raw = pid.encode()
@@ -580,13 +576,16 @@ class _Changes:
             self._writes[held + raw] = _dumps([h.timestamp, h.outcome, h.seen_before, h.until])
             self._writes[b"U" + sid + _int(h.until) + raw] = b""
 
+    def _dropped_all(self, sid: bytes, mark: bytes) -> bool:
+        return self._drops.hides_all(sid, mark) or self.new_drops.hides_all(sid, mark)
+
     def _drop_segment(self, sid: bytes, segment: int, joined_only: bool) -> None:
         """Mark the rows of a segment (or only its joined ones) dropped: hidden from now on,
         deleted by `_drain`. Dropping all of a segment takes over a drop of its joined rows."""
         mark = _int(segment)
         marker = b"D" + sid + mark
         if joined_only:
-            if not (self._drops.hides_all(sid, mark) or self.new_drops.hides_all(sid, mark)):
+            if not self._dropped_all(sid, mark):
                 self._writes[marker + _JOINED_ONLY] = b""
                 self.new_drops.add(sid, mark, joined_only=True)
             return

@@ -148,7 +148,7 @@ def _save_join(cur: Cursor, q: Sql, sid: int, delta: JoinDelta, generation: int)
                 f"UPDATE {rows} SET state = ?, ts = NULL, prediction = NULL, score = NULL "
                 f"WHERE sid = ? AND pid = ?{_NOT_DROPPED}"  # a dropped row stays gone
             ),
-            [(state, sid, pid) for pid, state in sorted(delta.answered)],
+            [(state, sid, pid) for pid, _, state in sorted(delta.answered)],
         )
     if delta.inserted:
         value = q.value

@@ -46,7 +46,9 @@ def join_deltas(text: st.SearchStrategy[str]) -> st.SearchStrategy[JoinDelta]:
         drop_joined=st.lists(st.integers(0, 3), max_size=2, unique=True),
         deleted=st.lists(pids, max_size=3, unique=True),
         answered=st.lists(
-            st.tuples(pids, st.sampled_from([JOINED, ANSWERED_LATE])), max_size=3, unique_by=lambda a: a[0]
+            st.tuples(pids, st.integers(0, 3), st.sampled_from([JOINED, ANSWERED_LATE])),
+            max_size=3,
+            unique_by=lambda a: a[0],
         ),
         inserted=st.lists(st.tuples(pids, rows), max_size=5, unique_by=lambda r: r[0]),
         release_held_until=st.one_of(st.none(), st.integers(0, 20)),
@@ -72,9 +74,9 @@ class Model:
         self.rows = {pid: row for pid, row in self.rows.items() if not dropped(row)}
         for pid in delta.deleted:
             self.rows.pop(pid, None)
-        for pid, state in delta.answered:
+        for pid, segment, state in delta.answered:
             if pid in self.rows:
-                self.rows[pid] = (self.rows[pid][SEGMENT], None, None, None, state)
+                self.rows[pid] = (segment, None, None, None, state)
         self.rows.update((pid, (*row[:2], self.stored_as(row[2]), *row[3:])) for pid, row in delta.inserted)
         if delta.release_held_until is not None:
             self.held = {p: h for p, h in self.held.items() if h.until > delta.release_held_until}
@@ -88,9 +90,11 @@ class Model:
 def as_the_join_writes(
     delta: JoinDelta, stored: dict[str, Row], dropped: set[int], joined_dropped: set[int]
 ) -> JoinDelta:
-    """`delta` less what the join never writes (JoinDelta's promise to the stores): a row into a
-    segment it has dropped, a joined row into one whose joined rows it has dropped. `stored`: the
-    rows before it; the sets: the segments dropped before it, updated with its own drops."""
+    """`delta` as the join writes it (JoinDelta's promise to the stores): no row into a segment it
+    has dropped, no joined row into one whose joined rows it has dropped, answers only to rows the
+    store holds, under their segment. An answer may still come with its row's segment dropped by
+    the same delta (the answer came first). `stored`: the rows before it; the sets: the segments
+    dropped before it, updated with its own drops."""
     dropped.update(delta.drop_segments)
     joined_dropped.update(delta.drop_joined)
 
@@ -99,7 +103,11 @@ def as_the_join_writes(
 
     inserted = [(pid, row) for pid, row in delta.inserted if kept(row[SEGMENT], row[STATE])]
     answered = [
-        (p, state) for p, state in delta.answered if p not in stored or kept(stored[p][SEGMENT], state)
+        (pid, stored[pid][SEGMENT], state)
+        for pid, _, state in delta.answered
+        if pid in stored
+        and pid not in delta.deleted
+        and (stored[pid][SEGMENT] in delta.drop_segments or kept(stored[pid][SEGMENT], state))
     ]
     return dataclasses.replace(delta, inserted=inserted, answered=answered)
 
