@@ -12,14 +12,18 @@ subprocess with its store in a temporary folder (deleted after):
    order, each holding predictions from the whole period (allowed lateness is 1 day here, so none
    is late), so that each chunk's rows fill a key range of their own: loading 10M rows at random
    into a b-tree would rewrite most of its pages at every chunk;
-2. the same 5 s of traffic at every size, `--repeats` times: 5,000 new predictions and 5,000
+2. settle: RocksDB's memtables flushed and its compactions waited for (`settle s`), so that the
+   fill's own compaction debt (a bulk load of N rows in a few seconds) does not land in the
+   measured checkpoints; SQLite has none. The compactions that steady traffic causes are measured
+   by bench_soak.py, over hours;
+3. the same 5 s of traffic at every size, `--repeats` times: 5,000 new predictions and 5,000
    outcomes for pending predictions picked at random from the whole fill (so nearly all are read
    from the store, not the cache), then one checkpoint; timed are the ingest and the checkpoint,
    and the bytes the checkpoint made the kernel write (`/proc/self/io` write_bytes: WAL and
    database pages, fsyncs included; RocksDB's flushes and compactions run on background threads
    of the same process and count when they fall inside a checkpoint, but five checkpoints do not
-   fill its 32 MiB memtable: bench_soak.py measures the bytes per checkpoint over hours);
-3. restore, in another fresh subprocess: open the store, load the partition, restore it into a new
+   fill its 32 MiB memtable);
+4. restore, in another fresh subprocess: open the store, load the partition, restore it into a new
    `Monitor`, join one outcome (the first look-up); its time and peak RSS.
 
 RSS: the filling process's resident set after the traffic, and its peak (ru_maxrss). Prints a
@@ -87,6 +91,20 @@ def _open(kind: str, folder: Path) -> StateStore:
     return open_state_store(f"{kind}:///{folder / 'state'}")
 
 
+def settle(store: StateStore, poll_s: float = 0.2) -> float:
+    """Flush RocksDB's memtables and wait until no flush or compaction runs or is due; seconds
+    taken (0 for SQLite). Reads the store's handle: a benchmark's view, not the product's API."""
+    handle = getattr(store, "_handle", None)
+    if handle is None:
+        return 0.0
+    db, began = handle.db, time.perf_counter()
+    db.flush()
+    busy = ("rocksdb.num-running-flushes", "rocksdb.num-running-compactions", "rocksdb.compaction-pending")
+    while any(db.property_int_value(name) for name in busy):
+        time.sleep(poll_s)
+    return time.perf_counter() - began
+
+
 def fill_and_measure(kind: str, folder: Path, pending: int, repeats: int) -> dict[str, float | str]:
     cfg = tt.config(allowed_lateness="1d")
     monitor = Monitor(cfg, tt.baseline(cfg))
@@ -99,6 +117,7 @@ def fill_and_measure(kind: str, folder: Path, pending: int, repeats: int) -> dic
         monitor.ingest(Batch({("m", "1"): _predictions(0, 0, rng, n=chunk)}))
         save_partitions(store, GROUP, [(0, {"n": first}, monitor)])
     fill_s = time.perf_counter() - began
+    settle_s = settle(store)
     ingest, checkpoint, written, payload = [], [], [], []
     answered: set[int] = set()
     next_id = pending
@@ -124,6 +143,7 @@ def fill_and_measure(kind: str, folder: Path, pending: int, repeats: int) -> dic
         "store": kind,
         "pending": pending,
         "fill_s": fill_s,
+        "settle_s": settle_s,
         "ingest_ms": float(np.median(ingest) * 1000),
         "checkpoint_ms": float(np.median(checkpoint) * 1000),
         "checkpoint_max_ms": float(np.max(checkpoint) * 1000),
@@ -186,7 +206,8 @@ def main() -> int:
 
     rows = []
     print(
-        f"{'store':>7} {'pending':>11} {'fill s':>7} {'ingest ms':>9} {'ckpt ms':>8} {'max ms':>7} "
+        f"{'store':>7} {'pending':>11} {'fill s':>7} {'settle s':>8} {'ingest ms':>9} "
+        f"{'ckpt ms':>8} {'max ms':>7} "
         f"{'written KiB':>11} {'blobs KiB':>9} {'RSS MiB':>8} {'peak MiB':>8} {'restore s':>9} "
         f"{'restore MiB':>11} {'disk MiB':>8}"
     )
@@ -200,7 +221,8 @@ def main() -> int:
             shutil.rmtree(folder)
         rows.append(row)
         print(
-            f"{kind:>7} {row['pending']:>11,} {row['fill_s']:>7.1f} {row['ingest_ms']:>9.1f} "
+            f"{kind:>7} {row['pending']:>11,} {row['fill_s']:>7.1f} {row['settle_s']:>8.1f} "
+            f"{row['ingest_ms']:>9.1f} "
             f"{row['checkpoint_ms']:>8.1f} "
             f"{row['checkpoint_max_ms']:>7.1f} {row['written_kib']:>11,.0f} {row['state_blobs_kib']:>9,.0f} "
             f"{row['rss_mib']:>8.0f} {row['peak_rss_mib']:>8.0f} {row['restore_s']:>9.2f} "
