@@ -28,7 +28,10 @@ outcomes are interleaved (within the read-ahead allowance R):
   end of the outcome's window plus the allowed lateness (from then on any prediction it could
   belong to is late), or the outcome watermark passes that plus R; then it counts
   `unknown_prediction`. A prediction that comes while its outcome is held joins it as if it had
-  come first (the outcome's own watermark decides whether it was in time).
+  come first (the outcome's own watermark decides whether it was in time). Its id is remembered
+  until the outcome watermark passes that plus R, counted or not: a second outcome for it until
+  then counts `duplicate_outcome` (by the prediction watermark alone, it would depend on how the
+  inputs interleave).
 - Ids are remembered for de-duplication as long as they can matter, and at least until their
   window is closed to predictions (so a replayed prediction is late, never new): a joined id
   until the outcome watermark passes we + dedup_horizon (a second outcome after that counts
@@ -235,7 +238,9 @@ class JoinBuffer:
         self.segments: dict[int, Segment] = {}
         self.next_segment = 0
         self.held_buckets: dict[int, int] = {}  # until -> held outcomes (stored and new)
-        self.released_until = -(2**62)  # held outcomes with until <= this were let go
+        self.released_until = -(2**62)  # held outcomes with until <= this were let go (counted)
+        self.held_horizon = -(2**62)  # the largest until of an outcome ever held
+        self._forgotten_until = -(2**62)  # held outcomes with until <= this are deleted
         self._segment_of: dict[tuple[str, int, int], int] = {}
         # Since the last checkpoint: rows inserted, stored rows changed (None: deleted), held
         # outcomes added, stored held outcomes consumed, segment and release operations.
@@ -373,11 +378,12 @@ class JoinBuffer:
         return self._answer_held(sid, window_end + self.rules.ttl_ms, id_list, rows, found)
 
     def _held_of(self, ids: list[str]) -> dict[str, Held]:
-        """The outcomes held for these ids, in memory or stored."""
-        held = self._held
-        found = {pid: held[pid] for pid in held.keys() & ids}  # a set operation, not a loop over ids
-        if self.held > len(held):  # some held outcomes are stored
-            found.update(self._stored_held(list(filterfalse(found.__contains__, ids))))
+        """The outcomes held for these ids and not let go, in memory or stored."""
+        held, released = self._held, self.released_until
+        # A set operation, not a loop over ids.
+        found = {pid: held[pid] for pid in held.keys() & ids if held[pid].until > released}
+        if self.held > sum(h.until > released for h in held.values()):  # some are stored
+            found.update(self._stored_held(list(filterfalse(held.__contains__, ids)), released))
         return found
 
     def _answer_held(
@@ -415,11 +421,17 @@ class JoinBuffer:
         self._join_all(sid, [pids[i] for i in joined.tolist()], [])
         return pairs, len(late)
 
-    def _stored_held(self, ids: list[str]) -> dict[str, Held]:
-        """Stored held outcomes of these ids that are still held."""
+    def _stored_held(self, ids: list[str], after: int) -> dict[str, Held]:
+        """Stored held outcomes of these ids, not met by their prediction, held until past `after`."""
         ask = list(filterfalse(self._held_gone.__contains__, dict.fromkeys(ids)))
         found = self.reader.held(ask) if ask else {}
-        return {pid: h for pid, h in found.items() if h.until > self.released_until}
+        return {pid: h for pid, h in found.items() if h.until > after}
+
+    def _hold_until(self, ts: Any) -> Any:
+        """Until when an outcome stamped `ts` (an int or an array) is held: its window's end plus the
+        allowed lateness."""
+        rules = self.rules
+        return ts - ts % rules.window_ms + rules.window_ms + rules.lateness_ms
 
     def _drop_held(self, pids: list[str], held: list[Held]) -> None:
         """Let go of the held outcomes `held` of `pids`, answered by their predictions: those held
@@ -473,8 +485,8 @@ class JoinBuffer:
     ) -> None:
         """Hold outcomes whose predictions have not come, in this order: each until the end of its
         window plus the allowed lateness."""
-        rules = self.rules
-        until = (ts - ts % rules.window_ms + rules.window_ms + rules.lateness_ms).tolist()
+        until = self._hold_until(ts).tolist()
+        self.held_horizon = max([self.held_horizon, *until])
         self._held.update(
             zip(pids, map(Held, ts.tolist(), outcomes, seen_before.tolist(), until), strict=True)
         )
@@ -502,16 +514,19 @@ class JoinBuffer:
         before = np.maximum.accumulate(np.concatenate([[self.outcome_watermark], ts[:-1]])).astype(np.int64)
         unique = list(dict.fromkeys(ids))
         stored = self._stored_rows(unique)
-        stored_held: dict[str, Held] = {}
-        if self.held > len(self._held):  # some held outcomes are stored
-            stored_held = self._stored_held(list(filterfalse(self._held.__contains__, ids)))
         pairs: dict[int, tuple[list[int], list[Row]]] = {}  # per segment: arrival positions, rows
         first = _first_of_id(ids, len(unique))
         common = self._match_common(ids, ts, before, first, stored, pairs) if ids else np.zeros(0, bool)
         rest = ~common
+        # Held outcomes (let go or not) of the other ids: each still tells a second outcome of its
+        # id is a duplicate until the outcome watermark passes its until plus the read-ahead.
+        others = [pid for pid in map(ids.__getitem__, np.flatnonzero(rest).tolist()) if pid not in self._held]
+        stored_held = self._stored_held(others, self.outcome_watermark - rules.read_ahead_ms)
         unheard = self._unheard_of(ids, rest if first is None else rest & first, stored, stored_held)
-        # Outcomes to hold, id -> arrival position: all held at the end, in arrival order.
+        # Outcomes to hold, id -> arrival position, and those a later outcome of their id replaced
+        # (its id forgotten in between): all held at the end, in arrival order.
         holding = dict(zip([ids[i] for i in unheard.tolist()], unheard.tolist(), strict=True))
+        replaced: list[int] = []
         rest[unheard] = False
         expired = duplicate = 0
         fresh, changed, cache, segments = self._fresh, self._changed, self._cache, self.segments
@@ -538,9 +553,16 @@ class JoinBuffer:
                 ):
                     found = None
             if found is None:
-                if pid in self._held or pid in holding or (pid in stored_held and pid not in self._held_gone):
+                if pid in holding:
+                    until = self._hold_until(int(times[holding[pid]]))
+                else:
+                    held = self._held.get(pid) or stored_held.get(pid)
+                    until = None if held is None else held.until
+                if until is not None and until > seen_before - rules.read_ahead_ms:
                     duplicate += 1
                     continue
+                if pid in holding:
+                    replaced.append(holding[pid])
                 holding[pid] = at
                 continue
             row, segment = found
@@ -556,14 +578,14 @@ class JoinBuffer:
             joined_at.append(at)
             joined.append(row)
             self._answer(pid, row, segment, JOINED)
-        if holding:
-            held_at = sorted(holding.values())
+        held_at = sorted([*holding.values(), *replaced])
+        if held_at:
             self._hold_all(
                 [ids[i] for i in held_at], ts[held_at], [values[i] for i in held_at], before[held_at]
             )
         if times:
             self.outcome_watermark = max(self.outcome_watermark, int(ts.max()))
-        return JoinOutcome(self._pairs(pairs, ts, outcomes), expired, duplicate, len(holding))
+        return JoinOutcome(self._pairs(pairs, ts, outcomes), expired, duplicate, len(held_at))
 
     def _unheard_of(
         self,
@@ -693,14 +715,18 @@ class JoinBuffer:
             self._fresh_by_segment.pop(sid, None)
 
     def _release_held(self, boundary: int) -> int:
+        """Let go of the held outcomes with until <= `boundary` (counted: their prediction cannot
+        come any more), and forget those the outcome watermark has passed by the read-ahead (until
+        then they tell a second outcome of their id is a duplicate). Returns how many were let go."""
         due = [until for until in self.held_buckets if until <= boundary]
-        if not due:
-            return 0
         released = sum(self.held_buckets.pop(until) for until in due)
-        self._held = {pid: h for pid, h in self._held.items() if h.until > boundary}
         self.released_until = max(self.released_until, boundary)
-        previous = self._ops.release_held_until
-        self._ops.release_held_until = boundary if previous is None else max(previous, boundary)
+        forget = self.outcome_watermark - self.rules.read_ahead_ms
+        if forget > self._forgotten_until and self.held_horizon > self._forgotten_until:
+            self._forgotten_until = forget
+            self._held = {pid: h for pid, h in self._held.items() if h.until > forget}
+            previous = self._ops.release_held_until
+            self._ops.release_held_until = forget if previous is None else max(previous, forget)
         return released
 
     # ------------------------------------------------------------------ checkpoints
@@ -773,6 +799,7 @@ class JoinBuffer:
             "segments": [[sid, *s.to_state()] for sid, s in sorted(self.segments.items())],
             "held": sorted(self.held_buckets.items()),
             "released_until": self.released_until,
+            "held_horizon": self.held_horizon,
         }
 
     def load_state(self, state: dict[str, Any], reader: JoinReader) -> None:
@@ -785,6 +812,9 @@ class JoinBuffer:
         self._segment_of = {s.key: sid for sid, s in self.segments.items()}
         self.held_buckets = {int(until): int(n) for until, n in state["held"]}
         self.released_until = int(state["released_until"])
+        # Checkpoints from before the horizon was kept hold nothing let go: the buckets say it all.
+        self.held_horizon = int(state.get("held_horizon", max([-(2**62), *map(int, self.held_buckets)])))
+        self._forgotten_until = -(2**62)
         self._fresh, self._fresh_by_segment, self._changed = {}, {}, {}
         self._held, self._held_gone = {}, set()
         self._ops = JoinDelta()
