@@ -519,9 +519,15 @@ class JoinBuffer:
         common = self._match_common(ids, ts, before, first, stored, pairs) if ids else np.zeros(0, bool)
         rest = ~common
         # Held outcomes (let go or not) of the other ids: each still tells a second outcome of its
-        # id is a duplicate until the outcome watermark passes its until plus the read-ahead.
-        others = [pid for pid in map(ids.__getitem__, np.flatnonzero(rest).tolist()) if pid not in self._held]
-        stored_held = self._stored_held(others, self.outcome_watermark - rules.read_ahead_ms)
+        # id is a duplicate until the outcome watermark passes its until plus the read-ahead (none
+        # can, and the store is not asked, once that has passed the latest until ever held).
+        forgotten = self.outcome_watermark - rules.read_ahead_ms
+        stored_held: dict[str, Held] = {}
+        if self.held_horizon > forgotten:
+            others = [
+                pid for pid in map(ids.__getitem__, np.flatnonzero(rest).tolist()) if pid not in self._held
+            ]
+            stored_held = self._stored_held(others, forgotten)
         unheard = self._unheard_of(ids, rest if first is None else rest & first, stored, stored_held)
         # Outcomes to hold, id -> arrival position, and those a later outcome of their id replaced
         # (its id forgotten in between): all held at the end, in arrival order.
