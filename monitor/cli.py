@@ -260,6 +260,7 @@ def run(config: ConfigOption) -> None:
 
     from consumers.runner import attach_sinks, build_sources, run_embedded, run_kafka, stop_on_signals
     from monitor.api.app import ApiServer
+    from monitor.gc_tuning import streaming_collector
     from monitor.service import Service, load_baselines
     from monitor.sinks.dead_letters import JsonlDeadLetters
 
@@ -297,12 +298,13 @@ def run(config: ConfigOption) -> None:
         console.print(f"serving {metrics.url}/ (status page), /api/v1, /docs and {metrics.metrics_url}")
     service.start_scheduler()
     try:
-        if cfg.sources.kafka is not None:
-            counters = run_kafka(service, cfg, stop)
-            scope = "group totals from the state store: "
-        else:
-            run_embedded(service, cfg, sources, stop)
-            counters, scope = service.counters, ""
+        with streaming_collector():
+            if cfg.sources.kafka is not None:
+                counters = run_kafka(service, cfg, stop)
+                scope = "group totals from the state store: "
+            else:
+                run_embedded(service, cfg, sources, stop)
+                counters, scope = service.counters, ""
     finally:
         service.stop_scheduler()
         service.close_sinks()
@@ -406,6 +408,7 @@ def replay(
     from consumers.replay.history import ColumnOptions, read_history
     from consumers.replay.summary import summary_json, summary_tables
     from consumers.runner import attach_exporters
+    from monitor.gc_tuning import streaming_collector
     from monitor.service import Service, load_baselines
     from monitor.sinks.dead_letters import JsonlDeadLetters
 
@@ -446,14 +449,15 @@ def replay(
                 service.sinks.append(dry_run)
             task = bar.add_task("replaying", total=history.events)
             try:
-                summary = run_replay(
-                    service,
-                    clock,
-                    history,
-                    batch_size or cfg.sources.batch_size,
-                    dry_run,
-                    lambda done, total: bar.update(task, completed=done, total=total),
-                )
+                with streaming_collector():
+                    summary = run_replay(
+                        service,
+                        clock,
+                        history,
+                        batch_size or cfg.sources.batch_size,
+                        dry_run,
+                        lambda done, total: bar.update(task, completed=done, total=total),
+                    )
             finally:
                 service.close_sinks()
                 service.dead_letters.close()

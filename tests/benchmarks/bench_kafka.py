@@ -19,7 +19,10 @@ for every second one are produced first, keyed by prediction_id, with acks=all. 
                       to the client: decode, validate, window sketches, join, pacing, checkpoint
                       to the store (--stores: SQLite and RocksDB, each a case of its own) every
                       --checkpoint-interval seconds (default: the shipped default,
-                      5 s), commit; the 25-feature service of bench_ingest.make_service()
+                      5 s), commit; the 25-feature service of bench_ingest.make_service();
+                      inside `streaming_collector()` as `driftline run` does (monitor/gc_tuning.py)
+  driftline ... default-gc   (with --default-gc) the same with Python's default garbage-collector
+                      settings: what the tuning is worth, side by side
 
 What is timed, the same for both: from the moment the group assigns partitions (the rebalance
 listener's on_partitions_assigned; for driftline KafkaSource.acquire) to the end of the work.
@@ -78,6 +81,7 @@ from kafka.coordinator.assignors.range import RangePartitionAssignor
 from consumers import confluent_client
 from consumers.kafka import KafkaSource
 from monitor.config import KafkaConfig
+from monitor.gc_tuning import streaming_collector
 from monitor.pipeline.counters import Counters
 from monitor.service import Service
 from monitor.state.factory import open_state_store
@@ -92,12 +96,17 @@ CLIENTS = ("kafka-python", "confluent")  # sources.kafka.client
 STORES = ("sqlite", "rocksdb")  # state.url's embedded schemes
 
 
-def cases_of(stores: list[str]) -> list[str]:
-    """'bare <client>' and 'driftline <client> <store>' for every client and store."""
+def cases_of(stores: list[str], default_gc: bool = False) -> list[str]:
+    """'bare <client>' and 'driftline <client> <store>' for every client and store, and with
+    `default_gc` 'driftline <client> <store> default-gc' too."""
+    variants = ["", " default-gc"] if default_gc else [""]
     return [
         case
         for client in CLIENTS
-        for case in [f"bare {client}", *(f"driftline {client} {store}" for store in stores)]
+        for case in [
+            f"bare {client}",
+            *(f"driftline {client} {store}{variant}" for store in stores for variant in variants),
+        ]
     ]
 
 
@@ -105,7 +114,7 @@ TARGET_EVENTS_PER_S = {"kafka-python": 50_000, "confluent": 200_000}  # driftlin
 TARGET_RATIO = 0.5  # driftline / the bare loop of the same client
 GIVE_UP_S = 600  # a case that has not finished by then is broken, not slow
 Mark = tuple[float, float, float]  # (wall, process CPU, this thread's CPU) seconds
-WIDTHS = (-30, 8, 9, 11, 8, 14, 9)  # the summary table's columns; negative: left-aligned
+WIDTHS = (-41, 8, 9, 11, 8, 14, 9)  # the summary table's columns; negative: left-aligned
 
 
 def mark() -> Mark:
@@ -283,6 +292,28 @@ class TimedKafkaSource(KafkaSource):
         self.checkpoint_cpu += time.thread_time() - cpu
 
 
+class CollectorTimer:
+    """Wall seconds the garbage collector ran (every generation, any thread) within the block."""
+
+    def __init__(self) -> None:
+        self.seconds = 0.0
+        self.collections = 0
+        self._started = 0.0
+
+    def _note(self, phase: str, _info: dict[str, int]) -> None:
+        if phase == "start":
+            self._started = time.perf_counter()
+        else:
+            self.seconds += time.perf_counter() - self._started
+            self.collections += 1
+
+    def __enter__(self) -> None:
+        gc.callbacks.append(self._note)
+
+    def __exit__(self, *_exc: object) -> None:
+        gc.callbacks.remove(self._note)
+
+
 def driftline_run(
     client: str,
     store_kind: str,
@@ -291,6 +322,7 @@ def driftline_run(
     max_poll_records: int,
     checkpoint_s: float,
     directory: Path,
+    tuned_gc: bool = True,
 ) -> dict[str, float]:
     group = f"bench-driftline-{uuid.uuid4().hex[:8]}"
     database = directory / group
@@ -311,9 +343,12 @@ def driftline_run(
     )
     stop = threading.Event()
     source = TimedKafkaSource(service, store, config, events, stop)
+    collector = streaming_collector() if tuned_gc else contextlib.nullcontext()
+    timer = CollectorTimer()
     created = mark()
     try:
-        source.run(stop)
+        with collector, timer:  # as `driftline run` does (unless the default-gc case)
+            source.run(stop)
     finally:
         store.close()
     counters = source.final_counters
@@ -330,6 +365,8 @@ def driftline_run(
         "checkpoint_s_total": round(sum(source.checkpoint_seconds), 3),
         "final_checkpoint_s": round(source.checkpoint_seconds[-1], 3),
         "state_db_mb": round(disk_bytes(database) / 1e6, 2),
+        "gc_s": round(timer.seconds, 3),
+        "gc_collections": timer.collections,
     }
 
 
@@ -341,7 +378,10 @@ def run_case(
 ) -> dict[str, float]:
     kind, client, *store = case.split(" ")
     if kind == "driftline":
-        return driftline_run(client, store[0], bootstrap, events, max_poll_records, checkpoint_s, state_dir)
+        tuned = "default-gc" not in store
+        return driftline_run(
+            client, store[0], bootstrap, events, max_poll_records, checkpoint_s, state_dir, tuned
+        )
     bare = bare_confluent if client == "confluent" else bare_kafka_python
     return bare(bootstrap, events, max_poll_records)
 
@@ -363,7 +403,7 @@ def interleaved_runs(
             gc.collect()
             run = run_case(case, bootstrap, events, max_poll_records, checkpoint_s, state_dir)
             runs[case].append(run)
-            print(f"  run {repeat + 1} {case:<30} {run['seconds']:6.2f} s {run['events_per_s']:>9,} events/s")
+            print(f"  run {repeat + 1} {case:<41} {run['seconds']:6.2f} s {run['events_per_s']:>9,} events/s")
     return runs
 
 
@@ -375,7 +415,7 @@ def print_summary(best: dict[str, dict[str, float]], repeats: int) -> dict[str, 
     for case, run in best.items():
         bare_rate = best[f"bare {case.split(' ')[1]}"]["events_per_s"]
         print(
-            f"{case:<30}{run['join_s']:>8.2f}{run['seconds']:>9.2f}{run['events_per_s']:>11,}"
+            f"{case:<41}{run['join_s']:>8.2f}{run['seconds']:>9.2f}{run['events_per_s']:>11,}"
             f"{run['cpu_s']:>8.2f}{run['events_per_cpu_s']:>14,}{run['events_per_s'] / bare_rate:>9.2f}"
         )
     targets = {}
@@ -389,13 +429,16 @@ def print_summary(best: dict[str, dict[str, float]], repeats: int) -> dict[str, 
             f"Service.handle {driftline['handle_s']:.2f} s, "
             f"{driftline['checkpoints']} checkpoints {driftline['checkpoint_s_total']:.2f} s "
             f"(final {driftline['final_checkpoint_s']:.3f} s), poll and loop {rest:.2f} s; "
-            f"state db {driftline['state_db_mb']} MB\n"
+            f"state db {driftline['state_db_mb']} MB; garbage collector {driftline['gc_s']:.2f} s "
+            f"({driftline['gc_collections']} collections)\n"
             f"  CPU of the consuming thread {driftline['loop_thread_cpu_s']:.2f} s: Service.handle "
             f"{driftline['handle_cpu_s']:.2f} s, checkpoints {driftline['checkpoint_cpu_s']:.2f} s, "
             f"poll and loop {rest_cpu:.2f} s; the client's own threads "
             f"{driftline['cpu_from_start_s'] - driftline['loop_thread_cpu_s']:.2f} s"
             " (both from before the join)"
         )
+        if case.endswith(" default-gc"):  # a comparison, not what users run
+            continue
         target = TARGET_EVENTS_PER_S[client]
         targets[f"{case} >= {target:,} events/s"] = driftline["events_per_s"] >= target
         targets[f"{case} >= {TARGET_RATIO:.0%} of bare {client}"] = (
@@ -424,6 +467,12 @@ def main() -> int:
         default=list(STORES),
         help="driftline's embedded state stores to run it on (default: both)",
     )
+    parser.add_argument(
+        "--default-gc",
+        action="store_true",
+        help="also run driftline with Python's default garbage-collector settings, beside the tuned "
+        "ones `driftline run` uses (monitor/gc_tuning.py)",
+    )
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--bootstrap", help="use this (empty) broker instead of starting a Tansu")
     parser.add_argument("--out", type=Path, default=Path("bench-kafka.json"))
@@ -447,7 +496,7 @@ def main() -> int:
         produced = sum(produce_s.values())
         print(f"produce (acks=all): {produced:.1f} s, {events / produced:,.0f} events/s")
         runs = interleaved_runs(
-            cases_of(args.stores),
+            cases_of(args.stores, args.default_gc),
             bootstrap,
             events,
             args.max_poll_records,
