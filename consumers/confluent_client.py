@@ -51,6 +51,10 @@ def consumer_settings(config: KafkaConfig) -> dict[str, Any]:
         "heartbeat.interval.ms": config.heartbeat_interval_ms,
         "max.poll.interval.ms": config.max_poll_interval_ms,
         "enable.partition.eof": False,
+        # Once its fetch queue is full, librdkafka waits this long before fetching again (default
+        # 1 s). A loop that drains the queue in well under a second then polls an empty queue:
+        # bench_kafka.py measured 0.2-0.5 s such waits in a 3.3 s run, none at 50 ms.
+        "fetch.queue.backoff.ms": 50,
         **_common(config),
     }
 
@@ -117,7 +121,7 @@ class ConfluentConsumer:
 
     def poll(self, timeout_s: float, max_records: int) -> list[PartitionRecords]:
         try:
-            messages = self._consumer.consume(max_records, timeout_s)
+            messages = self._arrived(timeout_s, max_records)
         except KafkaException as err:
             raise KafkaClientError(str(err)) from err
         if not messages:
@@ -132,6 +136,19 @@ class ConfluentConsumer:
             )
             for code, run in self._runs(messages).items()
         ]
+
+    def _arrived(self, timeout_s: float, max_records: int) -> list[Message]:
+        """Up to `max_records` messages: those already fetched, at once; when there are none, the
+        first to arrive within `timeout_s` and whatever came with it. `consume(n, timeout)` alone
+        waits until n have arrived or the timeout passes, and n do not come while the pacer holds
+        partitions back: bench_kafka.py measured ~1 s of a 3.4 s run in such waits."""
+        messages = self._consumer.consume(max_records, 0)
+        if messages or max_records == 1:
+            return messages if messages else self._consumer.consume(1, timeout_s)
+        messages = self._consumer.consume(1, timeout_s)
+        if messages:
+            messages += self._consumer.consume(max_records - 1, 0)
+        return messages
 
     def _runs(self, messages: list[Message]) -> dict[int, list[Message]]:
         """The messages by topic-partition, each code = topic index << 32 | partition. The codes

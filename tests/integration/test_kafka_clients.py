@@ -140,6 +140,33 @@ def test_a_paused_partition_resumes_where_it_stopped_with_nothing_lost_or_repeat
         reader.consumer.close()
 
 
+def test_a_poll_returns_the_records_that_arrived_without_waiting_for_a_full_batch(
+    kafka_broker, kafka_group_id, kafka_client
+) -> None:
+    """A poll asked for up to 1,000 records with a long timeout returns the few that arrive as
+    soon as they are there (confluent's consume(n, timeout) alone waits for n or the timeout)."""
+    for topic in TOPICS:
+        kafka_broker.create_topic(topic, 2)
+    reader = Reader(open_consumer(_config(kafka_broker, kafka_group_id, kafka_client)))
+    long_poll_s = 30.0
+    try:
+        reader.subscribe({})
+        reader.poll_until(lambda: bool(reader.assigned))
+        kafka_broker.produce("predictions", [(b"k", f"r{i}".encode()) for i in range(5)], partition=0)
+        tp = ("predictions", 0)
+        while reader.count(tp) < 5:
+            started = time.monotonic()
+            polled = reader.consumer.poll(long_poll_s, 1000)
+            waited = time.monotonic() - started
+            assert polled, f"nothing arrived in {waited:.1f} s"
+            assert waited < long_poll_s / 3, f"{reader.count(tp)} records: the poll waited {waited:.1f} s"
+            for fetched in polled:
+                reader.take(fetched)
+        assert reader.values[tp] == [f"r{i}".encode() for i in range(5)]
+    finally:
+        reader.consumer.close()
+
+
 def test_dead_letters_carry_key_value_and_headers(kafka_broker, kafka_group_id, kafka_client) -> None:
     kafka_broker.create_topic("dead-letters", 1)
     producer = open_dead_letter_producer(_config(kafka_broker, kafka_group_id, kafka_client))
