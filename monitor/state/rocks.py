@@ -52,9 +52,10 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import deque
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from itertools import islice
+from itertools import islice, starmap
 from pathlib import Path
 from typing import Any, cast
 
@@ -149,8 +150,12 @@ def _dumps(values: list[Any]) -> bytes:
     return orjson.dumps(values, default=_plain)
 
 
-def _row_value(row: Row) -> bytes:
-    head = _int(row[SEGMENT]) + bytes([row[STATE]])
+_STATES = [bytes([state]) for state in range(256)]  # a row's state byte, made once
+
+
+def _row_value(mark: bytes, row: Row) -> bytes:
+    """A join row as stored: its segment (`mark`, `_int` of it), state, then what it holds."""
+    head = mark + _STATES[row[STATE]]
     if row[TIMESTAMP] is None and row[PREDICTION] is None and row[SCORE] is None:
         return head
     return head + _dumps([row[TIMESTAMP], row[PREDICTION], row[SCORE]])
@@ -497,6 +502,10 @@ class _Changes:
         self.drained: list[bytes] = []  # markers this save finished
         self._batch = WriteBatch(raw_mode=True)
         self._writes: dict[bytes, bytes | None] = {}
+        self._markers: dict[bytes, bytes | None] = {}  # the drop markers among `_writes`
+        # New join rows and their index entries: keys no other write of a save sets after them,
+        # so they skip `_writes` and go into the batch last (after the drain's deletes).
+        self._inserts: list[tuple[bytes, bytes]] = []
         self._inserted = 0
 
     def _get(self, keys: list[bytes]) -> list[bytes | None]:
@@ -511,6 +520,7 @@ class _Changes:
                 self._batch.delete(key)
             else:
                 self._batch.put(key, value)
+        deque(starmap(self._batch.put, self._inserts), maxlen=0)  # a put each, in a C loop
         return self._batch
 
     def partition(self, group: str, checkpoint: PartitionCheckpoint) -> None:
@@ -560,12 +570,17 @@ class _Changes:
             # is dropped: then it stays away, as with SQL's UPDATE.
             mark = _int(segment)
             if not self._dropped_all(sid, mark):
-                self._writes[rows + pid.encode()] = mark + bytes([state])
+                self._writes[rows + pid.encode()] = mark + _STATES[state]
         self._inserted += len(delta.inserted)
+        index, inserts = b"I" + sid, self._inserts
+        marks: dict[int, bytes] = {}
         for pid, row in delta.inserted:
-            raw = pid.encode()
-            self._writes[rows + raw] = _row_value(row)
-            self._writes[b"I" + sid + _int(row[SEGMENT]) + raw] = b""
+            raw, segment = pid.encode(), row[SEGMENT]
+            segment_mark = marks.get(segment)
+            if segment_mark is None:
+                segment_mark = marks[segment] = _int(segment)
+            inserts.append((rows + raw, _row_value(segment_mark, row)))
+            inserts.append((index + segment_mark + raw, b""))
         held = b"H" + sid
         if delta.release_held_until is not None:
             self._release_held(sid, delta.release_held_until)
@@ -586,18 +601,21 @@ class _Changes:
         marker = b"D" + sid + mark
         if joined_only:
             if not self._dropped_all(sid, mark):
-                self._writes[marker + _JOINED_ONLY] = b""
+                self._mark(marker + _JOINED_ONLY, b"")
                 self.new_drops.add(sid, mark, joined_only=True)
             return
-        self._writes[marker + _ALL] = b""
-        self._writes[marker + _JOINED_ONLY] = None
+        self._mark(marker + _ALL, b"")
+        self._mark(marker + _JOINED_ONLY, None)
         self.new_drops.add(sid, mark, joined_only=False)
+
+    def _mark(self, marker: bytes, cursor: bytes | None) -> None:
+        self._writes[marker] = self._markers[marker] = cursor
 
     def _drain(self, budget: int) -> None:
         """Delete up to `budget` index entries' worth of dropped rows, oldest drops first, each
         marker keeping how far it got (the last prediction id done) until its segment is done."""
         markers: dict[bytes, bytes | None] = dict(_scan(self._db, b"D"))
-        markers.update((k, v) for k, v in self._writes.items() if k[:1] == b"D")
+        markers.update(self._markers)
         for marker, cursor in sorted(markers.items()):
             if cursor is None or budget <= 0:
                 continue
