@@ -68,9 +68,9 @@ class JoinDelta:
     What the join promises the stores, and lets them drop segments lazily (monitor.state.rocks):
     segment numbers are never reused; once a segment is in `drop_segments` no row of it is written
     again, and once it is in `drop_joined` no joined row of it is (a joined id past the dedup
-    horizon is `deleted` instead). `answered` names only rows the store holds (and this delta
-    does not delete), with the segment they were stored under, so a store may write them without
-    reading them first; one of a segment dropped by the same delta (answered before the drop)
+    horizon is `deleted` instead). `answered` names only rows the store holds as waiting (an
+    outcome answers a prediction once; this delta does not delete them), with the segment they
+    were stored under, so a store may write them without reading them first; one of a segment dropped by the same delta (answered before the drop)
     stays dropped."""
 
     drop_segments: list[int] = field(default_factory=list)  # every row of these segments

@@ -92,7 +92,7 @@ def as_the_join_writes(
 ) -> JoinDelta:
     """`delta` as the join writes it (JoinDelta's promise to the stores): no row into a segment it
     has dropped, no joined row into one whose joined rows it has dropped, answers only to rows the
-    store holds, under their segment. An answer may still come with its row's segment dropped by
+    store holds as waiting, under their segment. An answer may still come with its row's segment dropped by
     the same delta (the answer came first). `stored`: the rows before it; the sets: the segments
     dropped before it, updated with its own drops."""
     dropped.update(delta.drop_segments)
@@ -106,6 +106,7 @@ def as_the_join_writes(
         (pid, stored[pid][SEGMENT], state)
         for pid, _, state in delta.answered
         if pid in stored
+        and stored[pid][STATE] == WAITING  # an outcome answers a waiting prediction, once
         and pid not in delta.deleted
         and (stored[pid][SEGMENT] in delta.drop_segments or kept(stored[pid][SEGMENT], state))
     ]
