@@ -62,7 +62,7 @@ from collections import Counter, OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from itertools import filterfalse, repeat
-from operator import attrgetter, is_not, itemgetter
+from operator import attrgetter, is_, is_not, itemgetter
 from typing import Any
 
 import numpy as np
@@ -191,6 +191,19 @@ def _matches(
         np.asarray([np.nan if v is None else v for v in score], np.float64),
         np.asarray([v or 0 for v in ts], np.int64),
     )
+
+
+def _unchanged(taken: dict[str, Row], fresh: dict[str, Row]) -> list[tuple[str, Row]]:
+    """The rows of `taken` (a copy of `fresh` made earlier) that `fresh` still holds as they were:
+    removed from `fresh` and returned, in order. When nothing changed since the copy (a checkpoint
+    taken and saved with ingestion stopped), that is all of it, found without a Python loop."""
+    if len(fresh) == len(taken) and all(map(is_, map(fresh.get, taken), taken.values())):
+        fresh.clear()
+        return list(taken.items())
+    saved = [(pid, row) for pid, row in taken.items() if fresh.get(pid) is row]
+    for pid, _ in saved:
+        del fresh[pid]
+    return saved
 
 
 # What `match` reads for an id the join does not remember: a row of no segment.
@@ -777,12 +790,15 @@ class JoinBuffer:
                     cache.pop(pid, None)
                 elif pid in cache:
                     cache[pid] = row
-        for pid, row in flight.fresh.items():
-            if fresh.get(pid) is row:
-                del fresh[pid]
-                cache[pid] = row
-        while len(cache) > self.cache_rows:
-            cache.popitem(last=False)
+        saved = _unchanged(flight.fresh, fresh)
+        keep = self.cache_rows
+        if len(saved) >= keep:  # only the newest `keep` of them would stay in the cache
+            cache.clear()
+            cache.update(saved[len(saved) - keep :])
+        else:
+            cache.update(saved)
+            while len(cache) > keep:
+                cache.popitem(last=False)
         by_segment: dict[int, list[str]] = {}
         for pid, row in fresh.items():
             by_segment.setdefault(row[SEGMENT], []).append(pid)
