@@ -70,8 +70,8 @@ class JoinDelta:
     again, and once it is in `drop_joined` no joined row of it is (a joined id past the dedup
     horizon is `deleted` instead). `answered` names only rows the store holds as waiting (an
     outcome answers a prediction once; this delta does not delete them), with the segment they
-    were stored under, so a store may write them without reading them first; one of a segment dropped by the same delta (answered before the drop)
-    stays dropped."""
+    were stored under, so a store may write them without reading them first; one of a segment
+    dropped by the same delta (answered before the drop) stays dropped."""
 
     drop_segments: list[int] = field(default_factory=list)  # every row of these segments
     drop_joined: list[int] = field(default_factory=list)  # the joined rows of these segments
