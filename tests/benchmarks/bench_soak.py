@@ -20,6 +20,7 @@ to `--out` (bench-soak.json).
 the Kafka consumer does (monitor.state.partitions.CheckpointWriter); "ckpt ms" is then the time
 the loop itself spends on it (taking it, waiting for the save before, marking that saved).
 `--writer inline` (the default) saves it in place, as the file sources do.
+The loop runs with the garbage collector set as `driftline run` sets it (monitor/gc_tuning.py).
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ import orjson
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from monitor.evaluation.evaluator import Evaluator
+from monitor.gc_tuning import streaming_collector
 from monitor.pipeline.monitor import Monitor
 from monitor.state.factory import open_state_store
 from monitor.state.partitions import CheckpointWriter, restore_partition, save_partitions
@@ -146,58 +148,59 @@ def main() -> int:
     written0 = tt.written_bytes()
     stopped_early = False
     writer = CheckpointWriter(store, GROUP) if args.writer == "thread" else None
-    try:
-        while step < last:
-            rng = np.random.default_rng(step)
-            batch = traffic.step(step, rng)
-            began = time.perf_counter()
-            monitor.ingest(batch)
-            ingest_s.append(time.perf_counter() - began)
-            step += 1
-            began = time.perf_counter()
-            if writer is None:
-                save_partitions(store, GROUP, [(0, {"step": step}, monitor)])
-            else:
+    with streaming_collector():  # as `driftline run` reads
+        try:
+            while step < last:
+                rng = np.random.default_rng(step)
+                batch = traffic.step(step, rng)
+                began = time.perf_counter()
+                monitor.ingest(batch)
+                ingest_s.append(time.perf_counter() - began)
+                step += 1
+                began = time.perf_counter()
+                if writer is None:
+                    save_partitions(store, GROUP, [(0, {"step": step}, monitor)])
+                else:
+                    writer.wait()
+                    writer.finish()
+                    writer.start([(0, {"step": step}, monitor)])
+                checkpoint_s.append(time.perf_counter() - began)
+                if step % STEPS_PER_HOUR == 0:
+                    now = datetime.fromtimestamp((START_MS + step * tt.STEP_MS) / 1000, tz=UTC)
+                    for due in evaluator.due([monitor]):
+                        evaluator.evaluate(due, now)
+                    Evaluator.drop_final([monitor])
+                    written = tt.written_bytes()
+                    ckpt = np.asarray(checkpoint_s) * 1000
+                    row = {
+                        "hour": step // STEPS_PER_HOUR,
+                        "wall_s": time.perf_counter() - wall0,
+                        "ingest_ms": float(np.mean(ingest_s) * 1000),
+                        "checkpoint_ms": float(ckpt.mean()),
+                        "checkpoint_p99_ms": float(np.percentile(ckpt, 99)),
+                        "checkpoint_max_ms": float(ckpt.max()),
+                        "written_kib_per_checkpoint": (written - written0) / len(ckpt) / 1024,
+                        "rss_mib": tt.rss_bytes() / 2**20,
+                        "peak_rss_mib": tt.peak_rss_bytes() / 2**20,
+                        "pending": len(monitor.joins["m"]),
+                        "held": monitor.joins["m"].held,
+                        "db_mib": tt.disk_bytes(folder) / 2**20,
+                        "windows": sum(len(s.windows) for s in monitor.streams.values()),
+                    }
+                    with progress.open("ab") as handle:
+                        handle.write(orjson.dumps(row) + b"\n")
+                    print(row_text(row), flush=True)
+                    ingest_s, checkpoint_s, written0 = [], [], written
+                    if deadline is not None and time.monotonic() > deadline:
+                        stopped_early = True
+                        break
+        except KeyboardInterrupt:
+            stopped_early = True
+        finally:
+            if writer is not None:
                 writer.wait()
                 writer.finish()
-                writer.start([(0, {"step": step}, monitor)])
-            checkpoint_s.append(time.perf_counter() - began)
-            if step % STEPS_PER_HOUR == 0:
-                now = datetime.fromtimestamp((START_MS + step * tt.STEP_MS) / 1000, tz=UTC)
-                for due in evaluator.due([monitor]):
-                    evaluator.evaluate(due, now)
-                Evaluator.drop_final([monitor])
-                written = tt.written_bytes()
-                ckpt = np.asarray(checkpoint_s) * 1000
-                row = {
-                    "hour": step // STEPS_PER_HOUR,
-                    "wall_s": time.perf_counter() - wall0,
-                    "ingest_ms": float(np.mean(ingest_s) * 1000),
-                    "checkpoint_ms": float(ckpt.mean()),
-                    "checkpoint_p99_ms": float(np.percentile(ckpt, 99)),
-                    "checkpoint_max_ms": float(ckpt.max()),
-                    "written_kib_per_checkpoint": (written - written0) / len(ckpt) / 1024,
-                    "rss_mib": tt.rss_bytes() / 2**20,
-                    "peak_rss_mib": tt.peak_rss_bytes() / 2**20,
-                    "pending": len(monitor.joins["m"]),
-                    "held": monitor.joins["m"].held,
-                    "db_mib": tt.disk_bytes(folder) / 2**20,
-                    "windows": sum(len(s.windows) for s in monitor.streams.values()),
-                }
-                with progress.open("ab") as handle:
-                    handle.write(orjson.dumps(row) + b"\n")
-                print(row_text(row), flush=True)
-                ingest_s, checkpoint_s, written0 = [], [], written
-                if deadline is not None and time.monotonic() > deadline:
-                    stopped_early = True
-                    break
-    except KeyboardInterrupt:
-        stopped_early = True
-    finally:
-        if writer is not None:
-            writer.wait()
-            writer.finish()
-        store.close()
+            store.close()
     rows = [orjson.loads(line) for line in progress.read_bytes().splitlines()] if progress.exists() else []
     counters = {f"{n} {lb}": v for n, lb, v in monitor.counters.items()}
     summary = {
