@@ -92,9 +92,9 @@ def as_the_join_writes(
 ) -> JoinDelta:
     """`delta` as the join writes it (JoinDelta's promise to the stores): no row into a segment it
     has dropped, no joined row into one whose joined rows it has dropped, answers only to rows the
-    store holds as waiting, under their segment. An answer may still come with its row's segment dropped by
-    the same delta (the answer came first). `stored`: the rows before it; the sets: the segments
-    dropped before it, updated with its own drops."""
+    store holds as waiting, under their segment. An answer may still come with its row's segment
+    dropped by the same delta (the answer came first). `stored`: the rows before it; the sets: the
+    segments dropped before it, updated with its own drops."""
     dropped.update(delta.drop_segments)
     joined_dropped.update(delta.drop_joined)
 
