@@ -22,7 +22,8 @@ PACKAGES = ("monitor", "consumers", "alerts", "driftline")
 
 # Lowest first. A module belongs to the layer of the longest prefix that names it.
 LAYERS: list[tuple[str, ...]] = [
-    ("monitor", "monitor.errors", "monitor.clock", "monitor.config_types"),  # foundation
+    # foundation
+    ("monitor", "monitor.errors", "monitor.clock", "monitor.config_types", "monitor.gc_tuning"),
     ("monitor.core",),  # pure statistics, sketches, detectors, performance accumulators
     # The config tree and the config sections it assembles (pydantic schemas, no behaviour).
     (
